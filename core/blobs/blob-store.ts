@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PayloadTooLargeError, ValidationError } from '../errors.js';
+
+/** What the store measured while writing a blob. */
+export interface StoredBlob {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Where input files live: a directory (embedded) or S3 (production). Bodies stream both ways;
+ * nothing is held whole in memory. Keys are chosen by the server (see `inputKey`).
+ */
+export interface BlobStore {
+  /**
+   * Streams `body` into `key`, counting bytes and hashing as it goes. Rejects with
+   * PayloadTooLargeError past `maxBytes`, leaving nothing behind.
+   */
+  put(key: string, body: Readable, opts: { maxBytes: number }): Promise<StoredBlob>;
+  get(key: string): Promise<Readable>;
+  /** Removes the blob; a missing blob is not an error. */
+  delete(key: string): Promise<void>;
+  /** Throws when the store cannot be used (readiness probe). */
+  check(): Promise<void>;
+}
+
+/** The key of a job's input: per owner and job, never derived from the client's filename. */
+export function inputKey(ownerId: string, jobId: string): string {
+  return `inputs/${ownerId}/${jobId}`;
+}
+
+const SAFE_KEY = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*$/;
+
+export function assertSafeKey(key: string): void {
+  if (!SAFE_KEY.test(key) || key.split('/').some((part) => part === '.' || part === '..')) {
+    throw new ValidationError(`invalid blob key ${JSON.stringify(key)}`);
+  }
+}
+
+/**
+ * A pass-through stream that counts and hashes the bytes it sees and fails with
+ * PayloadTooLargeError once more than `maxBytes` have passed. Every adapter pipes uploads
+ * through it so size limits and checksums behave the same everywhere.
+ */
+export class MeteredStream extends Transform {
+  private readonly hash = createHash('sha256');
+  size = 0;
+
+  constructor(private readonly maxBytes: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      done(new PayloadTooLargeError(`file exceeds the upload limit of ${this.maxBytes} bytes`));
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+
+  result(): StoredBlob {
+    return { size: this.size, sha256: this.hash.digest('hex') };
+  }
+}

@@ -1,0 +1,98 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Everything the server, worker and processor read from the environment, parsed and checked in
+ * one place. Modules take a `Config` (or the part they need); nothing else reads `process.env`.
+ */
+export interface Config {
+  dataDir: string;
+  /** Postgres connection string; absent means embedded PGlite in `<dataDir>/db`. */
+  databaseUrl?: string;
+  port: number;
+  host: string;
+  maxUploadBytes: number;
+  corsOrigins: string[];
+  logLevel: string;
+  adminToken?: string;
+  s3Bucket?: string;
+  s3Endpoint?: string;
+  awsRegion?: string;
+  sqsQueueUrl?: string;
+  sqsEndpoint?: string;
+  /** Seconds a received message stays hidden (and a claimed job stays leased) without a heartbeat. */
+  visibilityTimeoutSeconds: number;
+  /** Receives after which a message is dead-lettered (SQS maxReceiveCount). */
+  maxReceives: number;
+}
+
+const GiB = 1024 ** 3;
+
+const intFrom = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .positive(`${name} must be positive`);
+
+const envSchema = z.object({
+  JOBS_DATA_DIR: z.string().min(1).optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgresql:// URL')
+    .optional(),
+  PORT: intFrom('PORT').max(65535).default(8080),
+  JOBS_HOST: z.string().min(1).default('127.0.0.1'),
+  JOBS_MAX_UPLOAD_BYTES: intFrom('JOBS_MAX_UPLOAD_BYTES').default(5 * GiB),
+  JOBS_CORS_ORIGINS: z.string().default(''),
+  JOBS_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  JOBS_ADMIN_TOKEN: z.string().min(16, 'JOBS_ADMIN_TOKEN must be at least 16 characters').optional(),
+  JOBS_S3_BUCKET: z.string().min(1).optional(),
+  JOBS_S3_ENDPOINT: z.string().url().optional(),
+  AWS_REGION: z.string().min(1).optional(),
+  JOBS_SQS_QUEUE_URL: z.string().url().optional(),
+  JOBS_SQS_ENDPOINT: z.string().url().optional(),
+  JOBS_VISIBILITY_TIMEOUT_SECONDS: intFrom('JOBS_VISIBILITY_TIMEOUT_SECONDS').default(30),
+  JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
+});
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads configuration from an environment (default `process.env`); flags passed in `overrides` win. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Config> = {},
+): Config {
+  // Empty variables count as unset, as in most twelve-factor tools.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`Invalid configuration: ${issue.path.join('.') || 'environment'}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const config: Config = {
+    dataDir: path.resolve(e.JOBS_DATA_DIR ?? '.jobs'),
+    databaseUrl: e.DATABASE_URL,
+    port: e.PORT,
+    host: e.JOBS_HOST,
+    maxUploadBytes: e.JOBS_MAX_UPLOAD_BYTES,
+    corsOrigins: e.JOBS_CORS_ORIGINS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    logLevel: e.JOBS_LOG_LEVEL,
+    adminToken: e.JOBS_ADMIN_TOKEN,
+    s3Bucket: e.JOBS_S3_BUCKET,
+    s3Endpoint: e.JOBS_S3_ENDPOINT,
+    awsRegion: e.AWS_REGION,
+    sqsQueueUrl: e.JOBS_SQS_QUEUE_URL,
+    sqsEndpoint: e.JOBS_SQS_ENDPOINT,
+    visibilityTimeoutSeconds: e.JOBS_VISIBILITY_TIMEOUT_SECONDS,
+    maxReceives: e.JOBS_MAX_RECEIVES,
+  };
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const merged = { ...config, ...defined };
+  merged.dataDir = path.resolve(merged.dataDir);
+  return merged;
+}

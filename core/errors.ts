@@ -1,0 +1,62 @@
+/**
+ * Typed errors of the domain. Each carries the HTTP status and the stable `code` that the API
+ * returns as `{"error":{"code","message","details"}}`; server/errors.ts is the one place that maps
+ * them to responses. Anything else thrown is an internal error and its text never reaches a client.
+ */
+export class AppError extends Error {
+  readonly status: number = 500;
+  readonly code: string = 'internal';
+  constructor(
+    message: string,
+    readonly details?: unknown,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  override readonly status = 400;
+  override readonly code = 'validation_failed';
+}
+
+export class UnknownJobTypeError extends AppError {
+  override readonly status = 400;
+  override readonly code = 'unknown_job_type';
+}
+
+export class UnauthorizedError extends AppError {
+  override readonly status = 401;
+  override readonly code = 'unauthorized';
+}
+
+export class ForbiddenError extends AppError {
+  override readonly status = 403;
+  override readonly code = 'forbidden';
+}
+
+export class NotFoundError extends AppError {
+  override readonly status = 404;
+  override readonly code = 'not_found';
+}
+
+export class ConflictError extends AppError {
+  override readonly status = 409;
+  override readonly code = 'conflict';
+}
+
+export class PayloadTooLargeError extends AppError {
+  override readonly status = 413;
+  override readonly code = 'payload_too_large';
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  override readonly status = 415;
+  override readonly code = 'unsupported_media_type';
+}
+
+export class ServiceUnavailableError extends AppError {
+  override readonly status = 503;
+  override readonly code = 'unavailable';
+}

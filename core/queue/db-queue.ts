@@ -1,0 +1,162 @@
+import type { Database } from '../db/database.js';
+import type { JobQueue, ReceivedMessage, Tx } from './job-queue.js';
+
+const CHANNEL = 'jobs_queue';
+
+export interface DbQueueOptions {
+  visibilityTimeoutSeconds: number;
+  /** A message received this many times is dead-lettered instead of delivered again. */
+  maxReceives: number;
+  /** Safety-net poll while idle; new messages wake receivers at once through NOTIFY. */
+  idlePollMs?: number;
+}
+
+interface MessageRow {
+  id: bigint;
+  job_id: string;
+  receipt_handle: string;
+  receive_count: number;
+  sent_at: Date;
+}
+
+/**
+ * The queue as a table in the job database (the embedded default, and Postgres without SQS).
+ * Receivers claim rows with FOR UPDATE SKIP LOCKED, so any number of workers share the table
+ * without handing one message to two of them inside its visibility timeout. `send` issues a
+ * NOTIFY inside the sender's transaction; Postgres delivers it on commit, waking receivers at once.
+ */
+export class DbQueue implements JobQueue {
+  private readonly waiters = new Set<() => void>();
+  private unlisten?: Promise<() => Promise<void>>;
+  private readonly idlePollMs: number;
+
+  constructor(
+    private readonly db: Database,
+    private readonly opts: DbQueueOptions,
+  ) {
+    this.idlePollMs = opts.idlePollMs ?? 1000;
+  }
+
+  async send(jobId: string, tx?: Tx): Promise<void> {
+    const run = async (t: Tx) => {
+      await t.queueMessage.create({ data: { jobId } });
+      await t.$executeRaw`SELECT pg_notify(${CHANNEL}, '')`;
+    };
+    if (tx) await run(tx);
+    else await this.db.prisma.$transaction(run);
+  }
+
+  async receive(opts: { max: number; waitMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]> {
+    this.listen();
+    const deadline = Date.now() + opts.waitMs;
+    for (;;) {
+      const got = await this.claim(opts.max);
+      if (got.length > 0 || opts.signal?.aborted) return got;
+      const left = deadline - Date.now();
+      if (left <= 0) return [];
+      await this.wake(Math.min(left, this.idlePollMs), opts.signal);
+    }
+  }
+
+  private async claim(max: number): Promise<ReceivedMessage[]> {
+    const { visibilityTimeoutSeconds: vis, maxReceives } = this.opts;
+    // Like SQS's redrive policy: a message already received maxReceives times goes to the
+    // dead letters instead of being delivered again.
+    await this.db.prisma.$executeRaw`
+      UPDATE queue_messages SET dead_lettered_at = now()
+      WHERE dead_lettered_at IS NULL AND visible_at <= now() AND receive_count >= ${maxReceives}`;
+    const rows = await this.db.prisma.$queryRaw<MessageRow[]>`
+      WITH picked AS (
+        SELECT id FROM queue_messages
+        WHERE dead_lettered_at IS NULL AND visible_at <= now()
+        ORDER BY visible_at, id
+        LIMIT ${max}
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE queue_messages q
+      SET receive_count = q.receive_count + 1,
+          visible_at = now() + make_interval(secs => ${vis}),
+          receipt_handle = gen_random_uuid()
+      FROM picked WHERE q.id = picked.id
+      RETURNING q.id, q.job_id, q.receipt_handle::text AS receipt_handle, q.receive_count, q.sent_at`;
+    return rows.map((r) => ({
+      messageId: String(r.id),
+      jobId: r.job_id,
+      receiptHandle: r.receipt_handle,
+      receiveCount: r.receive_count,
+      sentAt: r.sent_at,
+    }));
+  }
+
+  async delete(receiptHandle: string): Promise<void> {
+    await this.db.prisma.$executeRaw`DELETE FROM queue_messages WHERE receipt_handle = ${receiptHandle}::uuid`;
+  }
+
+  async changeVisibility(receiptHandle: string, seconds: number): Promise<void> {
+    await this.db.prisma.$executeRaw`
+      UPDATE queue_messages SET visible_at = now() + make_interval(secs => ${seconds})
+      WHERE receipt_handle = ${receiptHandle}::uuid AND dead_lettered_at IS NULL`;
+    if (seconds === 0) this.notifyLocal();
+  }
+
+  /**
+   * Makes every in-flight message visible again. Only for the embedded database at start-up:
+   * PGlite is owned by one process, so whatever was in flight belonged to a process that died.
+   */
+  async releaseInFlight(): Promise<number> {
+    return this.db.prisma.$executeRaw`
+      UPDATE queue_messages SET visible_at = now()
+      WHERE dead_lettered_at IS NULL AND visible_at > now() AND receive_count > 0`;
+  }
+
+  async stats() {
+    const [row] = await this.db.prisma.$queryRaw<
+      { waiting: bigint; in_flight: bigint; dead: bigint; oldest: number | null }[]
+    >`
+      SELECT count(*) FILTER (WHERE dead_lettered_at IS NULL AND visible_at <= now()) AS waiting,
+             count(*) FILTER (WHERE dead_lettered_at IS NULL AND visible_at > now()) AS in_flight,
+             count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead,
+             extract(epoch FROM now() - min(sent_at) FILTER (WHERE dead_lettered_at IS NULL))::float8 AS oldest
+      FROM queue_messages`;
+    return {
+      waiting: Number(row.waiting),
+      inFlight: Number(row.in_flight),
+      deadLetters: Number(row.dead),
+      oldestAgeSeconds: row.oldest ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    const unlisten = this.unlisten;
+    this.unlisten = undefined;
+    this.notifyLocal();
+    if (unlisten) await (await unlisten.catch(() => async () => {}))();
+  }
+
+  private listen(): void {
+    this.unlisten ??= this.db.listen(CHANNEL, () => this.notifyLocal());
+    // A failed LISTEN (e.g. connection trouble) leaves the idle poll to find new work.
+    this.unlisten.catch(() => {
+      this.unlisten = undefined;
+    });
+  }
+
+  private notifyLocal(): void {
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+
+  private wake(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      this.waiters.add(done);
+    });
+  }
+}

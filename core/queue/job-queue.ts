@@ -1,0 +1,40 @@
+import type { Prisma } from '../db/database.js';
+
+/** A Prisma interactive-transaction client, for work that must commit with the Job row. */
+export type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
+
+/** A received message: the job id only; the job row is the truth. */
+export interface ReceivedMessage {
+  messageId: string;
+  jobId: string;
+  /** Changes on every receive; pass it back to delete or extend this delivery. */
+  receiptHandle: string;
+  /** How many times the message has been received, this time included (SQS ApproximateReceiveCount). */
+  receiveCount: number;
+  sentAt: Date;
+}
+
+/**
+ * The job queue, with SQS semantics: at-least-once delivery, a visibility timeout after each
+ * receive, a receive count, dead letters after too many receives. Implemented by a database
+ * table (embedded default) and by SQS (production).
+ */
+export interface JobQueue {
+  /**
+   * Queues a job. With `tx`, the message commits (or not) with that transaction, so a job row
+   * never exists without its message.
+   */
+  send(jobId: string, tx?: Tx): Promise<void>;
+  /**
+   * Receives up to `max` visible messages, waiting up to `waitMs` for one to arrive (long
+   * polling). Resolves early, possibly empty, when `signal` aborts.
+   */
+  receive(opts: { max: number; waitMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]>;
+  /** Acknowledges a delivery. A stale receipt (the message was received again since) is ignored. */
+  delete(receiptHandle: string): Promise<void>;
+  /** Hides the message for `seconds` more from now (0 = visible again at once). */
+  changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
+  /** Messages waiting (visible or in flight) and the age of the oldest, for metrics and probes. */
+  stats(): Promise<{ waiting: number; inFlight: number; deadLetters: number; oldestAgeSeconds: number }>;
+  close(): Promise<void>;
+}

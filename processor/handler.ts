@@ -1,0 +1,80 @@
+import type { Readable } from 'node:stream';
+import type { z } from 'zod';
+
+/**
+ * A job type (strategy pattern). Adding a type is one file in processor/handlers/ and one line in
+ * processor/handlers/index.ts.
+ *
+ * @example
+ * export const hello: JobHandler<{ name: string }> = {
+ *   type: 'hello',
+ *   description: 'Greets someone',
+ *   params: z.object({ name: z.string() }),
+ *   input: 'none',
+ *   async run(ctx) {
+ *     ctx.log.info(`hello ${ctx.params.name}`);
+ *     return { greeted: ctx.params.name };
+ *   },
+ * };
+ */
+export interface JobHandler<P = any> {
+  readonly type: string;
+  readonly description: string;
+  /** Validates (and defaults) `params` at submit time and again before running. */
+  readonly params: z.ZodType<P>;
+  /** Whether a job of this type takes an input file. */
+  readonly input: 'required' | 'optional' | 'none';
+  /** Attempts before the job is FAILED (default 3). */
+  readonly maxAttempts?: number;
+  /** Does the work; the value returned becomes the job's `result` (JSON). Throw to fail. */
+  run(ctx: JobContext<P>): Promise<unknown>;
+}
+
+export interface JobInputInfo {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+export interface JobLogger {
+  info(message: string, data?: unknown): void;
+  warn(message: string, data?: unknown): void;
+  error(message: string, data?: unknown): void;
+}
+
+export interface JobContext<P> {
+  readonly jobId: string;
+  readonly params: P;
+  /** The input file as a byte stream (null when the job has none). Read it once. */
+  readonly input: Readable | null;
+  readonly inputInfo: JobInputInfo | null;
+  /** Writes JobLog rows; buffered and inserted in batches, so call it freely. */
+  readonly log: JobLogger;
+  /** Reports progress; persisted at most a few times a second. */
+  progress(done: number, total?: number | null): void;
+  /** Aborted on cancellation or when the deadline is reached: stop promptly when it fires. */
+  readonly signal: AbortSignal;
+  /** 1 on the first attempt. */
+  readonly attempt: number;
+}
+
+/**
+ * Thrown by a handler for a failure the job's owner should read: the job FAILS with `message` as
+ * its error and no retry. Any other error fails the job too, with its message; errors marked
+ * `retryable` are tried again while attempts remain.
+ */
+export class JobFailure extends Error {
+  override name = 'JobFailure';
+  constructor(
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown (or set `retryable = true` on an error) for transient trouble worth another attempt. */
+export class RetryableError extends Error {
+  override name = 'RetryableError';
+  readonly retryable = true;
+}

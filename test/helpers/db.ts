@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openDatabase, type Database } from '../../core/db/database.js';
+import { migrate } from '../../core/db/migrate.js';
+
+export type DbKind = 'pglite' | 'postgres';
+
+/**
+ * The databases a suite runs against: PGlite always; the local PostgreSQL server too when
+ * TEST_DATABASE_URL is set (.ci/run sets it). Use with `describe.each(dbKinds())`.
+ */
+export function dbKinds(): DbKind[] {
+  return process.env.TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
+}
+
+export interface TestDatabase {
+  db: Database;
+  /** Empties every table (fast; call in beforeEach). */
+  reset(): Promise<void>;
+  /** Closes the database and drops the scratch Postgres database. */
+  close(): Promise<void>;
+  url?: string;
+}
+
+/** A migrated scratch database: in-memory PGlite, or a new database on the Postgres server. */
+export async function openTestDatabase(kind: DbKind): Promise<TestDatabase> {
+  if (kind === 'pglite') {
+    const db = await openDatabase({});
+    await migrate(db);
+    return { db, reset: () => truncateAll(db), close: () => db.close() };
+  }
+  const { url, drop } = await createScratchDatabase();
+  const db = await openDatabase({ url });
+  await migrate(db);
+  return {
+    db,
+    url,
+    reset: () => truncateAll(db),
+    close: async () => {
+      await db.close();
+      await drop();
+    },
+  };
+}
+
+/** Creates an empty database on the TEST_DATABASE_URL server; `drop` removes it. */
+export async function createScratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const base = process.env.TEST_DATABASE_URL;
+  if (!base) throw new Error('TEST_DATABASE_URL is not set');
+  const name = `jobs_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: base });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+async function truncateAll(db: Database): Promise<void> {
+  await db.prisma.$executeRawUnsafe(
+    'TRUNCATE job_logs, queue_messages, jobs, api_tokens, users RESTART IDENTITY CASCADE',
+  );
+}
