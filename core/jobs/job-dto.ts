@@ -1,0 +1,62 @@
+import type { Job as JobRow, JobLog as JobLogRow } from '../db/generated/client.js';
+
+export type JobStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+export const JOB_STATUSES: readonly JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+/** A job as the API, the CLI's --json and the dashboard see it (the contract's shape). */
+export interface JobDto {
+  id: string;
+  type: string;
+  status: JobStatus;
+  params: unknown;
+  input: { name: string; size: number; sha256: string } | null;
+  progress: { done: number; total: number | null } | null;
+  result: unknown;
+  error: string | null;
+  attempts: number;
+  maxAttempts: number;
+  ownerId: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  updatedAt: string;
+}
+
+export interface JobLogDto {
+  seq: number;
+  ts: string;
+  level: string;
+  message: string;
+  data: unknown;
+}
+
+export function toJobDto(j: JobRow): JobDto {
+  return {
+    id: j.id,
+    type: j.type,
+    status: j.status,
+    params: j.params,
+    input:
+      j.inputName !== null && j.inputSize !== null && j.inputSha256 !== null
+        ? { name: j.inputName, size: Number(j.inputSize), sha256: j.inputSha256 }
+        : null,
+    progress:
+      j.progressDone !== null
+        ? { done: Number(j.progressDone), total: j.progressTotal === null ? null : Number(j.progressTotal) }
+        : null,
+    result: j.result ?? null,
+    error: j.error,
+    attempts: j.attempts,
+    maxAttempts: j.maxAttempts,
+    ownerId: j.ownerId,
+    createdAt: j.createdAt.toISOString(),
+    startedAt: j.startedAt?.toISOString() ?? null,
+    finishedAt: j.finishedAt?.toISOString() ?? null,
+    updatedAt: j.updatedAt.toISOString(),
+  };
+}
+
+export function toJobLogDto(l: JobLogRow): JobLogDto {
+  return { seq: l.seq, ts: l.ts.toISOString(), level: l.level, message: l.message, data: l.data ?? null };
+}

@@ -1,0 +1,224 @@
+import type { Principal } from '../auth/principal.js';
+import type { Prisma } from '../db/database.js';
+import { Prisma as P } from '../db/generated/client.js';
+import { ConflictError, ForbiddenError, NotFoundError, UnknownJobTypeError, ValidationError } from '../errors.js';
+import type { JobQueue } from '../queue/job-queue.js';
+import { toJobDto, toJobLogDto, type JobDto, type JobLogDto, type JobStatus } from './job-dto.js';
+import type { JobTypeRegistry } from './job-types.js';
+
+export interface NewJob {
+  /** Chosen by the caller so an upload can be stored under the job's key before the row exists. */
+  id: string;
+  type: string;
+  params: unknown;
+  input?: { key: string; name: string; size: number; sha256: string };
+  idempotencyKey?: string;
+}
+
+export interface ListQuery {
+  status?: JobStatus;
+  type?: string;
+  limit: number;
+  cursor?: string;
+  all?: boolean;
+}
+
+/** Jobs as their owners (and admins) see them: create, read, list, logs, cancel, retry. */
+export class JobsService {
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly queue: JobQueue,
+    private readonly types: JobTypeRegistry,
+  ) {}
+
+  /**
+   * Validates type and params against the handler; throws UnknownJobTypeError (naming the valid
+   * types) or ValidationError (naming the field). Returns the params with defaults applied.
+   */
+  validate(type: string, params: unknown, hasInput: boolean | undefined): unknown {
+    const handler = this.types.find(type);
+    if (!handler) {
+      throw new UnknownJobTypeError(
+        `unknown job type "${type}"; valid types: ${this.types.names().join(', ')}`,
+        { validTypes: this.types.names() },
+      );
+    }
+    const parsed = handler.params.safeParse(params ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue.path.length ? `params.${issue.path.join('.')}` : 'params';
+      throw new ValidationError(`${field}: ${issue.message}`, { issues: parsed.error.issues });
+    }
+    if (hasInput === true && handler.input === 'none') {
+      throw new ValidationError(`job type "${type}" takes no input file`);
+    }
+    if (hasInput === false && handler.input === 'required') {
+      throw new ValidationError(`job type "${type}" needs an input file`);
+    }
+    return parsed.data;
+  }
+
+  /** An earlier job created with the same Idempotency-Key by the same owner, if any. */
+  async findByIdempotencyKey(owner: Principal, key: string): Promise<JobDto | undefined> {
+    const row = await this.prisma.job.findUnique({
+      where: { ownerId_idempotencyKey: { ownerId: owner.userId, idempotencyKey: key } },
+    });
+    return row ? toJobDto(row) : undefined;
+  }
+
+  /**
+   * Records the job and queues it in one transaction. Returns `created: false` with the earlier
+   * job when the owner's Idempotency-Key was used before (the caller drops its upload).
+   */
+  async create(owner: Principal, job: NewJob): Promise<{ job: JobDto; created: boolean }> {
+    this.require(owner, 'job:Create');
+    const params = this.validate(job.type, job.params, job.input !== undefined);
+    const handler = this.types.find(job.type)!;
+    try {
+      const row = await this.prisma.$transaction(async (tx) => {
+        const created = await tx.job.create({
+          data: {
+            id: job.id,
+            type: job.type,
+            params: params as P.InputJsonValue,
+            ownerId: owner.userId,
+            maxAttempts: handler.maxAttempts ?? 3,
+            idempotencyKey: job.idempotencyKey ?? null,
+            inputKey: job.input?.key ?? null,
+            inputName: job.input?.name ?? null,
+            inputSize: job.input ? BigInt(job.input.size) : null,
+            inputSha256: job.input?.sha256 ?? null,
+          },
+        });
+        await this.queue.send(created.id, tx);
+        return created;
+      });
+      return { job: toJobDto(row), created: true };
+    } catch (err) {
+      // Two requests raced with one Idempotency-Key: the loser answers with the winner's job.
+      if (job.idempotencyKey && (err as { code?: string }).code === 'P2002') {
+        const existing = await this.findByIdempotencyKey(owner, job.idempotencyKey);
+        if (existing) return { job: existing, created: false };
+      }
+      throw err;
+    }
+  }
+
+  async get(viewer: Principal, id: string): Promise<JobDto> {
+    return toJobDto(await this.visibleRow(viewer, id));
+  }
+
+  async list(viewer: Principal, q: ListQuery): Promise<{ items: JobDto[]; nextCursor: string | null }> {
+    this.require(viewer, 'job:Read');
+    if (q.all && viewer.role !== 'admin') throw new ForbiddenError('only admins can list every user\'s jobs (all=true)');
+    const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const rows = await this.prisma.job.findMany({
+      where: {
+        ...(q.all ? {} : { ownerId: viewer.userId }),
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.type ? { type: q.type } : {}),
+        // Keyset pagination on (createdAt, id), both descending: stable under inserts, and each
+        // page is an index range scan however deep the caller goes.
+        ...(after
+          ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
+          : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(toJobDto),
+      nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+    };
+  }
+
+  async logs(
+    viewer: Principal,
+    id: string,
+    q: { after: number; limit: number },
+  ): Promise<{ items: JobLogDto[]; nextAfter: number | null }> {
+    await this.visibleRow(viewer, id);
+    const rows = await this.prisma.jobLog.findMany({
+      where: { jobId: id, seq: { gt: q.after } },
+      orderBy: { seq: 'asc' },
+      take: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    return {
+      items: page.map(toJobLogDto),
+      nextAfter: rows.length > q.limit ? page[page.length - 1].seq : null,
+    };
+  }
+
+  /** Cancels a PENDING or RUNNING job; a running handler sees it at its next heartbeat. */
+  async cancel(viewer: Principal, id: string): Promise<JobDto> {
+    const job = await this.visibleRow(viewer, id);
+    this.require(viewer, 'job:Create');
+    const n = await this.prisma.job.updateMany({
+      where: { id, status: { in: ['PENDING', 'RUNNING'] } },
+      data: { status: 'CANCELLED', finishedAt: new Date(), updatedAt: new Date(), leaseToken: null, leaseExpiresAt: null },
+    });
+    if (n.count === 0) throw new ConflictError(`job ${id} is ${job.status}; only PENDING or RUNNING jobs can be cancelled`);
+    return this.get(viewer, id);
+  }
+
+  /** Puts a FAILED or CANCELLED job back in the queue with fresh attempts. */
+  async retry(viewer: Principal, id: string): Promise<JobDto> {
+    const job = await this.visibleRow(viewer, id);
+    this.require(viewer, 'job:Create');
+    const updated = await this.prisma.$transaction(async (tx) => {
+      const n = await tx.job.updateMany({
+        where: { id, status: { in: ['FAILED', 'CANCELLED'] } },
+        data: {
+          status: 'PENDING',
+          attempts: 0,
+          error: null,
+          result: P.DbNull,
+          progressDone: null,
+          progressTotal: null,
+          startedAt: null,
+          finishedAt: null,
+          leaseToken: null,
+          leaseExpiresAt: null,
+          updatedAt: new Date(),
+        },
+      });
+      if (n.count === 0) return false;
+      await this.queue.send(id, tx);
+      return true;
+    });
+    if (!updated) throw new ConflictError(`job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried`);
+    return this.get(viewer, id);
+  }
+
+  /** The job if the viewer may see it; another user's job is indistinguishable from none. */
+  private async visibleRow(viewer: Principal, id: string) {
+    this.require(viewer, 'job:Read');
+    const row = UUID.test(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
+    if (!row || (row.ownerId !== viewer.userId && viewer.role !== 'admin')) {
+      throw new NotFoundError(`job ${id} not found`);
+    }
+    return row;
+  }
+
+  private require(p: Principal, permission: 'job:Create' | 'job:Read'): void {
+    if (!p.permissions.includes(permission)) {
+      throw new ForbiddenError(`this token lacks the ${permission} permission`);
+    }
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [ts, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(ts);
+  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) throw new ValidationError('invalid cursor');
+  return { createdAt, id };
+}

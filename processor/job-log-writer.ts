@@ -1,0 +1,89 @@
+import type { Prisma } from '../core/db/database.js';
+import { Prisma as P } from '../core/db/generated/client.js';
+import type { JobLogger } from './handler.js';
+
+interface Pending {
+  jobId: string;
+  seq: number;
+  level: string;
+  message: string;
+  ts: Date;
+  data?: P.InputJsonValue;
+}
+
+const MAX_MESSAGE = 4000;
+
+/**
+ * Buffers a job's log lines and inserts them in batches (one INSERT per `batchSize` lines or per
+ * `flushMs`), so a handler can log freely without a round trip per line. Sequence numbers
+ * continue from the job's last line, so attempts append to one ordered log.
+ */
+export class JobLogWriter implements JobLogger {
+  private buffer: Pending[] = [];
+  private timer?: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  private failed?: Error;
+
+  private constructor(
+    private readonly prisma: Prisma,
+    private readonly jobId: string,
+    private seq: number,
+    private readonly opts: { batchSize: number; flushMs: number },
+  ) {}
+
+  static async open(prisma: Prisma, jobId: string, opts = { batchSize: 500, flushMs: 100 }): Promise<JobLogWriter> {
+    const last = await prisma.jobLog.aggregate({ where: { jobId }, _max: { seq: true } });
+    return new JobLogWriter(prisma, jobId, last._max.seq ?? 0, opts);
+  }
+
+  info(message: string, data?: unknown): void {
+    this.write('info', message, data);
+  }
+  warn(message: string, data?: unknown): void {
+    this.write('warn', message, data);
+  }
+  error(message: string, data?: unknown): void {
+    this.write('error', message, data);
+  }
+
+  private write(level: string, message: string, data?: unknown): void {
+    this.buffer.push({
+      jobId: this.jobId,
+      seq: ++this.seq,
+      level,
+      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message,
+      ts: new Date(),
+      ...(data === undefined ? {} : { data: toJson(data) }),
+    });
+    if (this.buffer.length >= this.opts.batchSize) void this.flush().catch(() => {});
+    else this.timer ??= setTimeout(() => void this.flush().catch(() => {}), this.opts.flushMs);
+  }
+
+  /** Writes everything buffered so far; rejects if any batch could not be written. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.buffer;
+    this.buffer = [];
+    // Batches are chained so lines reach the table in seq order.
+    this.flushing = this.flushing.then(async () => {
+      if (batch.length === 0) return;
+      try {
+        await this.prisma.jobLog.createMany({ data: batch });
+      } catch (err) {
+        this.failed ??= err as Error;
+      }
+    });
+    return this.flushing.then(() => {
+      if (this.failed) throw this.failed;
+    });
+  }
+}
+
+function toJson(data: unknown): P.InputJsonValue {
+  try {
+    return JSON.parse(JSON.stringify(data, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))) ?? P.JsonNull;
+  } catch {
+    return String(data);
+  }
+}

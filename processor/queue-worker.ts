@@ -1,0 +1,103 @@
+import type { SQSRecord } from 'aws-lambda';
+import type { Logger } from 'pino';
+import type { JobQueue, ReceivedMessage } from '../core/queue/job-queue.js';
+import { encodeMessage, type ProcessBatch } from './processor.js';
+
+export interface QueueWorkerOptions {
+  concurrency: number;
+  /** Long-poll wait per receive. */
+  waitMs?: number;
+  /** Delay before a failed delivery is tried again (visibility after a batch item failure). */
+  retryDelaySeconds?: number;
+  logger: Logger;
+}
+
+/**
+ * Feeds the processor from a queue, the way Lambda's SQS event source mapping does: receive,
+ * hand the processor an SQSEvent, delete what succeeded. `concurrency` deliveries run at once.
+ * Used by the embedded worker in `jobs server` and by `jobs worker`.
+ */
+export class QueueWorker {
+  /** Aborted by stop(): no new receives. */
+  private readonly stopping = new AbortController();
+  /** Aborted when the grace period runs out: running jobs are interrupted and released. */
+  private readonly release = new AbortController();
+  private readonly slots: Promise<void>[] = [];
+
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly process: ProcessBatch,
+    private readonly opts: QueueWorkerOptions,
+  ) {}
+
+  start(): void {
+    for (let i = 0; i < this.opts.concurrency; i++) this.slots.push(this.loop());
+  }
+
+  /**
+   * Stops taking work; running jobs get `graceMs` to finish, then are interrupted and released
+   * back to the queue for another worker (or the next start).
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping.abort();
+    const timer = setTimeout(() => this.release.abort(), graceMs);
+    await Promise.all(this.slots);
+    clearTimeout(timer);
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.stopping.signal;
+    while (!signal.aborted) {
+      let messages: ReceivedMessage[] = [];
+      try {
+        messages = await this.queue.receive({ max: 1, waitMs: this.opts.waitMs ?? 20_000, signal });
+      } catch (err) {
+        this.opts.logger.error({ err }, 'receiving from the queue failed; retrying in 1 s');
+        await sleep(1000, signal);
+        continue;
+      }
+      for (const m of messages) await this.handle(m);
+    }
+  }
+
+  private async handle(m: ReceivedMessage): Promise<void> {
+    try {
+      const res = await this.process({ Records: [toRecord(m)] }, this.release.signal);
+      if (res.batchItemFailures.length === 0) await this.queue.delete(m.receiptHandle);
+      else {
+        // Released at shutdown: visible again at once for the next worker. Failed: after a delay.
+        const delay = this.release.signal.aborted ? 0 : (this.opts.retryDelaySeconds ?? 5);
+        await this.queue.changeVisibility(m.receiptHandle, delay);
+      }
+    } catch (err) {
+      this.opts.logger.error({ err, jobId: m.jobId }, 'acknowledging a message failed; it will be delivered again');
+    }
+  }
+}
+
+/** The SQS record Lambda would deliver for this message. */
+export function toRecord(m: ReceivedMessage): SQSRecord {
+  return {
+    messageId: m.messageId,
+    receiptHandle: m.receiptHandle,
+    body: encodeMessage(m.jobId),
+    attributes: {
+      ApproximateReceiveCount: String(m.receiveCount),
+      SentTimestamp: String(m.sentAt.getTime()),
+      SenderId: 'jobs',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:local:000000000000:jobs',
+    awsRegion: 'local',
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+}

@@ -1,0 +1,260 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { BlobStore } from '../core/blobs/blob-store.js';
+import type { Prisma } from '../core/db/database.js';
+import { Prisma as P } from '../core/db/generated/client.js';
+import { JobFailure, type JobHandler } from './handler.js';
+import { JobLogWriter } from './job-log-writer.js';
+
+export interface RunnerDeps {
+  prisma: Prisma;
+  blobs: BlobStore;
+  findHandler(type: string): JobHandler | undefined;
+  logger: Logger;
+  /** How long a claim lasts without a heartbeat; a crashed worker's job is free again after it. */
+  leaseSeconds: number;
+  /** Heartbeat period (default leaseSeconds / 3, at most 1 s so cancellation is seen quickly). */
+  heartbeatMs?: number;
+  /** Extends the delivery's visibility while the job runs (SQS ChangeMessageVisibility). */
+  extendDelivery?(receiptHandle: string, seconds: number): Promise<void>;
+}
+
+export interface Delivery {
+  jobId: string;
+  receiptHandle?: string;
+}
+
+/** `done`: acknowledge the message. `retry`: leave it to be delivered again. */
+export type Outcome = 'done' | 'retry';
+
+interface ClaimedJob {
+  id: string;
+  type: string;
+  params: unknown;
+  attempts: number;
+  max_attempts: number;
+  input_key: string | null;
+  input_name: string | null;
+  input_size: bigint | null;
+  input_sha256: string | null;
+}
+
+class ReleasedError extends Error {}
+
+/**
+ * Runs one delivery of a job: claims it (only from PENDING, or from RUNNING whose lease expired),
+ * runs its handler with a heartbeat that keeps the lease, and records the outcome. Every status
+ * write is guarded by the claim's lease token, so a stale attempt can never overwrite a newer one.
+ * `stop` (a Lambda deadline or a worker shutdown) releases the job back to PENDING for another run.
+ */
+export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortSignal): Promise<Outcome> {
+  const { prisma, leaseSeconds } = deps;
+  const token = randomUUID();
+  const [job] = await prisma.$queryRaw<ClaimedJob[]>`
+    UPDATE jobs
+    SET status = 'RUNNING', attempts = attempts + 1, lease_token = ${token}::uuid,
+        lease_expires_at = now() + make_interval(secs => ${leaseSeconds}),
+        started_at = coalesce(started_at, now()), updated_at = now()
+    WHERE id = ${delivery.jobId}::uuid
+      AND (status = 'PENDING' OR (status = 'RUNNING' AND lease_expires_at < now()))
+    RETURNING id, type, params, attempts, max_attempts, input_key, input_name, input_size, input_sha256`;
+  if (!job) return ignoreDuplicate(deps, delivery.jobId);
+
+  const log = await JobLogWriter.open(prisma, job.id);
+  const finish = async (data: P.JobUpdateManyMutationInput) => {
+    await log.flush();
+    await prisma.job.updateMany({
+      where: { id: job.id, leaseToken: token, status: 'RUNNING' },
+      data: { ...data, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date() },
+    });
+  };
+
+  if (job.attempts > job.max_attempts) {
+    const reason = `gave up after ${job.max_attempts} attempts: the worker stopped during each of them`;
+    log.error(reason);
+    await finish({ status: 'FAILED', error: reason, attempts: job.max_attempts, finishedAt: new Date() });
+    return 'done';
+  }
+  const handler = deps.findHandler(job.type);
+  if (!handler) {
+    const reason = `no handler for job type "${job.type}" in this processor`;
+    log.error(reason);
+    await finish({ status: 'FAILED', error: reason, finishedAt: new Date() });
+    return 'done';
+  }
+  const params = handler.params.safeParse(job.params);
+  if (!params.success) {
+    const reason = `invalid params: ${params.error.issues[0].path.join('.')}: ${params.error.issues[0].message}`;
+    log.error(reason);
+    await finish({ status: 'FAILED', error: reason, finishedAt: new Date() });
+    return 'done';
+  }
+
+  const abort = new AbortController();
+  const onStop = () => abort.abort(new ReleasedError('the worker is stopping'));
+  stop?.addEventListener('abort', onStop, { once: true });
+  const progress = new ProgressWriter(prisma, job.id, token);
+  const heartbeat = startHeartbeat(deps, job.id, token, delivery.receiptHandle, () =>
+    abort.abort(new Error('the job was cancelled or its lease was lost')),
+  );
+  const started = Date.now();
+  let input: Readable | null = null;
+  log.info(`attempt ${job.attempts} of ${job.max_attempts} started`);
+  try {
+    if (job.input_key) input = await deps.blobs.get(job.input_key);
+    const result = await handler.run({
+      jobId: job.id,
+      params: params.data,
+      input,
+      inputInfo:
+        job.input_key && job.input_name !== null
+          ? { name: job.input_name, size: Number(job.input_size), sha256: job.input_sha256 ?? '' }
+          : null,
+      log,
+      progress: (done, total) => progress.set(done, total),
+      signal: abort.signal,
+      attempt: job.attempts,
+    });
+    heartbeat.stop();
+    await progress.flush();
+    log.info(`completed in ${seconds(started)} s`);
+    await finish({
+      status: 'COMPLETED',
+      result: toJsonValue(result),
+      error: null,
+      finishedAt: new Date(),
+    });
+    return 'done';
+  } catch (err) {
+    heartbeat.stop();
+    await progress.flush().catch(() => {});
+    if (abort.signal.reason instanceof ReleasedError) {
+      log.warn(`attempt ${job.attempts} interrupted: ${abort.signal.reason.message}; the job goes back in line`);
+      await finish({ status: 'PENDING', attempts: job.attempts - 1 });
+      return 'retry';
+    }
+    if (abort.signal.aborted) {
+      // Cancelled (or taken over): the row is no longer ours and the guarded write is a no-op.
+      log.warn(`stopped: ${(abort.signal.reason as Error).message}`);
+      await log.flush();
+      return 'done';
+    }
+    const message = errorMessage(err);
+    const retryable = (err as { retryable?: unknown }).retryable === true && job.attempts < job.max_attempts;
+    if (retryable) {
+      log.warn(`attempt ${job.attempts} failed: ${message}; retrying`);
+      await finish({ status: 'PENDING', error: message });
+      return 'retry';
+    }
+    log.error(`failed: ${message}`);
+    await finish({
+      status: 'FAILED',
+      error: message,
+      result: err instanceof JobFailure && err.data !== undefined ? toJsonValue(err.data) : P.DbNull,
+      finishedAt: new Date(),
+    });
+    if (!(err instanceof JobFailure)) deps.logger.warn({ err, jobId: job.id }, 'job handler threw');
+    return 'done';
+  } finally {
+    stop?.removeEventListener('abort', onStop);
+    heartbeat.stop();
+    input?.destroy();
+  }
+}
+
+async function ignoreDuplicate(deps: RunnerDeps, jobId: string): Promise<Outcome> {
+  const job = await deps.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+  if (!job) {
+    deps.logger.warn({ jobId }, 'message for a job that does not exist; dropped');
+    return 'done';
+  }
+  const log = await JobLogWriter.open(deps.prisma, jobId);
+  log.info(`duplicate delivery ignored (job is ${job.status})`);
+  await log.flush();
+  return 'done';
+}
+
+function startHeartbeat(
+  deps: RunnerDeps,
+  jobId: string,
+  token: string,
+  receiptHandle: string | undefined,
+  onLost: () => void,
+) {
+  const every = deps.heartbeatMs ?? Math.min(1000, (deps.leaseSeconds * 1000) / 3);
+  let lastExtend = Date.now();
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const n = await deps.prisma.$executeRaw`
+        UPDATE jobs SET lease_expires_at = now() + make_interval(secs => ${deps.leaseSeconds})
+        WHERE id = ${jobId}::uuid AND lease_token = ${token}::uuid AND status = 'RUNNING'`;
+      if (n === 0) return onLost();
+      if (receiptHandle && deps.extendDelivery && Date.now() - lastExtend > (deps.leaseSeconds * 1000) / 3) {
+        lastExtend = Date.now();
+        await deps.extendDelivery(receiptHandle, deps.leaseSeconds);
+      }
+    } catch (err) {
+      // A missed beat is not fatal: the lease is long enough to survive a few.
+      deps.logger.warn({ err, jobId }, 'heartbeat failed');
+    } finally {
+      busy = false;
+    }
+  }, every);
+  return { stop: () => clearInterval(timer) };
+}
+
+/** Keeps the latest progress and writes it at most every 250 ms. */
+class ProgressWriter {
+  private latest?: { done: number; total: number | null };
+  private written?: { done: number; total: number | null };
+  private timer?: NodeJS.Timeout;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly jobId: string,
+    private readonly token: string,
+  ) {}
+
+  set(done: number, total?: number | null): void {
+    this.latest = { done, total: total ?? null };
+    this.timer ??= setTimeout(() => void this.flush().catch(() => {}), 250);
+  }
+
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const p = this.latest;
+    if (!p || (this.written && this.written.done === p.done && this.written.total === p.total)) return this.writing;
+    this.written = p;
+    this.writing = this.writing.then(async () => {
+      await this.prisma.job.updateMany({
+        where: { id: this.jobId, leaseToken: this.token },
+        data: {
+          progressDone: BigInt(Math.round(p.done)),
+          progressTotal: p.total === null ? null : BigInt(Math.round(p.total)),
+          updatedAt: new Date(),
+        },
+      });
+    });
+    return this.writing;
+  }
+}
+
+function seconds(since: number): string {
+  return ((Date.now() - since) / 1000).toFixed(2);
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+
+function toJsonValue(v: unknown): P.InputJsonValue | typeof P.DbNull {
+  if (v === undefined || v === null) return P.DbNull;
+  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)));
+}

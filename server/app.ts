@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import { AuthService } from '../core/auth/auth-service.js';
+import type { BlobStore } from '../core/blobs/blob-store.js';
+import type { Database } from '../core/db/database.js';
+import { JobsService } from '../core/jobs/jobs-service.js';
+import type { JobTypeRegistry } from '../core/jobs/job-types.js';
+import type { JobQueue } from '../core/queue/job-queue.js';
+import { authenticate } from './auth.js';
+import { errorHandler, notFound } from './errors.js';
+import { healthRouter } from './routes/health.js';
+import { jobsRouter } from './routes/jobs.js';
+import { tokensRouter } from './routes/tokens.js';
+import { jobTypesRouter } from './routes/job-types.js';
+
+export interface AppDeps {
+  db: Database;
+  blobs: BlobStore;
+  queue: JobQueue;
+  types: JobTypeRegistry;
+  logger: Logger;
+  maxUploadBytes: number;
+}
+
+/** Builds the API. Listening is the caller's business (server/main.ts, tests). */
+export function createApp(deps: AppDeps): Express {
+  const auth = new AuthService(deps.db.prisma);
+  const jobs = new JobsService(deps.db.prisma, deps.queue, deps.types);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const id = req.header('x-request-id') ?? randomUUID();
+    res.setHeader('X-Request-Id', id);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      deps.logger.info({ reqId: id, method: req.method, url: req.originalUrl, status: res.statusCode, ms }, 'request');
+    });
+    next();
+  });
+
+  app.use(healthRouter(deps));
+  app.use('/api', authenticate(auth));
+  app.use('/api/jobs', jobsRouter({ jobs, blobs: deps.blobs, maxUploadBytes: deps.maxUploadBytes }));
+  app.use('/api/job-types', jobTypesRouter(deps.types));
+  app.use('/api', tokensRouter(auth));
+  app.use(notFound);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

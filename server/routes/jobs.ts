@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import express, { Router } from 'express';
+import type { JobsService } from '../../core/jobs/jobs-service.js';
+import type { BlobStore } from '../../core/blobs/blob-store.js';
+import { ForbiddenError, UnsupportedMediaTypeError } from '../../core/errors.js';
+import type { JobStatus } from '../../core/jobs/job-dto.js';
+import { principalOf } from '../auth.js';
+import { receiveJobUpload } from '../job-upload.js';
+import { createJobBody, idempotencyKeyHeader, listJobsQuery, logsQuery } from '../schemas.js';
+import { parseOr400 } from '../validate.js';
+
+export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploadBytes: number }): Router {
+  const { jobs } = deps;
+  const r = Router();
+
+  r.post('/', async (req, res) => {
+    const owner = principalOf(res);
+    if (!owner.permissions.includes('job:Create')) throw new ForbiddenError('this token lacks the job:Create permission');
+    const rawKey = req.header('idempotency-key');
+    const idempotencyKey = rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key');
+    if (idempotencyKey) {
+      const earlier = await jobs.findByIdempotencyKey(owner, idempotencyKey);
+      if (earlier) {
+        req.resume(); // the body is not needed: no second upload is kept
+        res.status(200).json(earlier);
+        return;
+      }
+    }
+    const id = randomUUID();
+    if (req.is('multipart/form-data')) {
+      const upload = await receiveJobUpload(req, {
+        blobs: deps.blobs,
+        maxBytes: deps.maxUploadBytes,
+        ownerId: owner.userId,
+        jobId: id,
+        validate: (type, params, hasInput) => void jobs.validate(type, params, hasInput),
+      });
+      try {
+        const { job, created } = await jobs.create(owner, { id, ...upload, idempotencyKey });
+        if (!created) await deps.blobs.delete(upload.input?.key ?? '').catch(() => {});
+        res.status(created ? 201 : 200).json(job);
+      } catch (err) {
+        if (upload.input) await deps.blobs.delete(upload.input.key).catch(() => {});
+        throw err;
+      }
+      return;
+    }
+    if (!req.is('application/json')) {
+      throw new UnsupportedMediaTypeError('send multipart/form-data (with a file) or application/json');
+    }
+    await new Promise<void>((resolve, reject) =>
+      express.json({ limit: '1mb', strict: true })(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+    );
+    const body = parseOr400(createJobBody, req.body, 'body');
+    const { job, created } = await jobs.create(owner, { id, type: body.type, params: body.params ?? {}, idempotencyKey });
+    res.status(created ? 201 : 200).json(job);
+  });
+
+  r.get('/', async (req, res) => {
+    const q = parseOr400(listJobsQuery, req.query, 'query');
+    res.json(await jobs.list(principalOf(res), { ...q, status: q.status as JobStatus | undefined }));
+  });
+
+  r.get('/:id', async (req, res) => {
+    res.json(await jobs.get(principalOf(res), req.params.id));
+  });
+
+  r.get('/:id/logs', async (req, res) => {
+    const q = parseOr400(logsQuery, req.query, 'query');
+    res.json(await jobs.logs(principalOf(res), req.params.id, q));
+  });
+
+  r.post('/:id/cancel', async (req, res) => {
+    res.json(await jobs.cancel(principalOf(res), req.params.id));
+  });
+
+  r.post('/:id/retry', async (req, res) => {
+    res.json(await jobs.retry(principalOf(res), req.params.id));
+  });
+
+  return r;
+}

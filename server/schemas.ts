@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { JOB_STATUSES } from '../core/jobs/job-dto.js';
+import { PERMISSIONS } from '../core/auth/principal.js';
+
+/** Request shapes the routes validate with (and, later, the OpenAPI document is built from). */
+
+const boolString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const listJobsQuery = z.object({
+  status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
+  type: z.string().min(1).max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(200).optional(),
+  all: boolString.optional(),
+});
+
+export const logsQuery = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(5000).default(1000),
+});
+
+export const createJobBody = z.object({
+  type: z.string({ error: 'type is required' }).min(1, 'type is required').max(100),
+  params: z.record(z.string(), z.unknown(), { error: 'params must be a JSON object' }).optional(),
+});
+
+export const idempotencyKeyHeader = z.string().min(1).max(200);
+
+export const createTokenBody = z.object({
+  user: z.string({ error: 'user is required' }).min(1).max(100),
+  admin: z.boolean().optional(),
+  name: z.string().min(1).max(100).optional(),
+  permissions: z.array(z.enum(PERMISSIONS)).min(1).optional(),
+});
