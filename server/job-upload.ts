@@ -54,7 +54,7 @@ function parse(req: Request, opts: UploadOptions, key: string, state: { upload?:
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { files: 1, fields: 10, fieldSize: 1024 * 1024, parts: 12 } });
+      bb = busboy({ headers: req.headers, preservePath: true, limits: { files: 1, fields: 10, fieldSize: 1024 * 1024, parts: 12 } });
     } catch {
       return reject(new ValidationError('malformed multipart/form-data request'));
     }

@@ -92,7 +92,10 @@ async function openPglite(dir?: string): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PrismaPGlite } = await import('pglite-prisma-adapter');
   if (dir) fs.mkdirSync(path.dirname(dir), { recursive: true });
-  const pglite = dir ? await PGlite.create(dir) : await PGlite.create();
+  // PGlite's default shared_buffers (128 MB) would dominate the server's memory; the embedded
+  // database is small and mostly hits the OS page cache anyway.
+  const options = { postgresqlconf: ['shared_buffers=8MB'] };
+  const pglite = dir ? await PGlite.create(dir, options) : await PGlite.create(options);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',

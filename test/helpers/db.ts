@@ -27,11 +27,13 @@ export async function openTestDatabase(kind: DbKind): Promise<TestDatabase> {
   if (kind === 'pglite') {
     const db = await openDatabase({});
     await migrate(db);
+    await warmUp(db);
     return { db, reset: () => truncateAll(db), close: () => db.close() };
   }
   const { url, drop } = await createScratchDatabase();
   const db = await openDatabase({ url });
   await migrate(db);
+  await warmUp(db);
   return {
     db,
     url,
@@ -69,4 +71,12 @@ async function truncateAll(db: Database): Promise<void> {
   await db.prisma.$executeRawUnsafe(
     'TRUNCATE job_logs, queue_messages, jobs, api_tokens, users RESTART IDENTITY CASCADE',
   );
+}
+
+/**
+ * Prisma loads its query compiler (WASM) on the first query; under jest's ESM VM that dynamic
+ * import must happen inside a hook, not in a request handler that outlives the hook's context.
+ */
+async function warmUp(db: Database): Promise<void> {
+  await db.prisma.$queryRaw`SELECT 1`;
 }
