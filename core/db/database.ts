@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
@@ -86,16 +88,17 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
+// PGlite's default shared_buffers (128 MB) would dominate the server's memory; the embedded
+// database is small and mostly served from the OS page cache anyway.
+const PGLITE_OPTIONS = { postgresqlconf: ['shared_buffers=8MB'] };
+
 async function openPglite(dir?: string): Promise<Database> {
   // PGlite and its adapter are loaded lazily: a Postgres deployment (and the Lambda bundle) never
   // needs the WASM build.
   const { PGlite } = await import('@electric-sql/pglite');
   const { PrismaPGlite } = await import('pglite-prisma-adapter');
-  if (dir) fs.mkdirSync(path.dirname(dir), { recursive: true });
-  // PGlite's default shared_buffers (128 MB) would dominate the server's memory; the embedded
-  // database is small and mostly hits the OS page cache anyway.
-  const options = { postgresqlconf: ['shared_buffers=8MB'] };
-  const pglite = dir ? await PGlite.create(dir, options) : await PGlite.create(options);
+  if (dir && !fs.existsSync(path.join(dir, 'PG_VERSION'))) await initPgliteDir(dir);
+  const pglite = dir ? await PGlite.create(dir, PGLITE_OPTIONS) : await PGlite.create(PGLITE_OPTIONS);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',
@@ -115,4 +118,25 @@ async function openPglite(dir?: string): Promise<Database> {
       await pglite.close();
     },
   };
+}
+
+/**
+ * Creates a new PGlite data directory in a short-lived child process. initdb grows PGlite's WASM
+ * heap to ~900 MB and WASM memory never shrinks, so doing it in the server itself would leave the
+ * server hundreds of MB larger for its whole life.
+ */
+async function initPgliteDir(dir: string): Promise<void> {
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const script = `const { PGlite } = require(${JSON.stringify(entry)});
+    PGlite.create(process.argv[1], ${JSON.stringify(PGLITE_OPTIONS)}).then((db) => db.close()).then(
+      () => process.exit(0), (err) => { console.error(err.message); process.exit(1); });`;
+  const stderr = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve('') : resolve(err || `exit code ${code}`)));
+  });
+  if (stderr) throw new Error(`cannot create the embedded database in ${dir}: ${stderr.trim()}`);
 }

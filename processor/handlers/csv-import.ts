@@ -1,0 +1,391 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CsvError, Parser, type Options as CsvParseOptions } from 'csv-parse';
+import { z } from 'zod';
+import { JobFailure, type JobContext, type JobHandler, type JobLogger } from '../handler.js';
+import { columnType, quoteValue, valueChecks, type ValueCheck } from './csv-validate.js';
+
+export const csvImportParams = z.strictObject({
+  delimiter: z
+    .string()
+    .length(1, 'delimiter must be exactly 1 character')
+    .refine((d) => d !== '"' && d !== '\r' && d !== '\n', 'delimiter cannot be a quote or a line break')
+    .default(','),
+  required: z.array(z.string()).default(() => []),
+  types: z.record(z.string(), columnType).default(() => ({})),
+  maxErrors: z.int().min(0).default(0),
+});
+export type CsvImportParams = z.output<typeof csvImportParams>;
+
+export interface CsvImportResult {
+  /** Data rows, the header not included. */
+  rows: number;
+  valid: number;
+  invalid: number;
+  /** The header's column names. */
+  columns: string[];
+}
+
+/** Bad rows logged one by one; past this they are only counted. */
+export const MAX_LOGGED_BAD_ROWS = 100;
+const PROGRESS_EVERY_BYTES = 64 * 1024;
+/**
+ * csv-parse buffers a record until it ends; without a cap, one unclosed quote near the top of a
+ * 1 GiB file would buffer the rest of the file. No sane CSV record is this long.
+ */
+export const MAX_RECORD_CHARS = 8 * 1024 * 1024;
+
+/**
+ * Streams a CSV through csv-parse and checks every row against the header and `params`. The
+ * whole file is read even when rows are bad, so the owner sees every problem in one run.
+ *
+ * @example
+ * jobs submit orders.csv --type csv-import --param required='["order_id"]' \
+ *   --param types='{"order_id":"integer","ordered_at":"date"}' --param maxErrors=10
+ */
+export const csvImport: JobHandler<CsvImportParams> = {
+  type: 'csv-import',
+  description:
+    'Streams a CSV file (RFC 4180) and validates it: required columns, value types per column; ' +
+    'fails when bad rows exceed maxErrors.',
+  params: csvImportParams,
+  input: 'required',
+  async run(ctx: JobContext<CsvImportParams>): Promise<CsvImportResult> {
+    const { input, inputInfo, signal, params } = ctx;
+    if (!input) throw new JobFailure('csv-import needs an input file');
+    signal.throwIfAborted();
+    const name = inputInfo?.name ?? 'input';
+    const size = inputInfo?.size ?? null;
+    ctx.log.info(`importing ${name} (${size ?? 'unknown'} bytes)`);
+
+    const checker = new RowChecker(params, ctx.log);
+    const parser = new LineNumberedParser(
+      {
+        bom: true, // TextDecoder already drops a BOM; this is belt and braces
+        delimiter: params.delimiter,
+        relax_column_count: true,
+        skip_empty_lines: true,
+        max_record_size: MAX_RECORD_CHARS,
+      },
+      (record, line) => checker.check(record, line),
+    );
+    try {
+      await pipeline(
+        input,
+        (source: Readable) => decodeUtf8(source, (bytes) => ctx.progress(bytes, size)),
+        parser,
+        drain,
+        { signal },
+      );
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (err instanceof CsvError) {
+        const emptyLines = typeof err.empty_lines === 'number' ? err.empty_lines : undefined;
+        const line = parser.startLineOfNextRecord(emptyLines);
+        const hint = err.code === 'CSV_MAX_RECORD_SIZE' ? ' (an unclosed quote?)' : '';
+        throw new JobFailure(`malformed CSV at line ${line}${hint}: ${err.message}`, checker.result());
+      }
+      throw err;
+    }
+
+    if (!checker.sawHeader) throw new JobFailure('input is empty: there is no header line');
+    const result = checker.result();
+    ctx.log.info(
+      `checked ${name}: ${result.rows} rows, ${result.valid} valid, ${result.invalid} invalid`,
+      result,
+    );
+    if (result.invalid > params.maxErrors) {
+      throw new JobFailure(`${result.invalid} bad rows exceed maxErrors=${params.maxErrors}`, result);
+    }
+    return result;
+  },
+};
+
+/** The parser has nothing to pass on (records are checked as they are parsed); this ends the pipeline. */
+async function drain(source: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of source) {
+    // nothing is ever pushed
+  }
+}
+
+interface TypedColumn {
+  index: number;
+  name: string;
+  check: ValueCheck;
+}
+
+/** Checks the header once, then every row; counts and logs the bad ones. */
+class RowChecker {
+  sawHeader = false;
+  private columns: string[] = [];
+  private rows = 0;
+  private invalid = 0;
+  private requiredColumns: { index: number; name: string }[] = [];
+  private typedColumns: TypedColumn[] = [];
+
+  constructor(
+    private readonly params: CsvImportParams,
+    private readonly log: JobLogger,
+  ) {}
+
+  result(): CsvImportResult {
+    return { rows: this.rows, valid: this.rows - this.invalid, invalid: this.invalid, columns: this.columns };
+  }
+
+  check(record: string[], line: number): void {
+    if (!this.sawHeader) return this.header(record, line);
+    this.rows++;
+    const width = this.columns.length;
+    if (record.length !== width) {
+      // The columns no longer line up, so checking values would only add noise.
+      return this.bad(line, [`expected ${width} fields, got ${record.length}`]);
+    }
+    let errors: string[] | undefined;
+    for (const { index, name } of this.requiredColumns) {
+      if (record[index] === '') (errors ??= []).push(`${name} is required`);
+    }
+    for (const { index, name, check } of this.typedColumns) {
+      const value = record[index]!;
+      // Empty is allowed for any type; `required` is what rules it out.
+      if (value !== '' && !check.test(value)) {
+        (errors ??= []).push(`${name}: ${quoteValue(value)} is not ${check.expected}`);
+      }
+    }
+    if (errors) this.bad(line, errors);
+  }
+
+  private bad(line: number, errors: string[]): void {
+    this.invalid++;
+    if (this.invalid <= MAX_LOGGED_BAD_ROWS) {
+      this.log.warn(`line ${line}: ${errors.join('; ')}`, { line, errors });
+    } else if (this.invalid === MAX_LOGGED_BAD_ROWS + 1) {
+      this.log.warn(
+        `more than ${MAX_LOGGED_BAD_ROWS} bad rows: further bad rows are not logged, only counted`,
+      );
+    }
+  }
+
+  private header(record: string[], line: number): void {
+    this.sawHeader = true;
+    // An empty name is allowed once (exports of a data frame's index often have one); a header
+    // that is nothing but empty names is not a header.
+    if (record.every((name) => name === '')) {
+      throw new JobFailure(`the header (line ${line}) is empty`);
+    }
+    const firstIndex = new Map<string, number>();
+    const duplicates: string[] = [];
+    record.forEach((name, i) => {
+      const first = firstIndex.get(name);
+      if (first === undefined) firstIndex.set(name, i);
+      else duplicates.push(`${JSON.stringify(name)} (columns ${first + 1} and ${i + 1})`);
+    });
+    if (duplicates.length > 0) {
+      throw new JobFailure(`duplicate column names in the header: ${duplicates.join(', ')}`, {
+        columns: record,
+      });
+    }
+    // A `types` entry for a column the header lacks fails too: it is almost always a typo or the
+    // wrong file, and passing would claim a check that never ran.
+    const missing = [
+      ...this.params.required.filter((c) => !firstIndex.has(c)).map((c) => `${c} (required)`),
+      ...Object.keys(this.params.types)
+        .filter((c) => !firstIndex.has(c))
+        .map((c) => `${c} (types)`),
+    ];
+    if (missing.length > 0) {
+      throw new JobFailure(
+        `the header lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; ` +
+          `it has ${listColumns(record)}`,
+        { columns: record, missing },
+      );
+    }
+    this.columns = record;
+    this.requiredColumns = [...new Set(this.params.required)].map((name) => ({
+      index: firstIndex.get(name)!,
+      name,
+    }));
+    for (const [name, type] of Object.entries(this.params.types)) {
+      const check = valueChecks[type];
+      if (check) this.typedColumns.push({ index: firstIndex.get(name)!, name, check });
+    }
+  }
+}
+
+function listColumns(names: string[]): string {
+  const shown = names.slice(0, 20).map((name) => JSON.stringify(name));
+  return names.length > shown.length ? `${shown.join(', ')}, … (${names.length} in all)` : shown.join(', ');
+}
+
+type RecordSink = (record: string[], line: number) => void;
+
+/**
+ * csv-parse's Parser that hands each record to `sink` with the physical line it starts on,
+ * instead of queueing it for a reader.
+ *
+ * csv-parse pushes a record synchronously the moment it completes it, so `this.info` at push time
+ * is that record's own state: the same numbers `info: true` would give, without the per-record
+ * snapshot object that halves throughput. `info.lines` is the line a record ends on; the start is
+ * one past the previous record's end plus the empty lines skipped in between.
+ */
+class LineNumberedParser extends Parser {
+  private prevEnd = 0;
+  private prevEmpty = 0;
+  /** Lines csv-parse counted twice: it counts the CR and the LF of a CRLF inside a quoted field. */
+  private overcount = 0;
+  private failed = false;
+
+  constructor(
+    options: CsvParseOptions,
+    private readonly sink: RecordSink,
+  ) {
+    super(options);
+  }
+
+  /** Where the record being parsed now starts, given csv-parse's count of empty lines so far. */
+  startLineOfNextRecord(emptyLines = this.info.empty_lines): number {
+    return this.prevEnd + 1 + (emptyLines - this.prevEmpty);
+  }
+
+  /** Whether records end at LF (auto-detected from the first line ending). */
+  private splitsOnLf(): boolean {
+    const delimiters = this.options.record_delimiter;
+    return delimiters.length === 1 && delimiters[0]!.length === 1 && delimiters[0]![0] === 0x0a;
+  }
+
+  override push(record: unknown, encoding?: BufferEncoding): boolean {
+    if (record === null) return super.push(null, encoding);
+    if (this.failed) return true;
+    const { lines, empty_lines } = this.info;
+    const start = this.startLineOfNextRecord(empty_lines);
+    let end = lines - this.overcount;
+    if (end > start) {
+      const extra = countCrLf(record as string[], this.splitsOnLf());
+      this.overcount += extra;
+      end -= extra;
+    }
+    this.prevEnd = end;
+    this.prevEmpty = empty_lines;
+    try {
+      this.sink(record as string[], start);
+    } catch (err) {
+      // Called from inside csv-parse's parse loop, so a throw here would escape the stream.
+      this.failed = true;
+      this.destroy(err as Error);
+    }
+    return true;
+  }
+}
+
+function countCrLf(record: string[], splitsOnLf: boolean): number {
+  let count = 0;
+  for (const field of record) {
+    for (let i = field.indexOf('\r\n'); i !== -1; i = field.indexOf('\r\n', i + 2)) count++;
+  }
+  // Mixed line endings (the first line ended in LF, this one in CRLF): the CR stays in the last
+  // field, its LF ends the record, and csv-parse counts the pair as two lines here too.
+  if (splitsOnLf && record.length > 0 && record[record.length - 1]!.endsWith('\r')) count++;
+  return count;
+}
+
+/**
+ * Decodes the input as UTF-8 text, chunk by chunk, and fails on the first byte that is not.
+ * NUL is refused too: it is valid UTF-8 but no text file has it, while nearly every binary does.
+ */
+async function* decodeUtf8(source: Readable, onBytes: (bytesRead: number) => void): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let offset = 0;
+  let reported = 0;
+  // The bytes of an incomplete character the decoder holds from earlier chunks.
+  let held: Uint8Array = new Uint8Array(0);
+  for await (const data of source) {
+    const chunk: Uint8Array = typeof data === 'string' ? Buffer.from(data) : (data as Uint8Array);
+    if (offset === 0 && isUtf16Bom(chunk)) {
+      throw new JobFailure('input is UTF-16 text; save it as UTF-8 and submit it again');
+    }
+    const nul = chunk.indexOf(0);
+    if (nul !== -1) throw new JobFailure(`input contains binary data (NUL byte at byte ${offset + nul})`);
+    let text: string;
+    try {
+      text = decoder.decode(chunk, { stream: true });
+    } catch {
+      const joined = concat(held, chunk);
+      const bad = firstInvalidUtf8(joined);
+      throw notUtf8(offset - held.length + Math.max(bad, 0));
+    }
+    held = heldBytes(held, chunk);
+    offset += chunk.length;
+    if (offset - reported >= PROGRESS_EVERY_BYTES) {
+      onBytes(offset);
+      reported = offset;
+    }
+    if (text.length > 0) yield text;
+  }
+  let rest: string;
+  try {
+    rest = decoder.decode();
+  } catch {
+    throw notUtf8(offset - held.length);
+  }
+  onBytes(offset);
+  if (rest.length > 0) yield rest;
+}
+
+function notUtf8(byte: number): JobFailure {
+  return new JobFailure(`input is not UTF-8 text (invalid byte sequence near byte ${byte})`);
+}
+
+function isUtf16Bom(chunk: Uint8Array): boolean {
+  return (
+    chunk.length >= 2 &&
+    ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))
+  );
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return a.length === 0 ? b : Buffer.concat([a, b]);
+}
+
+/** The trailing bytes of `held + chunk` that start a character not yet complete. */
+function heldBytes(held: Uint8Array, chunk: Uint8Array): Uint8Array {
+  const tail = chunk.length >= 3 ? chunk.subarray(chunk.length - 3) : concat(held, chunk).slice(-3);
+  for (let k = 1; k <= tail.length; k++) {
+    const byte = tail[tail.length - k]!;
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back for the lead
+    const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return length > k ? Uint8Array.from(tail.subarray(tail.length - k)) : new Uint8Array(0);
+  }
+  return new Uint8Array(0);
+}
+
+/** Index of the first byte that starts an invalid sequence (WHATWG rules), or -1. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  const n = bytes.length;
+  let i = 0;
+  while (i < n) {
+    const lead = bytes[i]!;
+    if (lead < 0x80) {
+      i++;
+      continue;
+    }
+    let more: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) more = 1;
+    else if (lead >= 0xe0 && lead <= 0xef) {
+      more = 2;
+      if (lead === 0xe0) low = 0xa0;
+      else if (lead === 0xed) high = 0x9f; // UTF-16 surrogates
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      more = 3;
+      if (lead === 0xf0) low = 0x90;
+      else if (lead === 0xf4) high = 0x8f; // above U+10FFFF
+    } else return i;
+    for (let k = 1; k <= more; k++) {
+      if (i + k >= n) return -1; // incomplete, not (yet) invalid
+      const byte = bytes[i + k]!;
+      if (byte < (k === 1 ? low : 0x80) || byte > (k === 1 ? high : 0xbf)) return i;
+    }
+    i += more + 1;
+  }
+  return -1;
+}
