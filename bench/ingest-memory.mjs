@@ -21,7 +21,11 @@ import { parseArgs } from 'node:util';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'run.js');
 const { values } = parseArgs({
-  options: { 'size-mb': { type: 'string', default: '1024' }, postgres: { type: 'string' }, keep: { type: 'boolean' } },
+  options: {
+    'size-mb': { type: 'string', default: '1024' },
+    postgres: { type: 'string' },
+    keep: { type: 'boolean' },
+  },
 });
 const sizeBytes = Number(values['size-mb']) * 1024 * 1024;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-bench-'));
@@ -57,7 +61,11 @@ async function writeCsv() {
 }
 
 function spawnNode(args, env) {
-  return spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 async function baseline() {
@@ -66,16 +74,27 @@ async function baseline() {
     const http = require('node:http'); const fs = require('node:fs'); const { pipeline } = require('node:stream/promises');
     const s = http.createServer(async (req, res) => { await pipeline(req, fs.createWriteStream(process.argv[1])); res.end('ok'); });
     s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
-  const child = spawn(process.execPath, ['-e', code, path.join(work, 'baseline.out')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', code, path.join(work, 'baseline.out')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise((r) => child.stdout.once('data', (d) => r(Number(String(d).trim()))));
   resetPeak(child.pid);
   const before = memOf(child.pid).rss;
   const started = Date.now();
   await new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-length': fs.statSync(csvPath).size } }, (res) => {
-      res.resume();
-      res.on('end', resolve);
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/',
+        headers: { 'content-length': fs.statSync(csvPath).size },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', resolve);
+      },
+    );
     req.on('error', reject);
     pipeline(fs.createReadStream(csvPath, { highWaterMark: 1 << 20 }), req).catch(reject);
   });
@@ -104,7 +123,10 @@ async function jobsRun(name, extraEnv) {
   const before = memOf(server.pid).rss;
   const started = Date.now();
   let uploadedAt = 0;
-  const submit = spawnNode([BIN, 'submit', csvPath, '--type', 'csv-import', '--wait', '--json'], { ...env, JOBS_API_URL: url });
+  const submit = spawnNode([BIN, 'submit', csvPath, '--type', 'csv-import', '--wait', '--json'], {
+    ...env,
+    JOBS_API_URL: url,
+  });
   let out = '';
   submit.stdout.on('data', (d) => (out += d));
   submit.stderr.on('data', () => {});
@@ -112,7 +134,8 @@ async function jobsRun(name, extraEnv) {
   const poll = setInterval(() => {
     if (!uploadedAt && fs.existsSync(path.join(dataDir, 'blobs', 'inputs'))) {
       const files = fs.readdirSync(path.join(dataDir, 'blobs', 'inputs'), { recursive: true });
-      if (files.some((f) => fs.statSync(path.join(dataDir, 'blobs', 'inputs', String(f))).isFile())) uploadedAt = Date.now();
+      if (files.some((f) => fs.statSync(path.join(dataDir, 'blobs', 'inputs', String(f))).isFile()))
+        uploadedAt = Date.now();
     }
   }, 50);
   const code = await new Promise((r) => submit.on('exit', r));
@@ -154,5 +177,10 @@ for (const r of rows) {
     `| ${r.name} | ${r.seconds.toFixed(1)} s | ${(size / MB / r.seconds).toFixed(0)} | ${(r.before / MB).toFixed(0)} MiB | ${(r.hwm / MB).toFixed(0)} MiB | ${((r.hwm - r.before) / MB).toFixed(0)} MiB | ${r.note} |`,
   );
 }
-console.log(`\npeak RSS vs baseline: ${rows.slice(1).map((r) => `${r.name}: ${(r.hwm / base.hwm).toFixed(2)}×`).join('; ')}`);
+console.log(
+  `\npeak RSS vs baseline: ${rows
+    .slice(1)
+    .map((r) => `${r.name}: ${(r.hwm / base.hwm).toFixed(2)}×`)
+    .join('; ')}`,
+);
 if (!values.keep) fs.rmSync(work, { recursive: true, force: true });

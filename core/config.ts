@@ -69,7 +69,9 @@ export function loadConfig(
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ConfigError(`Invalid configuration: ${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    throw new ConfigError(
+      `Invalid configuration: ${issue.path.join('.') || 'environment'}: ${issue.message}`,
+    );
   }
   const e = parsed.data;
   const config: Config = {

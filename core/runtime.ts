@@ -18,8 +18,10 @@ export interface Runtime {
 }
 
 export async function openRuntime(config: Config): Promise<Runtime> {
-  if (config.s3Bucket) throw new ConfigError('JOBS_S3_BUCKET is set, but this build has no S3 blob store yet');
-  if (config.sqsQueueUrl) throw new ConfigError('JOBS_SQS_QUEUE_URL is set, but this build has no SQS queue yet');
+  if (config.s3Bucket)
+    throw new ConfigError('JOBS_S3_BUCKET is set, but this build has no S3 blob store yet');
+  if (config.sqsQueueUrl)
+    throw new ConfigError('JOBS_SQS_QUEUE_URL is set, but this build has no SQS queue yet');
   const db = await openDatabase({ url: config.databaseUrl, dir: path.join(config.dataDir, 'db') });
   try {
     // The embedded database migrates itself; a server database is migrated with `jobs db migrate`

@@ -31,7 +31,11 @@ export class JobLogWriter implements JobLogger {
     private readonly opts: { batchSize: number; flushMs: number },
   ) {}
 
-  static async open(prisma: Prisma, jobId: string, opts = { batchSize: 500, flushMs: 100 }): Promise<JobLogWriter> {
+  static async open(
+    prisma: Prisma,
+    jobId: string,
+    opts = { batchSize: 500, flushMs: 100 },
+  ): Promise<JobLogWriter> {
     const last = await prisma.jobLog.aggregate({ where: { jobId }, _max: { seq: true } });
     return new JobLogWriter(prisma, jobId, last._max.seq ?? 0, opts);
   }

@@ -33,7 +33,10 @@ export function createProcessor(deps: RunnerDeps): ProcessBatch {
         } catch (err) {
           // Infrastructure trouble (database down, blob store unreachable): let the queue
           // deliver the message again rather than lose the job.
-          deps.logger.error({ err, messageId: record.messageId }, 'processing failed; message will be retried');
+          deps.logger.error(
+            { err, messageId: record.messageId },
+            'processing failed; message will be retried',
+          );
           failures.push({ itemIdentifier: record.messageId });
         }
       }),

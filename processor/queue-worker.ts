@@ -70,7 +70,10 @@ export class QueueWorker {
         await this.queue.changeVisibility(m.receiptHandle, delay);
       }
     } catch (err) {
-      this.opts.logger.error({ err, jobId: m.jobId }, 'acknowledging a message failed; it will be delivered again');
+      this.opts.logger.error(
+        { err, jobId: m.jobId },
+        'acknowledging a message failed; it will be delivered again',
+      );
     }
   }
 }

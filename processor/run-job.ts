@@ -130,7 +130,9 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
     heartbeat.stop();
     await progress.flush().catch(() => {});
     if (abort.signal.reason instanceof ReleasedError) {
-      log.warn(`attempt ${job.attempts} interrupted: ${abort.signal.reason.message}; the job goes back in line`);
+      log.warn(
+        `attempt ${job.attempts} interrupted: ${abort.signal.reason.message}; the job goes back in line`,
+      );
       await finish({ status: 'PENDING', attempts: job.attempts - 1 });
       return 'retry';
     }
@@ -229,7 +231,8 @@ class ProgressWriter {
     clearTimeout(this.timer);
     this.timer = undefined;
     const p = this.latest;
-    if (!p || (this.written && this.written.done === p.done && this.written.total === p.total)) return this.writing;
+    if (!p || (this.written && this.written.done === p.done && this.written.total === p.total))
+      return this.writing;
     this.written = p;
     this.writing = this.writing.then(async () => {
       await this.prisma.job.updateMany({

@@ -6,6 +6,11 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const cli = require.resolve('prisma/build/index.js');
-const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath, PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' };
+const env = {
+  ...process.env,
+  PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath,
+  PRISMA_HIDE_UPDATE_MESSAGE: '1',
+  CHECKPOINT_DISABLE: '1',
+};
 const res = spawnSync(process.execPath, [cli, 'generate'], { stdio: 'inherit', env });
 process.exit(res.status ?? 1);

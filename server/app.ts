@@ -37,7 +37,10 @@ export function createApp(deps: AppDeps): Express {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      deps.logger.info({ reqId: id, method: req.method, url: req.originalUrl, status: res.statusCode, ms }, 'request');
+      deps.logger.info(
+        { reqId: id, method: req.method, url: req.originalUrl, status: res.statusCode, ms },
+        'request',
+      );
     });
     next();
   });

@@ -16,7 +16,9 @@ export function lockDataDir(dataDir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(fs.readFileSync(file, 'utf8'));
       if (pid && pid !== process.pid && isAlive(pid)) {
-        throw new Error(`another jobs server (pid ${pid}) is using ${dataDir}; stop it or pass another --data-dir`);
+        throw new Error(
+          `another jobs server (pid ${pid}) is using ${dataDir}; stop it or pass another --data-dir`,
+        );
       }
       fs.rmSync(file, { force: true });
     }

@@ -18,7 +18,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (appError.status === 413) res.setHeader('Connection', 'close');
     res.status(appError.status).json({
-      error: { code: appError.code, message: appError.message, ...(appError.details ? { details: appError.details } : {}) },
+      error: {
+        code: appError.code,
+        message: appError.message,
+        ...(appError.details ? { details: appError.details } : {}),
+      },
     });
   };
 }

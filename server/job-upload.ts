@@ -31,7 +31,9 @@ const MULTIPART_OVERHEAD = 1024 * 1024;
 export async function receiveJobUpload(req: Request, opts: UploadOptions): Promise<UploadedJob> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > opts.maxBytes + MULTIPART_OVERHEAD) {
-    throw new PayloadTooLargeError(`request of ${declared} bytes exceeds the upload limit of ${opts.maxBytes} bytes`);
+    throw new PayloadTooLargeError(
+      `request of ${declared} bytes exceeds the upload limit of ${opts.maxBytes} bytes`,
+    );
   }
   const key = inputKey(opts.ownerId, opts.jobId);
   const state: { upload?: Promise<unknown> } = {};
@@ -50,11 +52,20 @@ export async function receiveJobUpload(req: Request, opts: UploadOptions): Promi
   }
 }
 
-function parse(req: Request, opts: UploadOptions, key: string, state: { upload?: Promise<unknown> }): Promise<UploadedJob> {
+function parse(
+  req: Request,
+  opts: UploadOptions,
+  key: string,
+  state: { upload?: Promise<unknown> },
+): Promise<UploadedJob> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, preservePath: true, limits: { files: 1, fields: 10, fieldSize: 1024 * 1024, parts: 12 } });
+      bb = busboy({
+        headers: req.headers,
+        preservePath: true,
+        limits: { files: 1, fields: 10, fieldSize: 1024 * 1024, parts: 12 },
+      });
     } catch {
       return reject(new ValidationError('malformed multipart/form-data request'));
     }
@@ -96,7 +107,9 @@ function parse(req: Request, opts: UploadOptions, key: string, state: { upload?:
     bb.on('file', (name, stream: Readable, info) => {
       if (name !== 'file' || upload) {
         stream.resume();
-        return fail(new ValidationError(`unexpected file field "${name}"; send one file in the "file" field`));
+        return fail(
+          new ValidationError(`unexpected file field "${name}"; send one file in the "file" field`),
+        );
       }
       const fileName = checkFileName(info.filename);
       if (fileName instanceof ValidationError) {
@@ -114,7 +127,9 @@ function parse(req: Request, opts: UploadOptions, key: string, state: { upload?:
         }
       }
       file = stream;
-      upload = opts.blobs.put(key, stream, { maxBytes: opts.maxBytes }).then((b) => ({ key, name: fileName, ...b }));
+      upload = opts.blobs
+        .put(key, stream, { maxBytes: opts.maxBytes })
+        .then((b) => ({ key, name: fileName, ...b }));
       state.upload = upload;
       upload.catch(fail);
     });
@@ -149,7 +164,9 @@ function checkFileName(name: string | undefined): string | ValidationError {
   if (!name) return new ValidationError('the file part has no filename');
   // eslint-disable-next-line no-control-regex
   if (/[/\\]|^\.\.?$|[\x00-\x1f\x7f]/.test(name) || name.length > 255) {
-    return new ValidationError(`invalid filename ${JSON.stringify(name)}: send a plain file name without a path`);
+    return new ValidationError(
+      `invalid filename ${JSON.stringify(name)}: send a plain file name without a path`,
+    );
   }
   return name;
 }

@@ -115,7 +115,10 @@ async function bootstrapAdmin(
   if (!created) {
     // Restarted on another port: follow it, if the local profile holds a token of this server.
     if (existing && isLoopback(existing.apiUrl) && existing.apiUrl !== url) {
-      const valid = await auth.authenticate(existing.token).then(() => true, () => false);
+      const valid = await auth.authenticate(existing.token).then(
+        () => true,
+        () => false,
+      );
       if (valid) writeProfile({ ...existing, apiUrl: url });
     }
     return;

@@ -51,7 +51,9 @@ export class AuthService {
       userId: row.userId,
       name: row.user.name,
       role: row.user.role,
-      permissions: row.permissions.filter((p): p is Permission => (PERMISSIONS as readonly string[]).includes(p)),
+      permissions: row.permissions.filter((p): p is Permission =>
+        (PERMISSIONS as readonly string[]).includes(p),
+      ),
       tokenId: row.id,
     };
   }
@@ -83,7 +85,13 @@ export class AuthService {
       });
       const row = await tx.apiToken
         .create({
-          data: { id, userId: user.id, name: opts.name ?? `${userName} token`, tokenHash: hashToken(token), permissions },
+          data: {
+            id,
+            userId: user.id,
+            name: opts.name ?? `${userName} token`,
+            tokenHash: hashToken(token),
+            permissions,
+          },
         })
         .catch((err: { code?: string }) => {
           if (err.code === 'P2002') throw new ConflictError('that token already exists');
@@ -102,17 +110,26 @@ export class AuthService {
   }
 
   async listTokens(): Promise<TokenSummary[]> {
-    const rows = await this.prisma.apiToken.findMany({ include: { user: true }, orderBy: { createdAt: 'desc' } });
+    const rows = await this.prisma.apiToken.findMany({
+      include: { user: true },
+      orderBy: { createdAt: 'desc' },
+    });
     return rows.map((r) => toSummary(r));
   }
 
   async revokeToken(id: string): Promise<TokenSummary> {
     const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
-    const row = isUuid ? await this.prisma.apiToken.findUnique({ where: { id }, include: { user: true } }) : null;
+    const row = isUuid
+      ? await this.prisma.apiToken.findUnique({ where: { id }, include: { user: true } })
+      : null;
     if (!row) throw new NotFoundError(`token ${id} not found`);
     const updated = row.revokedAt
       ? row
-      : await this.prisma.apiToken.update({ where: { id }, data: { revokedAt: new Date() }, include: { user: true } });
+      : await this.prisma.apiToken.update({
+          where: { id },
+          data: { revokedAt: new Date() },
+          include: { user: true },
+        });
     return toSummary(updated);
   }
 

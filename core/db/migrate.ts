@@ -66,7 +66,9 @@ async function applyPending(s: SqlSession, migrations: Migration[]): Promise<str
     const checksum = done.get(m.name);
     if (checksum !== undefined) {
       if (checksum !== m.checksum) {
-        throw new MigrationError(`Migration ${m.name} was changed after it was applied; add a new migration instead`);
+        throw new MigrationError(
+          `Migration ${m.name} was changed after it was applied; add a new migration instead`,
+        );
       }
       continue;
     }

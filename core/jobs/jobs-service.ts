@@ -1,7 +1,13 @@
 import type { Principal } from '../auth/principal.js';
 import type { Prisma } from '../db/database.js';
 import { Prisma as P } from '../db/generated/client.js';
-import { ConflictError, ForbiddenError, NotFoundError, UnknownJobTypeError, ValidationError } from '../errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnknownJobTypeError,
+  ValidationError,
+} from '../errors.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { toJobDto, toJobLogDto, type JobDto, type JobLogDto, type JobStatus } from './job-dto.js';
 import type { JobTypeRegistry } from './job-types.js';
@@ -110,7 +116,8 @@ export class JobsService {
 
   async list(viewer: Principal, q: ListQuery): Promise<{ items: JobDto[]; nextCursor: string | null }> {
     this.require(viewer, 'job:Read');
-    if (q.all && viewer.role !== 'admin') throw new ForbiddenError('only admins can list every user\'s jobs (all=true)');
+    if (q.all && viewer.role !== 'admin')
+      throw new ForbiddenError("only admins can list every user's jobs (all=true)");
     const after = q.cursor ? decodeCursor(q.cursor) : undefined;
     const rows = await this.prisma.job.findMany({
       where: {
@@ -120,7 +127,12 @@ export class JobsService {
         // Keyset pagination on (createdAt, id), both descending: stable under inserts, and each
         // page is an index range scan however deep the caller goes.
         ...(after
-          ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
+          ? {
+              OR: [
+                { createdAt: { lt: after.createdAt } },
+                { createdAt: after.createdAt, id: { lt: after.id } },
+              ],
+            }
           : {}),
       },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -158,9 +170,16 @@ export class JobsService {
     this.require(viewer, 'job:Create');
     const n = await this.prisma.job.updateMany({
       where: { id, status: { in: ['PENDING', 'RUNNING'] } },
-      data: { status: 'CANCELLED', finishedAt: new Date(), updatedAt: new Date(), leaseToken: null, leaseExpiresAt: null },
+      data: {
+        status: 'CANCELLED',
+        finishedAt: new Date(),
+        updatedAt: new Date(),
+        leaseToken: null,
+        leaseExpiresAt: null,
+      },
     });
-    if (n.count === 0) throw new ConflictError(`job ${id} is ${job.status}; only PENDING or RUNNING jobs can be cancelled`);
+    if (n.count === 0)
+      throw new ConflictError(`job ${id} is ${job.status}; only PENDING or RUNNING jobs can be cancelled`);
     return this.get(viewer, id);
   }
 
@@ -189,7 +208,8 @@ export class JobsService {
       await this.queue.send(id, tx);
       return true;
     });
-    if (!updated) throw new ConflictError(`job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried`);
+    if (!updated)
+      throw new ConflictError(`job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried`);
     return this.get(viewer, id);
   }
 

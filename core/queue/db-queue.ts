@@ -89,7 +89,8 @@ export class DbQueue implements JobQueue {
   }
 
   async delete(receiptHandle: string): Promise<void> {
-    await this.db.prisma.$executeRaw`DELETE FROM queue_messages WHERE receipt_handle = ${receiptHandle}::uuid`;
+    await this.db.prisma
+      .$executeRaw`DELETE FROM queue_messages WHERE receipt_handle = ${receiptHandle}::uuid`;
   }
 
   async changeVisibility(receiptHandle: string, seconds: number): Promise<void> {

@@ -15,9 +15,11 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
 
   r.post('/', async (req, res) => {
     const owner = principalOf(res);
-    if (!owner.permissions.includes('job:Create')) throw new ForbiddenError('this token lacks the job:Create permission');
+    if (!owner.permissions.includes('job:Create'))
+      throw new ForbiddenError('this token lacks the job:Create permission');
     const rawKey = req.header('idempotency-key');
-    const idempotencyKey = rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key');
+    const idempotencyKey =
+      rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key');
     if (idempotencyKey) {
       const earlier = await jobs.findByIdempotencyKey(owner, idempotencyKey);
       if (earlier) {
@@ -49,10 +51,17 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
       throw new UnsupportedMediaTypeError('send multipart/form-data (with a file) or application/json');
     }
     await new Promise<void>((resolve, reject) =>
-      express.json({ limit: '1mb', strict: true })(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+      express.json({ limit: '1mb', strict: true })(req, res, (err?: unknown) =>
+        err ? reject(err) : resolve(),
+      ),
     );
     const body = parseOr400(createJobBody, req.body, 'body');
-    const { job, created } = await jobs.create(owner, { id, type: body.type, params: body.params ?? {}, idempotencyKey });
+    const { job, created } = await jobs.create(owner, {
+      id,
+      type: body.type,
+      params: body.params ?? {},
+      idempotencyKey,
+    });
     res.status(created ? 201 : 200).json(job);
   });
 

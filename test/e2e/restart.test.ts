@@ -15,7 +15,8 @@ describe('restarting the embedded server', () => {
   let server: ServerProcess | undefined;
 
   const env = () => ({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome });
-  const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token as string;
+  const token = () =>
+    JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token as string;
 
   afterEach(async () => {
     await server?.stop('SIGKILL');
@@ -34,12 +35,16 @@ describe('restarting the embedded server', () => {
     server = await startServerProcess(env(), ['--no-worker']);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const res = await api(server.url, token(), 'POST', '/api/jobs', { type: 'noop', params: { logLines: 3 } });
+      const res = await api(server.url, token(), 'POST', '/api/jobs', {
+        type: 'noop',
+        params: { logLines: 3 },
+      });
       expect(res.status).toBe(201);
       ids.push(res.body.id);
     }
     await new Promise((r) => setTimeout(r, 500));
-    for (const id of ids) expect((await api(server.url, token(), 'GET', `/api/jobs/${id}`)).body.status).toBe('PENDING');
+    for (const id of ids)
+      expect((await api(server.url, token(), 'GET', `/api/jobs/${id}`)).body.status).toBe('PENDING');
     expect(await server.stop('SIGTERM')).toBe(0);
 
     server = await startServerProcess(env());
@@ -52,7 +57,10 @@ describe('restarting the embedded server', () => {
   it('finishes a job whose server was killed mid-run, exactly once', async () => {
     fresh();
     server = await startServerProcess(env());
-    const { body } = await api(server.url, token(), 'POST', '/api/jobs', { type: 'noop', params: { sleepMs: 3000 } });
+    const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
+      type: 'noop',
+      params: { sleepMs: 3000 },
+    });
     // Wait until the handler is running (its first log line is written), then pull the plug.
     for (;;) {
       const job = (await api(server.url, token(), 'GET', `/api/jobs/${body.id}`)).body;
@@ -65,9 +73,14 @@ describe('restarting the embedded server', () => {
     server = await startServerProcess(env());
     const job = await waitForJob(server.url, token(), body.id, 60_000);
     expect(job).toMatchObject({ status: 'COMPLETED', attempts: 2, result: { sleptMs: 3000, logLines: 0 } });
-    const logs = (await api(server.url, token(), 'GET', `/api/jobs/${body.id}/logs`)).body.items as { message: string }[];
+    const logs = (await api(server.url, token(), 'GET', `/api/jobs/${body.id}/logs`)).body.items as {
+      message: string;
+    }[];
     const messages = logs.map((l) => l.message);
-    expect(messages.filter((m) => m.startsWith('attempt '))).toEqual(['attempt 1 of 3 started', 'attempt 2 of 3 started']);
+    expect(messages.filter((m) => m.startsWith('attempt '))).toEqual([
+      'attempt 1 of 3 started',
+      'attempt 2 of 3 started',
+    ]);
     // The handler ran to its end once: one completion, written by the second attempt.
     expect(messages.filter((m) => m.startsWith('completed in'))).toHaveLength(1);
     // No second copy of the message is left to run it again.

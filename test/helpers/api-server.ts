@@ -29,7 +29,10 @@ export interface TestServer {
 }
 
 /** The real app over real HTTP on 127.0.0.1, with a scratch database and blob directory. */
-export async function startTestServer(kind: DbKind, opts: { maxUploadBytes?: number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  kind: DbKind,
+  opts: { maxUploadBytes?: number } = {},
+): Promise<TestServer> {
   const t = await openTestDatabase(kind);
   const blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-blobs-'));
   const blobs = new FsBlobStore(blobsDir);
@@ -80,7 +83,8 @@ export async function startTestServer(kind: DbKind, opts: { maxUploadBytes?: num
 /** Every file under a directory (to prove a rejected upload left nothing behind). */
 export function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile())
     .map((d) => path.join(d.parentPath, d.name));
 }

@@ -14,7 +14,10 @@ export interface ServerProcess {
  * `node bin/run.js server --port 0 …args` as a child process, resolved once it prints its
  * listening line. Callers pass JOBS_DATA_DIR and XDG_CONFIG_HOME in `env`.
  */
-export async function startServerProcess(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, [BIN, 'server', '--port', '0', ...args], {
     cwd: ROOT,
     env: cliEnv({ JOBS_LOG_LEVEL: 'warn', ...env }),

@@ -43,7 +43,11 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
       expect(bad.body.error).toEqual({ code: 'unauthorized', message: 'invalid or revoked token' });
       const created = await api(s.url, admin, 'POST', '/api/tokens', { user: 'carol' });
       expect(created.status).toBe(201);
-      expect(created.body).toMatchObject({ userId: expect.any(String), role: 'user', token: expect.stringMatching(/^jobs_/) });
+      expect(created.body).toMatchObject({
+        userId: expect.any(String),
+        role: 'user',
+        token: expect.stringMatching(/^jobs_/),
+      });
       expect((await api(s.url, created.body.token, 'GET', '/api/jobs')).status).toBe(200);
       expect((await api(s.url, admin, 'DELETE', `/api/tokens/${created.body.id}`)).status).toBe(200);
       expect((await api(s.url, created.body.token, 'GET', '/api/jobs')).status).toBe(401);
@@ -57,7 +61,13 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
 
     it('refuses submit (403) for a token without job:Create, and changes nothing', async () => {
       const reader = await s.token('reader', { permissions: ['job:Read'] });
-      const res = await api(s.url, reader, 'POST', '/api/jobs', form({ type: 'csv-import' }, { name: 'a.csv', data: csv }));
+      const res = await api(
+        s.url,
+        reader,
+        'POST',
+        '/api/jobs',
+        form({ type: 'csv-import' }, { name: 'a.csv', data: csv }),
+      );
       expect(res.status).toBe(403);
       expect(res.body.error.message).toMatch(/job:Create/);
       expect(await jobCount()).toBe(0);
@@ -97,13 +107,21 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
   describe('listing', () => {
     it('pages newest first with a cursor and filters by status and type', async () => {
       const ids: string[] = [];
-      for (let i = 0; i < 5; i++) ids.push((await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', params: { fail: i === 0 } })).body.id);
+      for (let i = 0; i < 5; i++)
+        ids.push(
+          (await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', params: { fail: i === 0 } })).body.id,
+        );
       for (const id of ids) await waitForJob(s.url, alice, id);
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
         const q: string = cursor ? `&cursor=${cursor}` : '';
-        const page: { body: { items: { id: string }[]; nextCursor: string | null } } = await api(s.url, alice, 'GET', `/api/jobs?limit=2${q}`);
+        const page: { body: { items: { id: string }[]; nextCursor: string | null } } = await api(
+          s.url,
+          alice,
+          'GET',
+          `/api/jobs?limit=2${q}`,
+        );
         expect(page.body.items.length).toBeLessThanOrEqual(2);
         seen.push(...page.body.items.map((j) => j.id));
         cursor = page.body.nextCursor;
@@ -118,14 +136,23 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
     });
 
     it('pages logs with after and nextAfter', async () => {
-      const { body } = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', params: { logLines: 25 } });
+      const { body } = await api(s.url, alice, 'POST', '/api/jobs', {
+        type: 'noop',
+        params: { logLines: 25 },
+      });
       await waitForJob(s.url, alice, body.id);
       const first = await api(s.url, alice, 'GET', `/api/jobs/${body.id}/logs?limit=10`);
       expect(first.body.items.map((l: { seq: number }) => l.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
       expect(first.body.nextAfter).toBe(10);
       const rest = await api(s.url, alice, 'GET', `/api/jobs/${body.id}/logs?after=10&limit=1000`);
       expect(rest.body.nextAfter).toBeNull();
-      expect(rest.body.items[0]).toEqual({ seq: 11, ts: expect.any(String), level: 'info', message: expect.any(String), data: null });
+      expect(rest.body.items[0]).toEqual({
+        seq: 11,
+        ts: expect.any(String),
+        level: 'info',
+        message: expect.any(String),
+        data: null,
+      });
     });
   });
 
@@ -136,7 +163,13 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
       expect(res.body.error.code).toBe('unknown_job_type');
       expect(res.body.error.message).toMatch(/csv-import/);
       expect(res.body.error.message).toMatch(/noop/);
-      const multipart = await api(s.url, alice, 'POST', '/api/jobs', form({ type: 'nope' }, { name: 'a.csv', data: csv }));
+      const multipart = await api(
+        s.url,
+        alice,
+        'POST',
+        '/api/jobs',
+        form({ type: 'nope' }, { name: 'a.csv', data: csv }),
+      );
       expect(multipart.status).toBe(400);
       expect(await jobCount()).toBe(0);
       expect(filesUnder(s.blobsDir)).toEqual([]);
@@ -164,10 +197,18 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
       const bad = await api(s.url, alice, 'POST', '/api/jobs', '{"type": "noop",');
       expect(bad.status).toBe(400);
       expect(bad.body.error.message).toMatch(/malformed JSON/);
-      const badParams = await api(s.url, alice, 'POST', '/api/jobs', form({ type: 'csv-import', params: '{nope' }, { name: 'a.csv', data: csv }));
+      const badParams = await api(
+        s.url,
+        alice,
+        'POST',
+        '/api/jobs',
+        form({ type: 'csv-import', params: '{nope' }, { name: 'a.csv', data: csv }),
+      );
       expect(badParams.status).toBe(400);
       expect(badParams.body.error.message).toMatch(/params/);
-      const text = await api(s.url, alice, 'POST', '/api/jobs', 'type=noop', { 'content-type': 'text/plain' });
+      const text = await api(s.url, alice, 'POST', '/api/jobs', 'type=noop', {
+        'content-type': 'text/plain',
+      });
       expect(text.status).toBe(415);
       const arr = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', params: [1] });
       expect(arr.status).toBe(400);
@@ -175,7 +216,13 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
     });
 
     it('rejects an empty file, a missing file and a file for a type that takes none', async () => {
-      const empty = await api(s.url, alice, 'POST', '/api/jobs', form({ type: 'csv-import' }, { name: 'a.csv', data: '' }));
+      const empty = await api(
+        s.url,
+        alice,
+        'POST',
+        '/api/jobs',
+        form({ type: 'csv-import' }, { name: 'a.csv', data: '' }),
+      );
       expect(empty.status).toBe(400);
       expect(empty.body.error.message).toMatch(/empty/);
       const missing = await api(s.url, alice, 'POST', '/api/jobs', { type: 'csv-import' });
@@ -187,7 +234,13 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
 
     it('rejects a file over the upload limit with 413 and leaves no row or file', async () => {
       const big = new Uint8Array(200 * 1024).fill(0x61);
-      const res = await api(s.url, alice, 'POST', '/api/jobs', form({ type: 'csv-import' }, { name: 'big.csv', data: big }));
+      const res = await api(
+        s.url,
+        alice,
+        'POST',
+        '/api/jobs',
+        form({ type: 'csv-import' }, { name: 'big.csv', data: big }),
+      );
       expect(res.status).toBe(413);
       expect(res.body.error.code).toBe('payload_too_large');
       expect(await jobCount()).toBe(0);
@@ -196,7 +249,13 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
 
     it('rejects a filename that is a path, and writes nothing outside the blob directory', async () => {
       for (const name of ['../../escape.csv', 'a/../../b.csv', '..\\evil.csv']) {
-        const res = await api(s.url, alice, 'POST', '/api/jobs', form({ type: 'csv-import' }, { name, data: csv }));
+        const res = await api(
+          s.url,
+          alice,
+          'POST',
+          '/api/jobs',
+          form({ type: 'csv-import' }, { name, data: csv }),
+        );
         expect(res.status).toBe(400);
         expect(res.body.error.message).toMatch(/filename/);
       }
@@ -205,7 +264,13 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
     });
 
     it('stores an accepted file under a server-chosen key with its size and sha256', async () => {
-      const res = await api(s.url, alice, 'POST', '/api/jobs', form({ type: 'csv-import' }, { name: 'people.csv', data: csv }));
+      const res = await api(
+        s.url,
+        alice,
+        'POST',
+        '/api/jobs',
+        form({ type: 'csv-import' }, { name: 'people.csv', data: csv }),
+      );
       expect(res.status).toBe(201);
       expect(res.body.input).toEqual({
         name: 'people.csv',
@@ -221,7 +286,13 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
 
     it('fails a csv-import of binary data with a clear message', async () => {
       const bin = new Uint8Array(4096).map((_, i) => (i * 7919) % 256);
-      const res = await api(s.url, alice, 'POST', '/api/jobs', form({ type: 'csv-import' }, { name: 'photo.csv', data: bin }));
+      const res = await api(
+        s.url,
+        alice,
+        'POST',
+        '/api/jobs',
+        form({ type: 'csv-import' }, { name: 'photo.csv', data: bin }),
+      );
       expect(res.status).toBe(201);
       const done = await waitForJob(s.url, alice, res.body.id);
       expect(done.status).toBe('FAILED');
@@ -256,7 +327,10 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
 
   describe('cancel and retry', () => {
     it('cancels a pending or running job and retries it', async () => {
-      const { body } = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', params: { sleepMs: 60_000 } });
+      const { body } = await api(s.url, alice, 'POST', '/api/jobs', {
+        type: 'noop',
+        params: { sleepMs: 60_000 },
+      });
       const cancelled = await api(s.url, alice, 'POST', `/api/jobs/${body.id}/cancel`);
       expect(cancelled.status).toBe(200);
       expect(cancelled.body.status).toBe('CANCELLED');
@@ -276,7 +350,9 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
     expect(res.status).toBe(200);
     const csvType = res.body.find((t: { type: string }) => t.type === 'csv-import');
     expect(csvType).toMatchObject({ input: 'required', params: { type: 'object' } });
-    expect(Object.keys(csvType.params.properties)).toEqual(expect.arrayContaining(['delimiter', 'required', 'types', 'maxErrors']));
+    expect(Object.keys(csvType.params.properties)).toEqual(
+      expect.arrayContaining(['delimiter', 'required', 'types', 'maxErrors']),
+    );
   });
 
   it('answers unknown routes with a JSON 404 and health probes', async () => {

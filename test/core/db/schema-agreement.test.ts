@@ -57,8 +57,19 @@ function expectedType(f: DmmfField, enums: Set<string>): string {
   if (f.kind === 'enum' || enums.has(f.type)) return f.type;
   const native = f.nativeType?.[0];
   const base = native
-    ? ({ Uuid: 'uuid', Timestamptz: 'timestamptz', Text: 'text' } as Record<string, string>)[native] ?? native.toLowerCase()
-    : ({ String: 'text', Int: 'int4', BigInt: 'int8', DateTime: 'timestamp', Json: 'jsonb', Boolean: 'bool', Float: 'float8' } as Record<string, string>)[f.type];
+    ? (({ Uuid: 'uuid', Timestamptz: 'timestamptz', Text: 'text' } as Record<string, string>)[native] ??
+      native.toLowerCase())
+    : (
+        {
+          String: 'text',
+          Int: 'int4',
+          BigInt: 'int8',
+          DateTime: 'timestamp',
+          Json: 'jsonb',
+          Boolean: 'bool',
+          Float: 'float8',
+        } as Record<string, string>
+      )[f.type];
   return f.isList ? `_${base}` : base;
 }
 
@@ -82,7 +93,7 @@ describe('schema.prisma and prisma/migrations', () => {
 
   const q = <T>(sql: string) => db.session((s) => s.query<T>(sql));
 
-  it('keeps migrations in Prisma\'s layout', () => {
+  it("keeps migrations in Prisma's layout", () => {
     const migrations = readMigrations();
     expect(migrations.length).toBeGreaterThan(0);
     for (const m of migrations) expect(m.name).toMatch(/^\d{14}_[a-z0-9_]+$/);
@@ -107,13 +118,24 @@ describe('schema.prisma and prisma/migrations', () => {
   });
 
   it('gives every model the columns, types, nullability and defaults of its fields', async () => {
-    const cols = await q<{ table_name: string; column_name: string; udt_name: string; is_nullable: string; column_default: string | null }>(
+    const cols = await q<{
+      table_name: string;
+      column_name: string;
+      udt_name: string;
+      is_nullable: string;
+      column_default: string | null;
+    }>(
       `SELECT table_name, column_name, udt_name, is_nullable, column_default FROM information_schema.columns WHERE table_schema = 'public'`,
     );
     for (const m of dmmf.models) {
       const actual = cols
         .filter((c) => c.table_name === tableOf(m))
-        .map((c) => ({ column: c.column_name, type: c.udt_name, nullable: c.is_nullable === 'YES', hasDefault: c.column_default !== null }))
+        .map((c) => ({
+          column: c.column_name,
+          type: c.udt_name,
+          nullable: c.is_nullable === 'YES',
+          hasDefault: c.column_default !== null,
+        }))
         .sort((a, b) => a.column.localeCompare(b.column));
       const expected = m.fields
         .filter((f) => f.kind !== 'object')
@@ -130,7 +152,13 @@ describe('schema.prisma and prisma/migrations', () => {
   });
 
   it('creates the primary keys, unique and plain indexes of the schema', async () => {
-    const rows = await q<{ table: string; columns: string[]; sorts: string[]; is_unique: boolean; is_primary: boolean }>(`
+    const rows = await q<{
+      table: string;
+      columns: string[];
+      sorts: string[];
+      is_unique: boolean;
+      is_primary: boolean;
+    }>(`
       SELECT t.relname AS table,
              array_agg(a.attname ORDER BY k.ord) AS columns,
              array_agg(CASE WHEN (ix.indoption[k.ord - 1] & 1) = 1 THEN 'desc' ELSE 'asc' END ORDER BY k.ord) AS sorts,
@@ -145,7 +173,9 @@ describe('schema.prisma and prisma/migrations', () => {
     const describe = (table: string, kind: string, cols: string[], sorts: string[]) =>
       `${table} ${kind} (${cols.map((c, i) => `${c} ${sorts[i]}`).join(', ')})`;
     const actual = rows
-      .map((r) => describe(r.table, r.is_primary ? 'id' : r.is_unique ? 'unique' : 'normal', r.columns, r.sorts))
+      .map((r) =>
+        describe(r.table, r.is_primary ? 'id' : r.is_unique ? 'unique' : 'normal', r.columns, r.sorts),
+      )
       .sort();
     const expected = dmmf.indexes
       .map((ix) => {
@@ -161,7 +191,7 @@ describe('schema.prisma and prisma/migrations', () => {
     expect(actual).toEqual(expected);
   });
 
-  it('creates the foreign keys of the schema\'s relations', async () => {
+  it("creates the foreign keys of the schema's relations", async () => {
     const rows = await q<{ def: string; table: string }>(
       `SELECT conrelid::regclass::text AS table, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contype = 'f'`,
     );
