@@ -88,10 +88,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     url,
     close: () =>
       (closing ??= (async () => {
+        // Stop accepting; let requests in flight finish for a few seconds, then cut the rest
+        // (a stalled upload must not hold the shutdown forever).
+        const cut = setTimeout(() => server.closeAllConnections(), 5_000);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        clearTimeout(cut);
         await worker?.stop();
         await runtime.close();
         unlock();

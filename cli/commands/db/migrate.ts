@@ -1,0 +1,32 @@
+import path from 'node:path';
+import { loadConfig } from '../../../core/config.js';
+import { BaseCommand } from '../../lib/base-command.js';
+
+export default class DbMigrate extends BaseCommand {
+  static override summary = 'Apply pending database migrations.';
+  static override description = `Migrates DATABASE_URL, or without it the embedded database in <data-dir>/db (JOBS_DATA_DIR, default ./.jobs). Safe to run again and from several processes at once.`;
+  static override examples = [
+    'DATABASE_URL=postgresql://jobs:…@db.example.com/jobs <%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --json',
+  ];
+
+  async run(): Promise<void> {
+    await this.parse(DbMigrate);
+    const config = loadConfig(process.env);
+    // Loaded lazily: the Prisma client is heavy and oclif imports every command file at start.
+    const { openDatabase } = await import('../../../core/db/database.js');
+    const { migrate } = await import('../../../core/db/migrate.js');
+    const spinner = this.spinner('Applying migrations');
+    const db = await openDatabase({ url: config.databaseUrl, dir: path.join(config.dataDir, 'db') });
+    let applied: string[];
+    try {
+      applied = await migrate(db);
+    } finally {
+      spinner.stop();
+      await db.close();
+    }
+    if (this.json) this.printJson({ applied });
+    else if (applied.length === 0) this.out('database is up to date');
+    else for (const name of applied) this.out(name);
+  }
+}

@@ -1,0 +1,23 @@
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../lib/base-command.js';
+import { formatJobDetails } from '../lib/format.js';
+
+export default class Get extends BaseCommand {
+  static override summary = "Show one job's details.";
+  static override description = 'Status, progress, result, error, timestamps and input of a job.';
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> 3f0c…',
+    '<%= config.bin %> <%= command.id %> 3f0c… --json',
+  ];
+
+  static override args = {
+    id: Args.string({ description: 'job id', required: true }),
+  };
+
+  async run(): Promise<void> {
+    const { args } = await this.parse(Get);
+    const job = await this.api.getJob(args.id);
+    if (this.json) this.printJson(job);
+    else this.out(formatJobDetails(job));
+  }
+}

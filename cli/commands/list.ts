@@ -1,0 +1,81 @@
+import { Flags } from '@oclif/core';
+import type { JobStatus } from '../lib/api-types.js';
+import { BaseCommand } from '../lib/base-command.js';
+import { UsageError } from '../lib/errors.js';
+import { formatDate, formatProgress } from '../lib/format.js';
+import { renderTable } from '../lib/table.js';
+
+const STATUSES: JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+
+export default class List extends BaseCommand {
+  static override summary = "List the caller's jobs, newest first.";
+  static override description =
+    "Admins see every user's jobs with --all. When there are more, a hint shows the --cursor to pass for the next page.";
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --status FAILED --type csv-import --limit 50',
+    '<%= config.bin %> <%= command.id %> --all --json',
+  ];
+
+  static override flags = {
+    status: Flags.string({
+      char: 's',
+      description: `only jobs in this state: ${STATUSES.join(', ')} (any case)`,
+      helpValue: 'STATUS',
+    }),
+    type: Flags.string({ char: 't', description: 'only jobs of this type' }),
+    limit: Flags.integer({ char: 'n', description: 'jobs per page', min: 1 }),
+    all: Flags.boolean({ description: "every user's jobs (admins)" }),
+    cursor: Flags.string({ description: 'the page after this cursor (from a previous list)' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(List);
+    const status = flags.status?.toUpperCase() as JobStatus | undefined;
+    if (status && !STATUSES.includes(status)) {
+      throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, got "${flags.status}"`);
+    }
+    const page = await this.api.listJobs({
+      status,
+      type: flags.type,
+      limit: flags.limit,
+      cursor: flags.cursor,
+      all: flags.all,
+    });
+    if (this.json) {
+      this.printJson(page);
+      return;
+    }
+    if (page.items.length === 0) {
+      this.note('No jobs.');
+    } else {
+      this.out(
+        renderTable(
+          ['id', 'type', 'status', 'progress', 'created', 'finished'],
+          page.items.map((j) => [
+            j.id,
+            j.type,
+            j.status,
+            formatProgress(j.progress),
+            formatDate(j.createdAt),
+            formatDate(j.finishedAt),
+          ]),
+        ),
+      );
+    }
+    if (page.nextCursor) {
+      const again = [
+        'jobs list',
+        status && `--status ${status}`,
+        flags.type && `--type ${flags.type}`,
+        flags.limit && `--limit ${flags.limit}`,
+        flags.all && '--all',
+        `--cursor ${page.nextCursor}`,
+      ]
+        .filter(Boolean)
+        .join(' ');
+      this.note(`More jobs: ${again}`);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../lib/base-command.js';
+import { followJob, readLogs } from '../lib/follow.js';
+import { formatLogLine, jobSummary } from '../lib/format.js';
+
+export default class Logs extends BaseCommand {
+  static override summary = "Print a job's logs.";
+  static override description = `Lines print as HH:MM:SS.mmm LEVEL message. --follow streams new lines until the job ends, then exits 0 if it COMPLETED and 1 if it FAILED or was CANCELLED; with --json it prints one JSON object per line (NDJSON).`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> 3f0c…',
+    '<%= config.bin %> <%= command.id %> 3f0c… --follow',
+    '<%= config.bin %> <%= command.id %> 3f0c… --since 120 --json',
+  ];
+
+  static override args = {
+    id: Args.string({ description: 'job id', required: true }),
+  };
+
+  static override flags = {
+    follow: Flags.boolean({ char: 'f', description: 'stream new lines until the job ends' }),
+    since: Flags.integer({
+      description: 'only lines with a sequence number above SEQ',
+      min: 0,
+      helpValue: 'SEQ',
+    }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Logs);
+    if (!flags.follow) {
+      const lines = await readLogs(this.api, args.id, flags.since ?? 0);
+      if (this.json) this.printJson(lines);
+      else for (const line of lines) this.out(formatLogLine(line));
+      return;
+    }
+    const job = await followJob(this.api, args.id, {
+      after: flags.since ?? 0,
+      onLine: (line) => (this.json ? this.printJsonLine(line) : this.out(formatLogLine(line))),
+    });
+    this.note(jobSummary(job));
+    if (job.status !== 'COMPLETED') this.exit(1);
+  }
+}

@@ -1,0 +1,63 @@
+import { Flags } from '@oclif/core';
+import { loadConfig } from '../../core/config.js';
+import { BaseCommand } from '../lib/base-command.js';
+
+export default class Server extends BaseCommand {
+  static override summary = 'Run the API, the dashboard and an embedded worker.';
+  static override description = `Everything is chosen by configuration (see .env.example): with none, the database is PGlite in <data-dir>/db, input files go to <data-dir>/blobs and the queue is a table. On first start it creates an admin token and saves a local profile, so the CLI on this machine works without login. Stops cleanly on SIGINT/SIGTERM.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --port 0 --data-dir /tmp/jobs',
+    'DATABASE_URL=postgresql://… <%= config.bin %> <%= command.id %> --no-worker',
+  ];
+
+  static override flags = {
+    port: Flags.integer({
+      description: 'port to listen on; 0 picks a free one [env: PORT] (default 8080)',
+      min: 0,
+      max: 65535,
+    }),
+    host: Flags.string({ description: 'interface to listen on [env: JOBS_HOST] (default 127.0.0.1)' }),
+    'data-dir': Flags.string({
+      description: 'where embedded data lives [env: JOBS_DATA_DIR] (default ./.jobs)',
+    }),
+    'no-worker': Flags.boolean({ description: 'do not run the embedded worker (API only)' }),
+    concurrency: Flags.integer({ description: 'jobs the embedded worker runs at once', min: 1, default: 2 }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Server);
+    const config = loadConfig(process.env, {
+      port: flags.port,
+      host: flags.host,
+      dataDir: flags['data-dir'],
+    });
+    // Loaded here, not at the top: oclif imports every command file to list them, and the
+    // client commands should not pay for the server's dependencies.
+    const { startServer } = await import('../../server/main.js');
+    const server = await startServer({ config, worker: !flags['no-worker'], concurrency: flags.concurrency });
+    process.stderr.write(`jobs server listening on ${server.url}\n`);
+    if (this.json) this.printJsonLine({ url: server.url });
+
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          // A second signal: the user wants out now.
+          process.stderr.write(`jobs server: ${signal} again, exiting without waiting\n`);
+          process.exit(1);
+        }
+        stopping = true;
+        this.note(`jobs server: ${signal} received, shutting down`);
+        server
+          .close()
+          .catch((err: Error) => process.stderr.write(`jobs server: error while closing: ${err.message}\n`))
+          .finally(resolve);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    this.exit(0);
+  }
+}

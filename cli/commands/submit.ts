@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Args, Flags } from '@oclif/core';
+import type { Job } from '../lib/api-types.js';
+import { BaseCommand } from '../lib/base-command.js';
+import { UsageError } from '../lib/errors.js';
+import { followJob, waitForJob } from '../lib/follow.js';
+import { formatLogLine, formatProgress, jobSummary } from '../lib/format.js';
+import { buildMultipart } from '../lib/multipart.js';
+import { mergeParams } from '../lib/params.js';
+import { progressBar } from '../lib/spinner.js';
+
+export default class Submit extends BaseCommand {
+  static override summary = 'Create a job, uploading FILE as its input; prints the job id.';
+  static override description = `The file is streamed from disk (multipart/form-data) with a progress bar on a terminal.
+--param k=v sets params.k to v parsed as JSON when it parses (numbers, booleans, arrays), else the string; --params-json gives the whole object and --param wins where both set a key.
+--wait blocks until the job ends; --follow also streams its logs. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> orders.csv --type csv-import --follow',
+    `<%= config.bin %> <%= command.id %> orders.csv --type csv-import --param maxErrors=5 --params-json '{"types":{"quantity":"integer"}}'`,
+    'ID=$(<%= config.bin %> <%= command.id %> --type noop --param sleepMs=500)',
+  ];
+
+  static override args = {
+    file: Args.string({ description: 'input file to upload', required: false }),
+  };
+
+  static override flags = {
+    type: Flags.string({ char: 't', description: 'job type (see `jobs types`)', required: true }),
+    param: Flags.string({
+      char: 'p',
+      description: 'a parameter as key=value (repeatable); the value is parsed as JSON when it parses',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
+    'params-json': Flags.string({ description: 'all parameters as a JSON object' }),
+    'idempotency-key': Flags.string({
+      description: 'submitting again with the same key returns the same job',
+    }),
+    wait: Flags.boolean({ description: 'wait until the job ends' }),
+    follow: Flags.boolean({ description: 'stream the job logs until it ends (implies --wait)' }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Submit);
+    const params = mergeParams(flags.param ?? [], flags['params-json']);
+    const key = flags['idempotency-key'];
+
+    const job = args.file
+      ? await this.upload(args.file, flags.type, params, key)
+      : await this.api.createJob({ type: flags.type, params }, key);
+
+    if (!flags.wait && !flags.follow) {
+      if (this.json) this.printJson(job);
+      else this.out(job.id);
+      return;
+    }
+
+    if (!this.json) this.out(job.id);
+    let final: Job;
+    if (flags.follow) {
+      final = await followJob(this.api, job.id, {
+        onLine: (line) => (this.json ? this.printJsonLine(line) : this.out(formatLogLine(line))),
+      });
+    } else {
+      const spinner = this.spinner(`Waiting for job ${job.id}`);
+      final = await waitForJob(this.api, job.id, {
+        onJob: (j) =>
+          spinner.update(
+            `Job ${j.id} ${j.status.toLowerCase()} ${j.progress ? formatProgress(j.progress) : ''}`,
+          ),
+      });
+      spinner.stop();
+    }
+
+    if (this.json) {
+      if (flags.follow) this.printJsonLine(final);
+      else this.printJson(final);
+    } else {
+      this.note(jobSummary(final));
+      this.out(final.status);
+    }
+    if (final.status !== 'COMPLETED') this.exit(1);
+  }
+
+  /** POSTs the job as multipart: `type`, `params`, then the file streamed from disk. */
+  private async upload(
+    file: string,
+    type: string,
+    params: Record<string, unknown>,
+    key?: string,
+  ): Promise<Job> {
+    let size: number;
+    try {
+      const stat = await fs.promises.stat(file);
+      if (!stat.isFile()) throw new UsageError(`${file} is not a file`);
+      size = stat.size;
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new UsageError(`file not found: ${file}`);
+      if (code === 'EACCES') throw new UsageError(`cannot read ${file}: permission denied`);
+      throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+    const filename = path.basename(file);
+    const spinner = this.spinner(`Uploading ${filename} ${progressBar(0, size)}`);
+    const started = Date.now();
+    const body = buildMultipart(
+      [
+        { name: 'type', value: type },
+        { name: 'params', value: JSON.stringify(params) },
+        { name: 'file', filename, path: file, size },
+      ],
+      {
+        onProgress(sent, total) {
+          const seconds = (Date.now() - started) / 1000;
+          spinner.update(
+            `Uploading ${filename} ${progressBar(sent, total, seconds > 0 ? sent / seconds : undefined)}`,
+          );
+        },
+      },
+    );
+    try {
+      return await this.api.createJobWithUpload(body, key);
+    } finally {
+      spinner.stop();
+    }
+  }
+}

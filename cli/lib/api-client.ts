@@ -1,0 +1,294 @@
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { profilePath, readProfile } from '../../core/profile.js';
+import type {
+  CreatedToken,
+  Job,
+  JobPage,
+  JobStatus,
+  JobType,
+  LogPage,
+  Me,
+  TokenSummary,
+} from './api-types.js';
+import { ApiError, CliError, NetworkError, networkReason } from './errors.js';
+import type { MultipartBody } from './multipart.js';
+
+/** Where the API is and who we are there. */
+export interface ApiTarget {
+  apiUrl: string;
+  token?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** `http://host:8080/` → `http://host:8080`, so paths can be appended. */
+export function normalizeApiUrl(url: string, source = 'the API URL'): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CliError(`${source} "${url}" is not a valid URL`, 'invalid_api_url');
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new CliError(`${source} "${url}" must start with http:// or https://`, 'invalid_api_url');
+  }
+  return parsed.toString().replace(/\/+$/, '');
+}
+
+/**
+ * `JOBS_API_URL` / `JOBS_TOKEN` win over the profile. The profile's token is only used for the
+ * profile's own URL: pointing JOBS_API_URL elsewhere must not send that secret to another host.
+ */
+export function resolveTarget(env: Env = process.env): ApiTarget {
+  const profile = readProfile(profilePath(env));
+  const envUrl = env.JOBS_API_URL || undefined;
+  const envToken = env.JOBS_TOKEN || undefined;
+  if (!envUrl && !profile) {
+    throw new CliError(
+      'no jobs API configured: run `jobs login --api-url URL --token TOKEN` (or `jobs server` on this machine), or set JOBS_API_URL and JOBS_TOKEN',
+      'not_configured',
+    );
+  }
+  const apiUrl = envUrl
+    ? normalizeApiUrl(envUrl, 'JOBS_API_URL')
+    : normalizeApiUrl(profile!.apiUrl, 'the profile URL');
+  let token = envToken;
+  if (!token && profile && normalizeApiUrl(profile.apiUrl, 'the profile URL') === apiUrl)
+    token = profile.token;
+  return { apiUrl, token };
+}
+
+interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  json?: unknown;
+  body?: MultipartBody;
+  headers?: Record<string, string>;
+  accept?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * The one HTTP client of the CLI: every client command talks to the API through it.
+ * Errors come out typed: `ApiError` (the API said no, with its code and message) or
+ * `NetworkError` (it could not be reached).
+ *
+ * @example
+ * const api = new ApiClient(resolveTarget());
+ * const job = await api.getJob(id);
+ */
+export class ApiClient {
+  readonly apiUrl: string;
+  private readonly token?: string;
+
+  constructor(target: ApiTarget) {
+    this.apiUrl = normalizeApiUrl(target.apiUrl);
+    this.token = target.token;
+  }
+
+  // --- jobs -------------------------------------------------------------------------------
+
+  createJob(input: { type: string; params: Record<string, unknown> }, idempotencyKey?: string): Promise<Job> {
+    return this.request<Job>('POST', '/api/jobs', {
+      json: input,
+      headers: idempotencyHeader(idempotencyKey),
+    });
+  }
+
+  /** Streams a multipart body (type, params, file) built by `buildMultipart`. */
+  createJobWithUpload(body: MultipartBody, idempotencyKey?: string): Promise<Job> {
+    return this.request<Job>('POST', '/api/jobs', { body, headers: idempotencyHeader(idempotencyKey) });
+  }
+
+  listJobs(query: { status?: JobStatus; type?: string; limit?: number; cursor?: string; all?: boolean }) {
+    return this.request<JobPage>('GET', '/api/jobs', {
+      query: { ...query, all: query.all ? 'true' : undefined },
+    });
+  }
+
+  getJob(id: string, signal?: AbortSignal): Promise<Job> {
+    return this.request<Job>('GET', `/api/jobs/${encodeURIComponent(id)}`, { signal });
+  }
+
+  cancelJob(id: string): Promise<Job> {
+    return this.request<Job>('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  retryJob(id: string): Promise<Job> {
+    return this.request<Job>('POST', `/api/jobs/${encodeURIComponent(id)}/retry`);
+  }
+
+  jobLogs(id: string, after: number, limit?: number, signal?: AbortSignal): Promise<LogPage> {
+    return this.request<LogPage>('GET', `/api/jobs/${encodeURIComponent(id)}/logs`, {
+      query: { after, limit },
+      signal,
+    });
+  }
+
+  jobTypes(): Promise<JobType[]> {
+    return this.request<JobType[]>('GET', '/api/job-types');
+  }
+
+  // --- identity and tokens ------------------------------------------------------------------
+
+  me(): Promise<Me> {
+    return this.request<Me>('GET', '/api/me');
+  }
+
+  createToken(input: { user: string; admin?: boolean; name?: string; permissions?: string[] }) {
+    return this.request<CreatedToken>('POST', '/api/tokens', { json: input });
+  }
+
+  listTokens(): Promise<{ items: TokenSummary[] }> {
+    return this.request<{ items: TokenSummary[] }>('GET', '/api/tokens');
+  }
+
+  revokeToken(id: string): Promise<TokenSummary> {
+    return this.request<TokenSummary>('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
+  }
+
+  // --- plumbing -----------------------------------------------------------------------------
+
+  url(path: string, query?: RequestOptions['query']): string {
+    const url = new URL(this.apiUrl + path);
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    }
+    return url.toString();
+  }
+
+  /** Sends one request; resolves to the parsed JSON body of a 2xx answer. */
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const url = this.url(path, opts.query);
+    const headers: Record<string, string> = { accept: opts.accept ?? 'application/json', ...opts.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+
+    let answer: Answer;
+    try {
+      answer = opts.body
+        ? await sendStreamed(method, url, headers, opts.body, opts.signal)
+        : await sendFetch(method, url, headers, opts.json, opts.signal);
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      // A body that failed to read (the file changed while uploading) is our error, not the network's.
+      if (err instanceof CliError) throw err;
+      throw new NetworkError(`cannot reach the jobs API at ${this.apiUrl}: ${networkReason(err)}`, {
+        cause: err,
+      });
+    }
+
+    let data: unknown = undefined;
+    if (answer.text) {
+      try {
+        data = JSON.parse(answer.text);
+      } catch {
+        data = undefined;
+      }
+    }
+    if (answer.status < 200 || answer.status > 299) {
+      const body = (data as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)
+        ?.error;
+      if (body && typeof body.message === 'string') {
+        throw new ApiError(answer.status, {
+          code: typeof body.code === 'string' ? body.code : `http_${answer.status}`,
+          message: body.message,
+          details: body.details,
+        });
+      }
+      throw new ApiError(answer.status, {
+        code: `http_${answer.status}`,
+        message: `the jobs API at ${this.apiUrl} answered HTTP ${answer.status}${answer.statusText ? ` ${answer.statusText}` : ''}`,
+      });
+    }
+    if (data === undefined) {
+      throw new CliError(`the jobs API at ${this.apiUrl} sent a response that is not JSON`, 'bad_response');
+    }
+    return data as T;
+  }
+}
+
+interface Answer {
+  status: number;
+  statusText: string;
+  text: string;
+}
+
+async function sendFetch(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  json: unknown,
+  signal?: AbortSignal,
+): Promise<Answer> {
+  const init: RequestInit = { method, headers, signal };
+  if (json !== undefined) {
+    headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  }
+  const res = await fetch(url, init);
+  return { status: res.status, statusText: res.statusText, text: await res.text() };
+}
+
+/**
+ * Uploads go through node:http rather than `fetch`: Node 20's fetch (undici 6) keeps every chunk
+ * of a streamed request body in memory until the request ends (nodejs/undici#4058), which would
+ * hold a whole multi-GB file. Here the body is piped with backpressure, so memory stays flat.
+ * An answer that arrives before the body is fully sent (413, 401…) is still reported.
+ */
+function sendStreamed(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: MultipartBody,
+  signal?: AbortSignal,
+): Promise<Answer> {
+  const target = new URL(url);
+  const transport = target.protocol === 'https:' ? https : http;
+  return new Promise<Answer>((resolve, reject) => {
+    let settled = false;
+    let responded = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      fn();
+    };
+    const req = transport.request(
+      target,
+      {
+        method,
+        signal,
+        headers: {
+          ...headers,
+          'content-type': body.contentType,
+          'content-length': String(body.contentLength),
+        },
+      },
+      (res) => {
+        responded = true;
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () =>
+          settle(() => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text })),
+        );
+        res.on('error', (err) => settle(() => reject(err)));
+      },
+    );
+    // Once the server has answered, a write error on the rest of the body (it closed early) is moot.
+    req.on('error', (err) => {
+      if (!responded) settle(() => reject(err));
+    });
+    pipeline(Readable.from(body.chunks()), req).catch((err: unknown) => {
+      if (err instanceof CliError) {
+        req.destroy();
+        settle(() => reject(err));
+      }
+    });
+  });
+}
+
+function idempotencyHeader(key?: string): Record<string, string> {
+  return key ? { 'idempotency-key': key } : {};
+}
