@@ -8,6 +8,7 @@ import { JobsService } from '../core/jobs/jobs-service.js';
 import type { JobTypeRegistry } from '../core/jobs/job-types.js';
 import type { JobQueue } from '../core/queue/job-queue.js';
 import { authenticate } from './auth.js';
+import { continueUnlessUpload } from './continue.js';
 import { errorHandler, notFound } from './errors.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
@@ -47,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(healthRouter(deps));
   app.use('/api', authenticate(auth));
+  app.use(continueUnlessUpload);
   app.use('/api/jobs', jobsRouter({ jobs, blobs: deps.blobs, maxUploadBytes: deps.maxUploadBytes }));
   app.use('/api/job-types', jobTypesRouter(deps.types));
   app.use('/api', tokensRouter(auth));

@@ -1,5 +1,6 @@
 import busboy from 'busboy';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
+import { sendContinue } from './continue.js';
 import type { Readable } from 'node:stream';
 import { inputKey, type BlobStore } from '../core/blobs/blob-store.js';
 import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
@@ -28,13 +29,18 @@ const MULTIPART_OVERHEAD = 1024 * 1024;
  * measuring size and SHA-256 on the way; nothing is buffered. On any error the stored blob is
  * removed, so a rejected request leaves nothing behind.
  */
-export async function receiveJobUpload(req: Request, opts: UploadOptions): Promise<UploadedJob> {
+export async function receiveJobUpload(
+  req: Request,
+  res: Response,
+  opts: UploadOptions,
+): Promise<UploadedJob> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > opts.maxBytes + MULTIPART_OVERHEAD) {
     throw new PayloadTooLargeError(
       `request of ${declared} bytes exceeds the upload limit of ${opts.maxBytes} bytes`,
     );
   }
+  sendContinue(req, res);
   const key = inputKey(opts.ownerId, opts.jobId);
   const state: { upload?: Promise<unknown> } = {};
   try {

@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import http from 'node:http';
 import { AuthService } from '../core/auth/auth-service.js';
 import type { Config } from '../core/config.js';
 import { JobTypeRegistry } from '../core/jobs/job-types.js';
@@ -12,6 +11,7 @@ import { findHandler, handlers } from '../processor/handlers/index.js';
 import { createProcessor } from '../processor/processor.js';
 import { QueueWorker } from '../processor/queue-worker.js';
 import { createApp } from './app.js';
+import { createHttpServer } from './continue.js';
 import { lockDataDir } from './data-dir-lock.js';
 
 export interface ServerOptions {
@@ -54,7 +54,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const types = new JobTypeRegistry(handlers);
   const app = createApp({ db, blobs, queue, types, logger, maxUploadBytes: config.maxUploadBytes });
-  const server = http.createServer(app);
+  const server = createHttpServer(app);
   // Large uploads may take long: no request timeout, but idle sockets still time out.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;

@@ -254,6 +254,8 @@ function sendStreamed(
       settled = true;
       fn();
     };
+    // `Expect: 100-continue`: the body goes out only once the server has accepted the request,
+    // so a refusal (401, 403, 413…) arrives as an answer before any byte of the file is sent.
     const req = transport.request(
       target,
       {
@@ -263,6 +265,7 @@ function sendStreamed(
           ...headers,
           'content-type': body.contentType,
           'content-length': String(body.contentLength),
+          expect: '100-continue',
         },
       },
       (res) => {
@@ -270,22 +273,29 @@ function sendStreamed(
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (text += d));
-        res.on('end', () =>
-          settle(() => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text })),
-        );
+        res.on('end', () => {
+          // Answered without asking for the body: this request can never be completed.
+          if (!sending) req.destroy();
+          settle(() => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text }));
+        });
         res.on('error', (err) => settle(() => reject(err)));
       },
     );
+    let sending = false;
+    req.on('continue', () => {
+      sending = true;
+      pipeline(Readable.from(body.chunks()), req).catch((err: unknown) => {
+        if (err instanceof CliError) {
+          req.destroy();
+          settle(() => reject(err));
+        }
+      });
+    });
     // Once the server has answered, a write error on the rest of the body (it closed early) is moot.
     req.on('error', (err) => {
       if (!responded) settle(() => reject(err));
     });
-    pipeline(Readable.from(body.chunks()), req).catch((err: unknown) => {
-      if (err instanceof CliError) {
-        req.destroy();
-        settle(() => reject(err));
-      }
-    });
+    req.flushHeaders();
   });
 }
 

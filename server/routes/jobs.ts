@@ -23,14 +23,16 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
     if (idempotencyKey) {
       const earlier = await jobs.findByIdempotencyKey(owner, idempotencyKey);
       if (earlier) {
-        req.resume(); // the body is not needed: no second upload is kept
+        // The body is not needed (no second upload is kept); a client that sent
+        // `Expect: 100-continue` never sends it.
+        req.resume();
         res.status(200).json(earlier);
         return;
       }
     }
     const id = randomUUID();
     if (req.is('multipart/form-data')) {
-      const upload = await receiveJobUpload(req, {
+      const upload = await receiveJobUpload(req, res, {
         blobs: deps.blobs,
         maxBytes: deps.maxUploadBytes,
         ownerId: owner.userId,

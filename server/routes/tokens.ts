@@ -13,16 +13,14 @@ export function tokensRouter(auth: AuthService): Router {
   });
   r.post('/tokens', requireAdmin, express.json({ limit: '64kb' }), async (req, res) => {
     const body = parseOr400(createTokenBody, req.body, 'body');
-    res
-      .status(201)
-      .json(
-        await auth.createToken({
-          userName: body.user,
-          admin: body.admin,
-          name: body.name,
-          permissions: body.permissions,
-        }),
-      );
+    res.status(201).json(
+      await auth.createToken({
+        userName: body.user,
+        admin: body.admin,
+        name: body.name,
+        permissions: body.permissions,
+      }),
+    );
   });
   r.get('/tokens', requireAdmin, async (_req, res) => {
     res.json({ items: await auth.listTokens() });

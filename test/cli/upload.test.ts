@@ -186,7 +186,7 @@ describe('submit FILE', () => {
         res.setHeader('connection', 'close');
         apiError(res, 413, 'payload_too_large', 'the upload is larger than the 1 MiB limit');
       },
-      { raw: true },
+      { raw: true, continue: false },
     );
     const r = await jobs(['submit', file, '--type', 'csv-import']);
     expect(r.code).toBe(1);

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +12,7 @@ import { findHandler, handlers } from '../../processor/handlers/index.js';
 import { createProcessor } from '../../processor/processor.js';
 import { QueueWorker } from '../../processor/queue-worker.js';
 import { createApp } from '../../server/app.js';
+import { createHttpServer } from '../../server/continue.js';
 import { openTestDatabase, type DbKind, type TestDatabase } from './db.js';
 
 export interface TestServer {
@@ -46,7 +46,7 @@ export async function startTestServer(
     logger,
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024,
   });
-  const server = http.createServer(app);
+  const server = createHttpServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const auth = new AuthService(t.db.prisma);

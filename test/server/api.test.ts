@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { dbKinds } from '../helpers/db.js';
 import { api, filesUnder, startTestServer, waitForJob, type TestServer } from '../helpers/api-server.js';
@@ -245,6 +246,49 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
       expect(res.body.error.code).toBe('payload_too_large');
       expect(await jobCount()).toBe(0);
       expect(filesUnder(s.blobsDir)).toEqual([]);
+    });
+
+    it('answers Expect: 100-continue uploads before the body is sent when they are refused', async () => {
+      const ask = (token: string, contentLength: number) =>
+        new Promise<{ status: number; continued: boolean; body: any }>((resolve, reject) => {
+          let continued = false;
+          const req = http.request(`${s.url}/api/jobs`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${token}`,
+              'content-type': 'multipart/form-data; boundary=x',
+              'content-length': String(contentLength),
+              expect: '100-continue',
+            },
+          });
+          req.on('continue', () => {
+            continued = true;
+            req.destroy();
+            resolve({ status: 100, continued, body: null });
+          });
+          req.on('response', (res) => {
+            let text = '';
+            res.on('data', (d) => (text += d));
+            res.on('end', () => {
+              req.destroy();
+              resolve({ status: res.statusCode!, continued, body: JSON.parse(text) });
+            });
+          });
+          req.on('error', reject);
+          req.flushHeaders();
+        });
+      const tooBig = await ask(alice, 10 * 1024 * 1024 * 1024);
+      expect(tooBig).toMatchObject({
+        status: 413,
+        continued: false,
+        body: { error: { code: 'payload_too_large' } },
+      });
+      expect((await ask('jobs_bad', 1000)).status).toBe(401);
+      const reader = await s.token('reader2', { permissions: ['job:Read'] });
+      expect((await ask(reader, 1000)).status).toBe(403);
+      // An acceptable request is asked for its body.
+      expect(await ask(alice, 1000)).toMatchObject({ status: 100, continued: true });
+      expect(await jobCount()).toBe(0);
     });
 
     it('rejects a filename that is a path, and writes nothing outside the blob directory', async () => {

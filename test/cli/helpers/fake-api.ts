@@ -22,6 +22,8 @@ interface Route {
   handler: RouteHandler;
   /** The handler reads the request stream itself (uploads). */
   raw: boolean;
+  /** Answer `Expect: 100-continue` (default true); false: refuse before the body is sent. */
+  continue: boolean;
 }
 
 /**
@@ -31,7 +33,10 @@ interface Route {
 export class FakeApi {
   readonly requests: FakeRequest[] = [];
   private routes: Route[] = [];
-  private server = http.createServer((req, res) => void this.dispatch(req, res));
+  private server = http
+    .createServer((req, res) => void this.dispatch(req, res))
+    // Like the real API, decide per route whether to ask for the body (see dispatch).
+    .on('checkContinue', (req, res) => void this.dispatch(req, res));
   url = '';
 
   async start(): Promise<this> {
@@ -50,12 +55,23 @@ export class FakeApi {
     this.requests.length = 0;
   }
 
-  on(method: string, pattern: RegExp | string, handler: RouteHandler, opts: { raw?: boolean } = {}): this {
+  on(
+    method: string,
+    pattern: RegExp | string,
+    handler: RouteHandler,
+    opts: { raw?: boolean; continue?: boolean } = {},
+  ): this {
     const re =
       typeof pattern === 'string'
         ? new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)
         : pattern;
-    this.routes.push({ method, pattern: re, handler, raw: opts.raw ?? false });
+    this.routes.push({
+      method,
+      pattern: re,
+      handler,
+      raw: opts.raw ?? false,
+      continue: opts.continue ?? true,
+    });
     return this;
   }
 
@@ -74,6 +90,8 @@ export class FakeApi {
       headers: raw.headers,
     };
     this.requests.push(req);
+    if (raw.headers.expect?.toLowerCase() === '100-continue' && (route?.continue ?? true))
+      res.writeContinue();
     try {
       if (!route?.raw) {
         const chunks: Buffer[] = [];
