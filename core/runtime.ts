@@ -17,7 +17,7 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config): Promise<Runtime> {
+export async function openRuntime(config: Config, opts: { migrate?: boolean } = {}): Promise<Runtime> {
   if (config.s3Bucket)
     throw new ConfigError('JOBS_S3_BUCKET is set, but this build has no S3 blob store yet');
   if (config.sqsQueueUrl)
@@ -26,7 +26,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
   try {
     // The embedded database migrates itself; a server database is migrated with `jobs db migrate`
     // too, but applying pending migrations at start is safe (advisory lock) and saves a step.
-    await migrate(db);
+    if (opts.migrate ?? true) await migrate(db);
   } catch (err) {
     await db.close();
     throw err;

@@ -56,7 +56,11 @@ export class QueueWorker {
         await sleep(1000, signal);
         continue;
       }
-      for (const m of messages) await this.handle(m);
+      for (const m of messages) {
+        // Received while stopping (a receive in flight returned late): give it back untouched.
+        if (signal.aborted) await this.queue.changeVisibility(m.receiptHandle, 0).catch(() => {});
+        else await this.handle(m);
+      }
     }
   }
 

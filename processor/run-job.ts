@@ -50,6 +50,7 @@ class ReleasedError extends Error {}
  */
 export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortSignal): Promise<Outcome> {
   const { prisma, leaseSeconds } = deps;
+  if (stop?.aborted) return 'retry'; // stopping (deadline passed, worker shutting down): don't claim
   const token = randomUUID();
   const [job] = await prisma.$queryRaw<ClaimedJob[]>`
     UPDATE jobs
@@ -94,6 +95,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   const abort = new AbortController();
   const onStop = () => abort.abort(new ReleasedError('the worker is stopping'));
   stop?.addEventListener('abort', onStop, { once: true });
+  if (stop?.aborted) onStop();
   const progress = new ProgressWriter(prisma, job.id, token);
   const heartbeat = startHeartbeat(deps, job.id, token, delivery.receiptHandle, () =>
     abort.abort(new Error('the job was cancelled or its lease was lost')),

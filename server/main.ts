@@ -7,9 +7,8 @@ import { profilePath, readProfile, writeProfile } from '../core/profile.js';
 import { openRuntime } from '../core/runtime.js';
 import { DbQueue } from '../core/queue/db-queue.js';
 import { FsBlobStore } from '../core/blobs/fs-blob-store.js';
-import { findHandler, handlers } from '../processor/handlers/index.js';
-import { createProcessor } from '../processor/processor.js';
-import { QueueWorker } from '../processor/queue-worker.js';
+import { handlers } from '../processor/handlers/index.js';
+import { startQueueWorker } from '../processor/start-worker.js';
 import { createApp } from './app.js';
 import { createHttpServer } from './continue.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -68,19 +67,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   await bootstrapAdmin(new AuthService(db.prisma), config.adminToken, url, logger);
 
-  let worker: QueueWorker | undefined;
-  if (opts.worker) {
-    const process = createProcessor({
-      prisma: db.prisma,
-      blobs,
-      findHandler,
-      logger,
-      leaseSeconds: config.visibilityTimeoutSeconds,
-      extendDelivery: (receipt, seconds) => queue.changeVisibility(receipt, seconds),
-    });
-    worker = new QueueWorker(queue, process, { concurrency: opts.concurrency, logger });
-    worker.start();
-  }
+  const worker = opts.worker
+    ? startQueueWorker({ runtime, config, logger, concurrency: opts.concurrency })
+    : undefined;
   logger.info({ url, dataDir: config.dataDir, worker: opts.worker }, 'jobs server started');
 
   let closing: Promise<void> | undefined;

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { loadConfig } from '../../core/config.js';
 import { BaseCommand } from '../lib/base-command.js';
+import { closeOnSignal } from '../lib/until-signal.js';
 
 export default class Server extends BaseCommand {
   static override summary = 'Run the API, the dashboard and an embedded worker.';
@@ -40,24 +41,11 @@ export default class Server extends BaseCommand {
     process.stderr.write(`jobs server listening on ${server.url}\n`);
     if (this.json) this.printJsonLine({ url: server.url });
 
-    await new Promise<void>((resolve) => {
-      let stopping = false;
-      const stop = (signal: NodeJS.Signals) => {
-        if (stopping) {
-          // A second signal: the user wants out now.
-          process.stderr.write(`jobs server: ${signal} again, exiting without waiting\n`);
-          process.exit(1);
-        }
-        stopping = true;
-        this.note(`jobs server: ${signal} received, shutting down`);
-        server
-          .close()
-          .catch((err: Error) => process.stderr.write(`jobs server: error while closing: ${err.message}\n`))
-          .finally(resolve);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await closeOnSignal(
+      'jobs server',
+      () => server.close(),
+      (t) => this.note(t),
+    );
     this.exit(0);
   }
 }

@@ -1,0 +1,51 @@
+import { Flags } from '@oclif/core';
+import { loadConfig } from '../../core/config.js';
+import { BaseCommand } from '../lib/base-command.js';
+import { CliError } from '../lib/errors.js';
+import { closeOnSignal } from '../lib/until-signal.js';
+
+export default class Worker extends BaseCommand {
+  static override summary = 'Run the processor as a long-running consumer of the job queue.';
+  static override description = `Takes jobs from the configured queue (the database queue table, or SQS when JOBS_SQS_QUEUE_URL is set) and runs them with the same code as the Lambda. Needs DATABASE_URL: the embedded database belongs to \`jobs server\`, which runs its own worker. On SIGTERM it stops taking work, lets running jobs finish for up to --grace seconds, then releases them for another worker.`;
+
+  static override examples = [
+    'DATABASE_URL=postgresql://… <%= config.bin %> <%= command.id %> --concurrency 4',
+  ];
+
+  static override flags = {
+    concurrency: Flags.integer({ description: 'jobs run at once', min: 1, default: 2 }),
+    grace: Flags.integer({
+      description: 'seconds running jobs get to finish on SIGTERM',
+      min: 0,
+      default: 10,
+    }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Worker);
+    const config = loadConfig(process.env);
+    if (!config.databaseUrl) {
+      throw new CliError(
+        'jobs worker needs DATABASE_URL: the embedded database belongs to `jobs server`, which runs its own worker',
+        'not_configured',
+      );
+    }
+    // Loaded here: oclif imports every command file to list them.
+    const { createLogger } = await import('../../core/logger.js');
+    const { openRuntime } = await import('../../core/runtime.js');
+    const { startQueueWorker } = await import('../../processor/start-worker.js');
+    const logger = createLogger(config.logLevel, 'jobs-worker');
+    const runtime = await openRuntime(config, { migrate: false });
+    const worker = startQueueWorker({ runtime, config, logger, concurrency: flags.concurrency });
+    this.note(`jobs worker running (concurrency ${flags.concurrency}); SIGTERM to stop`);
+    await closeOnSignal(
+      'jobs worker',
+      async () => {
+        await worker.stop(flags.grace * 1000);
+        await runtime.close();
+      },
+      (t) => this.note(t),
+    );
+    this.exit(0);
+  }
+}

@@ -1,0 +1,48 @@
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { ConfigError, loadConfig } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
+import { openRuntime } from '../core/runtime.js';
+import { findHandler } from './handlers/index.js';
+import { createProcessor, type ProcessBatch } from './processor.js';
+
+/** Time kept back from the Lambda deadline to release an interrupted job and answer. */
+const DEADLINE_MARGIN_MS = 5_000;
+
+let ready: Promise<ProcessBatch> | undefined;
+
+/**
+ * Cold start: configuration is read and checked once, and the database client and SDK clients
+ * are created once and reused by every invocation of this execution environment.
+ */
+async function coldStart(): Promise<ProcessBatch> {
+  const config = loadConfig(process.env);
+  if (!config.databaseUrl)
+    throw new ConfigError('DATABASE_URL is required in Lambda (there is no embedded database)');
+  const logger = createLogger(config.logLevel, 'jobs-processor');
+  // Migrations are a deploy step (`jobs db migrate`), never a side effect of an invocation.
+  const runtime = await openRuntime(config, { migrate: false });
+  return createProcessor({
+    prisma: runtime.db.prisma,
+    blobs: runtime.blobs,
+    findHandler,
+    logger,
+    leaseSeconds: config.visibilityTimeoutSeconds,
+    extendDelivery: (receipt, seconds) => runtime.queue.changeVisibility(receipt, seconds),
+  });
+}
+
+/**
+ * The Lambda entry: an SQS batch in, partial batch failures out (the event source mapping must
+ * enable ReportBatchItemFailures). Handlers see the invocation's deadline through their
+ * AbortSignal; a job still running then is released and its message retried.
+ */
+export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  ready ??= coldStart().catch((err: unknown) => {
+    ready = undefined; // let the next invocation try again (e.g. the database was briefly down)
+    throw err;
+  });
+  const process = await ready;
+  const remaining = context.getRemainingTimeInMillis();
+  const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
+  return process(event, deadline);
+}

@@ -1,0 +1,30 @@
+import type { Logger } from 'pino';
+import type { Config } from '../core/config.js';
+import type { Runtime } from '../core/runtime.js';
+import { findHandler } from './handlers/index.js';
+import { createProcessor } from './processor.js';
+import { QueueWorker } from './queue-worker.js';
+
+/**
+ * Starts the processor fed from the configured queue: the embedded worker of `jobs server` and
+ * `jobs worker` alike. Stop it with `worker.stop(graceMs)`.
+ */
+export function startQueueWorker(opts: {
+  runtime: Runtime;
+  config: Config;
+  logger: Logger;
+  concurrency: number;
+}): QueueWorker {
+  const { runtime, config, logger } = opts;
+  const process = createProcessor({
+    prisma: runtime.db.prisma,
+    blobs: runtime.blobs,
+    findHandler,
+    logger,
+    leaseSeconds: config.visibilityTimeoutSeconds,
+    extendDelivery: (receipt, seconds) => runtime.queue.changeVisibility(receipt, seconds),
+  });
+  const worker = new QueueWorker(runtime.queue, process, { concurrency: opts.concurrency, logger });
+  worker.start();
+  return worker;
+}

@@ -1,0 +1,140 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import AdmZip from 'adm-zip';
+import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
+import { inputKey } from '../../core/blobs/blob-store.js';
+import { DbQueue } from '../../core/queue/db-queue.js';
+import { packageRoot } from '../../core/package-root.js';
+import { toRecord } from '../../processor/queue-worker.js';
+import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { Readable } from 'node:stream';
+
+/**
+ * The Lambda zip is self-contained: unpacked into an empty directory (no node_modules anywhere
+ * above it) and run by a plain `node`, it handles an SQSEvent built from received messages.
+ * Needs PostgreSQL (Lambda has no embedded database): runs when TEST_DATABASE_URL is set.
+ */
+const withPostgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;
+
+withPostgres('the bundled processor Lambda', () => {
+  let t: TestDatabase;
+  let dir: string;
+  let dataDir: string;
+  const ownerId = randomUUID();
+
+  beforeAll(async () => {
+    const built = spawnSync(process.execPath, [path.join(packageRoot(), 'scripts', 'build-lambda.mjs')], {
+      encoding: 'utf8',
+    });
+    expect(built.status).toBe(0);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-lambda-'));
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-lambda-data-'));
+    new AdmZip(path.join(packageRoot(), 'dist-lambda', 'processor.zip')).extractAllTo(dir);
+    t = await openTestDatabase('postgres');
+    await t.db.prisma.user.create({ data: { id: ownerId, name: 'lambda-owner' } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** Runs `handler(event, context)` from the unpacked zip in a fresh node process. */
+  function invoke(event: unknown): Promise<{ code: number | null; out: string; err: string }> {
+    const script = `
+      const { handler } = await import('./index.mjs');
+      const context = { getRemainingTimeInMillis: () => 60_000 };
+      const res = await handler(JSON.parse(process.env.EVENT), context);
+      console.log(JSON.stringify(res));
+      process.exit(0);`;
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? '',
+          NODE_PATH: '',
+          EVENT: JSON.stringify(event),
+          DATABASE_URL: t.url!,
+          JOBS_DATA_DIR: dataDir,
+          JOBS_LOG_LEVEL: 'warn',
+        },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('close', (code) => resolve({ code, out, err }));
+    });
+  }
+
+  it('contains one file and no node_modules', () => {
+    expect(fs.readdirSync(dir)).toEqual(['index.mjs']);
+    let up = dir;
+    while (path.dirname(up) !== up) {
+      expect(fs.existsSync(path.join(up, 'node_modules'))).toBe(false);
+      up = path.dirname(up);
+    }
+  });
+
+  it('runs jobs from an SQSEvent of received messages and reports partial failures', async () => {
+    const queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
+    const noopId = randomUUID();
+    const csvId = randomUUID();
+    const blobs = new FsBlobStore(path.join(dataDir, 'blobs'));
+    const csv = 'id,name\n1,ada\n2,grace\n';
+    const stored = await blobs.put(inputKey(ownerId, csvId), Readable.from([csv]), { maxBytes: 1024 });
+    await t.db.prisma.job.createMany({
+      data: [
+        { id: noopId, type: 'noop', ownerId, params: { logLines: 3 } },
+        {
+          id: csvId,
+          type: 'csv-import',
+          ownerId,
+          params: { types: { id: 'integer' } },
+          inputKey: inputKey(ownerId, csvId),
+          inputName: 'people.csv',
+          inputSize: BigInt(stored.size),
+          inputSha256: stored.sha256,
+        },
+      ],
+    });
+    await queue.send(noopId);
+    await queue.send(csvId);
+    const messages = await queue.receive({ max: 10, waitMs: 1000 });
+    expect(messages).toHaveLength(2);
+    const records = messages.map(toRecord);
+    // A malformed record is dropped without failing the others.
+    const res = await invoke({
+      Records: [...records, { ...records[0], messageId: 'bad', body: 'not json' }],
+    });
+    expect(res.code).toBe(0);
+    const logged = res.err
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).msg);
+    expect(logged).toEqual(['malformed job message; dropped']);
+    expect(JSON.parse(res.out)).toEqual({ batchItemFailures: [] });
+    const jobs = await t.db.prisma.job.findMany({ where: { id: { in: [noopId, csvId] } } });
+    expect(Object.fromEntries(jobs.map((j) => [j.type, [j.status, j.result]]))).toEqual({
+      noop: ['COMPLETED', { sleptMs: 0, logLines: 3 }],
+      'csv-import': ['COMPLETED', { rows: 2, valid: 2, invalid: 0, columns: ['id', 'name'] }],
+    });
+    await queue.close();
+  }, 60_000);
+
+  it('fails the cold start clearly without DATABASE_URL', async () => {
+    const script = `const { handler } = await import('./index.mjs');
+      await handler({ Records: [] }, { getRemainingTimeInMillis: () => 1000 }).catch((e) => { console.log(e.message); });`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '' },
+      encoding: 'utf8',
+    });
+    expect(r.stdout.trim()).toBe('DATABASE_URL is required in Lambda (there is no embedded database)');
+  });
+});
