@@ -99,6 +99,7 @@ export class JobsService {
         await this.queue.send(created.id, tx);
         return created;
       });
+      this.queue.afterCommit?.();
       return { job: toJobDto(row), created: true };
     } catch (err) {
       // Two requests raced with one Idempotency-Key: the loser answers with the winner's job.
@@ -208,6 +209,7 @@ export class JobsService {
       await this.queue.send(id, tx);
       return true;
     });
+    if (updated) this.queue.afterCommit?.();
     if (!updated)
       throw new ConflictError(`job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried`);
     return this.get(viewer, id);

@@ -25,6 +25,8 @@ export interface JobQueue {
    * never exists without its message.
    */
   send(jobId: string, tx?: Tx): Promise<void>;
+  /** Called after a transaction that sent messages commits (SQS: wakes the outbox relay at once). */
+  afterCommit?(): void;
   /**
    * Receives up to `max` visible messages, waiting up to `waitMs` for one to arrive (long
    * polling). Resolves early, possibly empty, when `signal` aborts.

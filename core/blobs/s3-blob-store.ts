@@ -1,0 +1,220 @@
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  type S3Client,
+  type ServerSideEncryption,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { pipeline, Readable } from 'node:stream';
+import { NotFoundError } from '../errors.js';
+import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
+
+const MiB = 1024 * 1024;
+/** S3's floor for every part but the last. */
+const MIN_PART_SIZE = 5 * MiB;
+const MAX_PARTS = 10_000;
+/** The largest object CopyObject accepts (used to attach the checksum to multipart objects). */
+const MAX_COPY_BYTES = 5 * 1024 * MiB;
+
+export interface S3BlobStoreOptions {
+  /** Built by the caller from config (region; endpoint + forcePathStyle for emulators). */
+  client: S3Client;
+  bucket: string;
+  /** Prepended verbatim to every key, e.g. `jobs/` (default none). */
+  prefix?: string;
+  /** Encrypt with this KMS key (SSE-KMS, bucket key on) instead of S3-managed keys (SSE-S3). */
+  kmsKeyId?: string;
+  /** Bytes per multipart part (default 8 MiB, at least 5 MiB). */
+  partSize?: number;
+  /** Parts uploaded concurrently (default 4). */
+  queueSize?: number;
+}
+
+/**
+ * Blobs in an S3 bucket (production). Uploads stream through a MeteredStream into a multipart
+ * upload, so memory per upload is bounded by about `partSize × (queueSize + 1)` (default 40 MiB),
+ * whatever the file size. Every object is encrypted at rest (SSE-S3, or SSE-KMS with `kmsKeyId`)
+ * and carries its SHA-256 as `x-amz-meta-sha256`: a body of up to one part goes up as a single
+ * PutObject with it; a multipart object gets it by a server-side copy onto itself once the hash is
+ * known (skipped above CopyObject's 5 GiB limit).
+ *
+ * @example
+ * const client = new S3Client({ region: config.awsRegion, endpoint: config.s3Endpoint, forcePathStyle: !!config.s3Endpoint });
+ * const blobs = new S3BlobStore({ client, bucket: config.s3Bucket });
+ */
+export class S3BlobStore implements BlobStore {
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly encryption: {
+    ServerSideEncryption: ServerSideEncryption;
+    SSEKMSKeyId?: string;
+    BucketKeyEnabled?: boolean;
+  };
+
+  constructor(opts: S3BlobStoreOptions) {
+    this.client = opts.client;
+    this.bucket = opts.bucket;
+    this.prefix = opts.prefix ?? '';
+    this.partSize = opts.partSize ?? 8 * MiB;
+    this.queueSize = opts.queueSize ?? 4;
+    if (this.partSize < MIN_PART_SIZE) throw new Error(`partSize must be at least ${MIN_PART_SIZE} bytes`);
+    if (!Number.isInteger(this.queueSize) || this.queueSize < 1)
+      throw new Error('queueSize must be at least 1');
+    this.encryption = opts.kmsKeyId
+      ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: opts.kmsKeyId, BucketKeyEnabled: true }
+      : { ServerSideEncryption: 'AES256' };
+  }
+
+  private keyOf(key: string): string {
+    assertSafeKey(key);
+    return `${this.prefix}${key}`;
+  }
+
+  async put(key: string, body: Readable, opts: { maxBytes: number }): Promise<StoredBlob> {
+    const Key = this.keyOf(key);
+    // A 5 TiB limit would need more than 10,000 parts of 8 MiB; grow parts rather than fail late.
+    const partSize = Math.max(this.partSize, Math.ceil(opts.maxBytes / MAX_PARTS));
+    const meter = new MeteredStream(opts.maxBytes);
+    // The first error of the source or the meter (a client abort, PayloadTooLargeError) is the
+    // cause to report, not whatever the SDK makes of the stream it was reading dying under it.
+    let streamError: unknown;
+    pipeline(body, meter, (err) => {
+      streamError ??= err;
+    });
+    const chunks = meter[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+
+    try {
+      // Read up to one part first: a small body becomes one PutObject whose metadata can carry the
+      // checksum, since S3 metadata is fixed before the body is sent.
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      let ended = false;
+      while (headBytes <= partSize) {
+        const next = await chunks.next();
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        head.push(next.value);
+        headBytes += next.value.length;
+      }
+
+      if (ended) {
+        const result = meter.result();
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key,
+            Body: Buffer.concat(head),
+            ContentLength: headBytes,
+            Metadata: { sha256: result.sha256 },
+            ...this.encryption,
+          }),
+        );
+        return result;
+      }
+
+      async function* rest(): AsyncGenerator<Buffer> {
+        yield* head.splice(0);
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+      }
+      // leavePartsOnError stays false: on any failure Upload sends AbortMultipartUpload before
+      // done() rejects, so no parts are left behind (and billed).
+      await new Upload({
+        client: this.client,
+        partSize,
+        queueSize: this.queueSize,
+        leavePartsOnError: false,
+        params: { Bucket: this.bucket, Key, Body: Readable.from(rest()), ...this.encryption },
+      }).done();
+
+      const result = meter.result();
+      if (result.size <= MAX_COPY_BYTES) {
+        try {
+          await this.attachChecksum(Key, result.sha256);
+        } catch (err) {
+          await this.delete(key).catch(() => {});
+          throw err;
+        }
+      }
+      return result;
+    } catch (err) {
+      meter.destroy();
+      throw streamError ?? err;
+    }
+  }
+
+  /** A multipart object's metadata is set before its bytes are seen; copying it onto itself replaces it. */
+  private async attachChecksum(Key: string, sha256: string): Promise<void> {
+    await this.client.send(
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key,
+        CopySource: `${this.bucket}/${Key.split('/').map(encodeURIComponent).join('/')}`,
+        MetadataDirective: 'REPLACE',
+        Metadata: { sha256 },
+        ...this.encryption,
+      }),
+    );
+  }
+
+  async get(key: string): Promise<Readable> {
+    const Key = this.keyOf(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      if (!(out.Body instanceof Readable)) throw new Error(`S3 returned no readable body for ${key}`);
+      return out.Body;
+    } catch (err) {
+      if (isMissingKey(err)) throw new NotFoundError(`blob ${key} not found`, undefined, { cause: err });
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    // S3 answers 204 for a missing key too.
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      throw new Error(`bucket ${this.bucket}: ${describeS3Failure(err)}`, { cause: err });
+    }
+  }
+}
+
+interface S3ErrorShape {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function isMissingKey(err: unknown): boolean {
+  const e = err as S3ErrorShape;
+  return e?.name === 'NoSuchKey' || (e?.$metadata?.httpStatusCode === 404 && e.name !== 'NoSuchBucket');
+}
+
+/** HEAD responses have no error body, so the status code is most of what there is to go on. */
+function describeS3Failure(err: unknown): string {
+  const e = err as S3ErrorShape;
+  switch (e?.$metadata?.httpStatusCode) {
+    case 404:
+      return 'not found';
+    case 403:
+      return 'access denied';
+    case 301:
+    case 400:
+      return 'wrong region or bad request';
+  }
+  const reason = e?.code ?? e?.name ?? 'error';
+  const message = (e?.message ?? String(err)).split('\n')[0];
+  return message && message !== reason ? `${reason}: ${message}` : reason;
+}

@@ -1,0 +1,266 @@
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type Message,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { Prisma } from '../db/database.js';
+import type { JobQueue, ReceivedMessage, Tx } from './job-queue.js';
+import { OutboxRelay, type OutboxLogger } from './outbox.js';
+
+export interface SqsQueueOptions {
+  /** Injected, so the caller decides region, endpoint (JOBS_SQS_ENDPOINT) and credentials. */
+  client: SQSClient;
+  queueUrl: string;
+  /** The redrive policy's dead-letter queue, for `stats().deadLetters`. */
+  dlqUrl?: string;
+  /**
+   * The job database, for the transactional outbox. Without it `send` with a transaction throws
+   * and a failed direct send is not kept for a retry.
+   */
+  prisma?: Prisma;
+  logger: OutboxLogger;
+  /** The outbox relay; it runs in the background unless `false` (default: on when prisma is given). */
+  relay?: false | { pollMs?: number; backoffBaseMs?: number; backoffMaxMs?: number };
+  /** Upper bound of one SendMessage(Batch) call. Default 10 000. */
+  publishTimeoutMs?: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The message body; the same shape as processor/processor.ts `encodeMessage`. */
+function encodeMessage(jobId: string): string {
+  return JSON.stringify({ jobId });
+}
+
+/**
+ * The queue on Amazon SQS (production). SQS cannot join a database transaction, so `send(id, tx)`
+ * writes a `job_outbox` row inside `tx` and an {@link OutboxRelay} publishes it after commit:
+ * the message exists if and only if the job row committed, at the price of a possible duplicate
+ * (at-least-once, which the processor tolerates).
+ *
+ * @example
+ *   const queue = new SqsQueue({ client: new SQSClient({}), queueUrl, dlqUrl, prisma, logger });
+ *   await prisma.$transaction((tx) => queue.send(jobId, tx));
+ *   queue.afterCommit(); // publish now rather than at the relay's next poll
+ */
+export class SqsQueue implements JobQueue {
+  private readonly client: SQSClient;
+  private readonly queueUrl: string;
+  private readonly relay?: OutboxRelay;
+  private readonly publishTimeoutMs: number;
+
+  constructor(private readonly opts: SqsQueueOptions) {
+    this.client = opts.client;
+    this.queueUrl = opts.queueUrl;
+    this.publishTimeoutMs = opts.publishTimeoutMs ?? 10_000;
+    if (opts.prisma) {
+      this.relay = new OutboxRelay({
+        prisma: opts.prisma,
+        publish: (ids) => this.publish(ids),
+        logger: opts.logger,
+        ...(opts.relay || {}),
+      });
+      if (opts.relay !== false) this.relay.start();
+    }
+  }
+
+  /** The relay of this queue's outbox (for tests and for running it by hand). */
+  get outbox(): OutboxRelay | undefined {
+    return this.relay;
+  }
+
+  async send(jobId: string, tx?: Tx): Promise<void> {
+    if (tx) {
+      if (!this.relay) throw new Error('SqsQueue: send in a transaction needs the database (prisma option)');
+      await tx.jobOutbox.create({ data: { jobId } });
+      return;
+    }
+    try {
+      await this.client.send(
+        new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: encodeMessage(jobId) }),
+        { abortSignal: AbortSignal.timeout(this.publishTimeoutMs) },
+      );
+    } catch (err) {
+      if (!this.opts.prisma) throw err;
+      // Keep it for the relay: the caller's job must not be lost to a queue outage.
+      this.opts.logger.warn({ err, jobId }, 'SQS send failed; queued in the outbox for a retry');
+      await this.opts.prisma.jobOutbox.create({
+        data: { jobId, attempts: 1, lastError: (err as Error).message },
+      });
+    }
+  }
+
+  /** Wakes the outbox relay; call after a transaction that sent messages commits. */
+  afterCommit(): void {
+    this.relay?.kick();
+  }
+
+  /**
+   * Sends one message per job with SendMessageBatch (10 per call). Resolves with the ids SQS
+   * accepted; throws only when it accepted none.
+   */
+  async publish(jobIds: string[]): Promise<string[]> {
+    const published: string[] = [];
+    for (let i = 0; i < jobIds.length; i += 10) {
+      const chunk = jobIds.slice(i, i + 10);
+      try {
+        const res = await this.client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: this.queueUrl,
+            Entries: chunk.map((id, n) => ({ Id: String(n), MessageBody: encodeMessage(id) })),
+          }),
+          { abortSignal: AbortSignal.timeout(this.publishTimeoutMs) },
+        );
+        for (const s of res.Successful ?? []) published.push(chunk[Number(s.Id)]);
+        if (res.Failed?.length) {
+          this.opts.logger.warn({ failed: res.Failed }, 'SQS rejected some messages of a batch');
+        }
+      } catch (err) {
+        if (published.length === 0) throw err;
+        break;
+      }
+    }
+    return published;
+  }
+
+  async receive(opts: { max: number; waitMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]> {
+    if (opts.signal?.aborted) return [];
+    let messages: Message[];
+    try {
+      const res = await this.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.queueUrl,
+          MaxNumberOfMessages: Math.max(1, Math.min(10, opts.max)),
+          WaitTimeSeconds: Math.min(20, Math.ceil(Math.max(0, opts.waitMs) / 1000)),
+          // The legacy AttributeNames asks for the same, but SDK v3 types it for queue attributes.
+          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+        }),
+        { abortSignal: opts.signal },
+      );
+      messages = res.Messages ?? [];
+    } catch (err) {
+      if (opts.signal?.aborted) return [];
+      throw err;
+    }
+    const out: ReceivedMessage[] = [];
+    for (const m of messages) {
+      const jobId = parseJobId(m.Body);
+      if (!m.ReceiptHandle || !m.MessageId) continue;
+      if (!jobId) {
+        // Redelivering it would only fail again until it is dead-lettered; nothing can run it.
+        this.opts.logger.warn(
+          { messageId: m.MessageId, body: m.Body?.slice(0, 200) },
+          'deleting a malformed message',
+        );
+        await this.delete(m.ReceiptHandle);
+        continue;
+      }
+      out.push({
+        messageId: m.MessageId,
+        jobId,
+        receiptHandle: m.ReceiptHandle,
+        receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
+        sentAt: new Date(Number(m.Attributes?.SentTimestamp ?? Date.now())),
+      });
+    }
+    return out;
+  }
+
+  async delete(receiptHandle: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteMessageCommand({ QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle }),
+      );
+    } catch (err) {
+      if (!isStaleReceipt(err)) throw err;
+    }
+  }
+
+  async changeVisibility(receiptHandle: string, seconds: number): Promise<void> {
+    try {
+      await this.client.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: this.queueUrl,
+          ReceiptHandle: receiptHandle,
+          VisibilityTimeout: seconds,
+        }),
+      );
+    } catch (err) {
+      if (!isStaleReceipt(err)) throw err;
+    }
+  }
+
+  /**
+   * From GetQueueAttributes: `waiting` is the visible messages plus the outbox rows not yet
+   * published (jobs waiting all the same), `inFlight` the messages not visible, `deadLetters` the
+   * DLQ's messages (0 without dlqUrl). SQS has no attribute for the oldest message's age (that is
+   * CloudWatch's ApproximateAgeOfOldestMessage), so `oldestAgeSeconds` is the age of the oldest
+   * unpublished outbox row, or 0: it shows a stuck relay, not a slow consumer.
+   */
+  async stats() {
+    const [main, dlq, outbox] = await Promise.all([
+      this.attributes(this.queueUrl),
+      this.opts.dlqUrl ? this.attributes(this.opts.dlqUrl) : undefined,
+      this.outboxStats(),
+    ]);
+    return {
+      waiting: main.visible + main.delayed + outbox.count,
+      inFlight: main.notVisible,
+      deadLetters: dlq ? dlq.visible + dlq.notVisible + dlq.delayed : 0,
+      oldestAgeSeconds: outbox.oldestAgeSeconds,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.relay?.stop();
+  }
+
+  private async attributes(url: string) {
+    const res = await this.client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    const n = (name: string) => Number(res.Attributes?.[name as keyof typeof res.Attributes] ?? 0);
+    return {
+      visible: n('ApproximateNumberOfMessages'),
+      notVisible: n('ApproximateNumberOfMessagesNotVisible'),
+      delayed: n('ApproximateNumberOfMessagesDelayed'),
+    };
+  }
+
+  private async outboxStats(): Promise<{ count: number; oldestAgeSeconds: number }> {
+    if (!this.opts.prisma) return { count: 0, oldestAgeSeconds: 0 };
+    const [row] = await this.opts.prisma.$queryRaw<{ n: bigint; oldest: number | null }[]>`
+      SELECT count(*) AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest FROM job_outbox`;
+    return { count: Number(row.n), oldestAgeSeconds: row.oldest ?? 0 };
+  }
+}
+
+function parseJobId(body: string | undefined): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body ?? '');
+    const jobId = (parsed as { jobId?: unknown } | null)?.jobId;
+    return typeof jobId === 'string' && UUID.test(jobId) ? jobId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A receipt from an earlier receive, or of a message already deleted: like DbQueue, ignored. */
+function isStaleReceipt(err: unknown): boolean {
+  const e = err as { name?: string; message?: string };
+  if (e.name === 'ReceiptHandleIsInvalid' || e.name === 'MessageNotInflight') return true;
+  // Real SQS: "Value … for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired."
+  return e.name === 'InvalidParameterValue' && /receipt ?handle/i.test(e.message ?? '');
+}
