@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'core/db/generated/**', 'node_modules/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'dist-lambda/**', 'core/db/generated/**', 'node_modules/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -17,9 +17,13 @@ export interface Config {
   adminToken?: string;
   s3Bucket?: string;
   s3Endpoint?: string;
+  /** SSE-KMS key for input objects; S3-managed keys (AES256) when unset. */
+  s3KmsKeyId?: string;
   awsRegion?: string;
   sqsQueueUrl?: string;
   sqsEndpoint?: string;
+  /** The queue's dead-letter queue (for `jobs dlq` and stats). */
+  sqsDlqUrl?: string;
   /** Seconds a received message stays hidden (and a claimed job stays leased) without a heartbeat. */
   visibilityTimeoutSeconds: number;
   /** Receives after which a message is dead-lettered (SQS maxReceiveCount). */
@@ -48,9 +52,11 @@ const envSchema = z.object({
   JOBS_ADMIN_TOKEN: z.string().min(16, 'JOBS_ADMIN_TOKEN must be at least 16 characters').optional(),
   JOBS_S3_BUCKET: z.string().min(1).optional(),
   JOBS_S3_ENDPOINT: z.string().url().optional(),
+  JOBS_S3_KMS_KEY_ID: z.string().min(1).optional(),
   AWS_REGION: z.string().min(1).optional(),
   JOBS_SQS_QUEUE_URL: z.string().url().optional(),
   JOBS_SQS_ENDPOINT: z.string().url().optional(),
+  JOBS_SQS_DLQ_URL: z.string().url().optional(),
   JOBS_VISIBILITY_TIMEOUT_SECONDS: intFrom('JOBS_VISIBILITY_TIMEOUT_SECONDS').default(30),
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
 });
@@ -87,9 +93,11 @@ export function loadConfig(
     adminToken: e.JOBS_ADMIN_TOKEN,
     s3Bucket: e.JOBS_S3_BUCKET,
     s3Endpoint: e.JOBS_S3_ENDPOINT,
+    s3KmsKeyId: e.JOBS_S3_KMS_KEY_ID,
     awsRegion: e.AWS_REGION,
     sqsQueueUrl: e.JOBS_SQS_QUEUE_URL,
     sqsEndpoint: e.JOBS_SQS_ENDPOINT,
+    sqsDlqUrl: e.JOBS_SQS_DLQ_URL,
     visibilityTimeoutSeconds: e.JOBS_VISIBILITY_TIMEOUT_SECONDS,
     maxReceives: e.JOBS_MAX_RECEIVES,
   };

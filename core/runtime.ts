@@ -1,7 +1,12 @@
 import path from 'node:path';
 import type { BlobStore } from './blobs/blob-store.js';
 import { FsBlobStore } from './blobs/fs-blob-store.js';
-import { ConfigError, type Config } from './config.js';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Config } from './config.js';
+import { S3BlobStore } from './blobs/s3-blob-store.js';
+import { createLogger } from './logger.js';
+import { SqsQueue } from './queue/sqs-queue.js';
 import { openDatabase, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { DbQueue } from './queue/db-queue.js';
@@ -14,14 +19,18 @@ export interface Runtime {
   queue: JobQueue;
   /** True when this process alone owns the database (PGlite in the data directory). */
   embedded: boolean;
+  queueKind: 'database' | 'sqs';
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, opts: { migrate?: boolean } = {}): Promise<Runtime> {
-  if (config.s3Bucket)
-    throw new ConfigError('JOBS_S3_BUCKET is set, but this build has no S3 blob store yet');
-  if (config.sqsQueueUrl)
-    throw new ConfigError('JOBS_SQS_QUEUE_URL is set, but this build has no SQS queue yet');
+export interface RuntimeOptions {
+  /** Apply pending migrations at start (default true; the Lambda never does). */
+  migrate?: boolean;
+  /** Run the SQS outbox relay in this process (default true; the Lambda never does). */
+  relay?: boolean;
+}
+
+export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const db = await openDatabase({ url: config.databaseUrl, dir: path.join(config.dataDir, 'db') });
   try {
     // The embedded database migrates itself; a server database is migrated with `jobs db migrate`
@@ -31,16 +40,37 @@ export async function openRuntime(config: Config, opts: { migrate?: boolean } = 
     await db.close();
     throw err;
   }
-  const blobs = new FsBlobStore(path.join(config.dataDir, 'blobs'));
-  const queue = new DbQueue(db, {
-    visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
-    maxReceives: config.maxReceives,
-  });
+  const blobs: BlobStore = config.s3Bucket
+    ? new S3BlobStore({
+        client: new S3Client({
+          region: config.awsRegion ?? 'us-east-1',
+          endpoint: config.s3Endpoint,
+          // Emulators and S3-compatible stores answer on one host, not per-bucket subdomains.
+          forcePathStyle: Boolean(config.s3Endpoint),
+        }),
+        bucket: config.s3Bucket,
+        kmsKeyId: config.s3KmsKeyId,
+      })
+    : new FsBlobStore(path.join(config.dataDir, 'blobs'));
+  const queue: JobQueue = config.sqsQueueUrl
+    ? new SqsQueue({
+        client: new SQSClient({ region: config.awsRegion ?? 'us-east-1', endpoint: config.sqsEndpoint }),
+        queueUrl: config.sqsQueueUrl,
+        dlqUrl: config.sqsDlqUrl,
+        prisma: db.prisma,
+        logger: createLogger(config.logLevel, 'jobs-outbox'),
+        relay: (opts.relay ?? true) ? {} : false,
+      })
+    : new DbQueue(db, {
+        visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
+        maxReceives: config.maxReceives,
+      });
   return {
     db,
     blobs,
     queue,
     embedded: !config.databaseUrl,
+    queueKind: config.sqsQueueUrl ? 'sqs' : 'database',
     async close() {
       await queue.close();
       await db.close();

@@ -20,7 +20,7 @@ async function coldStart(): Promise<ProcessBatch> {
     throw new ConfigError('DATABASE_URL is required in Lambda (there is no embedded database)');
   const logger = createLogger(config.logLevel, 'jobs-processor');
   // Migrations are a deploy step (`jobs db migrate`), never a side effect of an invocation.
-  const runtime = await openRuntime(config, { migrate: false });
+  const runtime = await openRuntime(config, { migrate: false, relay: false });
   return createProcessor({
     prisma: runtime.db.prisma,
     blobs: runtime.blobs,

@@ -5,7 +5,7 @@ import { encodeMessage, type ProcessBatch } from './processor.js';
 
 export interface QueueWorkerOptions {
   concurrency: number;
-  /** Long-poll wait per receive. */
+  /** Long-poll wait per receive (default 5 s; a stopping SQS worker waits out its last poll). */
   waitMs?: number;
   /** Delay before a failed delivery is tried again (visibility after a batch item failure). */
   retryDelaySeconds?: number;
@@ -50,7 +50,7 @@ export class QueueWorker {
     while (!signal.aborted) {
       let messages: ReceivedMessage[] = [];
       try {
-        messages = await this.queue.receive({ max: 1, waitMs: this.opts.waitMs ?? 20_000, signal });
+        messages = await this.queue.receive({ max: 1, waitMs: this.opts.waitMs ?? 5_000, signal });
       } catch (err) {
         this.opts.logger.error({ err }, 'receiving from the queue failed; retrying in 1 s');
         await sleep(1000, signal);

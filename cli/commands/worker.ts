@@ -37,7 +37,9 @@ export default class Worker extends BaseCommand {
     const logger = createLogger(config.logLevel, 'jobs-worker');
     const runtime = await openRuntime(config, { migrate: false });
     const worker = startQueueWorker({ runtime, config, logger, concurrency: flags.concurrency });
-    this.note(`jobs worker running (concurrency ${flags.concurrency}); SIGTERM to stop`);
+    this.note(
+      `jobs worker running (queue: ${runtime.queueKind}, concurrency ${flags.concurrency}); SIGTERM to stop`,
+    );
     await closeOnSignal(
       'jobs worker',
       async () => {

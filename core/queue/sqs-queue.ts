@@ -130,23 +130,19 @@ export class SqsQueue implements JobQueue {
 
   async receive(opts: { max: number; waitMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]> {
     if (opts.signal?.aborted) return [];
-    let messages: Message[];
-    try {
-      const res = await this.client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: this.queueUrl,
-          MaxNumberOfMessages: Math.max(1, Math.min(10, opts.max)),
-          WaitTimeSeconds: Math.min(20, Math.ceil(Math.max(0, opts.waitMs) / 1000)),
-          // The legacy AttributeNames asks for the same, but SDK v3 types it for queue attributes.
-          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
-        }),
-        { abortSignal: opts.signal },
-      );
-      messages = res.Messages ?? [];
-    } catch (err) {
-      if (opts.signal?.aborted) return [];
-      throw err;
-    }
+    // The long poll is NOT aborted with `signal`: SQS completes a receive whose client went away
+    // and hides what it took for the whole visibility timeout. Letting the poll finish (at most
+    // WaitTimeSeconds) returns those messages to the caller, who releases them when stopping.
+    const res = await this.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.queueUrl,
+        MaxNumberOfMessages: Math.max(1, Math.min(10, opts.max)),
+        WaitTimeSeconds: Math.min(20, Math.ceil(Math.max(0, opts.waitMs) / 1000)),
+        // The legacy AttributeNames asks for the same, but SDK v3 types it for queue attributes.
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+      }),
+    );
+    const messages: Message[] = res.Messages ?? [];
     const out: ReceivedMessage[] = [];
     for (const m of messages) {
       const jobId = parseJobId(m.Body);

@@ -95,7 +95,10 @@ export const csvImport: JobHandler<CsvImportParams> = {
       result,
     );
     if (result.invalid > params.maxErrors) {
-      throw new JobFailure(`${result.invalid} bad rows exceed maxErrors=${params.maxErrors}`, result);
+      throw new JobFailure(
+        `${result.invalid} bad ${result.invalid === 1 ? 'row exceeds' : 'rows exceed'} maxErrors=${params.maxErrors}`,
+        result,
+      );
     }
     return result;
   },

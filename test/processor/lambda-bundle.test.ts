@@ -1,16 +1,15 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import AdmZip from 'adm-zip';
 import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
 import { inputKey } from '../../core/blobs/blob-store.js';
 import { DbQueue } from '../../core/queue/db-queue.js';
-import { packageRoot } from '../../core/package-root.js';
 import { toRecord } from '../../processor/queue-worker.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { buildAndUnpackLambda, invokeLambda } from '../helpers/lambda.js';
 import { Readable } from 'node:stream';
 
 /**
@@ -27,13 +26,8 @@ withPostgres('the bundled processor Lambda', () => {
   const ownerId = randomUUID();
 
   beforeAll(async () => {
-    const built = spawnSync(process.execPath, [path.join(packageRoot(), 'scripts', 'build-lambda.mjs')], {
-      encoding: 'utf8',
-    });
-    expect(built.status).toBe(0);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-lambda-'));
+    dir = buildAndUnpackLambda();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-lambda-data-'));
-    new AdmZip(path.join(packageRoot(), 'dist-lambda', 'processor.zip')).extractAllTo(dir);
     t = await openTestDatabase('postgres');
     await t.db.prisma.user.create({ data: { id: ownerId, name: 'lambda-owner' } });
   }, 120_000);
@@ -44,33 +38,8 @@ withPostgres('the bundled processor Lambda', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  /** Runs `handler(event, context)` from the unpacked zip in a fresh node process. */
-  function invoke(event: unknown): Promise<{ code: number | null; out: string; err: string }> {
-    const script = `
-      const { handler } = await import('./index.mjs');
-      const context = { getRemainingTimeInMillis: () => 60_000 };
-      const res = await handler(JSON.parse(process.env.EVENT), context);
-      console.log(JSON.stringify(res));
-      process.exit(0);`;
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-        cwd: dir,
-        env: {
-          PATH: process.env.PATH ?? '',
-          NODE_PATH: '',
-          EVENT: JSON.stringify(event),
-          DATABASE_URL: t.url!,
-          JOBS_DATA_DIR: dataDir,
-          JOBS_LOG_LEVEL: 'warn',
-        },
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      child.on('close', (code) => resolve({ code, out, err }));
-    });
-  }
+  const invoke = (event: unknown) =>
+    invokeLambda(dir, event, { DATABASE_URL: t.url!, JOBS_DATA_DIR: dataDir });
 
   it('contains one file and no node_modules', () => {
     expect(fs.readdirSync(dir)).toEqual(['index.mjs']);

@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { buildApp } from 'fauxqs';
+import { startEmulator } from '../../helpers/fauxqs.js';
 import { S3BlobStore } from '../../../core/blobs/s3-blob-store.js';
 import { PayloadTooLargeError } from '../../../core/errors.js';
 import { describeBlobStore, digest, failingAfter, generated } from './blob-store-contract.js';
@@ -34,17 +34,6 @@ function s3At(endpoint: string, extra: Partial<S3ClientConfig> = {}): S3Client {
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
-}
-
-/**
- * fauxqs bound to loopback only (its startFauxqs() listens on 0.0.0.0), on a free port. All S3
- * state is in memory, so each suite gets its own emulator and fresh buckets.
- */
-async function startEmulator(): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  const app = buildApp({ logger: false });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as { port: number };
-  return { endpoint: `http://127.0.0.1:${port}`, stop: () => app.close() };
 }
 
 let bucketSeq = 0;

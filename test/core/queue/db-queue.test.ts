@@ -63,6 +63,15 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
       }
     });
 
+    it('returns promptly when a waiting receive is aborted', async () => {
+      const ac = new AbortController();
+      const started = Date.now();
+      const pending = queue.receive({ max: 1, waitMs: 15_000, signal: ac.signal });
+      setTimeout(() => ac.abort(), 100);
+      expect(await pending).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    });
+
     it('makes in-flight messages visible again after a crash (releaseInFlight)', async () => {
       const jobId = await newJob();
       await queue.send(jobId);

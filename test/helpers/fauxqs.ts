@@ -1,0 +1,70 @@
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { buildApp } from 'fauxqs';
+
+/** Dummy credentials: the emulator accepts any. */
+export const EMULATOR_ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+};
+
+export interface Emulator {
+  endpoint: string;
+  s3: S3Client;
+  sqs: SQSClient;
+  createBucket(name: string): Promise<string>;
+  /** A queue with a dead-letter queue after `maxReceiveCount` receives. */
+  createQueue(
+    name: string,
+    opts?: { maxReceiveCount?: number; visibilityTimeout?: number },
+  ): Promise<{ url: string; dlqUrl: string }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * fauxqs (S3 + SQS over real HTTP) bound to loopback on a free port; its startFauxqs() would
+ * listen on every interface. State is in memory: each suite gets its own emulator.
+ */
+export async function startEmulator(): Promise<Emulator> {
+  const app = buildApp({ logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as { port: number };
+  const endpoint = `http://127.0.0.1:${port}`;
+  const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+  const s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials });
+  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials });
+  return {
+    endpoint,
+    s3,
+    sqs,
+    async createBucket(name) {
+      await s3.send(new CreateBucketCommand({ Bucket: name }));
+      return name;
+    },
+    async createQueue(name, opts = {}) {
+      const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+      const attrs = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl!, AttributeNames: ['QueueArn'] }),
+      );
+      const queue = await sqs.send(
+        new CreateQueueCommand({
+          QueueName: name,
+          Attributes: {
+            VisibilityTimeout: String(opts.visibilityTimeout ?? 30),
+            RedrivePolicy: JSON.stringify({
+              deadLetterTargetArn: attrs.Attributes!.QueueArn,
+              maxReceiveCount: opts.maxReceiveCount ?? 5,
+            }),
+          },
+        }),
+      );
+      return { url: queue.QueueUrl!, dlqUrl: dlq.QueueUrl! };
+    },
+    async stop() {
+      s3.destroy();
+      sqs.destroy();
+      await app.close();
+    },
+  };
+}
