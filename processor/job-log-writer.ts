@@ -3,8 +3,6 @@ import { Prisma as P } from '../core/db/generated/client.js';
 import type { JobLogger } from './handler.js';
 
 interface Pending {
-  jobId: string;
-  seq: number;
   level: string;
   message: string;
   ts: Date;
@@ -15,8 +13,12 @@ const MAX_MESSAGE = 4000;
 
 /**
  * Buffers a job's log lines and inserts them in batches (one INSERT per `batchSize` lines or per
- * `flushMs`), so a handler can log freely without a round trip per line. Sequence numbers
- * continue from the job's last line, so attempts append to one ordered log.
+ * `flushMs`), so a handler can log freely without a round trip per line.
+ *
+ * Sequence numbers come from the job row's `log_seq` counter, reserved and used in one
+ * transaction per batch: several writers on one job (an attempt and a duplicate delivery, say)
+ * never collide, and as the row lock is held until commit, lines become visible in seq order, so
+ * a reader following `seq > after` never skips one.
  */
 export class JobLogWriter implements JobLogger {
   private buffer: Pending[] = [];
@@ -24,21 +26,11 @@ export class JobLogWriter implements JobLogger {
   private flushing: Promise<void> = Promise.resolve();
   private failed?: Error;
 
-  private constructor(
+  constructor(
     private readonly prisma: Prisma,
     private readonly jobId: string,
-    private seq: number,
-    private readonly opts: { batchSize: number; flushMs: number },
+    private readonly opts = { batchSize: 500, flushMs: 100 },
   ) {}
-
-  static async open(
-    prisma: Prisma,
-    jobId: string,
-    opts = { batchSize: 500, flushMs: 100 },
-  ): Promise<JobLogWriter> {
-    const last = await prisma.jobLog.aggregate({ where: { jobId }, _max: { seq: true } });
-    return new JobLogWriter(prisma, jobId, last._max.seq ?? 0, opts);
-  }
 
   info(message: string, data?: unknown): void {
     this.write('info', message, data);
@@ -52,8 +44,6 @@ export class JobLogWriter implements JobLogger {
 
   private write(level: string, message: string, data?: unknown): void {
     this.buffer.push({
-      jobId: this.jobId,
-      seq: ++this.seq,
       level,
       message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message,
       ts: new Date(),
@@ -73,7 +63,14 @@ export class JobLogWriter implements JobLogger {
     this.flushing = this.flushing.then(async () => {
       if (batch.length === 0) return;
       try {
-        await this.prisma.jobLog.createMany({ data: batch });
+        await this.prisma.$transaction(async (tx) => {
+          const [{ log_seq: last }] = await tx.$queryRaw<{ log_seq: number }[]>`
+            UPDATE jobs SET log_seq = log_seq + ${batch.length} WHERE id = ${this.jobId}::uuid RETURNING log_seq`;
+          const first = last - batch.length + 1;
+          await tx.jobLog.createMany({
+            data: batch.map((line, i) => ({ ...line, jobId: this.jobId, seq: first + i })),
+          });
+        });
       } catch (err) {
         this.failed ??= err as Error;
       }

@@ -62,7 +62,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
     RETURNING id, type, params, attempts, max_attempts, input_key, input_name, input_size, input_sha256`;
   if (!job) return ignoreDuplicate(deps, delivery.jobId);
 
-  const log = await JobLogWriter.open(prisma, job.id);
+  const log = new JobLogWriter(prisma, job.id);
   const finish = async (data: P.JobUpdateManyMutationInput) => {
     await log.flush();
     await prisma.job.updateMany({
@@ -173,7 +173,7 @@ async function ignoreDuplicate(deps: RunnerDeps, jobId: string): Promise<Outcome
     deps.logger.warn({ jobId }, 'message for a job that does not exist; dropped');
     return 'done';
   }
-  const log = await JobLogWriter.open(deps.prisma, jobId);
+  const log = new JobLogWriter(deps.prisma, jobId);
   log.info(`duplicate delivery ignored (job is ${job.status})`);
   await log.flush();
   return 'done';

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
+import { DbQueue } from '../../core/queue/db-queue.js';
+import { findHandler } from '../../processor/handlers/index.js';
+import { createProcessor, type ProcessBatch } from '../../processor/processor.js';
+import { toRecord } from '../../processor/queue-worker.js';
+import { dbKinds, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+
+/** At-least-once delivery must never run a job twice: duplicates are acknowledged and logged. */
+describe.each(dbKinds())('duplicate deliveries on %s', (kind) => {
+  let t: TestDatabase;
+  let process: ProcessBatch;
+  let queue: DbQueue;
+  let blobsDir: string;
+  const ownerId = randomUUID();
+
+  beforeAll(async () => {
+    t = await openTestDatabase(kind);
+    blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dup-'));
+    queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
+    process = createProcessor({
+      prisma: t.db.prisma,
+      blobs: new FsBlobStore(blobsDir),
+      findHandler,
+      logger: pino({ level: 'silent' }),
+      leaseSeconds: 30,
+    });
+  });
+  afterAll(async () => {
+    await queue.close();
+    await t.close();
+    fs.rmSync(blobsDir, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    await t.reset();
+    await t.db.prisma.user.create({ data: { id: ownerId, name: 'owner' } });
+  });
+
+  async function queuedJob(params: object) {
+    const id = randomUUID();
+    await t.db.prisma.job.create({ data: { id, type: 'noop', ownerId, params } });
+    await queue.send(id);
+    const [message] = await queue.receive({ max: 1, waitMs: 1000 });
+    return { id, record: toRecord(message) };
+  }
+
+  async function messages(id: string): Promise<string[]> {
+    const logs = await t.db.prisma.jobLog.findMany({ where: { jobId: id }, orderBy: { seq: 'asc' } });
+    return logs.map((l) => l.message);
+  }
+
+  it('runs a message delivered twice in a row once', async () => {
+    const { id, record } = await queuedJob({ logLines: 1 });
+    expect(await process({ Records: [record] })).toEqual({ batchItemFailures: [] });
+    expect(await process({ Records: [record] })).toEqual({ batchItemFailures: [] });
+    const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
+    expect([job.status, job.attempts]).toEqual(['COMPLETED', 1]);
+    const lines = await messages(id);
+    expect(lines.filter((m) => m.startsWith('completed in'))).toHaveLength(1);
+    expect(lines.at(-1)).toBe('duplicate delivery ignored (job is COMPLETED)');
+  });
+
+  it('runs a message delivered three times concurrently once', async () => {
+    const { id, record } = await queuedJob({ sleepMs: 300 });
+    const results = await Promise.all([1, 2, 3].map(() => process({ Records: [record] })));
+    for (const r of results) expect(r).toEqual({ batchItemFailures: [] });
+    const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
+    expect([job.status, job.attempts]).toEqual(['COMPLETED', 1]);
+    const lines = await messages(id);
+    expect(lines.filter((m) => m.startsWith('attempt '))).toEqual(['attempt 1 of 3 started']);
+    expect(lines.filter((m) => m.startsWith('completed in'))).toHaveLength(1);
+    expect(lines.filter((m) => m.startsWith('duplicate delivery ignored'))).toHaveLength(2);
+  });
+
+  it('runs a batch holding the same message twice once', async () => {
+    const { id, record } = await queuedJob({});
+    expect(await process({ Records: [record, { ...record, messageId: 'copy' }] })).toEqual({
+      batchItemFailures: [],
+    });
+    expect((await t.db.prisma.job.findUniqueOrThrow({ where: { id } })).attempts).toBe(1);
+  });
+});
