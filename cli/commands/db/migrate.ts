@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { loadConfig } from '../../../core/config.js';
 import { BaseCommand } from '../../lib/base-command.js';
+import { CliError } from '../../lib/errors.js';
 
 export default class DbMigrate extends BaseCommand {
   static override summary = 'Apply pending database migrations.';
@@ -21,6 +22,13 @@ export default class DbMigrate extends BaseCommand {
     let applied: string[];
     try {
       applied = await migrate(db);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+      if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT') {
+        const where = config.databaseUrl ? new URL(config.databaseUrl).host : 'the embedded database';
+        throw new CliError(`cannot connect to the database at ${where}: ${e.code}`, 'database_unreachable');
+      }
+      throw err;
     } finally {
       spinner.stop();
       await db.close();
