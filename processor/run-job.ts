@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../core/blobs/blob-store.js';
+import { checkedInput } from '../core/blobs/multipart-uploads.js';
 import type { Prisma } from '../core/db/database.js';
 import { Prisma as P } from '../core/db/generated/client.js';
 import { JobFailure, type JobHandler } from './handler.js';
@@ -104,7 +105,12 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   let input: Readable | null = null;
   log.info(`attempt ${job.attempts} of ${job.max_attempts} started`);
   try {
-    if (job.input_key) input = await deps.blobs.get(job.input_key);
+    if (job.input_key) {
+      input = await deps.blobs.get(job.input_key);
+      // A direct upload to S3 was never hashed by the API host: this read is the check (a
+      // mismatch fails the handler's read at the end of the input).
+      if (job.input_sha256) input = checkedInput(input, job.input_sha256);
+    }
     const result = await handler.run({
       jobId: job.id,
       params: params.data,

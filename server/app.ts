@@ -14,6 +14,10 @@ import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { tokensRouter } from './routes/tokens.js';
 import { jobTypesRouter } from './routes/job-types.js';
+import { uploadPartsRouter, uploadsRouter } from './routes/uploads.js';
+import { FsBlobStore } from '../core/blobs/fs-blob-store.js';
+import { supportsMultipart } from '../core/blobs/multipart-uploads.js';
+import { UploadsService } from '../core/uploads/uploads-service.js';
 
 export interface AppDeps {
   db: Database;
@@ -28,6 +32,10 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Express {
   const auth = new AuthService(deps.db.prisma);
   const jobs = new JobsService(deps.db.prisma, deps.queue, deps.types);
+  // Direct uploads need a store with multipart sessions (both built-in stores have them).
+  const uploads = supportsMultipart(deps.blobs)
+    ? new UploadsService(deps.db.prisma, deps.blobs, { maxUploadBytes: deps.maxUploadBytes })
+    : undefined;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -47,8 +55,12 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use(healthRouter(deps));
+  // The directory store's part URLs carry their own signature instead of a bearer token.
+  if (uploads && deps.blobs instanceof FsBlobStore)
+    app.use('/api/uploads', uploadPartsRouter({ uploads, store: deps.blobs }));
   app.use('/api', authenticate(auth));
   app.use(continueUnlessUpload);
+  if (uploads) app.use('/api/uploads', uploadsRouter({ uploads }));
   app.use('/api/jobs', jobsRouter({ jobs, blobs: deps.blobs, maxUploadBytes: deps.maxUploadBytes }));
   app.use('/api/job-types', jobTypesRouter(deps.types));
   app.use('/api', tokensRouter(auth));

@@ -166,7 +166,7 @@ function parse(
  * The client's filename is kept only as a label; it never becomes a path. One that tries to be
  * a path (`../x`, `a/b`) or carries control characters is refused rather than silently renamed.
  */
-function checkFileName(name: string | undefined): string | ValidationError {
+export function checkFileName(name: string | undefined): string | ValidationError {
   if (!name) return new ValidationError('the file part has no filename');
   // eslint-disable-next-line no-control-regex
   if (/[/\\]|^\.\.?$|[\x00-\x1f\x7f]/.test(name) || name.length > 255) {

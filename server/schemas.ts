@@ -22,6 +22,38 @@ export const logsQuery = z.object({
 export const createJobBody = z.object({
   type: z.string({ error: 'type is required' }).min(1, 'type is required').max(100),
   params: z.record(z.string(), z.unknown(), { error: 'params must be a JSON object' }).optional(),
+  /** A completed direct upload (POST /api/uploads) to use as the job's input. */
+  uploadId: z.string().uuid('uploadId must be a uuid').optional(),
+});
+
+export const beginUploadBody = z.object({
+  fileName: z.string({ error: 'fileName is required' }).min(1, 'fileName is required'),
+  size: z
+    .number({ error: 'size is required (bytes)' })
+    .int('size must be a whole number of bytes')
+    .positive('size must be positive (the file is empty)')
+    .max(Number.MAX_SAFE_INTEGER),
+  sha256: z
+    .string({ error: 'sha256 is required' })
+    .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits')
+    .transform((v) => v.toLowerCase()),
+});
+
+export const completeUploadBody = z.object({
+  parts: z
+    .array(
+      z.object({
+        partNumber: z.number().int().min(1).max(10_000),
+        etag: z.string().min(1).max(200),
+      }),
+    )
+    .min(1, 'parts must list every part')
+    .max(10_000),
+});
+
+export const uploadPartQuery = z.object({
+  expires: z.string().regex(/^\d+$/, 'expires is required'),
+  signature: z.string().regex(/^[0-9a-f]{64}$/, 'signature is required'),
 });
 
 export const idempotencyKeyHeader = z.string().min(1).max(200);

@@ -6,6 +6,7 @@ import { BaseCommand } from '../lib/base-command.js';
 import { UsageError } from '../lib/errors.js';
 import { followJob, waitForJob } from '../lib/follow.js';
 import { formatLogLine, formatProgress, jobSummary } from '../lib/format.js';
+import { directUpload, directUploadThreshold, sha256File } from '../lib/direct-upload.js';
 import { buildMultipart } from '../lib/multipart.js';
 import { mergeParams } from '../lib/params.js';
 import { progressBar } from '../lib/spinner.js';
@@ -13,6 +14,7 @@ import { progressBar } from '../lib/spinner.js';
 export default class Submit extends BaseCommand {
   static override summary = 'Create a job, uploading FILE as its input; prints the job id.';
   static override description = `The file is streamed from disk (multipart/form-data) with a progress bar on a terminal.
+Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a direct upload instead: their SHA-256 is computed, then 4 parts at a time are sent straight to the store (S3 presigned URLs, or the API's own signed URLs) and the job is created referencing the upload.
 --param k=v sets params.k to v parsed as JSON when it parses (numbers, booleans, arrays), else the string; --params-json gives the whole object and --param wins where both set a key.
 --wait blocks until the job ends; --follow also streams its logs. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.`;
 
@@ -104,6 +106,7 @@ export default class Submit extends BaseCommand {
       throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
     }
     const filename = path.basename(file);
+    if (size > directUploadThreshold()) return this.uploadDirect(file, filename, size, type, params, key);
     const spinner = this.spinner(`Uploading ${filename} ${progressBar(0, size)}`);
     const started = Date.now();
     const body = buildMultipart(
@@ -123,6 +126,38 @@ export default class Submit extends BaseCommand {
     );
     try {
       return await this.api.createJobWithUpload(body, key);
+    } finally {
+      spinner.stop();
+    }
+  }
+
+  /** Large files: POST /api/uploads, parts in parallel straight to the store, then the job. */
+  private async uploadDirect(
+    file: string,
+    filename: string,
+    size: number,
+    type: string,
+    params: Record<string, unknown>,
+    key?: string,
+  ): Promise<Job> {
+    const spinner = this.spinner(`Hashing ${filename}`);
+    try {
+      const sha256 = await sha256File(file);
+      const started = Date.now();
+      spinner.update(`Uploading ${filename} ${progressBar(0, size)}`);
+      const uploadId = await directUpload(this.api, {
+        file,
+        fileName: filename,
+        size,
+        sha256,
+        onProgress(sent, total) {
+          const seconds = (Date.now() - started) / 1000;
+          spinner.update(
+            `Uploading ${filename} ${progressBar(sent, total, seconds > 0 ? sent / seconds : undefined)}`,
+          );
+        },
+      });
+      return await this.api.createJob({ type, params, uploadId }, key);
     } finally {
       spinner.stop();
     }

@@ -61,6 +61,14 @@ export function resolveTarget(env: Env = process.env): ApiTarget {
   return { apiUrl, token };
 }
 
+export interface BegunUpload {
+  uploadId: string;
+  key: string;
+  partSize: number;
+  parts: { partNumber: number; url: string; method: 'PUT' }[];
+  expiresAt: string;
+}
+
 interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   json?: unknown;
@@ -90,7 +98,10 @@ export class ApiClient {
 
   // --- jobs -------------------------------------------------------------------------------
 
-  createJob(input: { type: string; params: Record<string, unknown> }, idempotencyKey?: string): Promise<Job> {
+  createJob(
+    input: { type: string; params: Record<string, unknown>; uploadId?: string },
+    idempotencyKey?: string,
+  ): Promise<Job> {
     return this.request<Job>('POST', '/api/jobs', {
       json: input,
       headers: idempotencyHeader(idempotencyKey),
@@ -100,6 +111,20 @@ export class ApiClient {
   /** Streams a multipart body (type, params, file) built by `buildMultipart`. */
   createJobWithUpload(body: MultipartBody, idempotencyKey?: string): Promise<Job> {
     return this.request<Job>('POST', '/api/jobs', { body, headers: idempotencyHeader(idempotencyKey) });
+  }
+
+  // --- direct uploads ----------------------------------------------------------------------
+
+  /** Starts a direct upload: part URLs under a key the server chooses (see cli/lib/direct-upload.ts). */
+  beginUpload(input: { fileName: string; size: number; sha256: string }): Promise<BegunUpload> {
+    return this.request<BegunUpload>('POST', '/api/uploads', { json: input });
+  }
+
+  completeUpload(
+    uploadId: string,
+    parts: { partNumber: number; etag: string }[],
+  ): Promise<{ uploadId: string; size: number; status: string }> {
+    return this.request('POST', `/api/uploads/${encodeURIComponent(uploadId)}/complete`, { json: { parts } });
   }
 
   listJobs(query: { status?: JobStatus; type?: string; limit?: number; cursor?: string; all?: boolean }) {

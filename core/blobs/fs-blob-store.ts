@@ -1,18 +1,39 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError } from '../errors.js';
+import { ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js';
 import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
+import {
+  MiB,
+  partCount,
+  type BeginOptions,
+  type CompleteOptions,
+  type MultipartUploads,
+  type PartTarget,
+} from './multipart-uploads.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Blobs as files under one directory (the embedded default, `<data-dir>/blobs`). A blob is
  * written to a temporary name and renamed into place, so a crash never leaves a half file under
  * a real key.
  */
-export class FsBlobStore implements BlobStore {
-  constructor(private readonly root: string) {}
+export class FsBlobStore implements BlobStore, MultipartUploads {
+  private secret?: Buffer;
+  private readonly partSize: number;
+
+  /**
+   * @param opts.partSize bytes per part of a direct upload (default 8 MiB)
+   */
+  constructor(
+    private readonly root: string,
+    opts: { partSize?: number } = {},
+  ) {
+    this.partSize = opts.partSize ?? 8 * MiB;
+  }
 
   private pathOf(key: string): string {
     assertSafeKey(key);
@@ -58,4 +79,158 @@ export class FsBlobStore implements BlobStore {
   async sweepTemporary(): Promise<void> {
     await fs.promises.rm(path.join(this.root, '.tmp'), { recursive: true, force: true });
   }
+
+  // --- direct uploads -----------------------------------------------------------------------
+  // Part URLs point at the API itself (`PUT /api/uploads/:id/parts/:n?expires=&signature=`),
+  // signed with an HMAC key kept in `<root>/.upload-secret` (created on first use, mode 0600), so
+  // the client treats them exactly like S3's presigned URLs: no bearer token, the URL is the
+  // credential. Parts go to `<root>/.uploads/<uploadId>/` (outside any key: keys never start with
+  // a dot), and survive a restart like S3's parts do.
+
+  partSizeFor(size: number): number {
+    return Math.max(this.partSize, Math.ceil(size / 10_000));
+  }
+
+  async begin(_key: string, opts: BeginOptions): Promise<{ storeUploadId: null; parts: PartTarget[] }> {
+    await fs.promises.mkdir(this.partsDir(opts.uploadId), { recursive: true });
+    const secret = await this.uploadSecret();
+    const expires = Math.floor(opts.expiresAt.getTime() / 1000);
+    const parts: PartTarget[] = [];
+    for (let n = 1; n <= partCount(opts.size, opts.partSize); n++) {
+      const signature = sign(secret, opts.uploadId, n, expires);
+      parts.push({
+        partNumber: n,
+        method: 'PUT',
+        url: `${opts.apiBaseUrl}/api/uploads/${opts.uploadId}/parts/${n}?expires=${expires}&signature=${signature}`,
+      });
+    }
+    return { storeUploadId: null, parts };
+  }
+
+  /** Checks a part URL's signature and expiry; throws ForbiddenError when either is wrong. */
+  async verifyPartUrl(
+    uploadId: string,
+    partNumber: number,
+    expires: string,
+    signature: string,
+  ): Promise<void> {
+    const secret = await this.uploadSecret();
+    const exp = Number(expires);
+    const expected = Buffer.from(sign(secret, uploadId, partNumber, exp));
+    const given = Buffer.from(String(signature));
+    if (!Number.isInteger(exp) || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new ForbiddenError('invalid upload URL signature');
+    }
+    if (exp * 1000 < Date.now()) throw new ForbiddenError('the upload URL has expired');
+  }
+
+  /**
+   * Streams one part to disk (at most `maxBytes`), answering its ETag (the part's MD5, as S3).
+   * A part sent again replaces the earlier one.
+   */
+  async putPart(
+    uploadId: string,
+    partNumber: number,
+    body: Readable,
+    maxBytes: number,
+  ): Promise<{ etag: string; size: number }> {
+    const dir = this.partsDir(uploadId);
+    if (!fs.existsSync(dir)) throw new NotFoundError(`upload ${uploadId} not found or already completed`);
+    const tmp = path.join(dir, `.${randomUUID()}`);
+    const meter = new MeteredStream(maxBytes);
+    const md5 = createHash('md5');
+    const tap = new PassThrough();
+    tap.on('data', (c: Buffer) => md5.update(c));
+    try {
+      await pipeline(body, meter, tap, fs.createWriteStream(tmp, { flags: 'wx' }));
+      const etag = md5.digest('hex');
+      for (const old of await fs.promises.readdir(dir)) {
+        if (old.startsWith(`${partNumber}-`)) await fs.promises.rm(path.join(dir, old), { force: true });
+      }
+      await fs.promises.rename(tmp, path.join(dir, `${partNumber}-${etag}`));
+      return { etag, size: meter.size };
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }> {
+    const dir = this.partsDir(opts.uploadId);
+    const files = opts.parts.map((p, i) => {
+      if (p.partNumber !== i + 1)
+        throw new ValidationError('parts must be listed in order, from 1, without gaps');
+      const etag = p.etag.replace(/"/g, '');
+      if (!/^[0-9a-f]{32}$/.test(etag)) throw new ValidationError(`part ${p.partNumber}: invalid etag`);
+      return path.join(dir, `${p.partNumber}-${etag}`);
+    });
+    for (const [i, f] of files.entries()) {
+      if (!fs.existsSync(f))
+        throw new ValidationError(`part ${i + 1} was not uploaded (or its etag is wrong)`);
+    }
+    const file = this.pathOf(key);
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const tmp = path.join(this.root, '.tmp', randomUUID());
+    await fs.promises.mkdir(path.dirname(tmp), { recursive: true });
+    const meter = new MeteredStream(opts.size);
+    async function* concatenated(): AsyncGenerator<Buffer> {
+      for (const f of files)
+        yield* fs.createReadStream(f, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>;
+    }
+    try {
+      try {
+        await pipeline(concatenated(), meter, fs.createWriteStream(tmp, { flags: 'wx' }));
+      } catch (err) {
+        if (err instanceof PayloadTooLargeError)
+          throw new ValidationError(`the uploaded parts hold more than the declared ${opts.size} bytes`);
+        throw err;
+      }
+      const got = meter.result();
+      if (got.size !== opts.size) {
+        throw new ValidationError(
+          `the uploaded parts hold ${got.size} bytes, but ${opts.size} were declared`,
+        );
+      }
+      if (got.sha256 !== opts.sha256) {
+        throw new ValidationError(
+          `the uploaded bytes have SHA-256 ${got.sha256}, but ${opts.sha256} was declared`,
+        );
+      }
+      await fs.promises.rename(tmp, file);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      await this.abort(key, opts);
+      throw err;
+    }
+    await this.abort(key, opts);
+    return { size: opts.size, sha256Verified: true };
+  }
+
+  async abort(_key: string, opts: { uploadId: string }): Promise<void> {
+    await fs.promises.rm(this.partsDir(opts.uploadId), { recursive: true, force: true });
+  }
+
+  private partsDir(uploadId: string): string {
+    if (!UUID.test(uploadId)) throw new NotFoundError(`upload ${uploadId} not found`);
+    return path.join(this.root, '.uploads', uploadId.toLowerCase());
+  }
+
+  private async uploadSecret(): Promise<Buffer> {
+    if (this.secret) return this.secret;
+    const file = path.join(this.root, '.upload-secret');
+    await fs.promises.mkdir(this.root, { recursive: true });
+    try {
+      await fs.promises.writeFile(file, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    this.secret = Buffer.from((await fs.promises.readFile(file, 'utf8')).trim(), 'hex');
+    return this.secret;
+  }
+}
+
+function sign(secret: Buffer, uploadId: string, partNumber: number, expires: number): string {
+  return createHmac('sha256', secret)
+    .update(`${uploadId.toLowerCase()}\n${partNumber}\n${expires}`)
+    .digest('hex');
 }

@@ -1,4 +1,9 @@
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  UploadPartCommand,
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -8,9 +13,17 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { pipeline, Readable } from 'node:stream';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
+import {
+  partCount,
+  type BeginOptions,
+  type CompleteOptions,
+  type MultipartUploads,
+  type PartTarget,
+} from './multipart-uploads.js';
 
 const MiB = 1024 * 1024;
 /** S3's floor for every part but the last. */
@@ -45,7 +58,7 @@ export interface S3BlobStoreOptions {
  * const client = new S3Client({ region: config.awsRegion, endpoint: config.s3Endpoint, forcePathStyle: !!config.s3Endpoint });
  * const blobs = new S3BlobStore({ client, bucket: config.s3Bucket });
  */
-export class S3BlobStore implements BlobStore {
+export class S3BlobStore implements BlobStore, MultipartUploads {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
@@ -187,6 +200,90 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       throw new Error(`bucket ${this.bucket}: ${describeS3Failure(err)}`, { cause: err });
     }
+  }
+
+  // --- direct uploads -----------------------------------------------------------------------
+  // The client PUTs parts straight to S3 with presigned UploadPart URLs; the API host never sees
+  // the bytes. The object gets the same encryption as `put` and the declared SHA-256 as metadata;
+  // the processor checks that hash while it reads the input (Sha256Check), since reading the
+  // object back here just to hash it would cost the transfer the direct upload avoids.
+
+  partSizeFor(size: number): number {
+    return Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
+  }
+
+  async begin(key: string, opts: BeginOptions): Promise<{ storeUploadId: string; parts: PartTarget[] }> {
+    const Key = this.keyOf(key);
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...this.encryption }),
+    );
+    const UploadId = created.UploadId;
+    if (!UploadId) throw new Error('S3 returned no UploadId');
+    const expiresIn = Math.max(
+      60,
+      Math.min(7 * 24 * 3600, Math.floor((opts.expiresAt.getTime() - Date.now()) / 1000)),
+    );
+    const parts: PartTarget[] = [];
+    for (let n = 1; n <= partCount(opts.size, opts.partSize); n++) {
+      const url = await getSignedUrl(
+        this.client,
+        new UploadPartCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: n }),
+        { expiresIn },
+      );
+      parts.push({ partNumber: n, url, method: 'PUT' });
+    }
+    return { storeUploadId: UploadId, parts };
+  }
+
+  async complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }> {
+    const Key = this.keyOf(key);
+    if (!opts.storeUploadId) throw new Error('an S3 upload needs its UploadId');
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key,
+          UploadId: opts.storeUploadId,
+          MultipartUpload: {
+            Parts: opts.parts.map((p) => ({
+              PartNumber: p.partNumber,
+              ETag: p.etag.startsWith('"') ? p.etag : `"${p.etag}"`,
+            })),
+          },
+        }),
+      );
+    } catch (err) {
+      const status = (err as S3ErrorShape)?.$metadata?.httpStatusCode;
+      if (status === 400 || status === 404) {
+        throw new ValidationError(
+          `the upload could not be completed: ${(err as S3ErrorShape).name ?? 'bad request'}`,
+          undefined,
+          {
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    }
+    const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+    if (head.ContentLength !== opts.size) {
+      await this.delete(key).catch(() => {});
+      throw new ValidationError(
+        `the uploaded parts hold ${head.ContentLength ?? 0} bytes, but ${opts.size} were declared`,
+      );
+    }
+    return { size: opts.size, sha256Verified: false };
+  }
+
+  async abort(key: string, opts: { storeUploadId: string | null }): Promise<void> {
+    if (!opts.storeUploadId) return;
+    await this.client.send(
+      new AbortMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: this.keyOf(key),
+        UploadId: opts.storeUploadId,
+      }),
+    );
   }
 }
 

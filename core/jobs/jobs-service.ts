@@ -18,6 +18,8 @@ export interface NewJob {
   type: string;
   params: unknown;
   input?: { key: string; name: string; size: number; sha256: string };
+  /** A completed direct upload (POST /api/uploads) to use as the input; it becomes USED. */
+  uploadId?: string;
   idempotencyKey?: string;
 }
 
@@ -78,10 +80,11 @@ export class JobsService {
    */
   async create(owner: Principal, job: NewJob): Promise<{ job: JobDto; created: boolean }> {
     this.require(owner, 'job:Create');
-    const params = this.validate(job.type, job.params, job.input !== undefined);
+    const params = this.validate(job.type, job.params, job.input !== undefined || job.uploadId !== undefined);
     const handler = this.types.find(job.type)!;
     try {
       const row = await this.prisma.$transaction(async (tx) => {
+        const input = job.uploadId ? await claimUpload(tx, owner, job.uploadId) : job.input;
         const created = await tx.job.create({
           data: {
             id: job.id,
@@ -90,10 +93,10 @@ export class JobsService {
             ownerId: owner.userId,
             maxAttempts: handler.maxAttempts ?? 3,
             idempotencyKey: job.idempotencyKey ?? null,
-            inputKey: job.input?.key ?? null,
-            inputName: job.input?.name ?? null,
-            inputSize: job.input ? BigInt(job.input.size) : null,
-            inputSha256: job.input?.sha256 ?? null,
+            inputKey: input?.key ?? null,
+            inputName: input?.name ?? null,
+            inputSize: input ? BigInt(input.size) : null,
+            inputSha256: input?.sha256 ?? null,
           },
         });
         await this.queue.send(created.id, tx);
@@ -230,6 +233,33 @@ export class JobsService {
       throw new ForbiddenError(`this token lacks the ${permission} permission`);
     }
   }
+}
+
+type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
+
+/**
+ * Marks the caller's COMPLETED upload USED (one job per upload) and returns it as the job's input;
+ * the job row references the upload's key, nothing is copied. Rolled back with the job on failure.
+ */
+async function claimUpload(
+  tx: Tx,
+  owner: Principal,
+  uploadId: string,
+): Promise<NonNullable<NewJob['input']>> {
+  const row = UUID.test(uploadId) ? await tx.upload.findUnique({ where: { id: uploadId } }) : null;
+  if (!row || row.ownerId !== owner.userId) throw new NotFoundError(`upload ${uploadId} not found`);
+  const claimed = await tx.upload.updateMany({
+    where: { id: uploadId, status: 'COMPLETED' },
+    data: { status: 'USED' },
+  });
+  if (claimed.count === 0) {
+    throw new ConflictError(
+      row.status === 'PENDING'
+        ? `upload ${uploadId} is not completed yet`
+        : `upload ${uploadId} was already used by a job`,
+    );
+  }
+  return { key: row.key, name: row.fileName, size: Number(row.size), sha256: row.sha256 };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

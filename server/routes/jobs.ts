@@ -62,6 +62,7 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
       id,
       type: body.type,
       params: body.params ?? {},
+      uploadId: body.uploadId,
       idempotencyKey,
     });
     res.status(created ? 201 : 200).json(job);

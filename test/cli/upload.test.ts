@@ -14,7 +14,13 @@ let dir: string;
 
 const jobs = (args: string[], onSpawn?: RunOptions['onSpawn']) =>
   runCli(args, {
-    env: { XDG_CONFIG_HOME: configHome, JOBS_API_URL: api.url, JOBS_TOKEN: 'tok' },
+    // The multipart path at every size here (direct uploads: test/e2e/direct-upload.test.ts).
+    env: {
+      XDG_CONFIG_HOME: configHome,
+      JOBS_API_URL: api.url,
+      JOBS_TOKEN: 'tok',
+      JOBS_DIRECT_UPLOAD_THRESHOLD: String(1024 ** 4),
+    },
     onSpawn,
     timeoutMs: 60_000,
   });

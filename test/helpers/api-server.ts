@@ -19,6 +19,7 @@ export interface TestServer {
   url: string;
   t: TestDatabase;
   blobsDir: string;
+  blobs: FsBlobStore;
   auth: AuthService;
   /** Creates a token for a (new or existing) user. */
   token(user: string, opts?: { admin?: boolean; permissions?: Permission[] }): Promise<string>;
@@ -31,11 +32,11 @@ export interface TestServer {
 /** The real app over real HTTP on 127.0.0.1, with a scratch database and blob directory. */
 export async function startTestServer(
   kind: DbKind,
-  opts: { maxUploadBytes?: number } = {},
+  opts: { maxUploadBytes?: number; partSize?: number } = {},
 ): Promise<TestServer> {
   const t = await openTestDatabase(kind);
   const blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-blobs-'));
-  const blobs = new FsBlobStore(blobsDir);
+  const blobs = new FsBlobStore(blobsDir, { partSize: opts.partSize });
   const queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5, idlePollMs: 200 });
   const logger = pino({ level: 'silent' });
   const app = createApp({
@@ -55,6 +56,7 @@ export async function startTestServer(
     url,
     t,
     blobsDir,
+    blobs,
     auth,
     async token(user, o = {}) {
       return (await auth.createToken({ userName: user, admin: o.admin, permissions: o.permissions })).token;

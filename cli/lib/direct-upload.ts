@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import type { ApiClient } from './api-client.js';
+import { ApiError, CliError, NetworkError, networkReason } from './errors.js';
+
+const MiB = 1024 * 1024;
+
+/** Files above this many bytes go through `POST /api/uploads` (env JOBS_DIRECT_UPLOAD_THRESHOLD). */
+export const DEFAULT_DIRECT_UPLOAD_THRESHOLD = 64 * MiB;
+
+/** Parts in flight at once. */
+const CONCURRENCY = 4;
+
+export function directUploadThreshold(env: Record<string, string | undefined> = process.env): number {
+  const raw = env.JOBS_DIRECT_UPLOAD_THRESHOLD;
+  if (raw === undefined || raw === '') return DEFAULT_DIRECT_UPLOAD_THRESHOLD;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new CliError(
+      `JOBS_DIRECT_UPLOAD_THRESHOLD must be a whole number of bytes, not "${raw}"`,
+      'bad_env',
+    );
+  }
+  return n;
+}
+
+/** SHA-256 of a file, streamed from disk. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }))
+    hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export interface DirectUploadOptions {
+  file: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  /** Bytes sent so far over all parts, and the total. */
+  onProgress?: (sent: number, total: number) => void;
+}
+
+/**
+ * Uploads a file as a direct upload: asks the API for part URLs, PUTs the parts (4 at a time,
+ * each streamed from its byte range of the file), completes, and returns the upload id for
+ * `POST /api/jobs`. The same code serves S3 (presigned URLs) and the directory store (signed
+ * URLs on the API): the part URLs are the credential, so no Authorization header goes with them.
+ */
+export async function directUpload(api: ApiClient, opts: DirectUploadOptions): Promise<string> {
+  const begun = await api.beginUpload({ fileName: opts.fileName, size: opts.size, sha256: opts.sha256 });
+  let sent = 0;
+  const report = (n: number) => {
+    sent += n;
+    opts.onProgress?.(sent, opts.size);
+  };
+  const etags: { partNumber: number; etag: string }[] = [];
+  const queue = [...begun.parts];
+  const worker = async () => {
+    for (let part = queue.shift(); part; part = queue.shift()) {
+      const start = (part.partNumber - 1) * begun.partSize;
+      const end = Math.min(start + begun.partSize, opts.size);
+      const etag = await putPart(part.url, opts.file, start, end, report);
+      etags.push({ partNumber: part.partNumber, etag });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, begun.parts.length) }, worker));
+  etags.sort((a, b) => a.partNumber - b.partNumber);
+  await api.completeUpload(begun.uploadId, etags);
+  return begun.uploadId;
+}
+
+/** PUTs bytes [start, end) of `file` to a presigned URL; resolves to the part's ETag. */
+function putPart(
+  url: string,
+  file: string,
+  start: number,
+  end: number,
+  onBytes: (n: number) => void,
+): Promise<string> {
+  const target = new URL(url);
+  const transport = target.protocol === 'https:' ? https : http;
+  const length = end - start;
+  return new Promise<string>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (!settled) {
+        settled = true;
+        fn();
+      }
+    };
+    const req = transport.request(target, {
+      method: 'PUT',
+      headers: { 'content-length': String(length), expect: '100-continue' },
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d.length < 64 * 1024 ? d : ''));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300 && res.headers.etag) {
+          settle(() => resolve(String(res.headers.etag)));
+        } else {
+          req.destroy();
+          settle(() => reject(partError(status, text, target)));
+        }
+      });
+      res.on('error', (err) => settle(() => reject(err)));
+    });
+    req.on('continue', () => {
+      let read = 0;
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          read += chunk.length;
+          onBytes(chunk.length);
+          done(null, chunk);
+        },
+      });
+      // One part at a time from disk: memory per part is a read buffer, never the part.
+      const body =
+        length > 0 ? fs.createReadStream(file, { start, end: end - 1, highWaterMark: 256 * 1024 }) : [];
+      pipeline(body, count, req)
+        .then(() => {
+          if (read !== length)
+            settle(() => reject(new CliError(`${file} changed while it was being uploaded`, 'file_changed')));
+        })
+        .catch(() => {
+          // The answer (an error status) or the request's own error says what happened.
+        });
+    });
+    req.on('error', (err) =>
+      settle(() =>
+        reject(
+          new NetworkError(`cannot upload a part to ${target.host}: ${networkReason(err)}`, {
+            cause: err,
+          }),
+        ),
+      ),
+    );
+    req.flushHeaders();
+  });
+}
+
+/** A refused part: the API's JSON error (directory store) or S3's XML `<Message>`. */
+function partError(status: number, text: string, target: URL): ApiError {
+  try {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (body.error?.message) {
+      return new ApiError(status, { code: body.error.code ?? `http_${status}`, message: body.error.message });
+    }
+  } catch {
+    /* not JSON */
+  }
+  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+  return new ApiError(status, {
+    code: code ?? `http_${status}`,
+    message: `uploading a part to ${target.host} failed: HTTP ${status}${message ? ` ${message}` : ''}`,
+  });
+}

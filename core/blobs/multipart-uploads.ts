@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+
+/** Where and how a client sends one part of a direct upload (a presigned URL, like S3's). */
+export interface PartTarget {
+  partNumber: number;
+  url: string;
+  method: 'PUT';
+  /** Headers the client must send with the part (none for the stores here). */
+  headers?: Record<string, string>;
+}
+
+export interface BeginOptions {
+  /** The upload's id (the fs store signs its part URLs with it). */
+  uploadId: string;
+  /** Declared total size in bytes. */
+  size: number;
+  partSize: number;
+  /** When the part URLs stop working. */
+  expiresAt: Date;
+  /** Base URL of this API as the client reached it (for stores whose part URLs are on the API). */
+  apiBaseUrl: string;
+}
+
+export interface CompleteOptions {
+  uploadId: string;
+  storeUploadId: string | null;
+  /** Every part, in order, with the ETag its PUT answered. */
+  parts: { partNumber: number; etag: string }[];
+  /** Declared size and SHA-256. */
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Multipart sessions for direct uploads: the client PUTs parts to presigned URLs, the server
+ * completes. Implemented by both blob stores, so the CLI has one code path.
+ *
+ * @example
+ * const { storeUploadId, parts } = await blobs.begin(key, { uploadId, size, partSize, expiresAt, apiBaseUrl });
+ * // … client PUTs each part, keeping each answer's ETag …
+ * await blobs.complete(key, { uploadId, storeUploadId, parts: [{ partNumber: 1, etag }], size, sha256 });
+ */
+export interface MultipartUploads {
+  /** The part size to use for a file of `size` bytes. */
+  partSizeFor(size: number): number;
+  begin(key: string, opts: BeginOptions): Promise<{ storeUploadId: string | null; parts: PartTarget[] }>;
+  /**
+   * Assembles the parts into `key` and checks the result against the declared size (and, where
+   * the store can do so without reading the object back, the SHA-256). Throws ValidationError on
+   * a mismatch, leaving nothing under `key`.
+   */
+  complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }>;
+  /** Drops an unfinished upload's parts. */
+  abort(key: string, opts: { uploadId: string; storeUploadId: string | null }): Promise<void>;
+}
+
+export function supportsMultipart(store: object): store is MultipartUploads {
+  const s = store as Partial<MultipartUploads>;
+  return typeof s.begin === 'function' && typeof s.complete === 'function' && typeof s.abort === 'function';
+}
+
+export const MiB = 1024 * 1024;
+
+/** Number of parts of `partSize` covering `size` bytes (at least one). */
+export function partCount(size: number, partSize: number): number {
+  return Math.max(1, Math.ceil(size / partSize));
+}
+
+/** Bytes in part `n` (1-based). */
+export function partLength(size: number, partSize: number, n: number): number {
+  return Math.max(0, Math.min(partSize, size - (n - 1) * partSize));
+}
+
+/** Thrown (as the stream error) when an input's bytes do not hash to the recorded SHA-256. */
+export class ChecksumMismatchError extends Error {
+  override name = 'ChecksumMismatchError';
+}
+
+/**
+ * A pass-through that hashes what flows and fails at the end if the digest is not `sha256`.
+ * The processor reads direct uploads through it: an S3 object is never read back just to hash it,
+ * the job's own read is the check.
+ */
+export class Sha256Check extends Transform {
+  private readonly hash = createHash('sha256');
+  constructor(private readonly expected: string) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  override _flush(done: TransformCallback): void {
+    const actual = this.hash.digest('hex');
+    if (actual !== this.expected) {
+      done(
+        new ChecksumMismatchError(
+          `the input's SHA-256 is ${actual}, but ${this.expected} was declared; the upload is corrupt`,
+        ),
+      );
+      return;
+    }
+    done();
+  }
+}
+
+/** `source` read through a Sha256Check; destroying either end tears down both. */
+export function checkedInput(source: Readable, sha256: string): Readable {
+  const check = new Sha256Check(sha256);
+  pipeline(source, check, () => {});
+  return check;
+}

@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import {
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { mockClient } from 'aws-sdk-client-mock';
+import { checkedInput } from '../../../core/blobs/multipart-uploads.js';
+import { S3BlobStore } from '../../../core/blobs/s3-blob-store.js';
+import { ValidationError } from '../../../core/errors.js';
+import { startEmulator, type Emulator } from '../../helpers/fauxqs.js';
+
+const MiB = 1024 * 1024;
+
+function bytes(n: number, seed = 1): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function sendParts(parts: { partNumber: number; url: string }[], data: Buffer, partSize: number) {
+  return Promise.all(
+    parts.map(async (p) => {
+      // Presigned URLs: no credentials of our own, exactly as the CLI sends them.
+      const res = await fetch(p.url, {
+        method: 'PUT',
+        body: new Blob([data.subarray((p.partNumber - 1) * partSize, p.partNumber * partSize) as BlobPart]),
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      return { partNumber: p.partNumber, etag: res.headers.get('etag')! };
+    }),
+  );
+}
+
+describe('S3BlobStore direct uploads (fauxqs)', () => {
+  let emu: Emulator;
+  let store: S3BlobStore;
+  let bucket: string;
+
+  beforeAll(async () => {
+    emu = await startEmulator();
+    bucket = await emu.createBucket('direct-uploads');
+    store = new S3BlobStore({ client: emu.s3, bucket, partSize: 5 * MiB });
+  });
+  afterAll(async () => {
+    await emu.stop();
+  });
+
+  const opts = (size: number, uploadId: string) => ({
+    uploadId,
+    size,
+    partSize: store.partSizeFor(size),
+    expiresAt: new Date(Date.now() + 3600_000),
+    apiBaseUrl: 'http://unused',
+  });
+
+  it('begins, takes presigned parts, completes with the declared size', async () => {
+    const data = bytes(12 * MiB + 123);
+    const o = opts(data.length, 'u1');
+    expect(o.partSize).toBe(5 * MiB);
+    const begun = await store.begin('inputs/a/u1', o);
+    expect(begun.storeUploadId).toEqual(expect.any(String));
+    expect(begun.parts.map((p) => p.partNumber)).toEqual([1, 2, 3]);
+    expect(begun.parts[0].url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*X-Amz-Signature=/);
+
+    const parts = await sendParts(begun.parts, data, o.partSize);
+    const done = await store.complete('inputs/a/u1', {
+      uploadId: 'u1',
+      storeUploadId: begun.storeUploadId,
+      parts,
+      size: data.length,
+      sha256: sha(data),
+    });
+    expect(done).toEqual({ size: data.length, sha256Verified: false });
+    const head = await emu.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'inputs/a/u1' }));
+    expect(head.ContentLength).toBe(data.length);
+    const back = await store.get('inputs/a/u1');
+    const h = createHash('sha256');
+    for await (const c of back) h.update(c as Buffer);
+    expect(h.digest('hex')).toBe(sha(data));
+  });
+
+  it('refuses (400) and deletes an object that is not the declared size', async () => {
+    const data = bytes(6 * MiB);
+    const o = opts(data.length + 5, 'u2');
+    const begun = await store.begin('inputs/a/u2', o);
+    const parts = await sendParts(begun.parts, data, o.partSize);
+    await expect(
+      store.complete('inputs/a/u2', {
+        uploadId: 'u2',
+        storeUploadId: begun.storeUploadId,
+        parts,
+        size: data.length + 5,
+        sha256: sha(data),
+      }),
+    ).rejects.toBeInstanceOf(ValidationError);
+    const list = await emu.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'inputs/a/u2' }));
+    expect(list.Contents ?? []).toEqual([]);
+  });
+
+  it('grows parts so no upload needs more than 10,000', () => {
+    expect(store.partSizeFor(100 * 1024 * MiB)).toBeGreaterThanOrEqual(
+      Math.ceil((100 * 1024 * MiB) / 10_000),
+    );
+  });
+});
+
+describe('S3BlobStore direct uploads (mocked client)', () => {
+  // fauxqs does not record server-side encryption, so it is asserted on the command sent.
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint: 'http://127.0.0.1:9',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  const s3 = mockClient(client);
+  afterEach(() => {
+    s3.reset();
+  });
+  afterAll(() => {
+    s3.restore();
+    client.destroy();
+  });
+
+  it.each([
+    ['SSE-S3 by default', {}, { ServerSideEncryption: 'AES256' }],
+    [
+      'SSE-KMS with kmsKeyId',
+      { kmsKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k1' },
+      {
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k1',
+        BucketKeyEnabled: true,
+      },
+    ],
+  ])('encrypts the multipart upload: %s', async (_name, extra, sse) => {
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-1' });
+    const store = new S3BlobStore({ client, bucket: 'b', ...extra });
+    const begun = await store.begin('inputs/u/x', {
+      uploadId: 'x',
+      size: 20 * MiB,
+      partSize: 8 * MiB,
+      expiresAt: new Date(Date.now() + 3600_000),
+      apiBaseUrl: 'http://unused',
+    });
+    expect(begun.storeUploadId).toBe('up-1');
+    expect(begun.parts).toHaveLength(3);
+    const calls = s3.commandCalls(CreateMultipartUploadCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].args[0].input).toEqual({ Bucket: 'b', Key: 'inputs/u/x', ...sse });
+    // The part URLs are presigned UploadPart requests for that upload, valid for about the TTL.
+    const url = new URL(begun.parts[2].url);
+    expect(url.searchParams.get('partNumber')).toBe('3');
+    expect(url.searchParams.get('uploadId')).toBe('up-1');
+    expect(Number(url.searchParams.get('X-Amz-Expires'))).toBeGreaterThan(3500);
+  });
+});
+
+describe('checkedInput (the processor reading a direct upload)', () => {
+  it('passes matching bytes and fails a mismatch at the end', async () => {
+    const data = Buffer.from('id\n1\n');
+    expect(await text(checkedInput(Readable.from([data]), sha(data)))).toBe('id\n1\n');
+    await expect(text(checkedInput(Readable.from([data]), 'b'.repeat(64)))).rejects.toThrow(/SHA-256/);
+  });
+});
