@@ -2,8 +2,8 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { openRuntime } from '../core/runtime.js';
-import { findHandler } from './handlers/index.js';
-import { createProcessor, type ProcessBatch } from './processor.js';
+import type { ProcessBatch } from './processor.js';
+import { processorFor } from './start-worker.js';
 
 /** Time kept back from the Lambda deadline to release an interrupted job and answer. */
 const DEADLINE_MARGIN_MS = 5_000;
@@ -21,14 +21,7 @@ async function coldStart(): Promise<ProcessBatch> {
   const logger = createLogger(config.logLevel, 'jobs-processor');
   // Migrations are a deploy step (`jobs db migrate`), never a side effect of an invocation.
   const runtime = await openRuntime(config, { migrate: false, relay: false });
-  return createProcessor({
-    prisma: runtime.db.prisma,
-    blobs: runtime.blobs,
-    findHandler,
-    logger,
-    leaseSeconds: config.visibilityTimeoutSeconds,
-    extendDelivery: (receipt, seconds) => runtime.queue.changeVisibility(receipt, seconds),
-  });
+  return processorFor(runtime, config, logger);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../core/config.js';
 import type { Runtime } from '../core/runtime.js';
 import { findHandler } from './handlers/index.js';
-import { createProcessor } from './processor.js';
+import { createProcessor, type ProcessBatch } from './processor.js';
 import { QueueWorker } from './queue-worker.js';
 
 /**
@@ -16,7 +16,15 @@ export function startQueueWorker(opts: {
   concurrency: number;
 }): QueueWorker {
   const { runtime, config, logger } = opts;
-  const process = createProcessor({
+  const process = processorFor(runtime, config, logger);
+  const worker = new QueueWorker(runtime.queue, process, { concurrency: opts.concurrency, logger });
+  worker.start();
+  return worker;
+}
+
+/** The processor over a runtime's adapters: what Lambda, `jobs worker` and `jobs server` run. */
+export function processorFor(runtime: Runtime, config: Config, logger: Logger): ProcessBatch {
+  return createProcessor({
     prisma: runtime.db.prisma,
     blobs: runtime.blobs,
     findHandler,
@@ -24,7 +32,4 @@ export function startQueueWorker(opts: {
     leaseSeconds: config.visibilityTimeoutSeconds,
     extendDelivery: (receipt, seconds) => runtime.queue.changeVisibility(receipt, seconds),
   });
-  const worker = new QueueWorker(runtime.queue, process, { concurrency: opts.concurrency, logger });
-  worker.start();
-  return worker;
 }

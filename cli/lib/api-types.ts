@@ -1,42 +1,21 @@
 /** The REST API's shapes as the CLI sees them (JSON: dates are ISO strings). */
 
-export type JobStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+// The job and log shapes are the server's own (core/jobs/job-dto.ts): one definition for both
+// sides of the API (job-dto.ts has no runtime imports, so the CLI loads nothing of the server).
+import { TERMINAL_STATUSES, type JobDto, type JobLogDto, type JobStatus } from '../../core/jobs/job-dto.js';
 
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+export { TERMINAL_STATUSES };
+export type { JobStatus };
+export type Job = JobDto;
+export type LogLine = JobLogDto;
 
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
 
-export interface Job {
-  id: string;
-  type: string;
-  status: JobStatus;
-  params: Record<string, unknown> | null;
-  input: { name: string; size: number; sha256: string } | null;
-  progress: { done: number; total: number | null } | null;
-  result: unknown;
-  error: string | null;
-  attempts: number;
-  maxAttempts: number;
-  ownerId: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  updatedAt: string;
-}
-
 export interface JobPage {
   items: Job[];
   nextCursor: string | null;
-}
-
-export interface LogLine {
-  seq: number;
-  ts: string;
-  level: string;
-  message: string;
-  data?: unknown;
 }
 
 export interface LogPage {

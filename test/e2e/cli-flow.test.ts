@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, cliEnv, ROOT, runCli, tempConfigHome } from '../cli/helpers/run-cli.js';
+import { ROOT, runCli, tempConfigHome } from '../cli/helpers/run-cli.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 /**
  * The CLI against the real server: `jobs server --port 0` spawned once for this file, with its own
@@ -12,9 +12,7 @@ import { BIN, cliEnv, ROOT, runCli, tempConfigHome } from '../cli/helpers/run-cl
 // Each CLI run is a fresh Node process (~0.5-2 s on a busy machine) and tests chain several.
 jest.setTimeout(180_000);
 
-let server: ChildProcess | undefined;
-let serverExit: Promise<number | null>;
-let serverStderr = '';
+let server: ServerProcess | undefined;
 let url = '';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-e2e-data-'));
 const adminHome = tempConfigHome();
@@ -48,37 +46,13 @@ async function createToken(user: string, ...extra: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  const child = spawn(process.execPath, [BIN, 'server', '--port', '0'], {
-    cwd: ROOT,
-    env: cliEnv({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: adminHome, JOBS_LOG_LEVEL: 'warn' }),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  server = child;
-  serverExit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${serverStderr}`)), 90_000);
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      serverStderr += d;
-      const m = /jobs server listening on (\S+)/.exec(serverStderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) =>
-      reject(new Error(`server exited (${code}) before listening:\n${serverStderr}`)),
-    );
-  });
+  server = await startServerProcess({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: adminHome });
+  url = server.url;
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    const timer = setTimeout(() => server?.kill('SIGKILL'), 20_000);
-    const code = await serverExit;
-    clearTimeout(timer);
-    expect(code).toBe(0); // a clean shutdown on SIGTERM
-  }
+  // A clean shutdown on SIGTERM.
+  if (server) expect(await server.stop('SIGTERM')).toBe(0);
   for (const d of [dataDir, adminHome, emptyHome]) fs.rmSync(d, { recursive: true, force: true });
 }, 60_000);
 

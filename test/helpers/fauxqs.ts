@@ -11,6 +11,7 @@ export const EMULATOR_ENV = {
 
 export interface Emulator {
   endpoint: string;
+  port: number;
   s3: S3Client;
   sqs: SQSClient;
   createBucket(name: string): Promise<string>;
@@ -26,9 +27,10 @@ export interface Emulator {
  * fauxqs (S3 + SQS over real HTTP) bound to loopback on a free port; its startFauxqs() would
  * listen on every interface. State is in memory: each suite gets its own emulator.
  */
-export async function startEmulator(): Promise<Emulator> {
+export async function startEmulator(opts: { port?: number } = {}): Promise<Emulator> {
   const app = buildApp({ logger: false });
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  // A fixed port lets a test stop the emulator and start a new one at the same URLs (an outage).
+  await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   const endpoint = `http://127.0.0.1:${port}`;
   const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -36,6 +38,7 @@ export async function startEmulator(): Promise<Emulator> {
   const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials });
   return {
     endpoint,
+    port,
     s3,
     sqs,
     async createBucket(name) {
