@@ -17,7 +17,12 @@ export type ProcessBatch = (event: SQSEvent, stop?: AbortSignal) => Promise<SQSB
  * concurrently; one failing record never fails the others. The embedded worker and `jobs worker`
  * feed it the same events, so every mode runs this one code path.
  */
-export function createProcessor(deps: RunnerDeps): ProcessBatch {
+export interface ProcessorDeps extends RunnerDeps {
+  /** Moves a delivery to the dead letters; resolves false when it could not. */
+  deadLetter?(receiptHandle: string, jobId: string): Promise<boolean>;
+}
+
+export function createProcessor(deps: ProcessorDeps): ProcessBatch {
   return async (event, stop) => {
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     await Promise.all(
@@ -28,8 +33,15 @@ export function createProcessor(deps: RunnerDeps): ProcessBatch {
             deps.logger.error({ messageId: record.messageId }, 'malformed job message; dropped');
             return;
           }
-          const outcome = await runJob(deps, { jobId, receiptHandle: record.receiptHandle }, stop);
-          if (outcome === 'retry') failures.push({ itemIdentifier: record.messageId });
+          const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
+          const delivery = { jobId, receiptHandle: record.receiptHandle, receiveCount };
+          const outcome = await runJob(deps, delivery, stop);
+          // Without a way to dead-letter it here, the message is left for the queue's redrive
+          // policy, which moves it once its receive count runs out.
+          const moved = outcome === 'dead-letter' && (await deps.deadLetter?.(record.receiptHandle, jobId));
+          if (outcome === 'retry' || (outcome === 'dead-letter' && !moved)) {
+            failures.push({ itemIdentifier: record.messageId });
+          }
         } catch (err) {
           // Infrastructure trouble (database down, blob store unreachable): let the queue
           // deliver the message again rather than lose the job.

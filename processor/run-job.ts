@@ -19,17 +19,29 @@ export interface RunnerDeps {
   heartbeatMs?: number;
   /** Extends the delivery's visibility while the job runs (SQS ChangeMessageVisibility). */
   extendDelivery?(receiptHandle: string, seconds: number): Promise<void>;
+  /**
+   * The queue's maxReceiveCount: the delivery that reaches it is the last the queue will make, so a
+   * job whose earlier attempts all died with their worker is given up on then (default: unlimited).
+   */
+  maxReceives?: number;
 }
 
 export interface Delivery {
   jobId: string;
   receiptHandle?: string;
+  /** ApproximateReceiveCount: 1 on the first delivery. */
+  receiveCount?: number;
 }
 
-/** `done`: acknowledge the message. `retry`: leave it to be delivered again. */
-export type Outcome = 'done' | 'retry';
+/**
+ * `done`: acknowledge the message. `retry`: leave it to be delivered again. `dead-letter`: the job
+ * was given up on (FAILED); move the message to the dead letters.
+ */
+export type Outcome = 'done' | 'retry' | 'dead-letter';
 
 interface ClaimedJob {
+  /** The status before this claim: RUNNING means the previous attempt died with its worker. */
+  prev_status: string;
   id: string;
   type: string;
   params: unknown;
@@ -54,16 +66,24 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   if (stop?.aborted) return 'retry'; // stopping (deadline passed, worker shutting down): don't claim
   const token = randomUUID();
   const [job] = await prisma.$queryRaw<ClaimedJob[]>`
+    WITH prev AS (SELECT id, status FROM jobs WHERE id = ${delivery.jobId}::uuid FOR UPDATE)
     UPDATE jobs
     SET status = 'RUNNING', attempts = attempts + 1, lease_token = ${token}::uuid,
         lease_expires_at = now() + make_interval(secs => ${leaseSeconds}),
         started_at = coalesce(started_at, now()), updated_at = now()
-    WHERE id = ${delivery.jobId}::uuid
-      AND (status = 'PENDING' OR (status = 'RUNNING' AND lease_expires_at < now()))
-    RETURNING id, type, params, attempts, max_attempts, input_key, input_name, input_size, input_sha256`;
+    FROM prev
+    WHERE jobs.id = prev.id
+      AND (jobs.status = 'PENDING' OR (jobs.status = 'RUNNING' AND jobs.lease_expires_at < now()))
+    RETURNING prev.status::text AS prev_status, jobs.id, jobs.type, jobs.params, jobs.attempts,
+      jobs.max_attempts, jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256`;
   if (!job) return ignoreDuplicate(deps, delivery.jobId);
 
   const log = new JobLogWriter(prisma, job.id);
+  // The message must stay hidden at least as long as the lease: were it to reappear first, its
+  // redelivery would find the job still leased and be set aside.
+  if (delivery.receiptHandle && deps.extendDelivery) {
+    await deps.extendDelivery(delivery.receiptHandle, visibilityFor(leaseSeconds)).catch(() => {});
+  }
   const finish = async (data: P.JobUpdateManyMutationInput) => {
     await log.flush();
     await prisma.job.updateMany({
@@ -72,11 +92,16 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
     });
   };
 
-  if (job.attempts > job.max_attempts) {
-    const reason = `gave up after ${job.max_attempts} attempts: the worker stopped during each of them`;
+  // Attempts that died with their worker (killed, out of memory, a crash) are not seen by any
+  // catch: each shows up here as a claim of an expired RUNNING job. Give up when attempts are
+  // used up, or when this is the queue's last delivery, and dead-letter the message.
+  const crashed = job.attempts - 1;
+  const lastDelivery = deps.maxReceives !== undefined && (delivery.receiveCount ?? 1) >= deps.maxReceives;
+  if (job.attempts > job.max_attempts || (job.prev_status === 'RUNNING' && lastDelivery)) {
+    const reason = `gave up after ${crashed} attempt${crashed === 1 ? '' : 's'}: the worker stopped (crashed or was killed) during each of them`;
     log.error(reason);
-    await finish({ status: 'FAILED', error: reason, attempts: job.max_attempts, finishedAt: new Date() });
-    return 'done';
+    await finish({ status: 'FAILED', error: reason, attempts: crashed, finishedAt: new Date() });
+    return 'dead-letter';
   }
   const handler = deps.findHandler(job.type);
   if (!handler) {
@@ -182,7 +207,9 @@ async function ignoreDuplicate(deps: RunnerDeps, jobId: string): Promise<Outcome
   const log = new JobLogWriter(deps.prisma, jobId);
   log.info(`duplicate delivery ignored (job is ${job.status})`);
   await log.flush();
-  return 'done';
+  // A job still RUNNING under someone's live lease keeps this message: should that worker die,
+  // the message is how the job gets run again. A finished job's message is done with.
+  return job.status === 'RUNNING' ? 'retry' : 'done';
 }
 
 function startHeartbeat(
@@ -205,7 +232,7 @@ function startHeartbeat(
       if (n === 0) return onLost();
       if (receiptHandle && deps.extendDelivery && Date.now() - lastExtend > (deps.leaseSeconds * 1000) / 3) {
         lastExtend = Date.now();
-        await deps.extendDelivery(receiptHandle, deps.leaseSeconds);
+        await deps.extendDelivery(receiptHandle, visibilityFor(deps.leaseSeconds));
       }
     } catch (err) {
       // A missed beat is not fatal: the lease is long enough to survive a few.
@@ -268,4 +295,9 @@ function errorMessage(err: unknown): string {
 function toJsonValue(v: unknown): P.InputJsonValue | typeof P.DbNull {
   if (v === undefined || v === null) return P.DbNull;
   return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)));
+}
+
+/** A delivery's visibility while its job runs: the lease plus the time between visibility beats. */
+function visibilityFor(leaseSeconds: number): number {
+  return leaseSeconds + Math.ceil(leaseSeconds / 3) + 1;
 }

@@ -31,5 +31,7 @@ export function processorFor(runtime: Runtime, config: Config, logger: Logger): 
     logger,
     leaseSeconds: config.visibilityTimeoutSeconds,
     extendDelivery: (receipt, seconds) => runtime.queue.changeVisibility(receipt, seconds),
+    deadLetter: (receipt, jobId) => runtime.queue.deadLetter(receipt, jobId),
+    maxReceives: config.maxReceives,
   });
 }

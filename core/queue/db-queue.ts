@@ -89,8 +89,15 @@ export class DbQueue implements JobQueue {
   }
 
   async delete(receiptHandle: string): Promise<void> {
-    await this.db.prisma
-      .$executeRaw`DELETE FROM queue_messages WHERE receipt_handle = ${receiptHandle}::uuid`;
+    // A dead letter stays, whoever acknowledges it afterwards.
+    await this.db.prisma.$executeRaw`
+      DELETE FROM queue_messages WHERE receipt_handle = ${receiptHandle}::uuid AND dead_lettered_at IS NULL`;
+  }
+
+  async deadLetter(receiptHandle: string): Promise<boolean> {
+    await this.db.prisma.$executeRaw`
+      UPDATE queue_messages SET dead_lettered_at = now() WHERE receipt_handle = ${receiptHandle}::uuid`;
+    return true;
   }
 
   async changeVisibility(receiptHandle: string, seconds: number): Promise<void> {

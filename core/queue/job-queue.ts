@@ -34,6 +34,11 @@ export interface JobQueue {
   receive(opts: { max: number; waitMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]>;
   /** Acknowledges a delivery. A stale receipt (the message was received again since) is ignored. */
   delete(receiptHandle: string): Promise<void>;
+  /**
+   * Moves a delivery to the dead letters now (the job was given up on). Resolves false when this
+   * adapter cannot (SQS without a DLQ URL): leave the message, and the redrive policy moves it.
+   */
+  deadLetter(receiptHandle: string, jobId: string): Promise<boolean>;
   /** Hides the message for `seconds` more from now (0 = visible again at once). */
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
   /** Messages waiting (visible or in flight) and the age of the oldest, for metrics and probes. */

@@ -167,6 +167,16 @@ export class SqsQueue implements JobQueue {
     return out;
   }
 
+  async deadLetter(receiptHandle: string, jobId: string): Promise<boolean> {
+    if (!this.opts.dlqUrl) return false;
+    // Copy to the DLQ first, then delete: a crash in between leaves a copy in both, never none.
+    await this.client.send(
+      new SendMessageCommand({ QueueUrl: this.opts.dlqUrl, MessageBody: encodeMessage(jobId) }),
+    );
+    await this.delete(receiptHandle);
+    return true;
+  }
+
   async delete(receiptHandle: string): Promise<void> {
     try {
       await this.client.send(

@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { api } from '../helpers/api-server.js';
+import { BIN, cliEnv, ROOT } from '../cli/helpers/run-cli.js';
+import { createScratchDatabase } from '../helpers/db.js';
+import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+
+/**
+ * A job that takes its worker down every time (here: the worker is SIGKILLed mid-job) ends FAILED,
+ * with the reason in its error and logs, and its message in the dead-letter queue once the queue's
+ * maxReceiveCount deliveries are spent. PostgreSQL + SQS (fauxqs) + `jobs worker` processes.
+ */
+const withPostgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;
+const MAX_RECEIVES = 3;
+
+withPostgres('a job that kills its worker every time', () => {
+  let emu: Emulator;
+  let db: { url: string; drop: () => Promise<void> };
+  let server: ServerProcess;
+  let env: Record<string, string>;
+  let queue: { url: string; dlqUrl: string };
+  let configHome: string;
+  const workers: ChildProcess[] = [];
+  const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+
+  beforeAll(async () => {
+    [emu, db] = await Promise.all([startEmulator(), createScratchDatabase()]);
+    queue = await emu.createQueue('jobs', { maxReceiveCount: MAX_RECEIVES, visibilityTimeout: 2 });
+    configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dlq-cfg-'));
+    env = {
+      ...EMULATOR_ENV,
+      DATABASE_URL: db.url,
+      JOBS_SQS_QUEUE_URL: queue.url,
+      JOBS_SQS_DLQ_URL: queue.dlqUrl,
+      JOBS_SQS_ENDPOINT: emu.endpoint,
+      JOBS_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dlq-data-')),
+      // The queue's settings, as a deployment sets both from one config.
+      JOBS_VISIBILITY_TIMEOUT_SECONDS: '2',
+      JOBS_MAX_RECEIVES: String(MAX_RECEIVES),
+    };
+    server = await startServerProcess({ ...env, XDG_CONFIG_HOME: configHome }, ['--no-worker']);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+    await server?.stop();
+    await emu?.stop();
+    await db?.drop();
+    for (const d of [configHome, env?.JOBS_DATA_DIR]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  function startWorker(): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [BIN, 'worker', '--concurrency', '1'], {
+      cwd: ROOT,
+      env: cliEnv({ ...env, JOBS_LOG_LEVEL: 'warn' }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    workers.push(child);
+    return new Promise((resolve, reject) => {
+      let err = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+        if (err.includes('jobs worker running')) resolve(child);
+      });
+      child.on('exit', (code, signal) => {
+        if (signal !== 'SIGKILL') reject(new Error(`worker exited ${code}: ${err}`));
+      });
+    });
+  }
+
+  async function job(id: string) {
+    return (await api(server.url, token(), 'GET', `/api/jobs/${id}`)).body;
+  }
+
+  async function until<T>(
+    what: string,
+    read: () => Promise<T>,
+    ok: (v: T) => boolean,
+    ms = 60_000,
+  ): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await read();
+      if (ok(v)) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('is FAILED with the reason, and its message is in the DLQ after maxReceiveCount', async () => {
+    const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
+      type: 'noop',
+      params: { sleepMs: 600_000 },
+    });
+    // Every delivery but the last: the worker takes the job and dies with it.
+    for (let attempt = 1; attempt < MAX_RECEIVES; attempt++) {
+      const worker = await startWorker();
+      await until(
+        `attempt ${attempt}`,
+        () => job(body.id),
+        (j) => j.status === 'RUNNING' && j.attempts === attempt,
+      );
+      worker.kill('SIGKILL');
+    }
+    // The last delivery finds a job whose every attempt died: it is given up on, not run again.
+    const worker = await startWorker();
+    const failed = await until(
+      'FAILED',
+      () => job(body.id),
+      (j) => j.status === 'FAILED',
+    );
+    worker.kill('SIGTERM');
+    const reason = `gave up after ${MAX_RECEIVES - 1} attempts: the worker stopped (crashed or was killed) during each of them`;
+    expect(failed).toMatchObject({ error: reason, attempts: MAX_RECEIVES - 1 });
+    const logs = (await api(server.url, token(), 'GET', `/api/jobs/${body.id}/logs`)).body.items;
+    expect(logs.map((l: { message: string }) => l.message)).toContain(reason);
+
+    const dead = await until(
+      'the dead letter',
+      async () =>
+        (
+          await emu.sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queue.dlqUrl,
+              MaxNumberOfMessages: 10,
+              WaitTimeSeconds: 1,
+            }),
+          )
+        ).Messages ?? [],
+      (m) => m.length > 0,
+    );
+    expect(dead.map((m) => JSON.parse(m.Body!).jobId)).toEqual([body.id]);
+    const main = await emu.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queue.url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    expect(main.Attributes).toMatchObject({
+      ApproximateNumberOfMessages: '0',
+      ApproximateNumberOfMessagesNotVisible: '0',
+    });
+  }, 180_000);
+});
