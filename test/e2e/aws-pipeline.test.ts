@@ -58,9 +58,9 @@ withPostgres('the AWS pipeline (PostgreSQL + fauxqs S3/SQS)', () => {
       if (d) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  async function submit(file: string): Promise<string> {
+  async function submit(file: string, extraEnv: Record<string, string> = {}): Promise<string> {
     const r = await runCli(['submit', path.join(ROOT, file), '--type', 'csv-import', '--json'], {
-      env: { XDG_CONFIG_HOME: configHome },
+      env: { XDG_CONFIG_HOME: configHome, ...extraEnv },
       timeoutMs: 60_000,
     });
     expect(r.stderr).toBe('');
@@ -76,6 +76,18 @@ withPostgres('the AWS pipeline (PostgreSQL + fauxqs S3/SQS)', () => {
       `inputs/${job.ownerId}/${id}`,
       fs.statSync(path.join(ROOT, 'examples/orders.csv')).size,
     ]);
+  }, 60_000);
+
+  it('uploads straight to the bucket through presigned part URLs (direct upload)', async () => {
+    const id = await submit('examples/orders.csv', { JOBS_DIRECT_UPLOAD_THRESHOLD: '1' });
+    const job = (await api(server.url, token(), 'GET', `/api/jobs/${id}`)).body;
+    const size = fs.statSync(path.join(ROOT, 'examples/orders.csv')).size;
+    expect(job.input).toMatchObject({ name: 'orders.csv', size });
+    const listed = await emu.s3.send(new ListObjectsV2Command({ Bucket: 'jobs-inputs' }));
+    const keys = (listed.Contents ?? []).map((o) => [o.Key, o.Size]);
+    // Not under the job's id: the upload's own key, chosen by the server at POST /api/uploads.
+    expect(keys.filter(([k]) => String(k).startsWith(`inputs/${job.ownerId}/`))).toHaveLength(2);
+    expect(keys.some(([k, n]) => k !== `inputs/${job.ownerId}/${id}` && n === size)).toBe(true);
   }, 60_000);
 
   it('runs queued jobs with `jobs worker` fed by SQS', async () => {
