@@ -64,6 +64,12 @@ class ReleasedError extends Error {}
 export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortSignal): Promise<Outcome> {
   const { prisma, leaseSeconds } = deps;
   if (stop?.aborted) return 'retry'; // stopping (deadline passed, worker shutting down): don't claim
+  // The message must stay hidden longer than the lease this delivery may take: were it to reappear
+  // first (its worker dead), the redelivery would find the job still leased, be set aside, and
+  // spend one of the queue's receives. Extended before the claim, so no kill can fall in between.
+  if (delivery.receiptHandle && deps.extendDelivery) {
+    await deps.extendDelivery(delivery.receiptHandle, visibilityFor(leaseSeconds)).catch(() => {});
+  }
   const token = randomUUID();
   const [job] = await prisma.$queryRaw<ClaimedJob[]>`
     WITH prev AS (SELECT id, status FROM jobs WHERE id = ${delivery.jobId}::uuid FOR UPDATE)
@@ -79,11 +85,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   if (!job) return ignoreDuplicate(deps, delivery.jobId);
 
   const log = new JobLogWriter(prisma, job.id);
-  // The message must stay hidden at least as long as the lease: were it to reappear first, its
-  // redelivery would find the job still leased and be set aside.
-  if (delivery.receiptHandle && deps.extendDelivery) {
-    await deps.extendDelivery(delivery.receiptHandle, visibilityFor(leaseSeconds)).catch(() => {});
-  }
+
   const finish = async (data: P.JobUpdateManyMutationInput) => {
     await log.flush();
     await prisma.job.updateMany({
