@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import busboy from 'busboy';
 import { apiError, FakeApi, makeJob, sendJson } from './helpers/fake-api.js';
-import { runCli, tempConfigHome, type RunOptions } from './helpers/run-cli.js';
+import { rssSampler, runCli, tempConfigHome, type RunOptions } from './helpers/run-cli.js';
 
 /** `jobs submit FILE`: multipart streamed from disk with an exact Content-Length. */
 const api = new FakeApi();
@@ -138,20 +138,9 @@ describe('submit FILE', () => {
   async function uploadMeasuringRss(
     file: string,
   ): Promise<{ maxRss: number; code: number | null; stdout: string }> {
-    let maxRss = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const r = await jobs(['submit', file, '--type', 'csv-import', '--json'], (child) => {
-      timer = setInterval(() => {
-        try {
-          const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
-          maxRss = Math.max(maxRss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
-        } catch {
-          // the process has exited
-        }
-      }, 20);
-    });
-    clearInterval(timer);
-    return { maxRss, code: r.code, stdout: r.stdout };
+    const rss = rssSampler();
+    const r = await jobs(['submit', file, '--type', 'csv-import', '--json'], rss.onSpawn);
+    return { maxRss: rss.stop(), code: r.code, stdout: r.stdout };
   }
 
   (process.platform === 'linux' ? it : it.skip)(

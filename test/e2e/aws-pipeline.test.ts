@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,11 +7,11 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { api, waitForJob } from '../helpers/api-server.js';
-import { BIN, cliEnv, ROOT, runCli } from '../cli/helpers/run-cli.js';
+import { ROOT, runCli } from '../cli/helpers/run-cli.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { buildAndUnpackLambda, invokeLambda } from '../helpers/lambda.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 /**
  * The production path on one machine: PostgreSQL, and S3 + SQS served by fauxqs through the
@@ -92,13 +92,8 @@ withPostgres('the AWS pipeline (PostgreSQL + fauxqs S3/SQS)', () => {
 
   it('runs queued jobs with `jobs worker` fed by SQS', async () => {
     const id = await submit('examples/orders.csv');
-    const worker = spawn(process.execPath, [BIN, 'worker'], {
-      cwd: ROOT,
-      env: cliEnv({ ...env, JOBS_LOG_LEVEL: 'warn' }),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.push(worker);
-    const exited = new Promise((r) => worker.on('exit', r));
+    const worker = await startWorkerProcess(env);
+    children.push(worker.child);
     // Both jobs submitted so far run (the first test's message waited in the queue).
     const job = await waitForJob(server.url, token(), id, 60_000);
     expect(job).toMatchObject({ status: 'COMPLETED', result: { rows: 200, valid: 200, invalid: 0 } });
@@ -109,8 +104,7 @@ withPostgres('the AWS pipeline (PostgreSQL + fauxqs S3/SQS)', () => {
     const all = (await api(server.url, token(), 'GET', '/api/jobs')).body.items;
     for (const j of all)
       expect((await waitForJob(server.url, token(), j.id, 60_000)).status).toBe('COMPLETED');
-    worker.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await worker.stop('SIGTERM')).toBe(0);
   }, 120_000);
 
   it('runs a job with the bundled Lambda, from an SQSEvent of the received messages', async () => {

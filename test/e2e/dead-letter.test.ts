@@ -1,14 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { api } from '../helpers/api-server.js';
-import { BIN, cliEnv, ROOT } from '../cli/helpers/run-cli.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 /**
  * A job that takes its worker down every time (here: the worker is SIGKILLed mid-job) ends FAILED,
@@ -54,23 +53,10 @@ withPostgres('a job that kills its worker every time', () => {
     for (const d of [configHome, env?.JOBS_DATA_DIR]) if (d) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  function startWorker(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [BIN, 'worker', '--concurrency', '1'], {
-      cwd: ROOT,
-      env: cliEnv({ ...env, JOBS_LOG_LEVEL: 'warn' }),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    workers.push(child);
-    return new Promise((resolve, reject) => {
-      let err = '';
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        err += d;
-        if (err.includes('jobs worker running')) resolve(child);
-      });
-      child.on('exit', (code, signal) => {
-        if (signal !== 'SIGKILL') reject(new Error(`worker exited ${code}: ${err}`));
-      });
-    });
+  async function startWorker(): Promise<ChildProcess> {
+    const w = await startWorkerProcess(env, ['--concurrency', '1']);
+    workers.push(w.child);
+    return w.child;
   }
 
   async function job(id: string) {

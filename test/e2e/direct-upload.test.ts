@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, tempConfigHome, type RunOptions } from '../cli/helpers/run-cli.js';
+import { rssSampler, runCli, tempConfigHome, type RunOptions } from '../cli/helpers/run-cli.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 /**
@@ -85,19 +85,9 @@ describe('jobs submit with a direct upload', () => {
         const file = path.join(work, name);
         fs.closeSync(fs.openSync(file, 'w'));
         fs.truncateSync(file, size);
-        let maxRss = 0;
-        let timer: NodeJS.Timeout | undefined;
-        const r = await jobs(['submit', file, '--type', 'csv-import', '--json'], (child) => {
-          timer = setInterval(() => {
-            try {
-              const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
-              maxRss = Math.max(maxRss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
-            } catch {
-              // the process has exited
-            }
-          }, 20);
-        });
-        clearInterval(timer);
+        const rss = rssSampler();
+        const r = await jobs(['submit', file, '--type', 'csv-import', '--json'], rss.onSpawn);
+        const maxRss = rss.stop();
         expect(r.stderr).toBe('');
         expect(r.code).toBe(0);
         expect(JSON.parse(r.stdout).input).toMatchObject({ name, size });

@@ -1,12 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { api, waitForJob } from '../helpers/api-server.js';
 import { createScratchDatabase } from '../helpers/db.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import { BIN, cliEnv, ROOT, runCli } from '../cli/helpers/run-cli.js';
+import {
+  startServerProcess,
+  startWorkerProcess,
+  type CliProcess,
+  type ServerProcess,
+} from '../helpers/server-process.js';
+import { runCli } from '../cli/helpers/run-cli.js';
 
 /** `jobs worker` processes, next to an API-only `jobs server`, on the PostgreSQL server. */
 const withPostgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;
@@ -37,24 +42,10 @@ withPostgres('jobs worker', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  function startWorker(
-    args: string[] = [],
-  ): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
-    const child = spawn(process.execPath, [BIN, 'worker', ...args], {
-      cwd: ROOT,
-      env: cliEnv({ DATABASE_URL: db.url, JOBS_DATA_DIR: dataDir, JOBS_LOG_LEVEL: 'warn' }),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    workers.push(child);
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    return new Promise((resolve, reject) => {
-      let err = '';
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        err += d;
-        if (err.includes('jobs worker running')) resolve({ child, exited });
-      });
-      child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
-    });
+  async function startWorker(args: string[] = []): Promise<CliProcess> {
+    const w = await startWorkerProcess({ DATABASE_URL: db.url, JOBS_DATA_DIR: dataDir }, args);
+    workers.push(w.child);
+    return w;
   }
 
   it('runs the jobs the API queued', async () => {

@@ -1,48 +1,56 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { BIN, cliEnv, ROOT } from '../cli/helpers/run-cli.js';
 
-export interface ServerProcess {
-  url: string;
+export interface CliProcess {
   child: ChildProcess;
-  /** Everything the server wrote to stderr so far. */
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  /** Everything the process wrote to stderr so far. */
   stderr(): string;
   /** Sends `signal` and resolves with the exit code (SIGKILL after `timeoutMs`). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
 
+export interface ServerProcess extends CliProcess {
+  url: string;
+}
+
 /**
- * `node bin/run.js server --port 0 …args` as a child process, resolved once it prints its
- * listening line. Callers pass JOBS_DATA_DIR and XDG_CONFIG_HOME in `env`.
+ * `node bin/run.js …args` as a long-running child process (a server or a worker), resolved once
+ * its stderr matches `ready`. A process killed with SIGKILL is not an error; exiting before it is
+ * ready is.
  */
-export async function startServerProcess(
+export async function startCliProcess(
+  args: string[],
   env: Record<string, string>,
-  args: string[] = [],
-): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', ...args], {
+  ready: RegExp,
+): Promise<CliProcess & { match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: cliEnv({ JOBS_LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 90_000);
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`jobs ${args[0]} did not start:\n${stderr}`)), 90_000);
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
-      const m = /jobs server listening on (\S+)/.exec(stderr);
+      const m = ready.exec(stderr);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve(m);
       }
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before listening:\n${stderr}`));
+      reject(new Error(`jobs ${args[0]} exited (${code}) before it was ready:\n${stderr}`));
     });
   });
   return {
-    url,
     child,
+    exited,
+    match,
     stderr: () => stderr,
     async stop(signal = 'SIGTERM', timeoutMs = 20_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
@@ -53,4 +61,21 @@ export async function startServerProcess(
       return code;
     },
   };
+}
+
+/**
+ * `node bin/run.js server --port 0 …args`, resolved once it prints its listening line. Callers
+ * pass JOBS_DATA_DIR and XDG_CONFIG_HOME in `env`.
+ */
+export async function startServerProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<ServerProcess> {
+  const p = await startCliProcess(['server', '--port', '0', ...args], env, /jobs server listening on (\S+)/);
+  return { ...p, url: p.match[1] };
+}
+
+/** `node bin/run.js worker …args`, resolved once it is taking work. */
+export function startWorkerProcess(env: Record<string, string>, args: string[] = []): Promise<CliProcess> {
+  return startCliProcess(['worker', ...args], env, /jobs worker running/);
 }

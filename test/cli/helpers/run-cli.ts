@@ -58,3 +58,28 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult
     opts.onSpawn?.(child);
   });
 }
+
+/**
+ * Samples a child's resident memory (Linux /proc) every 20 ms: pass `onSpawn` to runCli (or a
+ * `jobs(args, onSpawn)` wrapper), then read `stop()` for the peak in bytes.
+ */
+export function rssSampler(): { onSpawn: (child: ChildProcess) => void; stop: () => number } {
+  let maxRss = 0;
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    onSpawn(child) {
+      timer = setInterval(() => {
+        try {
+          const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+          maxRss = Math.max(maxRss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
+        } catch {
+          // the process has exited
+        }
+      }, 20);
+    },
+    stop() {
+      clearInterval(timer);
+      return maxRss;
+    },
+  };
+}

@@ -22,6 +22,7 @@ import { startEmulator } from '../../helpers/fauxqs.js';
 import { S3BlobStore } from '../../../core/blobs/s3-blob-store.js';
 import { PayloadTooLargeError } from '../../../core/errors.js';
 import { describeBlobStore, digest, failingAfter, generated } from './blob-store-contract.js';
+import { SSE_CASES } from './sse-cases.js';
 
 const MiB = 1024 * 1024;
 const big = { maxBytes: 5 * 1024 * MiB };
@@ -249,18 +250,7 @@ describe('S3BlobStore requests (mocked client)', () => {
     s3.on(DeleteObjectCommand).resolves({});
   }
 
-  it.each([
-    ['SSE-S3 by default', {}, { ServerSideEncryption: 'AES256' }],
-    [
-      'SSE-KMS with kmsKeyId',
-      { kmsKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k1' },
-      {
-        ServerSideEncryption: 'aws:kms',
-        SSEKMSKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k1',
-        BucketKeyEnabled: true,
-      },
-    ],
-  ])('encrypts every object: %s', async (_name, opts, sse) => {
+  it.each(SSE_CASES)('encrypts every object: %s', async (_name, opts, sse) => {
     acceptEverything();
     const store = new S3BlobStore({ client, bucket: 'b', partSize: 5 * MiB, ...opts });
     const small = await store.put('inputs/u/small', generated(10), big);

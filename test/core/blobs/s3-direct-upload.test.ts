@@ -13,6 +13,7 @@ import { checkedInput } from '../../../core/blobs/multipart-uploads.js';
 import { S3BlobStore } from '../../../core/blobs/s3-blob-store.js';
 import { ValidationError } from '../../../core/errors.js';
 import { startEmulator, type Emulator } from '../../helpers/fauxqs.js';
+import { SSE_CASES } from './sse-cases.js';
 
 const MiB = 1024 * 1024;
 
@@ -129,18 +130,7 @@ describe('S3BlobStore direct uploads (mocked client)', () => {
     client.destroy();
   });
 
-  it.each([
-    ['SSE-S3 by default', {}, { ServerSideEncryption: 'AES256' }],
-    [
-      'SSE-KMS with kmsKeyId',
-      { kmsKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k1' },
-      {
-        ServerSideEncryption: 'aws:kms',
-        SSEKMSKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k1',
-        BucketKeyEnabled: true,
-      },
-    ],
-  ])('encrypts the multipart upload: %s', async (_name, extra, sse) => {
+  it.each(SSE_CASES)('encrypts the multipart upload: %s', async (_name, extra, sse) => {
     s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-1' });
     const store = new S3BlobStore({ client, bucket: 'b', ...extra });
     const begun = await store.begin('inputs/u/x', {
