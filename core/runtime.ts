@@ -1,12 +1,8 @@
 import path from 'node:path';
 import type { BlobStore } from './blobs/blob-store.js';
 import { FsBlobStore } from './blobs/fs-blob-store.js';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from './config.js';
-import { S3BlobStore } from './blobs/s3-blob-store.js';
 import { createLogger } from './logger.js';
-import { SqsQueue } from './queue/sqs-queue.js';
 import { openDatabase, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { DbQueue } from './queue/db-queue.js';
@@ -40,27 +36,13 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     await db.close();
     throw err;
   }
+  // The AWS adapters are imported only when configured: their SDK clients would cost an embedded
+  // server ~25 MB of memory for nothing.
   const blobs: BlobStore = config.s3Bucket
-    ? new S3BlobStore({
-        client: new S3Client({
-          region: config.awsRegion ?? 'us-east-1',
-          endpoint: config.s3Endpoint,
-          // Emulators and S3-compatible stores answer on one host, not per-bucket subdomains.
-          forcePathStyle: Boolean(config.s3Endpoint),
-        }),
-        bucket: config.s3Bucket,
-        kmsKeyId: config.s3KmsKeyId,
-      })
+    ? await openS3BlobStore(config, config.s3Bucket)
     : new FsBlobStore(path.join(config.dataDir, 'blobs'));
   const queue: JobQueue = config.sqsQueueUrl
-    ? new SqsQueue({
-        client: new SQSClient({ region: config.awsRegion ?? 'us-east-1', endpoint: config.sqsEndpoint }),
-        queueUrl: config.sqsQueueUrl,
-        dlqUrl: config.sqsDlqUrl,
-        prisma: db.prisma,
-        logger: createLogger(config.logLevel, 'jobs-outbox'),
-        relay: (opts.relay ?? true) ? {} : false,
-      })
+    ? await openSqsQueue(config, config.sqsQueueUrl, db, opts.relay ?? true)
     : new DbQueue(db, {
         visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
         maxReceives: config.maxReceives,
@@ -76,4 +58,37 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       await db.close();
     },
   };
+}
+
+async function openS3BlobStore(config: Config, bucket: string): Promise<BlobStore> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { S3BlobStore } = await import('./blobs/s3-blob-store.js');
+  return new S3BlobStore({
+    client: new S3Client({
+      region: config.awsRegion ?? 'us-east-1',
+      endpoint: config.s3Endpoint,
+      // Emulators and S3-compatible stores answer on one host, not per-bucket subdomains.
+      forcePathStyle: Boolean(config.s3Endpoint),
+    }),
+    bucket,
+    kmsKeyId: config.s3KmsKeyId,
+  });
+}
+
+async function openSqsQueue(
+  config: Config,
+  queueUrl: string,
+  db: Database,
+  relay: boolean,
+): Promise<JobQueue> {
+  const { SQSClient } = await import('@aws-sdk/client-sqs');
+  const { SqsQueue } = await import('./queue/sqs-queue.js');
+  return new SqsQueue({
+    client: new SQSClient({ region: config.awsRegion ?? 'us-east-1', endpoint: config.sqsEndpoint }),
+    queueUrl,
+    dlqUrl: config.sqsDlqUrl,
+    prisma: db.prisma,
+    logger: createLogger(config.logLevel, 'jobs-outbox'),
+    relay: relay ? {} : false,
+  });
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from './generated/client.js';
@@ -93,6 +94,12 @@ async function openPostgres(url: string): Promise<Database> {
 const PGLITE_OPTIONS = { postgresqlconf: ['shared_buffers=8MB'] };
 
 async function openPglite(dir?: string): Promise<Database> {
+  // V8 compiles WASM twice: at once with its baseline compiler (Liftoff), then hot functions again
+  // with TurboFan, whose compile-time memory and second copy of the code cost PGlite's ~9 MB
+  // module ~60 MB of RSS, never returned. Liftoff's code is as fast for this workload (measured:
+  // inserts and point selects took the same time or less; BENCHMARKS.md), so the embedded server
+  // keeps to it. The flag only affects WASM compiled from here on (PGlite's and Prisma's).
+  v8.setFlagsFromString('--liftoff-only');
   // PGlite and its adapter are loaded lazily: a Postgres deployment (and the Lambda bundle) never
   // needs the WASM build.
   const { PGlite } = await import('@electric-sql/pglite');
