@@ -9,6 +9,7 @@ import type { JobTypeRegistry } from '../core/jobs/job-types.js';
 import type { JobQueue } from '../core/queue/job-queue.js';
 import { authenticate } from './auth.js';
 import { continueUnlessUpload } from './continue.js';
+import { dashboardRouter } from './dashboard.js';
 import { errorHandler, notFound } from './errors.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
@@ -55,6 +56,8 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use(healthRouter(deps));
+  // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
+  app.use(dashboardRouter());
   // The directory store's part URLs carry their own signature instead of a bearer token.
   if (uploads && deps.blobs instanceof FsBlobStore)
     app.use('/api/uploads', uploadPartsRouter({ uploads, store: deps.blobs }));
