@@ -5,6 +5,7 @@ import { AuthService } from '../core/auth/auth-service.js';
 import type { BlobStore } from '../core/blobs/blob-store.js';
 import type { Database } from '../core/db/database.js';
 import { JobsService } from '../core/jobs/jobs-service.js';
+import { LiveEvents } from '../core/jobs/live-events.js';
 import type { JobTypeRegistry } from '../core/jobs/job-types.js';
 import type { JobQueue } from '../core/queue/job-queue.js';
 import { authenticate } from './auth.js';
@@ -27,12 +28,15 @@ export interface AppDeps {
   types: JobTypeRegistry;
   logger: Logger;
   maxUploadBytes: number;
+  /** The process's live-update fan-out (one LISTEN); created here when not given. */
+  live?: LiveEvents;
 }
 
 /** Builds the API. Listening is the caller's business (server/main.ts, tests). */
 export function createApp(deps: AppDeps): Express {
   const auth = new AuthService(deps.db.prisma);
   const jobs = new JobsService(deps.db.prisma, deps.queue, deps.types);
+  const live = deps.live ?? new LiveEvents(deps.db);
   // Direct uploads need a store with multipart sessions (both built-in stores have them).
   const uploads = supportsMultipart(deps.blobs)
     ? new UploadsService(deps.db.prisma, deps.blobs, { maxUploadBytes: deps.maxUploadBytes })
@@ -64,7 +68,10 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api', authenticate(auth));
   app.use(continueUnlessUpload);
   if (uploads) app.use('/api/uploads', uploadsRouter({ uploads }));
-  app.use('/api/jobs', jobsRouter({ jobs, blobs: deps.blobs, maxUploadBytes: deps.maxUploadBytes }));
+  app.use(
+    '/api/jobs',
+    jobsRouter({ jobs, blobs: deps.blobs, maxUploadBytes: deps.maxUploadBytes, live, logger: deps.logger }),
+  );
   app.use('/api/job-types', jobTypesRouter(deps.types));
   app.use('/api', tokensRouter(auth));
   app.use(notFound);
