@@ -215,7 +215,9 @@ describeBrowser('the dashboard in Chromium', () => {
     await waitForStatus(alice, 'RUNNING');
     await alice.locator('#logs .log .msg', { hasText: 'line 3 of 3' }).waitFor();
     expect(await statusOf(alice)).toBe('RUNNING');
+    // Through the event stream (the indicator says "live" only while one is connected).
     await alice.locator('#logs-live[data-state="live"]').waitFor();
+    expect(await alice.locator('#logs-live').textContent()).toBe('live');
     expect(await alice.locator('#cancel').isEnabled()).toBe(true);
 
     await alice.locator('#cancel').click();

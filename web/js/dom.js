@@ -107,4 +107,3 @@ export function progressText(job) {
   return `${Math.floor((100 * Math.min(p.done, p.total)) / p.total)}%`;
 }
 
-export const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);

@@ -73,8 +73,7 @@ const sleep = (ms, signal) =>
  * or the server's `retry:`), sending Last-Event-ID when one was seen, so no event is lost or
  * repeated across the cut.
  *
- * Resolves with 'ended' | 'aborted' | 'not-a-stream' (the server answered JSON: it has no live
- * endpoint here; the caller polls instead) or rejects with the HTTP error (401, 404, …).
+ * Resolves with 'ended' or 'aborted', or rejects with the HTTP error (401, 404, …).
  *
  * Callbacks: onOpen() each time a stream is connected (a good moment to fetch a snapshot of
  * whatever may have been missed), onEvent(ev), onState('live' | 'reconnecting').
@@ -117,7 +116,7 @@ export async function followStream(url, opts) {
     }
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
       await res.body?.cancel().catch(() => {});
-      return 'not-a-stream';
+      throw new Error('the server did not answer with an event stream');
     }
     onState?.('live');
     onOpen?.();

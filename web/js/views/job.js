@@ -12,7 +12,6 @@ import {
   progressText,
   replace,
   statusBadge,
-  TERMINAL,
 } from '../dom.js';
 import { followStream } from '../sse.js';
 
@@ -149,8 +148,7 @@ export function jobView(id, { me }) {
         },
         onState: (s) => setLive(s, s === 'live' ? 'live' : 'reconnecting…'),
       });
-      if (result === 'not-a-stream') await poll();
-      else if (result === 'ended') setLive('ended', 'ended');
+      if (result === 'ended') setLive('ended', 'ended');
     } catch (err) {
       if (!signal.aborted) {
         setLive('ended', '');
@@ -158,32 +156,6 @@ export function jobView(id, { me }) {
       }
     } finally {
       following = false;
-    }
-  }
-
-  /** For a server without the log stream: new lines (after the last seq) and the job, every second. */
-  async function poll() {
-    setLive('live', 'live (polling)');
-    while (!signal.aborted) {
-      try {
-        const j = await api(`jobs/${encodeURIComponent(id)}`, { signal });
-        for (;;) {
-          const page = await api(`jobs/${encodeURIComponent(id)}/logs`, { query: { after: lastSeq }, signal });
-          for (const l of page.items) addLine(l);
-          if (page.nextAfter === null || page.nextAfter === undefined || page.items.length === 0) break;
-        }
-        render(j);
-        if (TERMINAL.has(j.status)) {
-          setLive('ended', 'ended');
-          return;
-        }
-        setLive('live', 'live (polling)');
-      } catch (err) {
-        if (signal.aborted) return;
-        if (err.status === 404) throw err;
-        setLive('reconnecting', 'reconnecting…');
-      }
-      await new Promise((r) => setTimeout(r, 1000));
     }
   }
 

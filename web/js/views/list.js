@@ -199,11 +199,13 @@ export function listView(params, { me }) {
     live.textContent = text;
   };
 
-  async function follow() {
-    const outcome = await followStream(apiUrl('jobs', { ...query(), limit: undefined }), {
+  function follow() {
+    return followStream(apiUrl('jobs', { ...query(), limit: undefined }), {
       headers: authHeaders(),
       signal: ctrl.signal,
       errorFrom,
+      // Each (re)connection starts with a fresh snapshot: events missed while the stream was
+      // down are in it, and events that cross it are reconciled by updatedAt.
       onOpen: () => snapshot().catch((err) => !ctrl.signal.aborted && (error.textContent = err.message)),
       onEvent: (ev) => {
         if (ev.event !== 'job') return;
@@ -212,22 +214,6 @@ export function listView(params, { me }) {
       },
       onState: (s) => setLive(s, s === 'live' ? 'live' : 'reconnecting…'),
     });
-    if (outcome === 'not-a-stream') await poll();
-  }
-
-  /** For a server without the list stream: a snapshot every 2 s. */
-  async function poll() {
-    setLive('live', 'live (polling)');
-    while (!ctrl.signal.aborted) {
-      try {
-        await snapshot();
-        setLive('live', 'live (polling)');
-      } catch (err) {
-        if (ctrl.signal.aborted) return;
-        setLive('reconnecting', 'reconnecting…');
-      }
-      await new Promise((r) => setTimeout(r, 2000));
-    }
   }
 
   follow().catch((err) => {
