@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -44,7 +45,8 @@ async function newPage(): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Trusted Type/i.test(m.text())) problems.push(m.text());
+    if (m.type() === 'error' && /Content Security Policy|Trusted Type/i.test(m.text()))
+      problems.push(m.text());
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('request', (r) => {
@@ -55,8 +57,8 @@ async function newPage(): Promise<Page> {
   return page;
 }
 
-async function signIn(page: Page, token: string, name: string): Promise<void> {
-  await page.goto(url + '/');
+async function signIn(page: Page, token: string, name: string, base = url): Promise<void> {
+  await page.goto(base + '/');
   await page.locator('#token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.locator('#who-name').textContent()).resolves.toBeDefined();
@@ -125,7 +127,12 @@ describeBrowser('the dashboard in Chromium', () => {
     const res = await fetch(url + '/');
     expect(res.status).toBe(200);
     const csp = res.headers.get('content-security-policy') ?? '';
-    for (const d of ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"]) {
+    for (const d of [
+      "default-src 'self'",
+      "script-src 'self'",
+      "frame-ancestors 'none'",
+      "object-src 'none'",
+    ]) {
       expect(csp).toContain(d);
     }
     expect(csp).not.toContain('unsafe-inline');
@@ -165,7 +172,9 @@ describeBrowser('the dashboard in Chromium', () => {
     await alice.waitForURL(new RegExp(`#/jobs/${UUID}$`));
     aliceCsvJob = jobIdOf(alice);
 
-    const progress = await alice.evaluate(() => (window as unknown as { __progress?: number[][] }).__progress);
+    const progress = await alice.evaluate(
+      () => (window as unknown as { __progress?: number[][] }).__progress,
+    );
     // The page navigated, so the recorder is gone with the form's document state only if the
     // document was replaced; it was not (hash routing), so the values are still here.
     expect(progress!.length).toBeGreaterThan(0);
@@ -180,7 +189,9 @@ describeBrowser('the dashboard in Chromium', () => {
     expect(messages).toContain(`importing orders.csv (${fs.statSync(ORDERS).size} bytes)`);
     expect(messages.some((m) => /^checked orders\.csv: 200 rows, 200 valid, 0 invalid/.test(m))).toBe(true);
     // Each line once, in order.
-    const seqs = await alice.locator('#logs .log').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+    const seqs = await alice
+      .locator('#logs .log')
+      .evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);
 
@@ -195,7 +206,9 @@ describeBrowser('the dashboard in Chromium', () => {
       maxErrors: 0,
     });
     await expect(alice.locator('#input-name').textContent()).resolves.toBe('orders.csv');
-    expect(await alice.locator('#job-progress progress').evaluate((p: HTMLProgressElement) => p.value / p.max)).toBe(1);
+    expect(
+      await alice.locator('#job-progress progress').evaluate((p: HTMLProgressElement) => p.value / p.max),
+    ).toBe(1);
     expect(await alice.locator('#cancel').isDisabled()).toBe(true);
     expect(await alice.locator('#retry').isDisabled()).toBe(true);
     await alice.screenshot({ path: path.join(OUT, 'dashboard.png'), fullPage: true });
@@ -228,7 +241,10 @@ describeBrowser('the dashboard in Chromium', () => {
     // Retry (with fresh attempts): it runs again, and the same page follows its new lines.
     await alice.locator('#retry').click();
     await alice.waitForFunction(
-      () => [...document.querySelectorAll('#logs .log .msg')].filter((m) => m.textContent === 'line 3 of 3').length === 2,
+      () =>
+        Array.from(document.querySelectorAll('#logs .log .msg')).filter(
+          (m) => m.textContent === 'line 3 of 3',
+        ).length === 2,
     );
     await waitForStatus(alice, 'RUNNING');
     const messages = await logMessages(alice);
@@ -278,9 +294,14 @@ describeBrowser('the dashboard in Chromium', () => {
     // A job created elsewhere shows up without a reload, and moves through its statuses.
     await alice.locator('[data-filter="ALL"]').click();
     await alice.locator('#live[data-state="live"]').waitFor();
-    const created = await api(url, tokens.alice, 'POST', '/api/jobs', { type: 'noop', params: { sleepMs: 1500 } });
+    const created = await api(url, tokens.alice, 'POST', '/api/jobs', {
+      type: 'noop',
+      params: { sleepMs: 1500 },
+    });
     expect(created.status).toBe(201);
-    await alice.locator(`#jobs-body tr[data-id="${created.body.id}"][data-status="COMPLETED"]`).waitFor({ timeout: 60_000 });
+    await alice
+      .locator(`#jobs-body tr[data-id="${created.body.id}"][data-status="COMPLETED"]`)
+      .waitFor({ timeout: 60_000 });
     await alice.screenshot({ path: path.join(OUT, 'dashboard-list.png'), fullPage: true });
   });
 
@@ -297,7 +318,9 @@ describeBrowser('the dashboard in Chromium', () => {
     await bob.locator(`#jobs-body tr[data-id="${mine.body.id}"]`).waitFor();
     await waitForTerminal(theirs.body.id);
     await new Promise((r) => setTimeout(r, 1000));
-    const ids = await bob.locator('#jobs-body tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
+    const ids = await bob
+      .locator('#jobs-body tr')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
     expect(ids).toEqual([mine.body.id]);
 
     // Alice's job page, opened by Bob, is "not found".
@@ -329,6 +352,92 @@ describeBrowser('the dashboard in Chromium', () => {
     await alice.locator('#signin').waitFor();
   });
 
+  it('parses event streams by the spec (chunks split anywhere, CRLF, comments, ids, retry)', async () => {
+    const page = await newPage();
+    await page.goto(url + '/');
+    const results = await page.evaluate(async () => {
+      // The dashboard's own module, as the page loads it (a variable: TypeScript should not resolve it).
+      const module = './js/sse.js';
+      const { SseParser } = await import(module);
+      const stream =
+        'retry: 1500\r\n\r\n: ping\r\nevent: log\r\nid: 7\r\ndata: {"a":1}\r\n\r\n' +
+        'data: two\ndata:lines\n\nevent: job\rdata: x\r\r' +
+        'event: lonely\n\nid: 9\nevent: end\ndata: {}\n\nevent: cut\ndata: not finished';
+      // Chunks of every size from 1 to 8 bytes: splits fall everywhere, CR|LF included.
+      return [1, 2, 3, 4, 5, 6, 7, 8, stream.length].map((size) => {
+        const out: unknown[] = [];
+        const p = new SseParser((e: unknown) => out.push(e));
+        for (let i = 0; i < stream.length; i += size) p.feed(stream.slice(i, i + size));
+        return { out, retry: p.retry, lastEventId: p.lastEventId };
+      });
+    });
+    for (const r of results) {
+      expect(r).toEqual({
+        out: [
+          { event: 'log', data: '{"a":1}', id: '7' },
+          { event: 'message', data: 'two\nlines', id: '7' },
+          { event: 'job', data: 'x', id: '7' },
+          { event: 'end', data: '{}', id: '9' },
+        ],
+        retry: 1500,
+        lastEventId: '9',
+      });
+    }
+  });
+
+  it('reconnects after the connection drops, resuming the log at Last-Event-ID', async () => {
+    // The browser talks to the server through a TCP relay the test can cut.
+    const relay = await startRelay(new URL(url).port);
+    try {
+      const page = await newPage();
+      const lastEventIds: string[] = [];
+      page.on('request', (r) => {
+        if (r.url().endsWith('/logs')) lastEventIds.push(r.headers()['last-event-id'] ?? '');
+      });
+      await signIn(page, tokens.alice, 'alice', relay.url);
+      const job = await api(url, tokens.alice, 'POST', '/api/jobs', {
+        type: 'noop',
+        params: { logLines: 4, sleepMs: 600_000 },
+      });
+      await page.goto(`${relay.url}/#/jobs/${job.body.id}`);
+      await page.locator('#logs .log .msg', { hasText: 'line 4 of 4' }).waitFor();
+      await page.locator('#logs-live[data-state="live"]').waitFor();
+
+      for (let cut = 1; cut <= 2; cut++) {
+        relay.cut();
+        await page.locator('#logs-live[data-state="reconnecting"]').waitFor();
+        await page.locator('#logs-live[data-state="live"]').waitFor();
+      }
+      // Lines written while connected again arrive, and the end closes the stream for good.
+      await api(url, tokens.alice, 'POST', `/api/jobs/${job.body.id}/cancel`);
+      await waitForStatus(page, 'CANCELLED');
+      await page.locator('#logs-live[data-state="ended"]').waitFor();
+
+      const seqs = await page
+        .locator('#logs .log')
+        .evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+      const all = (await api(url, tokens.alice, 'GET', `/api/jobs/${job.body.id}/logs`)).body.items.map(
+        (l: { seq: number }) => l.seq,
+      );
+      expect(seqs).toEqual(all.slice(0, seqs.length));
+      expect(seqs.length).toBeGreaterThanOrEqual(5); // "attempt 1 of 3 started" and 4 lines
+      // The first request started from the beginning; each reconnect resumed after the last line.
+      expect(lastEventIds[0]).toBe('');
+      expect(lastEventIds.slice(1, 3)).toEqual([String(seqs[4]), String(seqs[4])]);
+
+      // The list reconnects as well, and catches up on what happened while it was away.
+      await page.goto(`${relay.url}/#/`);
+      await page.locator('#live[data-state="live"]').waitFor();
+      relay.cut();
+      const during = await api(url, tokens.alice, 'POST', '/api/jobs', { type: 'noop', params: {} });
+      await page
+        .locator(`#jobs-body tr[data-id="${during.body.id}"][data-status="COMPLETED"]`)
+        .waitFor({ timeout: 60_000 });
+    } finally {
+      await relay.close();
+    }
+  });
+
   it('raised no CSP violations or page errors, and never put a token in a URL', () => {
     expect(problems).toEqual([]);
   });
@@ -342,4 +451,32 @@ async function waitForTerminal(id: string): Promise<void> {
     if (Date.now() > until) throw new Error(`job ${id} is still ${body.status}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** A TCP relay to the server on 127.0.0.1 whose connections the test can cut at will. */
+async function startRelay(port: string): Promise<{ url: string; cut(): void; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(Number(port), '127.0.0.1');
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
+      sockets.add(a);
+      a.on('close', () => sockets.delete(a));
+      a.on('error', () => b.destroy());
+      a.pipe(b);
+    }
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    cut: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => relay.close(() => r()));
+    },
+  };
 }

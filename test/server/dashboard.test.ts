@@ -72,7 +72,9 @@ describe('dashboard (GET /)', () => {
     for (const f of fs.readdirSync(path.join(ROOT, 'web'), { recursive: true }) as string[]) {
       if (!f.endsWith('.js')) continue;
       const js = fs.readFileSync(path.join(ROOT, 'web', f), 'utf8');
-      expect(js).not.toMatch(/\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function\(/);
+      expect(js).not.toMatch(
+        /\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function\(/,
+      );
     }
   });
 
@@ -101,7 +103,13 @@ describe('dashboard (GET /)', () => {
   });
 
   it('serves nothing outside web/ and leaves /api to the API', async () => {
-    for (const p of ['/../package.json', '/%2e%2e/package.json', '/js/../../package.json', '/.env', '/nope.js']) {
+    for (const p of [
+      '/../package.json',
+      '/%2e%2e/package.json',
+      '/js/../../package.json',
+      '/.env',
+      '/nope.js',
+    ]) {
       const res = await get(p);
       expect([400, 403, 404]).toContain(res.status);
       expect(await res.text()).not.toContain('"name": "jobs"');

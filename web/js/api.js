@@ -27,7 +27,8 @@ export class ApiError extends Error {
 /** Relative to the page, so the dashboard also works under a path prefix behind a proxy. */
 export function apiUrl(path, query) {
   const u = new URL(`api/${path.replace(/^\//, '')}`, document.baseURI);
-  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '' && v !== null) u.searchParams.set(k, String(v));
+  for (const [k, v] of Object.entries(query ?? {}))
+    if (v !== undefined && v !== '' && v !== null) u.searchParams.set(k, String(v));
   return u.toString();
 }
 
@@ -80,7 +81,8 @@ export function submitJob(form, { onProgress, signal } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', apiUrl('jobs'));
-    for (const [k, v] of Object.entries(authHeaders({ Accept: 'application/json' }))) xhr.setRequestHeader(k, v);
+    for (const [k, v] of Object.entries(authHeaders({ Accept: 'application/json' })))
+      xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : undefined);
     xhr.onload = async () => {
       if (xhr.status >= 200 && xhr.status < 300) {

@@ -106,4 +106,3 @@ export function progressText(job) {
   if (!p.total) return `${p.done}`;
   return `${Math.floor((100 * Math.min(p.done, p.total)) / p.total)}%`;
 }
-

@@ -110,7 +110,9 @@ document.getElementById('sign-out').addEventListener('click', () => {
   history.replaceState(null, '', location.pathname);
 });
 window.addEventListener('hashchange', route);
-window.addEventListener('jobs:unauthorized', () => signOut('Your session ended: the token is no longer valid.'));
+window.addEventListener('jobs:unauthorized', () =>
+  signOut('Your session ended: the token is no longer valid.'),
+);
 
 async function start() {
   if (session.token) {

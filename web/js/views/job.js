@@ -26,7 +26,11 @@ export function jobView(id, { me }) {
 
   const title = h('h1', null);
   const badge = h('span', { id: 'job-status' });
-  const cancelBtn = h('button', { type: 'button', id: 'cancel', class: 'danger', onclick: () => act('cancel') }, 'Cancel');
+  const cancelBtn = h(
+    'button',
+    { type: 'button', id: 'cancel', class: 'danger', onclick: () => act('cancel') },
+    'Cancel',
+  );
   const retryBtn = h('button', { type: 'button', id: 'retry', onclick: () => act('retry') }, 'Retry');
   const actionError = h('p', { class: 'error-box', role: 'alert', id: 'action-error' });
   const progressBox = h('div', { class: 'progress-row', id: 'job-progress' });
@@ -62,7 +66,10 @@ export function jobView(id, { me }) {
       meta,
       ...pair('Id', h('span', { class: 'mono' }, j.id)),
       ...pair('Status', j.status),
-      ...pair('Owner', h('span', { class: 'mono' }, j.ownerId === me.userId ? `${j.ownerId} (you)` : j.ownerId)),
+      ...pair(
+        'Owner',
+        h('span', { class: 'mono' }, j.ownerId === me.userId ? `${j.ownerId} (you)` : j.ownerId),
+      ),
       ...pair('Attempts', `${j.attempts} of ${j.maxAttempts}`),
       ...pair('Created', fmtTime(j.createdAt)),
       ...pair('Started', fmtTime(j.startedAt) || '—'),
@@ -81,7 +88,11 @@ export function jobView(id, { me }) {
     if (j.error) {
       replace(outcome, h('h2', null, 'Error'), h('pre', { class: 'error panel', id: 'job-error' }, j.error));
     } else if (j.result !== null && j.result !== undefined) {
-      replace(outcome, h('h2', null, 'Result'), h('pre', { class: 'panel', id: 'job-result' }, json(j.result)));
+      replace(
+        outcome,
+        h('h2', null, 'Result'),
+        h('pre', { class: 'panel', id: 'job-result' }, json(j.result)),
+      );
     } else replace(outcome);
   }
 
@@ -115,7 +126,10 @@ export function jobView(id, { me }) {
   }
   function logRow(l) {
     const level = String(l.level ?? 'info').toLowerCase();
-    const hasData = l.data !== null && l.data !== undefined && !(typeof l.data === 'object' && Object.keys(l.data).length === 0);
+    const hasData =
+      l.data !== null &&
+      l.data !== undefined &&
+      !(typeof l.data === 'object' && Object.keys(l.data).length === 0);
     return h(
       'div',
       { class: `log log-${level}`, 'data-seq': l.seq },

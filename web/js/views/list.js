@@ -129,7 +129,11 @@ export function listView(params, { me }) {
       h('td', null, job.type),
       h('td', null, statusBadge(job.status)),
       h('td', null, progressOf(job), ' ', h('span', { class: 'muted' }, progressText(job))),
-      h('td', null, job.input ? `${job.input.name} (${fmtBytes(job.input.size)})` : h('span', { class: 'muted' }, '—')),
+      h(
+        'td',
+        null,
+        job.input ? `${job.input.name} (${fmtBytes(job.input.size)})` : h('span', { class: 'muted' }, '—'),
+      ),
       filter.all ? h('td', { class: 'mono' }, job.ownerId.slice(0, 8)) : null,
       h('td', null, fmtTime(job.createdAt)),
     );

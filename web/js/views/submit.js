@@ -10,7 +10,12 @@ export function submitView() {
   let fields = []; // [{name, schema, el, read(): value | undefined}]
   let uploading;
 
-  const typeSelect = h('select', { id: 'job-type', name: 'type', required: true, onchange: () => showType() });
+  const typeSelect = h('select', {
+    id: 'job-type',
+    name: 'type',
+    required: true,
+    onchange: () => showType(),
+  });
   const description = h('p', { class: 'muted', id: 'type-description' });
   const fieldsBox = h('div', { class: 'fields', id: 'param-fields' });
   const paramsJson = h('textarea', {
@@ -23,7 +28,11 @@ export function submitView() {
   const fileLabel = h('label', { for: 'file' }, 'Input file ', h('span', { class: 'hint' }));
   const fileBox = h('div', { id: 'file-box' }, fileLabel, fileInput);
   const submit = h('button', { type: 'submit', class: 'primary', id: 'submit' }, 'Submit job');
-  const abort = h('button', { type: 'button', hidden: true, onclick: () => uploading?.abort() }, 'Stop upload');
+  const abort = h(
+    'button',
+    { type: 'button', hidden: true, onclick: () => uploading?.abort() },
+    'Stop upload',
+  );
   const error = h('p', { class: 'error-box', role: 'alert', id: 'submit-error' });
   const bar = h('progress', { id: 'upload-progress', max: 1 });
   bar.value = 0;
@@ -39,7 +48,12 @@ export function submitView() {
     fileBox,
     h('h2', null, 'Parameters'),
     fieldsBox,
-    h('label', { for: 'params-json' }, 'Params as JSON ', h('span', { class: 'hint' }, '(optional; the fields above win where both set a key)')),
+    h(
+      'label',
+      { for: 'params-json' },
+      'Params as JSON ',
+      h('span', { class: 'hint' }, '(optional; the fields above win where both set a key)'),
+    ),
     paramsJson,
     uploadBox,
     h('div', { class: 'actions' }, submit, abort),
@@ -50,7 +64,10 @@ export function submitView() {
   api('job-types', { signal })
     .then((t) => {
       types = t;
-      replace(typeSelect, types.map((x) => h('option', { value: x.type }, x.type)));
+      replace(
+        typeSelect,
+        types.map((x) => h('option', { value: x.type }, x.type)),
+      );
       const wanted = new URLSearchParams(location.hash.split('?')[1] ?? '').get('type');
       if (wanted && types.some((x) => x.type === wanted)) typeSelect.value = wanted;
       showType();
@@ -66,8 +83,14 @@ export function submitView() {
     fileBox.hidden = t.input === 'none';
     fileInput.required = t.input === 'required';
     fileLabel.lastChild.textContent = t.input === 'required' ? '(required)' : '(optional)';
-    fields = Object.entries(t.params?.properties ?? {}).map(([name, schema]) => ({ name, ...field(name, schema) }));
-    replace(fieldsBox, fields.length ? fields.map((f) => f.el) : h('p', { class: 'muted' }, 'This type takes no parameters.'));
+    fields = Object.entries(t.params?.properties ?? {}).map(([name, schema]) => ({
+      name,
+      ...field(name, schema),
+    }));
+    replace(
+      fieldsBox,
+      fields.length ? fields.map((f) => f.el) : h('p', { class: 'muted' }, 'This type takes no parameters.'),
+    );
   }
 
   /** One input for one parameter, by the kind of its schema; empty means "leave it out". */
@@ -77,12 +100,24 @@ export function submitView() {
     const hint = [schema.description, def !== undefined ? `default ${JSON.stringify(def)}` : null]
       .filter(Boolean)
       .join('; ');
-    const label = (extra) => h('label', { for: id }, name, ' ', h('span', { class: 'hint' }, [extra, hint].filter(Boolean).join(' · ')));
+    const label = (extra) =>
+      h(
+        'label',
+        { for: id },
+        name,
+        ' ',
+        h('span', { class: 'hint' }, [extra, hint].filter(Boolean).join(' · ')),
+      );
     const kind = Array.isArray(schema.type) ? schema.type.find((x) => x !== 'null') : schema.type;
     if (kind === 'boolean') {
       const input = h('input', { type: 'checkbox', id, checked: def === true, 'data-param': name });
       return {
-        el: h('div', { class: 'field' }, h('label', { class: 'check', for: id }, input, name), h('span', { class: 'hint' }, hint)),
+        el: h(
+          'div',
+          { class: 'field' },
+          h('label', { class: 'check', for: id }, input, name),
+          h('span', { class: 'hint' }, hint),
+        ),
         read: () => (input.checked === (def === true) ? undefined : input.checked),
       };
     }
@@ -102,25 +137,46 @@ export function submitView() {
       };
     }
     if (Array.isArray(schema.enum) && schema.enum.every((v) => typeof v === 'string')) {
-      const input = h('select', { id, 'data-param': name }, h('option', { value: '' }, '—'), schema.enum.map((v) => h('option', { value: v }, v)));
+      const input = h(
+        'select',
+        { id, 'data-param': name },
+        h('option', { value: '' }, '—'),
+        schema.enum.map((v) => h('option', { value: v }, v)),
+      );
       return { el: h('div', { class: 'field' }, label(), input), read: () => input.value || undefined };
     }
     if (kind === 'string') {
-      const input = h('input', { type: 'text', id, placeholder: def !== undefined ? String(def) : '', 'data-param': name });
-      return { el: h('div', { class: 'field' }, label(), input), read: () => (input.value === '' ? undefined : input.value) };
+      const input = h('input', {
+        type: 'text',
+        id,
+        placeholder: def !== undefined ? String(def) : '',
+        'data-param': name,
+      });
+      return {
+        el: h('div', { class: 'field' }, label(), input),
+        read: () => (input.value === '' ? undefined : input.value),
+      };
     }
     if (kind === 'array' && ['string', undefined].includes(schema.items?.type)) {
       const input = h('input', { type: 'text', id, placeholder: 'a, b, c', 'data-param': name });
       return {
         el: h('div', { class: 'field' }, label('comma-separated'), input),
         read: () => {
-          const v = input.value.split(',').map((s) => s.trim()).filter(Boolean);
+          const v = input.value
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
           return v.length ? v : undefined;
         },
       };
     }
     // Objects and anything richer: JSON.
-    const input = h('textarea', { id, spellcheck: 'false', placeholder: def !== undefined ? JSON.stringify(def) : '{}', 'data-param': name });
+    const input = h('textarea', {
+      id,
+      spellcheck: 'false',
+      placeholder: def !== undefined ? JSON.stringify(def) : '{}',
+      'data-param': name,
+    });
     return {
       el: h('div', { class: 'field' }, label('JSON'), input),
       read: () => {
