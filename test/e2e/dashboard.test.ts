@@ -35,6 +35,7 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dash-data-'));
 const configHome = tempConfigHome();
 let adminToken = '';
 const tokens: Record<string, string> = {};
+const tokenIds: Record<string, string> = {};
 /** Every CSP violation, page error or request carrying a token in its URL, from every page. */
 const problems: string[] = [];
 const contexts: BrowserContext[] = [];
@@ -84,6 +85,7 @@ async function createUser(name: string): Promise<string> {
   const r = await api(url, adminToken, 'POST', '/api/tokens', { user: name });
   expect(r.status).toBe(201);
   tokens[name] = r.body.token;
+  tokenIds[name] = r.body.id;
   return r.body.token;
 }
 
@@ -328,6 +330,15 @@ describeBrowser('the dashboard in Chromium', () => {
     await bob.locator('#job-not-found').waitFor();
     expect(await bob.locator('#job-not-found').textContent()).toContain('Job not found');
     expect(await bob.locator('#logs .log').count()).toBe(0);
+
+    // Bob's token is revoked: his next request signs the tab out, with a reason.
+    await bob.goto(`${url}/#/`);
+    await bob.locator('#live[data-state="live"]').waitFor();
+    expect((await api(url, adminToken, 'DELETE', `/api/tokens/${tokenIds.bob}`)).status).toBe(200);
+    await bob.locator('[data-filter="RUNNING"]').click();
+    await bob.locator('#signin-error', { hasText: 'no longer valid' }).waitFor();
+    expect(await bob.evaluate(() => sessionStorage.getItem('jobs.token'))).toBeNull();
+    expect(await bob.locator('#who').isHidden()).toBe(true);
   });
 
   it('lets an admin see every job with the "all jobs" toggle', async () => {

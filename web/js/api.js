@@ -1,3 +1,5 @@
+import { followStream } from './sse.js';
+
 // The REST API, as the signed-in user. The token lives in sessionStorage (this tab only, gone
 // when it closes) and travels only in the Authorization header, never in a URL.
 
@@ -97,4 +99,17 @@ export function submitJob(form, { onProgress, signal } = {}) {
     signal?.addEventListener('abort', () => xhr.abort(), { once: true });
     xhr.send(form);
   });
+}
+
+/**
+ * Follows one of the API's event streams as the signed-in user (see followStream); a 401 signs
+ * the tab out like any other call.
+ */
+export async function apiStream(path, query, opts) {
+  try {
+    return await followStream(apiUrl(path, query), { ...opts, headers: authHeaders(), errorFrom });
+  } catch (err) {
+    if (err.status === 401) unauthorized();
+    throw err;
+  }
 }

@@ -1,6 +1,6 @@
 // One job: params, input, progress, result or error, cancel and retry, and its log lines live
 // from GET /api/jobs/:id/logs as an event stream (resumed with Last-Event-ID after a drop).
-import { api, apiUrl, authHeaders, errorFrom } from '../api.js';
+import { api, apiStream } from '../api.js';
 import {
   fmtBytes,
   fmtClock,
@@ -13,7 +13,8 @@ import {
   replace,
   statusBadge,
 } from '../dom.js';
-import { followStream } from '../sse.js';
+
+const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED'];
 
 export function jobView(id, { me }) {
   const ctrl = new AbortController();
@@ -148,11 +149,10 @@ export function jobView(id, { me }) {
   async function follow() {
     if (following || signal.aborted) return;
     following = true;
+    let again = false;
     try {
-      const result = await followStream(apiUrl(`jobs/${encodeURIComponent(id)}/logs`), {
-        headers: authHeaders(),
+      const result = await apiStream(`jobs/${encodeURIComponent(id)}/logs`, undefined, {
         signal,
-        errorFrom,
         lastEventId: lastSeq ? String(lastSeq) : '',
         endEvent: 'end',
         onEvent: (ev) => {
@@ -162,7 +162,11 @@ export function jobView(id, { me }) {
         },
         onState: (s) => setLive(s, s === 'live' ? 'live' : 'reconnecting…'),
       });
-      if (result === 'ended') setLive('ended', 'ended');
+      if (result === 'ended') {
+        // Retried while its stream was ending: the job runs again, so follow its new lines.
+        if (job && !TERMINAL.includes(job.status)) again = true;
+        else setLive('ended', 'ended');
+      }
     } catch (err) {
       if (!signal.aborted) {
         setLive('ended', '');
@@ -170,6 +174,7 @@ export function jobView(id, { me }) {
       }
     } finally {
       following = false;
+      if (again) follow();
     }
   }
 

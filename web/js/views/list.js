@@ -1,8 +1,7 @@
 // The jobs list: status and type filters, an "all jobs" toggle for admins, newest first, updated
 // live from the list's event stream (GET /api/jobs with Accept: text/event-stream).
-import { api, apiUrl, authHeaders, errorFrom } from '../api.js';
+import { api, apiStream } from '../api.js';
 import { fmtBytes, fmtTime, h, progressOf, progressText, replace, statusBadge } from '../dom.js';
-import { followStream } from '../sse.js';
 
 const STATUSES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
 const PAGE = 50;
@@ -204,20 +203,22 @@ export function listView(params, { me }) {
   };
 
   function follow() {
-    return followStream(apiUrl('jobs', { ...query(), limit: undefined }), {
-      headers: authHeaders(),
-      signal: ctrl.signal,
-      errorFrom,
-      // Each (re)connection starts with a fresh snapshot: events missed while the stream was
-      // down are in it, and events that cross it are reconciled by updatedAt.
-      onOpen: () => snapshot().catch((err) => !ctrl.signal.aborted && (error.textContent = err.message)),
-      onEvent: (ev) => {
-        if (ev.event !== 'job') return;
-        upsert(JSON.parse(ev.data));
-        render();
+    return apiStream(
+      'jobs',
+      { ...query(), limit: undefined },
+      {
+        signal: ctrl.signal,
+        // Each (re)connection starts with a fresh snapshot: events missed while the stream was
+        // down are in it, and events that cross it are reconciled by updatedAt.
+        onOpen: () => snapshot().catch((err) => !ctrl.signal.aborted && (error.textContent = err.message)),
+        onEvent: (ev) => {
+          if (ev.event !== 'job') return;
+          upsert(JSON.parse(ev.data));
+          render();
+        },
+        onState: (s) => setLive(s, s === 'live' ? 'live' : 'reconnecting…'),
       },
-      onState: (s) => setLive(s, s === 'live' ? 'live' : 'reconnecting…'),
-    });
+    );
   }
 
   follow().catch((err) => {
