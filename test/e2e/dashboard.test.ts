@@ -31,8 +31,8 @@ const XSS = '<img src=x onerror=window.__xss=1>';
 let server: ServerProcess | undefined;
 let browser: Browser | undefined;
 let url = '';
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dash-data-'));
-const configHome = tempConfigHome();
+let dataDir = '';
+let configHome = '';
 let adminToken = '';
 const tokens: Record<string, string> = {};
 const tokenIds: Record<string, string> = {};
@@ -92,6 +92,8 @@ async function createUser(name: string): Promise<string> {
 beforeAll(async () => {
   if (!haveChromium) return;
   fs.mkdirSync(OUT, { recursive: true });
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dash-data-'));
+  configHome = tempConfigHome();
   server = await startServerProcess({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome });
   url = server.url;
   adminToken = JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
@@ -118,7 +120,7 @@ afterAll(async () => {
   for (const c of contexts) await c.close().catch(() => {});
   await browser?.close();
   if (server) expect(await server.stop('SIGTERM')).toBe(0);
-  for (const d of [dataDir, configHome]) fs.rmSync(d, { recursive: true, force: true });
+  for (const d of [dataDir, configHome]) if (d) fs.rmSync(d, { recursive: true, force: true });
 }, 60_000);
 
 describeBrowser('the dashboard in Chromium', () => {
@@ -163,6 +165,7 @@ describeBrowser('the dashboard in Chromium', () => {
     await alice.locator('#param-required').fill('order_id, customer_email');
     await alice.locator('#param-maxErrors').fill('0');
     await alice.locator('#file').setInputFiles(ORDERS);
+    await alice.screenshot({ path: path.join(OUT, 'dashboard-new.png'), fullPage: true });
     // Record every value the upload progress bar takes.
     await alice.evaluate(() => {
       const bar = document.getElementById('upload-progress') as HTMLProgressElement;
@@ -329,6 +332,7 @@ describeBrowser('the dashboard in Chromium', () => {
     await bob.goto(`${url}/#/jobs/${aliceCsvJob}`);
     await bob.locator('#job-not-found').waitFor();
     expect(await bob.locator('#job-not-found').textContent()).toContain('Job not found');
+    await bob.screenshot({ path: path.join(OUT, 'dashboard-not-found.png') });
     expect(await bob.locator('#logs .log').count()).toBe(0);
 
     // Bob's token is revoked: his next request signs the tab out, with a reason.
