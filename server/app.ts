@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { AuthService } from '../core/auth/auth-service.js';
@@ -11,6 +10,9 @@ import type { JobQueue } from '../core/queue/job-queue.js';
 import { authenticate } from './auth.js';
 import { continueUnlessUpload } from './continue.js';
 import { errorHandler, notFound } from './errors.js';
+import { corsFor, requestLogger } from './http-middleware.js';
+import { createMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { tokensRouter } from './routes/tokens.js';
@@ -27,6 +29,8 @@ export interface AppDeps {
   types: JobTypeRegistry;
   logger: Logger;
   maxUploadBytes: number;
+  /** Browser origins allowed to call the API (JOBS_CORS_ORIGINS); none: same origin only. */
+  corsOrigins?: string[];
   /** The process's live-update fan-out (one LISTEN); created here when not given. */
   live?: LiveEvents;
 }
@@ -44,20 +48,15 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
-  app.use((req, res, next) => {
-    const id = req.header('x-request-id') ?? randomUUID();
-    res.setHeader('X-Request-Id', id);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      deps.logger.info(
-        { reqId: id, method: req.method, url: req.originalUrl, status: res.statusCode, ms },
-        'request',
-      );
-    });
-    next();
-  });
+  app.use(requestLogger(deps.logger));
+  if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));
+  const metrics = createMetrics({ db: deps.db, queue: deps.queue, live, logger: deps.logger });
+  app.use(metrics.http);
 
+  app.get('/metrics', metrics.handler);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
   app.use(healthRouter(deps));
   // The directory store's part URLs carry their own signature instead of a bearer token.
   if (uploads && deps.blobs instanceof FsBlobStore)
