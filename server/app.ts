@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { AuthService } from '../core/auth/auth-service.js';
@@ -12,6 +11,9 @@ import { authenticate } from './auth.js';
 import { continueUnlessUpload } from './continue.js';
 import { dashboardRouter } from './dashboard.js';
 import { errorHandler, notFound } from './errors.js';
+import { corsFor, requestLogger } from './http-middleware.js';
+import { createMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { tokensRouter } from './routes/tokens.js';
@@ -28,6 +30,8 @@ export interface AppDeps {
   types: JobTypeRegistry;
   logger: Logger;
   maxUploadBytes: number;
+  /** Browser origins allowed to call the API (JOBS_CORS_ORIGINS); none: same origin only. */
+  corsOrigins?: string[];
   /** The process's live-update fan-out (one LISTEN); created here when not given. */
   live?: LiveEvents;
 }
@@ -45,20 +49,15 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
-  app.use((req, res, next) => {
-    const id = req.header('x-request-id') ?? randomUUID();
-    res.setHeader('X-Request-Id', id);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      deps.logger.info(
-        { reqId: id, method: req.method, url: req.originalUrl, status: res.statusCode, ms },
-        'request',
-      );
-    });
-    next();
-  });
+  app.use(requestLogger(deps.logger));
+  if (deps.corsOrigins?.length) app.use(corsFor(deps.corsOrigins));
+  const metrics = createMetrics({ db: deps.db, queue: deps.queue, live, logger: deps.logger });
+  app.use(metrics.http);
 
+  app.get('/metrics', metrics.handler);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
   app.use(healthRouter(deps));
   // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
   app.use(dashboardRouter());

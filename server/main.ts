@@ -52,7 +52,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
 
   const types = new JobTypeRegistry(handlers);
-  const app = createApp({ db, blobs, queue, types, logger, maxUploadBytes: config.maxUploadBytes });
+  const app = createApp({
+    db,
+    blobs,
+    queue,
+    types,
+    logger,
+    maxUploadBytes: config.maxUploadBytes,
+    corsOrigins: config.corsOrigins,
+  });
   const server = createHttpServer(app);
   // Large uploads may take long: no request timeout, but idle sockets still time out.
   server.requestTimeout = 0;
