@@ -146,6 +146,24 @@ describeBrowser('the dashboard in Chromium', () => {
   it('rejects a bad token, then signs in with a good one', async () => {
     alice = await newPage();
     await alice.goto(url + '/');
+    await alice.locator('#token').waitFor();
+    // Light: on a first visit (empty cache) the whole dashboard (page, styles, scripts, icon) is a few dozen KB in a dozen requests.
+    const files = await alice.evaluate(() =>
+      [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+        .map((e) => ({ url: e.name, bytes: (e as PerformanceResourceTiming).encodedBodySize }))
+        .filter((e) => !new URL(e.url).pathname.startsWith('/api/')),
+    );
+    const bytes = files.reduce((n, f) => n + f.bytes, 0);
+    expect(files.length).toBeLessThanOrEqual(12);
+    expect(bytes).toBeGreaterThan(10_000);
+    expect(bytes).toBeLessThan(100_000);
+    const loadedMs = await alice.evaluate(
+      () => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).loadEventEnd,
+    );
+    fs.writeFileSync(
+      path.join(OUT, 'dashboard-figures.json'),
+      JSON.stringify({ files: files.length, bytes, loadedMs: Math.round(loadedMs) }, null, 2),
+    );
     await alice.locator('#token').fill('jobs_not-a-real-token');
     await alice.getByRole('button', { name: 'Sign in' }).click();
     await alice.locator('#signin-error', { hasText: 'not valid' }).waitFor();
