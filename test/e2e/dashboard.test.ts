@@ -147,7 +147,8 @@ describeBrowser('the dashboard in Chromium', () => {
     alice = await newPage();
     await alice.goto(url + '/');
     await alice.locator('#token').waitFor();
-    // Light: on a first visit (empty cache) the whole dashboard (page, styles, scripts, icon) is a few dozen KB in a dozen requests.
+    // Light: on a first visit (empty cache) the whole dashboard (page, styles, scripts, icon) is a
+    // few dozen KB in a dozen requests.
     const files = await alice.evaluate(() =>
       [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
         .map((e) => ({ url: e.name, bytes: (e as PerformanceResourceTiming).encodedBodySize }))
