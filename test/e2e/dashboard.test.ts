@@ -307,7 +307,8 @@ describeBrowser('the dashboard in Chromium', () => {
   it("lists the user's jobs with status filters, updated live", async () => {
     await alice.goto(url + '/#/');
     await alice.locator('#live[data-state="live"]').waitFor();
-    await expect(alice.locator('#jobs-body tr').count()).resolves.toBe(3);
+    // "live" shows as the stream connects; the snapshot it triggers may land a moment later.
+    await alice.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 3);
     await alice.locator('[data-filter="FAILED"]').click();
     await alice.locator('#jobs-body tr').first().waitFor();
     await alice.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 1);
