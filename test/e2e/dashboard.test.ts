@@ -379,6 +379,27 @@ describeBrowser('the dashboard in Chromium', () => {
     await waitForStatus(admin, 'COMPLETED');
   });
 
+  // After the admin's test, which expects every job on one page.
+  it('pages through a long list with "Load more"', async () => {
+    const carol = await createUser('carol');
+    const ids: string[] = [];
+    for (let i = 0; i < 55; i++) {
+      const r = await api(url, carol, 'POST', '/api/jobs', { type: 'noop', params: {} });
+      expect(r.status).toBe(201);
+      ids.push(r.body.id);
+    }
+    const page = await newPage();
+    await signIn(page, carol, 'carol');
+    await page.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 50);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 55);
+    expect(await page.getByRole('button', { name: 'Load more' }).isVisible()).toBe(false);
+    const shown = await page
+      .locator('#jobs-body tr')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
+    expect(shown).toEqual([...ids].reverse()); // newest first, each once
+  });
+
   it('signs out: the token is forgotten and the sign-in form is back', async () => {
     await alice.getByRole('button', { name: 'Sign out' }).click();
     await alice.locator('#signin').waitFor();
