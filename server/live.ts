@@ -166,7 +166,7 @@ export async function streamJobLogs(
       }
     },
     (err) => {
-      deps.logger.warn({ err, jobId: id, reqId: res.getHeader('x-request-id') }, 'log stream failed');
+      (req.log ?? deps.logger).warn({ err, jobId: id }, 'log stream failed');
       s.end(); // the client reconnects with Last-Event-ID
     },
   );
@@ -228,7 +228,7 @@ export async function streamJobList(
       if (sent.size > 10_000) sent.clear(); // bounded: at worst a repeated event
     },
     (err) => {
-      deps.logger.warn({ err, reqId: res.getHeader('x-request-id') }, 'job list stream failed');
+      (req.log ?? deps.logger).warn({ err }, 'job list stream failed');
       s.end();
     },
   );
