@@ -134,7 +134,11 @@ export async function streamJobLogs(
   await jobs.get(deps.viewer, id); // 404 for a job the viewer may not see, before any header
   let lastJob = '';
   // Subscribed before the first read, so nothing committed in between is missed.
-  const unsubscribe = await live.subscribeJob(id, () => kick());
+  // Events before the stream exists need nothing: its first read comes after them.
+  let ready = false;
+  const unsubscribe = await live.subscribeJob(id, (e) => {
+    if (ready) return e.k === 'closing' ? s.end() : kick();
+  });
   if (req.destroyed || res.writableEnded) return unsubscribe();
   const s = new SseStream(res);
   s.whenClosed(unsubscribe);
@@ -170,6 +174,7 @@ export async function streamJobLogs(
       s.end(); // the client reconnects with Last-Event-ID
     },
   );
+  ready = true;
   kick();
 }
 
@@ -192,7 +197,9 @@ export async function streamJobList(
   jobs.checkList(viewer, query); // 403 before any header
   const changed = new Set<string>();
   const sent = new Map<string, string>();
+  let ready = false;
   const onEvent = (e: LiveEvent) => {
+    if (e.k === 'closing') return ready ? s.end() : undefined;
     if (e.k === 'resync') {
       for (const id of sent.keys()) changed.add(id);
     } else if (e.k === 'job') {
@@ -201,7 +208,7 @@ export async function streamJobList(
       if (query.type && e.type !== query.type) return;
       changed.add(e.id);
     } else return;
-    kick();
+    if (ready) kick();
   };
   const unsubscribe = await live.subscribe(onEvent);
   if (req.destroyed || res.writableEnded) return unsubscribe();
@@ -232,6 +239,8 @@ export async function streamJobList(
       s.end();
     },
   );
+  ready = true;
+  kick(); // jobs that changed while the stream was being set up
 }
 
 function jobState(job: JobDto): string {

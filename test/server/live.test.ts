@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { LiveEvents } from '../../core/jobs/live-events.js';
 import { JobLogWriter } from '../../processor/job-log-writer.js';
 import { api, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { dbKinds } from '../helpers/db.js';
@@ -6,13 +7,14 @@ import { openSse, type SseConnection } from '../helpers/sse.js';
 
 describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
   let s: TestServer;
+  let live: LiveEvents;
   let admin: string;
   let alice: string;
   let bob: string;
   const open: SseConnection[] = [];
 
   beforeAll(async () => {
-    s = await startTestServer(kind);
+    s = await startTestServer(kind, { live: (db) => (live = new LiveEvents(db)) });
   });
   afterAll(async () => {
     for (const c of open) c.close();
@@ -153,5 +155,18 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
     await new Promise((r) => setTimeout(r, 300));
     expect(mine.events.map((e) => parse(e).id)).not.toContain(bobs);
     expect(typed.events).toEqual([]);
+  });
+
+  it('ends every stream when the process closes its live events (shutdown), and frees the subscriptions', async () => {
+    const id = await createJob(alice);
+    const logs = await sse(`/api/jobs/${id}/logs`, alice);
+    const list = await sse('/api/jobs', alice);
+    expect((await logs.next()).event).toBe('job');
+    expect(live.subscribers).toBeGreaterThanOrEqual(3); // two streams and the metrics
+    const closed = Date.now();
+    await live.close();
+    await Promise.all([logs.ended, list.ended]);
+    expect(Date.now() - closed).toBeLessThan(2000);
+    expect(live.subscribers).toBe(1); // the metrics' subscription only
   });
 });
