@@ -157,8 +157,27 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
     expect(typed.events).toEqual([]);
   });
 
+  it('sends the last lines of a running job that is cancelled before its end event', async () => {
+    s.startWorker(); // from here on jobs run
+    const id = await createJob(alice, { sleepMs: 60_000 });
+    const c = await sse(`/api/jobs/${id}/logs`, alice);
+    const until = Date.now() + 20_000;
+    while ((await s.t.db.prisma.job.findUnique({ where: { id } }))?.status !== 'RUNNING') {
+      if (Date.now() > until) throw new Error('the job never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await api(s.url, alice, 'POST', `/api/jobs/${id}/cancel`)).status).toBe(200);
+    await c.ended;
+    const events = c.events.map((e) => [e.event, e.event === 'log' ? parse(e).message : parse(e).status]);
+    expect(events.at(-1)).toEqual(['end', 'CANCELLED']);
+    const messages = events.filter(([e]) => e === 'log').map(([, m]) => m);
+    expect(messages[0]).toMatch(/^attempt 1 of \d+ started$/);
+    expect(messages.at(-1)).toMatch(/^stopped: the job was cancelled/);
+    expect(await s.t.db.prisma.jobLog.count({ where: { jobId: id } })).toBe(messages.length);
+  });
+
   it('ends every stream when the process closes its live events (shutdown), and frees the subscriptions', async () => {
-    const id = await createJob(alice);
+    const id = await createJob(alice, { sleepMs: 10_000 });
     const logs = await sse(`/api/jobs/${id}/logs`, alice);
     const list = await sse('/api/jobs', alice);
     expect((await logs.next()).event).toBe('job');
