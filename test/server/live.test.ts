@@ -157,6 +157,27 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
     expect(typed.events).toEqual([]);
   });
 
+  it('survives the loss of its LISTEN connection: reconnects and re-reads what it missed', async () => {
+    if (kind !== 'postgres') return; // PGlite's notifications are in-process
+    const id = await createJob(alice);
+    const c = await sse(`/api/jobs/${id}/logs`, alice);
+    expect((await c.next()).event).toBe('job');
+    const killed = await s.t.db.prisma.$queryRawUnsafe<{ pid: number }[]>(
+      `SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity
+       WHERE datname = current_database() AND query ILIKE 'LISTEN "jobs_live"%' AND pid <> pg_backend_pid()`,
+    );
+    expect(killed.length).toBeGreaterThanOrEqual(1);
+    // Written while nobody listens: its notification is lost; the resync after reconnecting finds it.
+    const log = new JobLogWriter(s.t.db.prisma, id);
+    log.info('during the gap');
+    await log.flush();
+    const e = await c.next(10_000);
+    expect([e.event, parse(e).message]).toEqual(['log', 'during the gap']);
+    log.info('after');
+    await log.flush();
+    expect(parse(await c.next(5_000)).message).toBe('after');
+  });
+
   it('sends the last lines of a running job that is cancelled before its end event', async () => {
     s.startWorker(); // from here on jobs run
     const id = await createJob(alice, { sleepMs: 60_000 });
