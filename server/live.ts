@@ -7,11 +7,19 @@ import type { JobsService } from '../core/jobs/jobs-service.js';
 import type { LiveEvent, LiveEvents } from '../core/jobs/live-events.js';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
-export const PING_MS = 15_000;
+export const DEFAULT_PING_MS = 15_000;
 /** How long after a running job's cancellation its stream waits for the handler's last lines. */
 const CANCEL_GRACE_MS = 1500;
 /** Lines read per query while catching up. */
 const PAGE = 1000;
+
+export interface LiveDeps {
+  jobs: JobsService;
+  live: LiveEvents;
+  logger: Logger;
+  /** Period of the `: ping` comments (default 15 s). */
+  pingMs?: number;
+}
 
 /** True when the client asked for a Server-Sent Events stream. */
 export function wantsEventStream(req: Request): boolean {
@@ -27,7 +35,10 @@ export class SseStream {
   private readonly ping: NodeJS.Timeout;
   private readonly onClose: (() => void)[] = [];
 
-  constructor(private readonly res: Response) {
+  constructor(
+    private readonly res: Response,
+    pingMs = DEFAULT_PING_MS,
+  ) {
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
@@ -38,7 +49,7 @@ export class SseStream {
     res.socket?.setNoDelay(true);
     // EventSource reconnects after `retry` ms (its default of 3 s is long for a log view).
     res.write('retry: 1000\n\n');
-    this.ping = setInterval(() => void this.write(': ping\n\n'), PING_MS);
+    this.ping = setInterval(() => void this.write(': ping\n\n'), pingMs);
     this.ping.unref();
     res.on('close', () => this.close());
   }
@@ -129,7 +140,7 @@ function startAfter(req: Request, after: number): number {
 export async function streamJobLogs(
   req: Request,
   res: Response,
-  deps: { jobs: JobsService; live: LiveEvents; logger: Logger; viewer: Principal; id: string; after: number },
+  deps: LiveDeps & { viewer: Principal; id: string; after: number },
 ): Promise<void> {
   const { jobs, live, id } = deps;
   let cursor = startAfter(req, deps.after);
@@ -144,7 +155,7 @@ export async function streamJobLogs(
     if (ready) return e.k === 'closing' ? s.end() : kick();
   });
   if (req.destroyed || res.writableEnded) return unsubscribe();
-  const s = new SseStream(res);
+  const s = new SseStream(res, deps.pingMs);
   s.whenClosed(() => {
     unsubscribe();
     clearTimeout(graceTimer);
@@ -205,13 +216,7 @@ export async function streamJobLogs(
 export async function streamJobList(
   req: Request,
   res: Response,
-  deps: {
-    jobs: JobsService;
-    live: LiveEvents;
-    logger: Logger;
-    viewer: Principal;
-    query: { status?: JobStatus; type?: string; all?: boolean };
-  },
+  deps: LiveDeps & { viewer: Principal; query: { status?: JobStatus; type?: string; all?: boolean } },
 ): Promise<void> {
   const { jobs, live, viewer, query } = deps;
   jobs.checkList(viewer, query); // 403 before any header
@@ -232,7 +237,7 @@ export async function streamJobList(
   };
   const unsubscribe = await live.subscribe(onEvent);
   if (req.destroyed || res.writableEnded) return unsubscribe();
-  const s = new SseStream(res);
+  const s = new SseStream(res, deps.pingMs);
   s.whenClosed(unsubscribe);
   const kick = coalesced(
     async () => {

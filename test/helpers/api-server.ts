@@ -42,6 +42,7 @@ export async function startTestServer(
     corsOrigins?: string[];
     logger?: Logger;
     live?: LiveEvents | ((db: Database) => LiveEvents);
+    livePingMs?: number;
   } = {},
 ): Promise<TestServer> {
   const t = await openTestDatabase(kind);
@@ -58,6 +59,7 @@ export async function startTestServer(
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024,
     corsOrigins: opts.corsOrigins,
     live: typeof opts.live === 'function' ? opts.live(t.db) : opts.live,
+    livePingMs: opts.livePingMs,
   });
   const server = createHttpServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

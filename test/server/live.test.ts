@@ -14,7 +14,7 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
   const open: SseConnection[] = [];
 
   beforeAll(async () => {
-    s = await startTestServer(kind, { live: (db) => (live = new LiveEvents(db)) });
+    s = await startTestServer(kind, { live: (db) => (live = new LiveEvents(db)), livePingMs: 200 });
   });
   afterAll(async () => {
     for (const c of open) c.close();
@@ -85,6 +85,16 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
     const end = await c.next();
     expect([end.event, parse(end).status]).toEqual(['end', 'COMPLETED']);
     await c.ended; // the server closed the stream
+  });
+
+  it('pings idle streams with a comment', async () => {
+    const id = await createJob(alice);
+    const c = await sse(`/api/jobs/${id}/logs`, alice);
+    await c.next();
+    await new Promise((r) => setTimeout(r, 700));
+    expect(c.raw.match(/^: ping$/gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(c.raw.startsWith('retry: 1000\n\n')).toBe(true);
+    expect(c.events).toHaveLength(1); // comments are not events
   });
 
   it('resumes after Last-Event-ID (or ?after), and ends at once for an ended job', async () => {
