@@ -34,6 +34,8 @@ export interface AppDeps {
   corsOrigins?: string[];
   /** The process's live-update fan-out (one LISTEN); created here when not given. */
   live?: LiveEvents;
+  /** Period of the `: ping` comments on live streams (default 15 s; tests shorten it). */
+  livePingMs?: number;
 }
 
 /** Builds the API. Listening is the caller's business (server/main.ts, tests). */
@@ -69,7 +71,14 @@ export function createApp(deps: AppDeps): Express {
   if (uploads) app.use('/api/uploads', uploadsRouter({ uploads }));
   app.use(
     '/api/jobs',
-    jobsRouter({ jobs, blobs: deps.blobs, maxUploadBytes: deps.maxUploadBytes, live, logger: deps.logger }),
+    jobsRouter({
+      jobs,
+      blobs: deps.blobs,
+      maxUploadBytes: deps.maxUploadBytes,
+      live,
+      logger: deps.logger,
+      pingMs: deps.livePingMs,
+    }),
   );
   app.use('/api/job-types', jobTypesRouter(deps.types));
   app.use('/api', tokensRouter(auth));

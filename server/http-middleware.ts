@@ -22,6 +22,8 @@ export function requestLogger(logger: Logger): RequestHandler {
       res.setHeader('X-Request-Id', id);
       return id;
     },
+    // req.log is then a child logger bound to { reqId } alone, and every line carries the id.
+    quietReqLogger: true,
     customAttributeKeys: { reqId: 'reqId' },
     customLogLevel(_req, res, err) {
       if (err || res.statusCode >= 500) return 'error';

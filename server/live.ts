@@ -7,9 +7,19 @@ import type { JobsService } from '../core/jobs/jobs-service.js';
 import type { LiveEvent, LiveEvents } from '../core/jobs/live-events.js';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
-export const PING_MS = 15_000;
+export const DEFAULT_PING_MS = 15_000;
+/** How long after a running job's cancellation its stream waits for the handler's last lines. */
+const CANCEL_GRACE_MS = 1500;
 /** Lines read per query while catching up. */
 const PAGE = 1000;
+
+export interface LiveDeps {
+  jobs: JobsService;
+  live: LiveEvents;
+  logger: Logger;
+  /** Period of the `: ping` comments (default 15 s). */
+  pingMs?: number;
+}
 
 /** True when the client asked for a Server-Sent Events stream. */
 export function wantsEventStream(req: Request): boolean {
@@ -25,7 +35,10 @@ export class SseStream {
   private readonly ping: NodeJS.Timeout;
   private readonly onClose: (() => void)[] = [];
 
-  constructor(private readonly res: Response) {
+  constructor(
+    private readonly res: Response,
+    pingMs = DEFAULT_PING_MS,
+  ) {
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
@@ -36,7 +49,7 @@ export class SseStream {
     res.socket?.setNoDelay(true);
     // EventSource reconnects after `retry` ms (its default of 3 s is long for a log view).
     res.write('retry: 1000\n\n');
-    this.ping = setInterval(() => void this.write(': ping\n\n'), PING_MS);
+    this.ping = setInterval(() => void this.write(': ping\n\n'), pingMs);
     this.ping.unref();
     res.on('close', () => this.close());
   }
@@ -127,17 +140,26 @@ function startAfter(req: Request, after: number): number {
 export async function streamJobLogs(
   req: Request,
   res: Response,
-  deps: { jobs: JobsService; live: LiveEvents; logger: Logger; viewer: Principal; id: string; after: number },
+  deps: LiveDeps & { viewer: Principal; id: string; after: number },
 ): Promise<void> {
   const { jobs, live, id } = deps;
   let cursor = startAfter(req, deps.after);
   await jobs.get(deps.viewer, id); // 404 for a job the viewer may not see, before any header
   let lastJob = '';
+  let graceOver = false;
+  let graceTimer: NodeJS.Timeout | undefined;
   // Subscribed before the first read, so nothing committed in between is missed.
-  const unsubscribe = await live.subscribeJob(id, () => kick());
+  // Events before the stream exists need nothing: its first read comes after them.
+  let ready = false;
+  const unsubscribe = await live.subscribeJob(id, (e) => {
+    if (ready) return e.k === 'closing' ? s.end() : kick();
+  });
   if (req.destroyed || res.writableEnded) return unsubscribe();
-  const s = new SseStream(res);
-  s.whenClosed(unsubscribe);
+  const s = new SseStream(res, deps.pingMs);
+  s.whenClosed(() => {
+    unsubscribe();
+    clearTimeout(graceTimer);
+  });
   const kick = coalesced(
     async () => {
       if (s.closed) return;
@@ -161,15 +183,29 @@ export async function streamJobLogs(
         await s.send('job', job);
       }
       if (TERMINAL_STATUSES.includes(job.status)) {
+        // A running job cancelled by the API ends first and logs after: its handler notices at
+        // its next heartbeat (within a second) and writes why it stopped. A recent cancellation
+        // of a started job waits briefly for those last lines (each kicks a drain) before `end`.
+        if (job.status === 'CANCELLED' && job.startedAt && !graceOver) {
+          const left = Date.parse(job.finishedAt ?? job.updatedAt) + CANCEL_GRACE_MS - Date.now();
+          if (left > 0) {
+            graceTimer ??= setTimeout(() => {
+              graceOver = true;
+              kick();
+            }, left);
+            return;
+          }
+        }
         await s.send('end', job);
         s.end();
       }
     },
     (err) => {
-      deps.logger.warn({ err, jobId: id, reqId: res.getHeader('x-request-id') }, 'log stream failed');
+      (req.log ?? deps.logger).warn({ err, jobId: id }, 'log stream failed');
       s.end(); // the client reconnects with Last-Event-ID
     },
   );
+  ready = true;
   kick();
 }
 
@@ -180,19 +216,15 @@ export async function streamJobLogs(
 export async function streamJobList(
   req: Request,
   res: Response,
-  deps: {
-    jobs: JobsService;
-    live: LiveEvents;
-    logger: Logger;
-    viewer: Principal;
-    query: { status?: JobStatus; type?: string; all?: boolean };
-  },
+  deps: LiveDeps & { viewer: Principal; query: { status?: JobStatus; type?: string; all?: boolean } },
 ): Promise<void> {
   const { jobs, live, viewer, query } = deps;
   jobs.checkList(viewer, query); // 403 before any header
   const changed = new Set<string>();
   const sent = new Map<string, string>();
+  let ready = false;
   const onEvent = (e: LiveEvent) => {
+    if (e.k === 'closing') return ready ? s.end() : undefined;
     if (e.k === 'resync') {
       for (const id of sent.keys()) changed.add(id);
     } else if (e.k === 'job') {
@@ -201,11 +233,11 @@ export async function streamJobList(
       if (query.type && e.type !== query.type) return;
       changed.add(e.id);
     } else return;
-    kick();
+    if (ready) kick();
   };
   const unsubscribe = await live.subscribe(onEvent);
   if (req.destroyed || res.writableEnded) return unsubscribe();
-  const s = new SseStream(res);
+  const s = new SseStream(res, deps.pingMs);
   s.whenClosed(unsubscribe);
   const kick = coalesced(
     async () => {
@@ -228,10 +260,12 @@ export async function streamJobList(
       if (sent.size > 10_000) sent.clear(); // bounded: at worst a repeated event
     },
     (err) => {
-      deps.logger.warn({ err, reqId: res.getHeader('x-request-id') }, 'job list stream failed');
+      (req.log ?? deps.logger).warn({ err }, 'job list stream failed');
       s.end();
     },
   );
+  ready = true;
+  kick(); // jobs that changed while the stream was being set up
 }
 
 function jobState(job: JobDto): string {

@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from '../core/db/database.js';
@@ -45,34 +45,49 @@ export function createMetrics(deps: {
     },
   });
 
-  const depth = new Gauge({
+  // One queue read (GetQueueAttributes, or one query) serves the three queue gauges of a scrape.
+  let stats: ReturnType<JobQueue['stats']> | undefined;
+  const queueStats = () => {
+    stats ??= deps.queue.stats();
+    return stats;
+  };
+  new Gauge({
+    name: 'jobs_queue_scrape_ok',
+    help: '1 when the queue figures of this scrape could be read, else 0 (the queue gauges are then absent).',
+    registers: [registry],
+    async collect() {
+      const ok = await queueStats().then(
+        () => 1,
+        (err: unknown) => {
+          deps.logger.warn({ err }, 'metrics: cannot read queue stats');
+          return 0;
+        },
+      );
+      this.set(ok);
+    },
+  });
+  new Gauge({
     name: 'jobs_queue_messages',
     help: 'Queue messages by state: waiting (visible, or not yet published to SQS), in_flight (received, not deleted), dead_letter.',
     labelNames: ['state'],
     registers: [registry],
+    async collect() {
+      this.reset();
+      const s = await queueStats().catch(() => undefined);
+      if (!s) return;
+      this.set({ state: 'waiting' }, s.waiting);
+      this.set({ state: 'in_flight' }, s.inFlight);
+      this.set({ state: 'dead_letter' }, s.deadLetters);
+    },
   });
-  const oldest = new Gauge({
+  new Gauge({
     name: 'jobs_queue_oldest_message_age_seconds',
     help: 'Age of the oldest message not yet deleted (database queue); with SQS, of the oldest unpublished outbox row (the oldest SQS message age is a CloudWatch metric).',
     registers: [registry],
-  });
-  // One GetQueueAttributes / one query per scrape for both gauges.
-  new Gauge({
-    name: 'jobs_queue_scrape_ok',
-    help: '1 when the queue figures of this scrape could be read, else 0 (the queue gauges keep their last value).',
-    registers: [registry],
     async collect() {
-      try {
-        const s = await deps.queue.stats();
-        depth.set({ state: 'waiting' }, s.waiting);
-        depth.set({ state: 'in_flight' }, s.inFlight);
-        depth.set({ state: 'dead_letter' }, s.deadLetters);
-        oldest.set(s.oldestAgeSeconds);
-        this.set(1);
-      } catch (err) {
-        deps.logger.warn({ err }, 'metrics: cannot read queue stats');
-        this.set(0);
-      }
+      this.reset();
+      const s = await queueStats().catch(() => undefined);
+      if (s) this.set(s.oldestAgeSeconds);
     },
   });
 
@@ -121,8 +136,7 @@ export function createMetrics(deps: {
     const record = () => {
       if (done) return;
       done = true;
-      // The pattern, not the URL: one series per route however many job ids there are.
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const route = routePattern(req);
       if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) {
         streams.inc({ route });
         return;
@@ -133,10 +147,27 @@ export function createMetrics(deps: {
   };
 
   const handler: RequestHandler = async (_req, res) => {
+    stats = undefined; // read the queue afresh, once, for this scrape
     const body = await registry.metrics();
     res.setHeader('Content-Type', registry.contentType);
     res.send(body);
   };
 
   return { registry, http, handler };
+}
+
+/**
+ * The route pattern that served a request (`/api/jobs/:id`), not its URL: one series per route
+ * however many job ids there are; `unmatched` for 404s of unknown paths. Derived from the
+ * matched route and the original URL, because `req.baseUrl` is already unwound when a route
+ * passed an error on.
+ */
+function routePattern(req: Request): string {
+  if (!req.route) return 'unmatched';
+  const routePath = String(req.route.path);
+  const path = req.originalUrl.split('?')[0].replace(/\/+$/, '');
+  const depth = routePath === '/' ? 0 : routePath.split('/').length - 1;
+  const segments = path.split('/');
+  const base = segments.slice(0, segments.length - depth).join('/');
+  return `${base}${routePath === '/' ? '' : routePath}` || '/';
 }

@@ -34,7 +34,12 @@ export interface Resync {
   k: 'resync';
 }
 
-export type LiveEvent = JobChanged | LogsWritten | Resync;
+/** The process is shutting down: live streams end now (their clients reconnect elsewhere). */
+export interface Closing {
+  k: 'closing';
+}
+
+export type LiveEvent = JobChanged | LogsWritten | Resync | Closing;
 
 type Listener = (e: LiveEvent) => void;
 
@@ -46,7 +51,7 @@ type Listener = (e: LiveEvent) => void;
 export class LiveEvents {
   private readonly byJob = new Map<string, Set<Listener>>();
   private readonly all = new Set<Listener>();
-  private started?: Promise<unknown>;
+  private started?: Promise<() => Promise<void>>;
 
   constructor(private readonly db: Database) {}
 
@@ -87,6 +92,18 @@ export class LiveEvents {
     return unsubscribe;
   }
 
+  /**
+   * Tells every subscriber the process is stopping (streams end, so an HTTP server can close
+   * without waiting for them) and stops listening.
+   */
+  async close(): Promise<void> {
+    this.emit({ k: 'closing' });
+    const started = this.started;
+    this.started = undefined;
+    const unlisten = await started?.catch(() => undefined);
+    await unlisten?.().catch(() => {});
+  }
+
   private dispatch(payload: string): void {
     let e: LiveEvent;
     try {
@@ -100,7 +117,7 @@ export class LiveEvents {
 
   private emit(e: LiveEvent): void {
     for (const fn of [...this.all]) safe(fn, e);
-    if (e.k === 'resync') {
+    if (e.k === 'resync' || e.k === 'closing') {
       for (const set of this.byJob.values()) for (const fn of [...set]) safe(fn, e);
     } else {
       const set = this.byJob.get(e.id);

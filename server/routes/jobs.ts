@@ -18,6 +18,7 @@ export function jobsRouter(deps: {
   maxUploadBytes: number;
   live: LiveEvents;
   logger: Logger;
+  pingMs?: number;
 }): Router {
   const { jobs } = deps;
   const r = Router();

@@ -9,6 +9,8 @@ import type { Permission } from '../../core/auth/principal.js';
 import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
 import { JobTypeRegistry } from '../../core/jobs/job-types.js';
 import { DbQueue } from '../../core/queue/db-queue.js';
+import type { Database } from '../../core/db/database.js';
+import type { LiveEvents } from '../../core/jobs/live-events.js';
 import { findHandler, handlers } from '../../processor/handlers/index.js';
 import { createProcessor } from '../../processor/processor.js';
 import { QueueWorker } from '../../processor/queue-worker.js';
@@ -34,7 +36,14 @@ export interface TestServer {
 /** The real app over real HTTP on 127.0.0.1, with a scratch database and blob directory. */
 export async function startTestServer(
   kind: DbKind,
-  opts: { maxUploadBytes?: number; partSize?: number; corsOrigins?: string[]; logger?: Logger } = {},
+  opts: {
+    maxUploadBytes?: number;
+    partSize?: number;
+    corsOrigins?: string[];
+    logger?: Logger;
+    live?: LiveEvents | ((db: Database) => LiveEvents);
+    livePingMs?: number;
+  } = {},
 ): Promise<TestServer> {
   const t = await openTestDatabase(kind);
   const blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-blobs-'));
@@ -49,6 +58,8 @@ export async function startTestServer(
     logger,
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024,
     corsOrigins: opts.corsOrigins,
+    live: typeof opts.live === 'function' ? opts.live(t.db) : opts.live,
+    livePingMs: opts.livePingMs,
   });
   const server = createHttpServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

@@ -7,6 +7,8 @@ export interface SseConnection {
   /** The body when the answer was not a stream (an error). */
   body: string;
   events: (SseEvent & { at: number })[];
+  /** Everything received, comments included. */
+  readonly raw: string;
   /** Resolves with the next event (after those already taken), or rejects after `timeoutMs`. */
   next(timeoutMs?: number): Promise<SseEvent & { at: number }>;
   /** Resolves once the server has ended the stream. */
@@ -35,6 +37,7 @@ export function openSse(
         let taken = 0;
         let wake: (() => void) | undefined;
         let body = '';
+        let raw = '';
         let isEnded = false;
         const ended = new Promise<void>((r) => {
           const done = () => {
@@ -51,6 +54,7 @@ export function openSse(
         });
         res.setEncoding('utf8');
         res.on('data', (d: string) => {
+          raw += d;
           if (res.statusCode === 200) parser.push(d);
           else body += d;
         });
@@ -60,6 +64,9 @@ export function openSse(
           headers: res.headers,
           get body() {
             return body;
+          },
+          get raw() {
+            return raw;
           },
           events,
           ended,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { LiveEvents } from '../../core/jobs/live-events.js';
 import { JobLogWriter } from '../../processor/job-log-writer.js';
 import { api, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { dbKinds } from '../helpers/db.js';
@@ -6,13 +7,14 @@ import { openSse, type SseConnection } from '../helpers/sse.js';
 
 describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
   let s: TestServer;
+  let live: LiveEvents;
   let admin: string;
   let alice: string;
   let bob: string;
   const open: SseConnection[] = [];
 
   beforeAll(async () => {
-    s = await startTestServer(kind);
+    s = await startTestServer(kind, { live: (db) => (live = new LiveEvents(db)), livePingMs: 200 });
   });
   afterAll(async () => {
     for (const c of open) c.close();
@@ -85,6 +87,16 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
     await c.ended; // the server closed the stream
   });
 
+  it('pings idle streams with a comment', async () => {
+    const id = await createJob(alice);
+    const c = await sse(`/api/jobs/${id}/logs`, alice);
+    await c.next();
+    await new Promise((r) => setTimeout(r, 700));
+    expect(c.raw.match(/^: ping$/gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(c.raw.startsWith('retry: 1000\n\n')).toBe(true);
+    expect(c.events).toHaveLength(1); // comments are not events
+  });
+
   it('resumes after Last-Event-ID (or ?after), and ends at once for an ended job', async () => {
     const id = await createJob(alice);
     const log = new JobLogWriter(s.t.db.prisma, id, { batchSize: 7, flushMs: 10 });
@@ -153,5 +165,58 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
     await new Promise((r) => setTimeout(r, 300));
     expect(mine.events.map((e) => parse(e).id)).not.toContain(bobs);
     expect(typed.events).toEqual([]);
+  });
+
+  it('survives the loss of its LISTEN connection: reconnects and re-reads what it missed', async () => {
+    if (kind !== 'postgres') return; // PGlite's notifications are in-process
+    const id = await createJob(alice);
+    const c = await sse(`/api/jobs/${id}/logs`, alice);
+    expect((await c.next()).event).toBe('job');
+    const killed = await s.t.db.prisma.$queryRawUnsafe<{ pid: number }[]>(
+      `SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity
+       WHERE datname = current_database() AND query ILIKE 'LISTEN "jobs_live"%' AND pid <> pg_backend_pid()`,
+    );
+    expect(killed.length).toBeGreaterThanOrEqual(1);
+    // Written while nobody listens: its notification is lost; the resync after reconnecting finds it.
+    const log = new JobLogWriter(s.t.db.prisma, id);
+    log.info('during the gap');
+    await log.flush();
+    const e = await c.next(10_000);
+    expect([e.event, parse(e).message]).toEqual(['log', 'during the gap']);
+    log.info('after');
+    await log.flush();
+    expect(parse(await c.next(5_000)).message).toBe('after');
+  });
+
+  it('sends the last lines of a running job that is cancelled before its end event', async () => {
+    s.startWorker(); // from here on jobs run
+    const id = await createJob(alice, { sleepMs: 60_000 });
+    const c = await sse(`/api/jobs/${id}/logs`, alice);
+    const until = Date.now() + 20_000;
+    while ((await s.t.db.prisma.job.findUnique({ where: { id } }))?.status !== 'RUNNING') {
+      if (Date.now() > until) throw new Error('the job never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await api(s.url, alice, 'POST', `/api/jobs/${id}/cancel`)).status).toBe(200);
+    await c.ended;
+    const events = c.events.map((e) => [e.event, e.event === 'log' ? parse(e).message : parse(e).status]);
+    expect(events.at(-1)).toEqual(['end', 'CANCELLED']);
+    const messages = events.filter(([e]) => e === 'log').map(([, m]) => m);
+    expect(messages[0]).toMatch(/^attempt 1 of \d+ started$/);
+    expect(messages.at(-1)).toMatch(/^stopped: the job was cancelled/);
+    expect(await s.t.db.prisma.jobLog.count({ where: { jobId: id } })).toBe(messages.length);
+  });
+
+  it('ends every stream when the process closes its live events (shutdown), and frees the subscriptions', async () => {
+    const id = await createJob(alice, { sleepMs: 10_000 });
+    const logs = await sse(`/api/jobs/${id}/logs`, alice);
+    const list = await sse('/api/jobs', alice);
+    expect((await logs.next()).event).toBe('job');
+    expect(live.subscribers).toBeGreaterThanOrEqual(3); // two streams and the metrics
+    const closed = Date.now();
+    await live.close();
+    await Promise.all([logs.ended, list.ended]);
+    expect(Date.now() - closed).toBeLessThan(2000);
+    expect(live.subscribers).toBe(1); // the metrics' subscription only
   });
 });
