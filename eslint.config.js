@@ -25,6 +25,32 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard: plain ES modules that run in the browser.
+    files: ['web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'sessionStorage',
+          'localStorage',
+          'Node',
+          'URLSearchParams',
+          'AbortController',
+          'TextDecoder',
+          'FormData',
+          'XMLHttpRequest',
+          'CustomEvent',
+          'MutationObserver',
+          'performance',
+          'requestAnimationFrame',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     // Tests inspect loosely typed JSON responses.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -1,5 +1,6 @@
 import type { Prisma } from '../core/db/database.js';
 import { Prisma as P } from '../core/db/generated/client.js';
+import { LIVE_CHANNEL } from '../core/jobs/live-events.js';
 import type { JobLogger } from './handler.js';
 
 interface Pending {
@@ -18,7 +19,8 @@ const MAX_MESSAGE = 4000;
  * Sequence numbers come from the job row's `log_seq` counter, reserved and used in one
  * transaction per batch: several writers on one job (an attempt and a duplicate delivery, say)
  * never collide, and as the row lock is held until commit, lines become visible in seq order, so
- * a reader following `seq > after` never skips one.
+ * a reader following `seq > after` never skips one. Each batch is announced on the `jobs_live`
+ * channel (LISTEN/NOTIFY) in its own transaction: that is what live log streams wake on.
  */
 export class JobLogWriter implements JobLogger {
   private buffer: Pending[] = [];
@@ -70,6 +72,10 @@ export class JobLogWriter implements JobLogger {
           await tx.jobLog.createMany({
             data: batch.map((line, i) => ({ ...line, jobId: this.jobId, seq: first + i })),
           });
+          // Delivered on commit, so a listener that reads `seq > after` then finds the batch.
+          // Only the id and the last seq: listeners read the lines (NOTIFY payloads are small).
+          const payload = JSON.stringify({ k: 'log', id: this.jobId, seq: last });
+          await tx.$executeRaw`SELECT pg_notify(${LIVE_CHANNEL}, ${payload})`;
         });
       } catch (err) {
         this.failed ??= err as Error;

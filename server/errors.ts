@@ -12,7 +12,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return next(err);
     const appError = toAppError(err);
     if (!appError) {
-      logger.error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
+      // req.log (pino-http) carries the request id; the app's logger is the fallback.
+      (req.log ?? logger).error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
       res.status(500).json({ error: { code: 'internal', message: 'internal server error' } });
       return;
     }

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { AuthService } from '../core/auth/auth-service.js';
 import type { Config } from '../core/config.js';
 import { JobTypeRegistry } from '../core/jobs/job-types.js';
+import { LiveEvents } from '../core/jobs/live-events.js';
 import { createLogger } from '../core/logger.js';
 import { profilePath, readProfile, writeProfile } from '../core/profile.js';
 import { openRuntime } from '../core/runtime.js';
@@ -52,7 +53,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
 
   const types = new JobTypeRegistry(handlers);
-  const app = createApp({ db, blobs, queue, types, logger, maxUploadBytes: config.maxUploadBytes });
+  const live = new LiveEvents(db);
+  const app = createApp({
+    live,
+    db,
+    blobs,
+    queue,
+    types,
+    logger,
+    maxUploadBytes: config.maxUploadBytes,
+    corsOrigins: config.corsOrigins,
+  });
   const server = createHttpServer(app);
   // Large uploads may take long: no request timeout, but idle sockets still time out.
   server.requestTimeout = 0;
@@ -80,6 +91,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         // Stop accepting; let requests in flight finish for a few seconds, then cut the rest
         // (a stalled upload must not hold the shutdown forever).
         const cut = setTimeout(() => server.closeAllConnections(), 5_000);
+        // Live streams would hold the close open: end them (clients reconnect with Last-Event-ID).
+        await live.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

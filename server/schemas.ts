@@ -64,3 +64,138 @@ export const createTokenBody = z.object({
   name: z.string().min(1).max(100).optional(),
   permissions: z.array(z.enum(PERMISSIONS)).min(1).optional(),
 });
+
+// --- Response shapes ----------------------------------------------------------------------------
+// What the routes answer, for the OpenAPI document (server/openapi.ts). Strict objects: the test
+// of the document parses real answers with them, so a field added to a DTO without its doc fails.
+
+/** The named response shapes: `components.schemas` of the OpenAPI document. */
+export const responseSchemas = z.registry<{ id: string }>();
+
+const isoDate = z.iso.datetime({ offset: true }).describe('ISO 8601 timestamp');
+const roleSchema = z.enum(['user', 'admin']);
+
+export const errorResponse = z
+  .strictObject({
+    error: z.strictObject({
+      code: z.string().describe('stable machine-readable code, e.g. not_found, validation_error'),
+      message: z.string().describe('one sentence for humans'),
+      details: z.unknown().optional(),
+    }),
+  })
+  .register(responseSchemas, { id: 'Error' });
+
+export const jobResponse = z
+  .strictObject({
+    id: z.uuid(),
+    type: z.string(),
+    status: z.enum(JOB_STATUSES as [string, ...string[]]),
+    params: z.record(z.string(), z.unknown()),
+    input: z.strictObject({ name: z.string(), size: z.int().min(0), sha256: z.string() }).nullable(),
+    progress: z.strictObject({ done: z.number(), total: z.number().nullable() }).nullable(),
+    result: z.unknown().describe('the handler’s result (COMPLETED) or failure data; null otherwise'),
+    error: z.string().nullable(),
+    attempts: z.int().min(0),
+    maxAttempts: z.int().min(1),
+    ownerId: z.uuid(),
+    createdAt: isoDate,
+    startedAt: isoDate.nullable(),
+    finishedAt: isoDate.nullable(),
+    updatedAt: isoDate,
+  })
+  .register(responseSchemas, { id: 'Job' });
+
+export const jobPageResponse = z
+  .strictObject({
+    items: z.array(jobResponse),
+    nextCursor: z.string().nullable().describe('pass as `cursor` for the next page; null on the last'),
+  })
+  .register(responseSchemas, { id: 'JobPage' });
+
+export const logLineResponse = z
+  .strictObject({
+    seq: z.int().min(1).describe('1, 2, 3… per job, in write order'),
+    ts: isoDate,
+    level: z.enum(['info', 'warn', 'error']),
+    message: z.string(),
+    data: z.unknown(),
+  })
+  .register(responseSchemas, { id: 'LogLine' });
+
+export const logPageResponse = z
+  .strictObject({
+    items: z.array(logLineResponse),
+    nextAfter: z.int().nullable().describe('pass as `after` for more lines; null when none are left now'),
+  })
+  .register(responseSchemas, { id: 'LogPage' });
+
+export const jobTypeResponse = z
+  .strictObject({
+    type: z.string(),
+    description: z.string(),
+    input: z.enum(['required', 'optional', 'none']),
+    params: z.record(z.string(), z.unknown()).describe('JSON Schema of the params'),
+  })
+  .register(responseSchemas, { id: 'JobType' });
+
+export const meResponse = z
+  .strictObject({
+    userId: z.uuid(),
+    name: z.string(),
+    role: roleSchema,
+    permissions: z.array(z.enum(PERMISSIONS)),
+  })
+  .register(responseSchemas, { id: 'Me' });
+
+export const tokenResponse = z
+  .strictObject({
+    id: z.uuid(),
+    name: z.string(),
+    userId: z.uuid(),
+    userName: z.string(),
+    role: roleSchema,
+    permissions: z.array(z.enum(PERMISSIONS)),
+    createdAt: isoDate,
+    lastUsedAt: isoDate.nullable(),
+    revokedAt: isoDate.nullable(),
+  })
+  .register(responseSchemas, { id: 'Token' });
+
+export const createdTokenResponse = z
+  .strictObject({
+    id: z.uuid(),
+    token: z.string().describe('the secret: shown this once only'),
+    userId: z.uuid(),
+    role: roleSchema,
+    name: z.string(),
+    permissions: z.array(z.enum(PERMISSIONS)),
+    createdAt: isoDate,
+  })
+  .register(responseSchemas, { id: 'CreatedToken' });
+
+export const begunUploadResponse = z
+  .strictObject({
+    uploadId: z.uuid(),
+    key: z.string().describe('where the object is stored, chosen by the server'),
+    partSize: z.int().min(1),
+    parts: z.array(
+      z.strictObject({
+        partNumber: z.int().min(1),
+        url: z.url().describe('presigned: PUT the part’s bytes here, no Authorization header'),
+        method: z.literal('PUT'),
+      }),
+    ),
+    expiresAt: isoDate,
+  })
+  .register(responseSchemas, { id: 'BegunUpload' });
+
+export const completedUploadResponse = z
+  .strictObject({ uploadId: z.uuid(), size: z.int().min(1), status: z.literal('COMPLETED') })
+  .register(responseSchemas, { id: 'CompletedUpload' });
+
+export const healthResponse = z.strictObject({ status: z.literal('ok') });
+
+export const readyResponse = z.strictObject({
+  status: z.enum(['ok', 'unavailable']),
+  checks: z.record(z.string(), z.string()).describe('per dependency: "ok" or "error: …"'),
+});

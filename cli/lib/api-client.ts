@@ -15,6 +15,7 @@ import type {
 } from './api-types.js';
 import { ApiError, CliError, NetworkError, networkReason } from './errors.js';
 import type { MultipartBody } from './multipart.js';
+import { SseParser, type SseEvent } from './sse.js';
 
 /** Where the API is and who we are there. */
 export interface ApiTarget {
@@ -149,6 +150,28 @@ export class ApiClient {
     return this.request<LogPage>('GET', `/api/jobs/${encodeURIComponent(id)}/logs`, {
       query: { after, limit },
       signal,
+    });
+  }
+
+  /**
+   * Opens `GET /api/jobs/:id/logs` as an event stream and calls `onEvent` per event until the
+   * server ends the stream (resolves), the connection fails (NetworkError) or `signal` aborts.
+   * `lastEventId` resumes after that seq. Resolves `false` without reading when the server
+   * answered something other than an event stream (an older server: fall back to polling).
+   */
+  jobLogStream(
+    id: string,
+    opts: { lastEventId?: number; signal?: AbortSignal; idleMs?: number; onEvent: (e: SseEvent) => void },
+  ): Promise<boolean> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (opts.lastEventId !== undefined) headers['last-event-id'] = String(opts.lastEventId);
+    const url = this.url(`/api/jobs/${encodeURIComponent(id)}/logs`);
+    return readEventStream(url, headers, opts).catch((err: unknown) => {
+      if (opts.signal?.aborted || err instanceof CliError) throw err;
+      throw new NetworkError(`lost the log stream from ${this.apiUrl}: ${networkReason(err)}`, {
+        cause: err,
+      });
     });
   }
 
@@ -321,6 +344,92 @@ function sendStreamed(
       if (!responded) settle(() => reject(err));
     });
     req.flushHeaders();
+  });
+}
+
+/**
+ * Reads a `text/event-stream` answer with node:http (like uploads: Node 20's fetch buffers in
+ * surprising ways, and here the socket itself must be observable). A stream silent for `idleMs`
+ * (the server pings every 15 s) is treated as a dead connection.
+ */
+function readEventStream(
+  url: string,
+  headers: Record<string, string>,
+  opts: { signal?: AbortSignal; idleMs?: number; onEvent: (e: SseEvent) => void },
+): Promise<boolean> {
+  const target = new URL(url);
+  const transport = target.protocol === 'https:' ? https : http;
+  const idleMs = opts.idleMs ?? 45_000;
+  return new Promise<boolean>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idle);
+      fn();
+    };
+    let idle: NodeJS.Timeout | undefined;
+    const req = transport.request(target, { method: 'GET', headers, signal: opts.signal }, (res) => {
+      const status = res.statusCode ?? 0;
+      const type = String(res.headers['content-type'] ?? '');
+      if (status < 200 || status > 299) {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () =>
+          settle(() => reject(apiErrorOf(status, res.statusMessage ?? '', text, target.origin))),
+        );
+        res.on('error', (err) => settle(() => reject(err)));
+        return;
+      }
+      if (!type.startsWith('text/event-stream')) {
+        res.resume();
+        return settle(() => resolve(false));
+      }
+      const arm = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => req.destroy(new Error(`no data for ${idleMs / 1000} s`)), idleMs);
+      };
+      arm();
+      const parser = new SseParser(opts.onEvent);
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        arm();
+        try {
+          parser.push(d);
+        } catch (err) {
+          req.destroy();
+          settle(() => reject(err));
+        }
+      });
+      res.on('end', () => settle(() => resolve(true)));
+      // A response cut mid-stream ends in 'aborted'/'error' (or just 'close' without 'end').
+      res.on('error', (err) => settle(() => reject(err)));
+      res.on('close', () => settle(() => reject(new Error('connection closed'))));
+    });
+    req.on('error', (err) => settle(() => reject(err)));
+    req.end();
+  });
+}
+
+function apiErrorOf(status: number, statusText: string, text: string, origin: string): ApiError {
+  let body: { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const e = body?.error;
+  if (e && typeof e.message === 'string') {
+    return new ApiError(status, {
+      code: typeof e.code === 'string' ? e.code : `http_${status}`,
+      message: e.message,
+      details: e.details,
+    });
+  }
+  return new ApiError(status, {
+    code: `http_${status}`,
+    message: `the jobs API at ${origin} answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`,
   });
 }
 

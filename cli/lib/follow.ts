@@ -4,10 +4,8 @@ import { isTerminal, type Job, type LogLine } from './api-types.js';
 import { NetworkError } from './errors.js';
 
 /**
- * How log lines reach a follower. Today: polling the logs endpoint. The API also serves the same
- * URL as an SSE stream (`Accept: text/event-stream`) that ends with the job; an `SseTransport`
- * implementing this interface can replace `PollingTransport` in `followJob` without any command
- * changing.
+ * How log lines reach a follower: `SseTransport` (the API's event stream, the default) or
+ * `PollingTransport` (the JSON logs endpoint; used against a server without the stream).
  */
 export interface LogTransport {
   /**
@@ -46,7 +44,7 @@ export async function followJob(api: ApiClient, jobId: string, opts: FollowOptio
     last = line.seq;
     opts.onLine(line);
   };
-  const transport = opts.transport ?? new PollingTransport(api);
+  const transport = opts.transport ?? new SseTransport(api);
   return transport.follow(jobId, last, emit, { onJob: opts.onJob, signal: opts.signal });
 }
 
@@ -89,6 +87,70 @@ async function drain(
     if (cursor === before) {
       if (page.nextAfter > cursor) cursor = page.nextAfter;
       else return cursor;
+    }
+  }
+}
+
+/**
+ * Follows the API's event stream (`GET /api/jobs/:id/logs`, `Accept: text/event-stream`): lines
+ * arrive as they are committed and the server ends the stream after the job's `end` event. A
+ * dropped connection (or one silent past `idleMs`; the server pings every 15 s) is reopened with
+ * `Last-Event-ID` = the last seq delivered, so nothing is lost and, with `followJob`'s seq check,
+ * nothing repeated. Gives up after `maxRetries` reconnects in a row that delivered nothing.
+ * Against a server that answers JSON instead of a stream it falls back to polling.
+ */
+export class SseTransport implements LogTransport {
+  constructor(
+    private readonly api: ApiClient,
+    private readonly opts: { maxRetries?: number; retryMs?: number; idleMs?: number } = {},
+  ) {}
+
+  async follow(
+    jobId: string,
+    after: number,
+    emit: (line: LogLine) => void,
+    hooks: FollowHooks,
+  ): Promise<Job> {
+    const maxRetries = this.opts.maxRetries ?? 8;
+    const retryMs = this.opts.retryMs ?? 250;
+    let cursor = after;
+    let failures = 0;
+    for (;;) {
+      let ended: Job | undefined;
+      let progressed = false;
+      try {
+        const streamed = await this.api.jobLogStream(jobId, {
+          lastEventId: cursor,
+          signal: hooks.signal,
+          idleMs: this.opts.idleMs,
+          onEvent: (e) => {
+            progressed = true;
+            if (e.event === 'log') {
+              const line = JSON.parse(e.data) as LogLine;
+              emit(line);
+              cursor = Math.max(cursor, line.seq);
+            } else if (e.event === 'job') {
+              hooks.onJob?.(JSON.parse(e.data) as Job);
+            } else if (e.event === 'end') {
+              ended = JSON.parse(e.data) as Job;
+              hooks.onJob?.(ended);
+            }
+          },
+        });
+        if (!streamed) return new PollingTransport(this.api).follow(jobId, cursor, emit, hooks);
+        if (ended) return ended;
+        // Closed without `end` (the server restarted, a proxy cut it): reopen where we were.
+      } catch (err) {
+        if (!(err instanceof NetworkError)) throw err;
+        if (progressed) failures = 0;
+        if (++failures > maxRetries) throw err;
+        await sleep(Math.min(retryMs * 2 ** (failures - 1), 5_000), undefined, { signal: hooks.signal });
+        continue;
+      }
+      if (progressed) failures = 0;
+      else if (++failures > maxRetries)
+        throw new NetworkError(`the log stream of job ${jobId} keeps closing without news`);
+      else await sleep(retryMs, undefined, { signal: hooks.signal });
     }
   }
 }

@@ -19,7 +19,16 @@ export interface Database {
   readonly prisma: Prisma;
   /** Runs `fn` on one raw connection (multi-statement SQL, advisory locks), bypassing Prisma. */
   session<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * LISTENs on `channel` until the returned function is called. On PostgreSQL a dropped LISTEN
+   * connection is re-established (with backoff); as notifications sent meanwhile are lost,
+   * `onReconnect` then tells the caller to re-read what it follows.
+   */
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    opts?: { onReconnect?: () => void },
+  ): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -47,6 +56,7 @@ async function openPostgres(url: string): Promise<Database> {
   pool.on('error', () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const listeners = new Set<pg.Client>();
+  let closed = false;
   return {
     kind: 'postgres',
     prisma,
@@ -67,21 +77,60 @@ async function openPostgres(url: string): Promise<Database> {
         client.release(broken);
       }
     },
-    async listen(channel, onNotify) {
-      const client = new pg.Client({ connectionString: url });
-      client.on('error', () => {});
-      await client.connect();
-      client.on('notification', (msg) => {
-        if (msg.channel === channel) onNotify(msg.payload ?? '');
-      });
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-      listeners.add(client);
+    async listen(channel, onNotify, opts = {}) {
+      let stopped = false;
+      let current: pg.Client | undefined;
+      let retry: NodeJS.Timeout | undefined;
+      const connect = async () => {
+        // keepAlive: a LISTEN connection is idle for long stretches; a silently dead peer must
+        // still be noticed (and the connection replaced).
+        const client = new pg.Client({ connectionString: url, keepAlive: true });
+        client.on('error', () => {});
+        client.on('notification', (msg) => {
+          if (msg.channel === channel) onNotify(msg.payload ?? '');
+        });
+        try {
+          await client.connect();
+          await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        } catch (err) {
+          await client.end().catch(() => {});
+          throw err;
+        }
+        return client;
+      };
+      const attach = (client: pg.Client) => {
+        current = client;
+        listeners.add(client);
+        client.once('end', () => {
+          listeners.delete(client);
+          if (!stopped && !closed) reconnect(250);
+        });
+      };
+      const reconnect = (delay: number) => {
+        retry = setTimeout(() => {
+          connect().then(
+            async (client) => {
+              if (stopped || closed) return void (await client.end().catch(() => {}));
+              attach(client);
+              opts.onReconnect?.();
+            },
+            () => reconnect(Math.min(delay * 2, 5_000)),
+          );
+        }, delay);
+        retry.unref();
+      };
+      attach(await connect());
       return async () => {
-        listeners.delete(client);
-        await client.end().catch(() => {});
+        stopped = true;
+        clearTimeout(retry);
+        if (current) {
+          listeners.delete(current);
+          await current.end().catch(() => {});
+        }
       };
     },
     async close() {
+      closed = true;
       await Promise.all([...listeners].map((c) => c.end().catch(() => {})));
       await prisma.$disconnect();
       await pool.end();
@@ -118,6 +167,7 @@ async function openPglite(dir?: string): Promise<Database> {
         },
       }),
     async listen(channel, onNotify) {
+      // In-process: notifications cannot be lost to a dropped connection.
       return pglite.listen(channel, onNotify);
     },
     async close() {

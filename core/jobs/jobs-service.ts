@@ -119,9 +119,7 @@ export class JobsService {
   }
 
   async list(viewer: Principal, q: ListQuery): Promise<{ items: JobDto[]; nextCursor: string | null }> {
-    this.require(viewer, 'job:Read');
-    if (q.all && viewer.role !== 'admin')
-      throw new ForbiddenError("only admins can list every user's jobs (all=true)");
+    this.checkList(viewer, q);
     const after = q.cursor ? decodeCursor(q.cursor) : undefined;
     const rows = await this.prisma.job.findMany({
       where: {
@@ -148,6 +146,54 @@ export class JobsService {
       items: page.map(toJobDto),
       nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
     };
+  }
+
+  /** Throws unless the viewer may list jobs with this query (`all` is for admins). */
+  checkList(viewer: Principal, q: Pick<ListQuery, 'all'>): void {
+    this.require(viewer, 'job:Read');
+    if (q.all && viewer.role !== 'admin')
+      throw new ForbiddenError("only admins can list every user's jobs (all=true)");
+  }
+
+  /**
+   * Of the jobs `ids`, those the viewer's list (same filters as `list`) shows: for the live list,
+   * after they changed. Call `checkList` first.
+   */
+  async listed(
+    viewer: Principal,
+    ids: string[],
+    q: Pick<ListQuery, 'status' | 'type' | 'all'>,
+  ): Promise<JobDto[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.prisma.job.findMany({
+      where: {
+        id: { in: ids },
+        ...(q.all ? {} : { ownerId: viewer.userId }),
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.type ? { type: q.type } : {}),
+      },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+    return rows.map(toJobDto);
+  }
+
+  /**
+   * Up to `limit` log lines with `seq > after`, for a viewer already shown the job (live
+   * streams re-read without re-checking access on every batch).
+   */
+  async logsAfter(id: string, after: number, limit: number): Promise<JobLogDto[]> {
+    const rows = await this.prisma.jobLog.findMany({
+      where: { jobId: id, seq: { gt: after } },
+      orderBy: { seq: 'asc' },
+      take: limit,
+    });
+    return rows.map(toJobLogDto);
+  }
+
+  /** The job by id with no access check (live streams, after `get` checked it); null if gone. */
+  async find(id: string): Promise<JobDto | null> {
+    const row = await this.prisma.job.findUnique({ where: { id } });
+    return row ? toJobDto(row) : null;
   }
 
   async logs(

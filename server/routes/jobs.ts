@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { Router } from 'express';
+import type { Logger } from 'pino';
+import type { LiveEvents } from '../../core/jobs/live-events.js';
 import type { JobsService } from '../../core/jobs/jobs-service.js';
 import type { BlobStore } from '../../core/blobs/blob-store.js';
 import { ForbiddenError, UnsupportedMediaTypeError } from '../../core/errors.js';
@@ -8,8 +10,16 @@ import { principalOf } from '../auth.js';
 import { receiveJobUpload } from '../job-upload.js';
 import { createJobBody, idempotencyKeyHeader, listJobsQuery, logsQuery } from '../schemas.js';
 import { parseOr400 } from '../validate.js';
+import { streamJobList, streamJobLogs, wantsEventStream } from '../live.js';
 
-export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploadBytes: number }): Router {
+export function jobsRouter(deps: {
+  jobs: JobsService;
+  blobs: BlobStore;
+  maxUploadBytes: number;
+  live: LiveEvents;
+  logger: Logger;
+  pingMs?: number;
+}): Router {
   const { jobs } = deps;
   const r = Router();
 
@@ -70,6 +80,13 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
 
   r.get('/', async (req, res) => {
     const q = parseOr400(listJobsQuery, req.query, 'query');
+    if (wantsEventStream(req)) {
+      return streamJobList(req, res, {
+        ...deps,
+        viewer: principalOf(res),
+        query: { status: q.status as JobStatus | undefined, type: q.type, all: q.all },
+      });
+    }
     res.json(await jobs.list(principalOf(res), { ...q, status: q.status as JobStatus | undefined }));
   });
 
@@ -79,6 +96,14 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
 
   r.get('/:id/logs', async (req, res) => {
     const q = parseOr400(logsQuery, req.query, 'query');
+    if (wantsEventStream(req)) {
+      return streamJobLogs(req, res, {
+        ...deps,
+        viewer: principalOf(res),
+        id: req.params.id,
+        after: q.after,
+      });
+    }
     res.json(await jobs.logs(principalOf(res), req.params.id, q));
   });
 

@@ -2,12 +2,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
+import type { Express } from 'express';
+import { pino, type Logger } from 'pino';
 import { AuthService } from '../../core/auth/auth-service.js';
 import type { Permission } from '../../core/auth/principal.js';
 import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
 import { JobTypeRegistry } from '../../core/jobs/job-types.js';
 import { DbQueue } from '../../core/queue/db-queue.js';
+import type { Database } from '../../core/db/database.js';
+import type { LiveEvents } from '../../core/jobs/live-events.js';
 import { findHandler, handlers } from '../../processor/handlers/index.js';
 import { createProcessor } from '../../processor/processor.js';
 import { QueueWorker } from '../../processor/queue-worker.js';
@@ -17,6 +20,7 @@ import { openTestDatabase, type DbKind, type TestDatabase } from './db.js';
 
 export interface TestServer {
   url: string;
+  app: Express;
   t: TestDatabase;
   blobsDir: string;
   blobs: FsBlobStore;
@@ -32,13 +36,20 @@ export interface TestServer {
 /** The real app over real HTTP on 127.0.0.1, with a scratch database and blob directory. */
 export async function startTestServer(
   kind: DbKind,
-  opts: { maxUploadBytes?: number; partSize?: number } = {},
+  opts: {
+    maxUploadBytes?: number;
+    partSize?: number;
+    corsOrigins?: string[];
+    logger?: Logger;
+    live?: LiveEvents | ((db: Database) => LiveEvents);
+    livePingMs?: number;
+  } = {},
 ): Promise<TestServer> {
   const t = await openTestDatabase(kind);
   const blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-blobs-'));
   const blobs = new FsBlobStore(blobsDir, { partSize: opts.partSize });
   const queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5, idlePollMs: 200 });
-  const logger = pino({ level: 'silent' });
+  const logger = opts.logger ?? pino({ level: 'silent' });
   const app = createApp({
     db: t.db,
     blobs,
@@ -46,6 +57,9 @@ export async function startTestServer(
     types: new JobTypeRegistry(handlers),
     logger,
     maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024,
+    corsOrigins: opts.corsOrigins,
+    live: typeof opts.live === 'function' ? opts.live(t.db) : opts.live,
+    livePingMs: opts.livePingMs,
   });
   const server = createHttpServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -54,6 +68,7 @@ export async function startTestServer(
   let worker: QueueWorker | undefined;
   return {
     url,
+    app,
     t,
     blobsDir,
     blobs,

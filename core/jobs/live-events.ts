@@ -1,0 +1,135 @@
+import type { Database } from '../db/database.js';
+import type { JobStatus } from './job-dto.js';
+
+/**
+ * The NOTIFY channel of live updates. Job changes are announced by a trigger on `jobs`
+ * (migration 20261128180600_6_live_notify), log batches by processor/job-log-writer.ts, both in
+ * the transaction that writes them, so a notification always means "committed, read it now".
+ */
+export const LIVE_CHANNEL = 'jobs_live';
+
+/** A job's status, progress or attempts changed (or it was created). */
+export interface JobChanged {
+  k: 'job';
+  id: string;
+  owner: string;
+  type: string;
+  status: JobStatus;
+  /** Seconds from start to end, on the change that ended the job (null otherwise). */
+  secs: number | null;
+}
+
+/** Log lines up to `seq` were committed for job `id`. */
+export interface LogsWritten {
+  k: 'log';
+  id: string;
+  seq: number;
+}
+
+/**
+ * Notifications may have been missed (the LISTEN connection was re-established): every
+ * follower should re-read what it shows.
+ */
+export interface Resync {
+  k: 'resync';
+}
+
+/** The process is shutting down: live streams end now (their clients reconnect elsewhere). */
+export interface Closing {
+  k: 'closing';
+}
+
+export type LiveEvent = JobChanged | LogsWritten | Resync | Closing;
+
+type Listener = (e: LiveEvent) => void;
+
+/**
+ * One LISTEN per process, shared by every live stream (an in-process fan-out): a thousand
+ * browsers following jobs cost one database connection, not a thousand, and nobody polls.
+ * Started on the first subscription; stopped with the database.
+ */
+export class LiveEvents {
+  private readonly byJob = new Map<string, Set<Listener>>();
+  private readonly all = new Set<Listener>();
+  private started?: Promise<() => Promise<void>>;
+
+  constructor(private readonly db: Database) {}
+
+  /** Every event (job lists, metrics). Resolves once LISTEN is active. */
+  subscribe(fn: Listener): Promise<() => void> {
+    this.all.add(fn);
+    return this.ready(() => this.all.delete(fn));
+  }
+
+  /** Events of one job (and resyncs). Resolves once LISTEN is active. */
+  subscribeJob(jobId: string, fn: Listener): Promise<() => void> {
+    let set = this.byJob.get(jobId);
+    if (!set) this.byJob.set(jobId, (set = new Set()));
+    set.add(fn);
+    return this.ready(() => {
+      set.delete(fn);
+      if (set.size === 0 && this.byJob.get(jobId) === set) this.byJob.delete(jobId);
+    });
+  }
+
+  /** Subscribers right now (for tests and metrics). */
+  get subscribers(): number {
+    let n = this.all.size;
+    for (const s of this.byJob.values()) n += s.size;
+    return n;
+  }
+
+  private async ready(unsubscribe: () => void): Promise<() => void> {
+    try {
+      await (this.started ??= this.db.listen(LIVE_CHANNEL, (p) => this.dispatch(p), {
+        onReconnect: () => this.emit({ k: 'resync' }),
+      }));
+    } catch (err) {
+      this.started = undefined; // the next subscriber tries again
+      unsubscribe();
+      throw err;
+    }
+    return unsubscribe;
+  }
+
+  /**
+   * Tells every subscriber the process is stopping (streams end, so an HTTP server can close
+   * without waiting for them) and stops listening.
+   */
+  async close(): Promise<void> {
+    this.emit({ k: 'closing' });
+    const started = this.started;
+    this.started = undefined;
+    const unlisten = await started?.catch(() => undefined);
+    await unlisten?.().catch(() => {});
+  }
+
+  private dispatch(payload: string): void {
+    let e: LiveEvent;
+    try {
+      e = JSON.parse(payload) as LiveEvent;
+    } catch {
+      return; // not ours
+    }
+    if ((e.k !== 'job' && e.k !== 'log') || typeof e.id !== 'string') return;
+    this.emit(e);
+  }
+
+  private emit(e: LiveEvent): void {
+    for (const fn of [...this.all]) safe(fn, e);
+    if (e.k === 'resync' || e.k === 'closing') {
+      for (const set of this.byJob.values()) for (const fn of [...set]) safe(fn, e);
+    } else {
+      const set = this.byJob.get(e.id);
+      if (set) for (const fn of [...set]) safe(fn, e);
+    }
+  }
+}
+
+function safe(fn: Listener, e: LiveEvent): void {
+  try {
+    fn(e);
+  } catch {
+    // one broken subscriber must not starve the others
+  }
+}

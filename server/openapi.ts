@@ -1,0 +1,459 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { packageRoot } from '../core/package-root.js';
+import {
+  beginUploadBody,
+  completeUploadBody,
+  createJobBody,
+  createTokenBody,
+  healthResponse,
+  idempotencyKeyHeader,
+  listJobsQuery,
+  logsQuery,
+  readyResponse,
+  responseSchemas,
+  uploadPartQuery,
+} from './schemas.js';
+
+/**
+ * The OpenAPI 3.1 document of the API, built from the zod schemas the routes validate requests
+ * with (server/schemas.ts) and the response shapes beside them. Every route is listed in `OPS`
+ * below; test/server/openapi.test.ts fails when a route of the Express app is missing here (or a
+ * path here has no route), and validates the document.
+ */
+
+type Json = Record<string, unknown>;
+
+interface Op {
+  method: 'get' | 'post' | 'put' | 'delete';
+  /** Express syntax (`/api/jobs/:id`); becomes `{id}`. */
+  path: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  /** No bearer token (health, metrics, the document itself, signed part URLs). */
+  public?: boolean;
+  query?: z.ZodObject;
+  headers?: { name: string; schema: z.ZodType; description: string }[];
+  body?: { [mediaType: string]: z.ZodType | Json };
+  ok: { status: number; description: string; content: { [mediaType: string]: Json }; headers?: Json };
+  errors?: number[];
+}
+
+const ref = (id: string): Json => ({ $ref: `#/components/schemas/${id}` });
+const json = (schema: Json) => ({ 'application/json': { schema } });
+
+const JOB_ID = { name: 'id', schema: z.uuid(), description: 'the job id' };
+const UPLOAD_ID = { name: 'id', schema: z.uuid(), description: 'the upload id' };
+
+const LOG_STREAM = `With \`Accept: text/event-stream\`: a live Server-Sent Events stream instead of a page. It sends
+the lines after \`Last-Event-ID\` (a seq; or \`after\`), then new lines as they are written, each as
+\`event: log\`, \`id: <seq>\`, \`data: <LogLine JSON>\`; \`event: job\` with the Job whenever its status or
+progress changes; and, once the job has ended and every line was sent, \`event: end\` with the Job,
+after which the server closes the stream. A \`: ping\` comment comes every 15 s. Reconnecting with
+the last id seen loses and repeats nothing.`;
+
+const LIST_STREAM = `With \`Accept: text/event-stream\`: a live Server-Sent Events stream of \`event: job\`, \`data: <Job JSON>\`
+each time a job this list would show (same \`status\`, \`type\`, \`all\` and permissions) is created or
+changes status or progress. A job that leaves a \`status\` filter is sent once more, with its new
+status. \`limit\` and \`cursor\` do not apply. A \`: ping\` comment comes every 15 s.`;
+
+const OPS: Op[] = [
+  {
+    method: 'get',
+    path: '/healthz',
+    tag: 'operations',
+    public: true,
+    summary: 'Liveness: the process answers',
+    ok: { status: 200, description: 'alive', content: json(toSchema(healthResponse, 'output')) },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    tag: 'operations',
+    public: true,
+    summary: 'Readiness: database and blob store usable',
+    ok: {
+      status: 200,
+      description: 'ready (503 with the same shape when a check fails)',
+      content: json(toSchema(readyResponse, 'output')),
+    },
+    errors: [503],
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'operations',
+    public: true,
+    summary: 'Prometheus metrics (text exposition format)',
+    description:
+      'Jobs by status and type, queue depth and oldest message age, job durations, HTTP latency by route, and the process metrics of prom-client.',
+    ok: {
+      status: 200,
+      description: 'metrics',
+      content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } },
+    },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    tag: 'operations',
+    public: true,
+    summary: 'This document',
+    ok: { status: 200, description: 'the OpenAPI document', content: json({ type: 'object' }) },
+  },
+  {
+    method: 'post',
+    path: '/api/jobs',
+    tag: 'jobs',
+    summary: 'Create a job',
+    description:
+      'As `multipart/form-data` (fields `type`, optional `params` as a JSON string, then optional `file`, streamed to storage), or as JSON (`{type, params, uploadId}`, where `uploadId` is a completed direct upload). Needs `job:Create`. The same `Idempotency-Key` again answers 200 with the first job.',
+    headers: [
+      {
+        name: 'Idempotency-Key',
+        schema: idempotencyKeyHeader,
+        description: 'a retry with the same key returns the same job instead of creating another',
+      },
+    ],
+    body: {
+      'application/json': createJobBody,
+      'multipart/form-data': {
+        type: 'object',
+        properties: {
+          type: { type: 'string', description: 'job type (GET /api/job-types)' },
+          params: { type: 'string', description: 'the params object as a JSON string' },
+          file: { type: 'string', contentMediaType: 'application/octet-stream', description: 'input file' },
+        },
+        required: ['type'],
+      },
+    },
+    ok: {
+      status: 201,
+      description: 'created (200: an earlier job with the same Idempotency-Key)',
+      content: json(ref('Job')),
+    },
+    errors: [200, 400, 401, 403, 404, 409, 413, 415],
+  },
+  {
+    method: 'get',
+    path: '/api/jobs',
+    tag: 'jobs',
+    summary: "List the caller's jobs (or everyone's with all=true, admins), newest first",
+    description: LIST_STREAM,
+    query: listJobsQuery,
+    ok: {
+      status: 200,
+      description: 'a page of jobs, or the event stream',
+      content: {
+        ...json(ref('JobPage')),
+        'text/event-stream': { schema: { type: 'string', description: LIST_STREAM } },
+      },
+    },
+    errors: [400, 401, 403],
+  },
+  {
+    method: 'get',
+    path: '/api/jobs/:id',
+    tag: 'jobs',
+    summary: 'One job',
+    ok: { status: 200, description: 'the job', content: json(ref('Job')) },
+    errors: [401, 404],
+  },
+  {
+    method: 'get',
+    path: '/api/jobs/:id/logs',
+    tag: 'jobs',
+    summary: "A job's log lines (a page, or a live stream)",
+    description: LOG_STREAM,
+    query: logsQuery,
+    headers: [
+      {
+        name: 'Last-Event-ID',
+        schema: z.string().regex(/^\d+$/),
+        description: 'event streams: resume after this seq (wins over `after`)',
+      },
+    ],
+    ok: {
+      status: 200,
+      description: 'a page of lines, or the event stream',
+      content: {
+        ...json(ref('LogPage')),
+        'text/event-stream': {
+          schema: { type: 'string', description: LOG_STREAM },
+          example:
+            'event: log\nid: 1\ndata: {"seq":1,"ts":"2026-11-28T18:00:00.000Z","level":"info","message":"attempt 1 of 3 started","data":null}\n\n',
+        },
+      },
+    },
+    errors: [400, 401, 404],
+  },
+  {
+    method: 'post',
+    path: '/api/jobs/:id/cancel',
+    tag: 'jobs',
+    summary: 'Cancel a PENDING or RUNNING job',
+    ok: { status: 200, description: 'the cancelled job', content: json(ref('Job')) },
+    errors: [401, 403, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/api/jobs/:id/retry',
+    tag: 'jobs',
+    summary: 'Queue a FAILED or CANCELLED job again, with fresh attempts',
+    ok: { status: 200, description: 'the job, PENDING again', content: json(ref('Job')) },
+    errors: [401, 403, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/api/uploads',
+    tag: 'uploads',
+    summary: 'Begin a direct upload of a large input',
+    description:
+      'Answers presigned part URLs under a key the server chooses. PUT each part to its URL (no Authorization header), keep each answer’s ETag, then complete the upload and create the job with JSON `{type, params, uploadId}`.',
+    body: { 'application/json': beginUploadBody },
+    ok: { status: 201, description: 'the part URLs', content: json(ref('BegunUpload')) },
+    errors: [400, 401, 413],
+  },
+  {
+    method: 'post',
+    path: '/api/uploads/:id/complete',
+    tag: 'uploads',
+    summary: 'Complete a direct upload (assemble and verify size and SHA-256)',
+    body: { 'application/json': completeUploadBody },
+    ok: { status: 200, description: 'completed', content: json(ref('CompletedUpload')) },
+    errors: [400, 401, 404, 409],
+  },
+  {
+    method: 'put',
+    path: '/api/uploads/:id/parts/:n',
+    tag: 'uploads',
+    public: true,
+    summary: 'Upload one part (the directory store’s presigned part URL)',
+    description:
+      'Served only by the embedded directory store (S3 part URLs point at S3). The signature in the query is the credential.',
+    query: uploadPartQuery,
+    body: { 'application/octet-stream': { type: 'string', contentMediaType: 'application/octet-stream' } },
+    ok: {
+      status: 200,
+      description: 'stored',
+      content: {},
+      headers: {
+        ETag: { description: "the part's ETag, for the completion call", schema: { type: 'string' } },
+      },
+    },
+    errors: [400, 403, 404, 413],
+  },
+  {
+    method: 'get',
+    path: '/api/job-types',
+    tag: 'jobs',
+    summary: 'The registered job types and their parameters (JSON Schema)',
+    ok: { status: 200, description: 'job types', content: json({ type: 'array', items: ref('JobType') }) },
+    errors: [401],
+  },
+  {
+    method: 'get',
+    path: '/api/me',
+    tag: 'tokens',
+    summary: 'Who the token belongs to',
+    ok: { status: 200, description: 'the caller', content: json(ref('Me')) },
+    errors: [401],
+  },
+  {
+    method: 'post',
+    path: '/api/tokens',
+    tag: 'tokens',
+    summary: 'Create an API token (admins)',
+    body: { 'application/json': createTokenBody },
+    ok: {
+      status: 201,
+      description: 'the token, with its secret (shown once)',
+      content: json(ref('CreatedToken')),
+    },
+    errors: [400, 401, 403],
+  },
+  {
+    method: 'get',
+    path: '/api/tokens',
+    tag: 'tokens',
+    summary: 'List API tokens (admins)',
+    ok: {
+      status: 200,
+      description: 'tokens (never their secrets)',
+      content: json({
+        type: 'object',
+        properties: { items: { type: 'array', items: ref('Token') } },
+        required: ['items'],
+      }),
+    },
+    errors: [401, 403],
+  },
+  {
+    method: 'delete',
+    path: '/api/tokens/:id',
+    tag: 'tokens',
+    summary: 'Revoke an API token (admins)',
+    ok: { status: 200, description: 'the revoked token', content: json(ref('Token')) },
+    errors: [401, 403, 404],
+  },
+];
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'invalid request (the message names the field)',
+  401: 'missing, invalid or revoked token',
+  403: 'the token lacks the permission or role',
+  404: 'not found (another user’s job answers 404 too)',
+  409: 'the job or upload is in the wrong state',
+  413: 'too large',
+  415: 'unsupported content type',
+  503: 'not ready',
+};
+
+let cached: Json | undefined;
+
+/** The document (built once). */
+export function openApiDocument(): Json {
+  return (cached ??= build());
+}
+
+/** `METHOD /openapi/path` of every documented operation (for the route test). */
+export function documentedRoutes(): string[] {
+  return OPS.map((o) => `${o.method.toUpperCase()} ${o.path}`);
+}
+
+function build(): Json {
+  const { version } = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const components = z.toJSONSchema(responseSchemas, {
+    uri: (id) => `#/components/schemas/${id}`,
+    target: 'draft-2020-12',
+    io: 'output',
+    unrepresentable: 'any',
+  }).schemas as Record<string, Json>;
+  for (const s of Object.values(components)) {
+    delete s.$schema;
+    delete s.$id;
+  }
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const op of OPS) {
+    const p = op.path.replace(/:(\w+)/g, '{$1}');
+    (paths[p] ??= {})[op.method] = operation(op);
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'jobs',
+      version,
+      description:
+        'Async job platform: submit files, run handlers, follow progress and logs. Errors are `{"error":{"code","message","details"}}`; a user sees only their own jobs, an admin every job.',
+    },
+    tags: [
+      { name: 'jobs', description: 'Jobs, their logs and live streams' },
+      { name: 'uploads', description: 'Direct (presigned multipart) uploads of large inputs' },
+      { name: 'tokens', description: 'Identity and API tokens' },
+      { name: 'operations', description: 'Health, readiness, metrics, this document' },
+    ],
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'an API token (`jobs tokens create`)' },
+      },
+      schemas: components,
+    },
+  };
+}
+
+function operation(op: Op): Json {
+  const params: Json[] = [];
+  for (const name of op.path.match(/:(\w+)/g) ?? []) {
+    const key = name.slice(1);
+    const param =
+      key === 'n' ? { name: 'n', schema: z.int().min(1).max(10_000), description: 'part number' } : undefined;
+    const p = param ?? (op.path.startsWith('/api/uploads') ? UPLOAD_ID : JOB_ID);
+    params.push({
+      name: key,
+      in: 'path',
+      required: true,
+      description: p.description,
+      schema: toSchema(p.schema, 'input'),
+    });
+  }
+  if (op.query) {
+    const schema = toSchema(op.query, 'input') as { properties?: Record<string, Json>; required?: string[] };
+    for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+      const { description, ...rest } = prop as Json & { description?: string };
+      params.push({
+        name,
+        in: 'query',
+        required: schema.required?.includes(name) ?? false,
+        ...(description ? { description } : {}),
+        schema: rest,
+      });
+    }
+  }
+  for (const h of op.headers ?? []) {
+    params.push({
+      name: h.name,
+      in: 'header',
+      required: false,
+      description: h.description,
+      schema: toSchema(h.schema, 'input'),
+    });
+  }
+  const responses: Record<string, Json> = {
+    [op.ok.status]: {
+      description: op.ok.description,
+      ...(Object.keys(op.ok.content).length ? { content: op.ok.content } : {}),
+      ...(op.ok.headers ? { headers: op.ok.headers } : {}),
+    },
+  };
+  for (const status of op.errors ?? []) {
+    if (responses[status]) continue;
+    responses[status] =
+      status === 200
+        ? { description: 'an earlier job with the same Idempotency-Key', content: json(ref('Job')) }
+        : status === 503
+          ? { description: ERROR_TEXT[503], content: json(toSchema(readyResponse, 'output')) }
+          : { description: ERROR_TEXT[status] ?? 'error', content: json(ref('Error')) };
+  }
+  if (!op.public && !responses[401])
+    responses[401] = { description: ERROR_TEXT[401], content: json(ref('Error')) };
+  return {
+    operationId: operationId(op),
+    summary: op.summary,
+    ...(op.description ? { description: op.description } : {}),
+    tags: [op.tag],
+    ...(op.public ? { security: [] } : {}),
+    ...(params.length ? { parameters: params } : {}),
+    ...(op.body
+      ? {
+          requestBody: {
+            required: true,
+            content: Object.fromEntries(
+              Object.entries(op.body).map(([type, schema]) => [
+                type,
+                { schema: schema instanceof z.ZodType ? toSchema(schema, 'input') : schema },
+              ]),
+            ),
+          },
+        }
+      : {}),
+    responses,
+  };
+}
+
+/** `get /api/jobs/:id/logs` → `getApiJobsIdLogs`. */
+function operationId(op: Op): string {
+  const words = op.path.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return op.method + words.map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+}
+
+function toSchema(schema: z.ZodType, io: 'input' | 'output'): Json {
+  const out = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Json;
+  delete out.$schema;
+  return out;
+}

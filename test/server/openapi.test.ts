@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import type { Express } from 'express';
+import type { z } from 'zod';
+import * as schemas from '../../server/schemas.js';
+import { api, startTestServer, waitForJob, type TestServer } from '../helpers/api-server.js';
+
+interface Layer {
+  rawPath?: string | string[];
+  route?: { path: string | string[]; methods: Record<string, boolean> };
+  handle: { stack?: Layer[] };
+}
+
+/** Every `METHOD /path` the Express app routes, walking mounted routers (Express 5 / router 2). */
+function expressRoutes(app: Express): string[] {
+  const out: string[] = [];
+  const walk = (stack: Layer[], prefix: string) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        for (const p of [layer.route.path].flat()) {
+          for (const [m, on] of Object.entries(layer.route.methods)) {
+            if (on && m !== '_all') out.push(`${m.toUpperCase()} ${join(prefix, p)}`);
+          }
+        }
+      } else if (layer.handle.stack) {
+        const mount = [layer.rawPath ?? '/'].flat()[0];
+        walk(layer.handle.stack, join(prefix, typeof mount === 'string' ? mount : '/'));
+      }
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
+  return [...new Set(out)].sort();
+}
+
+function join(prefix: string, p: string): string {
+  const joined = `${prefix.replace(/\/$/, '')}/${p.replace(/^\//, '')}`;
+  return joined.length > 1 ? joined.replace(/\/$/, '') : joined;
+}
+
+describe('the OpenAPI document', () => {
+  let s: TestServer;
+  let doc: any;
+
+  beforeAll(async () => {
+    s = await startTestServer('pglite');
+    const res = await api(s.url, undefined, 'GET', '/openapi.json'); // public
+    expect(res.status).toBe(200);
+    doc = res.body;
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  it('is a valid OpenAPI 3.1 document', async () => {
+    const validator = new Validator();
+    const result = await validator.validate(doc);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+  });
+
+  it('lists exactly the routes the app serves', () => {
+    const routes = expressRoutes(s.app);
+    expect(routes.length).toBeGreaterThan(15);
+    const documented: string[] = [];
+    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+      for (const m of Object.keys(ops))
+        documented.push(`${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`);
+    }
+    // A new route without documentation (or a documented route that is gone) fails here.
+    expect(documented.sort()).toEqual(routes);
+  });
+
+  it('documents the event streams, request schemas from the zod validators, and auth', () => {
+    const logs = doc.paths['/api/jobs/{id}/logs'].get;
+    expect(Object.keys(logs.responses['200'].content).sort()).toEqual([
+      'application/json',
+      'text/event-stream',
+    ]);
+    expect(logs.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual([
+      'path:id',
+      'query:after',
+      'query:limit',
+      'header:Last-Event-ID',
+    ]);
+    expect(logs.responses['200'].content['text/event-stream'].schema.description).toMatch(/event: end/);
+    const list = doc.paths['/api/jobs'].get;
+    expect(list.responses['200'].content['text/event-stream']).toBeDefined();
+    expect(list.parameters.find((p: any) => p.name === 'status').schema.enum).toEqual([
+      'PENDING',
+      'RUNNING',
+      'COMPLETED',
+      'FAILED',
+      'CANCELLED',
+    ]);
+    const create = doc.paths['/api/jobs'].post;
+    expect(create.requestBody.content['application/json'].schema.required).toEqual(['type']);
+    expect(create.requestBody.content['multipart/form-data']).toBeDefined();
+    expect(doc.paths['/healthz'].get.security).toEqual([]);
+    expect(doc.security).toEqual([{ bearer: [] }]);
+    expect(doc.paths['/api/jobs/{id}'].get.responses['404'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Error',
+    });
+  });
+
+  it('describes what the API really answers (response schemas parse real answers)', async () => {
+    const admin = await s.token('root', { admin: true });
+    const alice = await s.token('alice');
+    s.startWorker();
+    const check = (schema: z.ZodType, body: unknown) => {
+      const r = schema.safeParse(body);
+      if (!r.success) throw new Error(`${JSON.stringify(r.error.issues)}\n${JSON.stringify(body)}`);
+    };
+    const created = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', params: { logLines: 3 } });
+    check(schemas.jobResponse, created.body);
+    const done = await waitForJob(s.url, alice, created.body.id);
+    check(schemas.jobResponse, done);
+    check(schemas.jobPageResponse, (await api(s.url, alice, 'GET', '/api/jobs')).body);
+    const logs = await api(s.url, alice, 'GET', `/api/jobs/${created.body.id}/logs`);
+    expect(logs.body.items.length).toBeGreaterThan(3);
+    check(schemas.logPageResponse, logs.body);
+    for (const t of (await api(s.url, alice, 'GET', '/api/job-types')).body)
+      check(schemas.jobTypeResponse, t);
+    check(schemas.meResponse, (await api(s.url, alice, 'GET', '/api/me')).body);
+    check(
+      schemas.createdTokenResponse,
+      (await api(s.url, admin, 'POST', '/api/tokens', { user: 'carol' })).body,
+    );
+    for (const t of (await api(s.url, admin, 'GET', '/api/tokens')).body.items)
+      check(schemas.tokenResponse, t);
+    check(schemas.errorResponse, (await api(s.url, alice, 'GET', '/api/jobs/nope')).body);
+    const upload = await api(s.url, alice, 'POST', '/api/uploads', {
+      fileName: 'a.csv',
+      size: 3,
+      sha256: 'a'.repeat(64),
+    });
+    check(schemas.begunUploadResponse, upload.body);
+    check(schemas.healthResponse, (await api(s.url, undefined, 'GET', '/healthz')).body);
+    check(schemas.readyResponse, (await api(s.url, undefined, 'GET', '/readyz')).body);
+  });
+});

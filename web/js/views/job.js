@@ -1,0 +1,242 @@
+// One job: params, input, progress, result or error, cancel and retry, and its log lines live
+// from GET /api/jobs/:id/logs as an event stream (resumed with Last-Event-ID after a drop).
+import { api, apiStream } from '../api.js';
+import {
+  fmtBytes,
+  fmtClock,
+  fmtDuration,
+  fmtTime,
+  h,
+  json,
+  progressOf,
+  progressText,
+  replace,
+  statusBadge,
+} from '../dom.js';
+
+const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+export function jobView(id, { me }) {
+  const ctrl = new AbortController();
+  const { signal } = ctrl;
+  const el = h('section', { id: 'job-view' }, h('p', { class: 'muted' }, 'Loading…'));
+
+  let job = null;
+  let lastSeq = 0;
+  let following = false;
+
+  const title = h('h1', null);
+  const badge = h('span', { id: 'job-status' });
+  const cancelBtn = h(
+    'button',
+    { type: 'button', id: 'cancel', class: 'danger', onclick: () => act('cancel') },
+    'Cancel',
+  );
+  const retryBtn = h('button', { type: 'button', id: 'retry', onclick: () => act('retry') }, 'Retry');
+  const actionError = h('p', { class: 'error-box', role: 'alert', id: 'action-error' });
+  const progressBox = h('div', { class: 'progress-row', id: 'job-progress' });
+  const meta = h('dl', { class: 'meta', id: 'job-meta' });
+  const params = h('pre', { id: 'job-params' });
+  const input = h('dl', { class: 'meta', id: 'job-input' });
+  const outcome = h('div', { id: 'job-outcome' });
+  const live = h('span', { class: 'live', id: 'logs-live', 'data-state': 'connecting' }, 'connecting…');
+  const logs = h('div', { class: 'logs', id: 'logs', role: 'log', 'aria-label': 'Log lines' });
+  const noLogs = h('span', { class: 'muted', id: 'no-logs' }, 'No log lines yet.');
+  logs.append(noLogs);
+
+  function render(j) {
+    if (job && j.updatedAt < job.updatedAt) return;
+    job = j;
+    replace(title, `${j.type} `, h('span', { class: 'mono muted' }, j.id));
+    replace(badge, statusBadge(j.status));
+    cancelBtn.disabled = !(j.status === 'PENDING' || j.status === 'RUNNING');
+    retryBtn.disabled = !(j.status === 'FAILED' || j.status === 'CANCELLED');
+    const total = j.progress?.total;
+    replace(
+      progressBox,
+      progressOf(j),
+      h(
+        'span',
+        { class: 'muted' },
+        progressText(j),
+        j.progress && total ? ` (${j.progress.done} of ${total})` : '',
+      ),
+    );
+    const dur = j.startedAt && j.finishedAt ? Date.parse(j.finishedAt) - Date.parse(j.startedAt) : null;
+    replace(
+      meta,
+      ...pair('Id', h('span', { class: 'mono' }, j.id)),
+      ...pair('Status', j.status),
+      ...pair(
+        'Owner',
+        h('span', { class: 'mono' }, j.ownerId === me.userId ? `${j.ownerId} (you)` : j.ownerId),
+      ),
+      ...pair('Attempts', `${j.attempts} of ${j.maxAttempts}`),
+      ...pair('Created', fmtTime(j.createdAt)),
+      ...pair('Started', fmtTime(j.startedAt) || '—'),
+      ...pair('Finished', fmtTime(j.finishedAt) || '—'),
+      ...(dur !== null ? pair('Duration', fmtDuration(dur)) : []),
+    );
+    params.textContent = json(j.params ?? {});
+    if (j.input) {
+      replace(
+        input,
+        ...pair('Name', h('span', { id: 'input-name' }, j.input.name)),
+        ...pair('Size', `${fmtBytes(j.input.size)} (${j.input.size} bytes)`),
+        ...pair('SHA-256', h('span', { class: 'mono' }, j.input.sha256)),
+      );
+    } else replace(input, h('span', { class: 'muted' }, 'No input file.'));
+    if (j.error) {
+      replace(outcome, h('h2', null, 'Error'), h('pre', { class: 'error panel', id: 'job-error' }, j.error));
+    } else if (j.result !== null && j.result !== undefined) {
+      replace(
+        outcome,
+        h('h2', null, 'Result'),
+        h('pre', { class: 'panel', id: 'job-result' }, json(j.result)),
+      );
+    } else replace(outcome);
+  }
+
+  function pair(k, v) {
+    return [h('dt', null, k), h('dd', null, v)];
+  }
+
+  // Lines are appended in batches once per frame: a job writing thousands of lines a second must
+  // not re-layout the page for each.
+  let pending = [];
+  let scheduled = false;
+  function addLine(line) {
+    if (line.seq <= lastSeq) return; // already shown (a resumed stream overlapping)
+    lastSeq = line.seq;
+    pending.push(line);
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(flush);
+    }
+  }
+  function flush() {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const atBottom = logs.scrollHeight - logs.scrollTop - logs.clientHeight < 40;
+    const frag = document.createDocumentFragment();
+    for (const l of pending) frag.append(logRow(l));
+    pending = [];
+    noLogs.remove();
+    logs.append(frag);
+    if (atBottom) logs.scrollTop = logs.scrollHeight;
+  }
+  function logRow(l) {
+    const level = String(l.level ?? 'info').toLowerCase();
+    const hasData =
+      l.data !== null &&
+      l.data !== undefined &&
+      !(typeof l.data === 'object' && Object.keys(l.data).length === 0);
+    return h(
+      'div',
+      { class: `log log-${level}`, 'data-seq': l.seq },
+      h('span', { class: 'ts' }, fmtClock(l.ts)),
+      h('span', { class: 'lvl' }, level.toUpperCase()),
+      h('span', { class: 'msg' }, l.message),
+      hasData ? h('span', { class: 'data' }, JSON.stringify(l.data)) : null,
+    );
+  }
+
+  const setLive = (state, text) => {
+    live.dataset.state = state;
+    live.textContent = text;
+  };
+
+  async function follow() {
+    if (following || signal.aborted) return;
+    following = true;
+    let again = false;
+    try {
+      const result = await apiStream(`jobs/${encodeURIComponent(id)}/logs`, undefined, {
+        signal,
+        lastEventId: lastSeq ? String(lastSeq) : '',
+        endEvent: 'end',
+        onEvent: (ev) => {
+          const data = JSON.parse(ev.data);
+          if (ev.event === 'log') addLine(data);
+          else if (ev.event === 'job' || ev.event === 'end') render(data);
+        },
+        onState: (s) => setLive(s, s === 'live' ? 'live' : 'reconnecting…'),
+      });
+      if (result === 'ended') {
+        // Retried while its stream was ending: the job runs again, so follow its new lines.
+        if (job && !TERMINAL.includes(job.status)) again = true;
+        else setLive('ended', 'ended');
+      }
+    } catch (err) {
+      if (!signal.aborted) {
+        setLive('ended', '');
+        actionError.textContent = err.message;
+      }
+    } finally {
+      following = false;
+      if (again) follow();
+    }
+  }
+
+  async function act(what) {
+    cancelBtn.disabled = retryBtn.disabled = true;
+    actionError.textContent = '';
+    try {
+      render(await api(`jobs/${encodeURIComponent(id)}/${what}`, { method: 'POST', signal }));
+      // A retried job runs again: follow its new lines (the finished stream had closed).
+      if (what === 'retry') follow();
+    } catch (err) {
+      if (!signal.aborted) actionError.textContent = err.message;
+      if (job) render({ ...job, updatedAt: job.updatedAt });
+    }
+  }
+
+  function notFound() {
+    replace(
+      el,
+      h(
+        'div',
+        { class: 'panel notfound', id: 'job-not-found' },
+        h('h1', null, 'Job not found'),
+        h('p', { class: 'muted' }, 'There is no job with this id, or it belongs to someone else.'),
+        h('a', { href: '#/' }, '← Back to your jobs'),
+      ),
+    );
+  }
+
+  api(`jobs/${encodeURIComponent(id)}`, { signal })
+    .then((j) => {
+      render(j);
+      replace(
+        el,
+        h('p', null, h('a', { href: '#/' }, '← Jobs')),
+        h('div', { class: 'job-head' }, title, badge, h('div', { class: 'actions' }, cancelBtn, retryBtn)),
+        actionError,
+        progressBox,
+        h(
+          'div',
+          { class: 'cols' },
+          h('div', null, h('h2', null, 'Details'), h('div', { class: 'panel' }, meta)),
+          h(
+            'div',
+            null,
+            h('h2', null, 'Params'),
+            h('div', { class: 'panel' }, params),
+            h('h2', null, 'Input'),
+            h('div', { class: 'panel' }, input),
+          ),
+        ),
+        outcome,
+        h('div', { class: 'job-head' }, h('h2', null, 'Logs'), live),
+        logs,
+      );
+      follow();
+    })
+    .catch((err) => {
+      if (signal.aborted) return;
+      if (err.status === 404 || err.status === 400) notFound();
+      else replace(el, h('p', { class: 'error-box', role: 'alert' }, err.message));
+    });
+
+  return { el, dispose: () => ctrl.abort() };
+}
