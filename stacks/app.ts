@@ -28,9 +28,7 @@ export function buildJobsApp(opts: JobsAppOptions): { app: App; stacks: JobsStac
   const stacks = opts.environments.map((name) => {
     const environment = known[name];
     if (!environment) {
-      throw new StackConfigError(
-        `unknown environment "${name}"; known: ${Object.keys(known).join(', ')}`,
-      );
+      throw new StackConfigError(`unknown environment "${name}"; known: ${Object.keys(known).join(', ')}`);
     }
     const problems = checkEnvironment(environment);
     if (problems.length > 0) throw new StackConfigError(problems.join('; '));

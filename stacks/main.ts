@@ -79,7 +79,10 @@ export function synthesize(
     return { id, environment, dir, file: path.join(dir, 'cdk.tf.json') };
   });
   const violations = stacks.flatMap((s) =>
-    checkStack(JSON.parse(fs.readFileSync(s.file, 'utf8'))).map((v) => ({ ...v, resource: `${s.id}: ${v.resource}` })),
+    checkStack(JSON.parse(fs.readFileSync(s.file, 'utf8'))).map((v) => ({
+      ...v,
+      resource: `${s.id}: ${v.resource}`,
+    })),
   );
   if (violations.length > 0) throw new PolicyViolationError(violations);
   return { outdir, stacks };

@@ -89,7 +89,8 @@ export class Monitoring extends Construct {
       threshold: 0,
     });
     this.alarm('lambda-throttles', {
-      description: 'The processor Lambda was throttled: raise reserved concurrency or lower the event source maximum.',
+      description:
+        'The processor Lambda was throttled: raise reserved concurrency or lower the event source maximum.',
       ...fn,
       metricName: 'Throttles',
       statistic: 'Sum',
@@ -134,7 +135,12 @@ export class Monitoring extends Construct {
             0,
             0,
           ),
-          widget('Oldest message age (s)', [sqsMetric('ApproximateAgeOfOldestMessage', opts.queueName)], 12, 0),
+          widget(
+            'Oldest message age (s)',
+            [sqsMetric('ApproximateAgeOfOldestMessage', opts.queueName)],
+            12,
+            0,
+          ),
           widget('Dead letters', [sqsMetric('ApproximateNumberOfMessagesVisible', opts.dlqName)], 0, 6),
           widget(
             'Processor invocations',

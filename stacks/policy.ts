@@ -65,7 +65,11 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
   for (const [type, byName] of Object.entries(tf.data ?? {})) {
     if (type === 'aws_iam_policy_document') {
       for (const name of Object.keys(byName)) {
-        add('unreadable-policy', `data.${type}.${name}`, 'policy documents must be literal JSON to be checked');
+        add(
+          'unreadable-policy',
+          `data.${type}.${name}`,
+          'policy documents must be literal JSON to be checked',
+        );
       }
     }
   }
@@ -92,7 +96,8 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
   }
   for (const type of ['aws_db_instance', 'aws_rds_cluster']) {
     for (const [name, db] of all(type)) {
-      if (db.storage_encrypted !== true) add('unencrypted', `${type}.${name}`, 'database storage is not encrypted');
+      if (db.storage_encrypted !== true)
+        add('unencrypted', `${type}.${name}`, 'database storage is not encrypted');
     }
   }
 
@@ -101,7 +106,12 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
     const block = all('aws_s3_bucket_public_access_block').find(([, c]) =>
       refersTo(c.bucket, 'aws_s3_bucket', name),
     )?.[1];
-    const flags = ['block_public_acls', 'block_public_policy', 'ignore_public_acls', 'restrict_public_buckets'];
+    const flags = [
+      'block_public_acls',
+      'block_public_policy',
+      'ignore_public_acls',
+      'restrict_public_buckets',
+    ];
     if (!block || !flags.every((f) => block[f] === true)) {
       add('public', `aws_s3_bucket.${name}`, 'bucket does not block all public access');
     }
@@ -116,7 +126,8 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
   }
   for (const type of ['aws_db_instance', 'aws_rds_cluster_instance']) {
     for (const [name, db] of all(type)) {
-      if (db.publicly_accessible === true) add('public', `${type}.${name}`, 'database is publicly accessible');
+      if (db.publicly_accessible === true)
+        add('public', `${type}.${name}`, 'database is publicly accessible');
     }
   }
   const openCidr = (v: unknown) => v === '0.0.0.0/0' || v === '::/0';
@@ -127,26 +138,39 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
   }
   for (const [name, sg] of all('aws_security_group')) {
     for (const rule of (sg.ingress ?? []) as Block[]) {
-      const cidrs = [...((rule.cidr_blocks ?? []) as unknown[]), ...((rule.ipv6_cidr_blocks ?? []) as unknown[])];
+      const cidrs = [
+        ...((rule.cidr_blocks ?? []) as unknown[]),
+        ...((rule.ipv6_cidr_blocks ?? []) as unknown[]),
+      ];
       if (cidrs.some(openCidr)) add('public', `aws_security_group.${name}`, 'ingress open to the internet');
     }
   }
   for (const [name, rule] of all('aws_security_group_rule')) {
-    const cidrs = [...((rule.cidr_blocks ?? []) as unknown[]), ...((rule.ipv6_cidr_blocks ?? []) as unknown[])];
+    const cidrs = [
+      ...((rule.cidr_blocks ?? []) as unknown[]),
+      ...((rule.ipv6_cidr_blocks ?? []) as unknown[]),
+    ];
     if (rule.type === 'ingress' && cidrs.some(openCidr)) {
       add('public', `aws_security_group_rule.${name}`, 'ingress open to the internet');
     }
   }
   for (const [name, url] of all('aws_lambda_function_url')) {
-    if (url.authorization_type === 'NONE') add('public', `aws_lambda_function_url.${name}`, 'function URL without auth');
+    if (url.authorization_type === 'NONE')
+      add('public', `aws_lambda_function_url.${name}`, 'function URL without auth');
   }
   for (const [name, perm] of all('aws_lambda_permission')) {
-    if (perm.principal === '*') add('public', `aws_lambda_permission.${name}`, 'anyone may invoke the function');
+    if (perm.principal === '*')
+      add('public', `aws_lambda_permission.${name}`, 'anyone may invoke the function');
   }
 
   // --- policy documents -----------------------------------------------------------------------
   const documents: [string, string, unknown, 'identity' | 'resource' | 'trust'][] = [];
-  for (const type of ['aws_iam_role_policy', 'aws_iam_policy', 'aws_iam_user_policy', 'aws_iam_group_policy']) {
+  for (const type of [
+    'aws_iam_role_policy',
+    'aws_iam_policy',
+    'aws_iam_user_policy',
+    'aws_iam_group_policy',
+  ]) {
     for (const [name, p] of all(type)) documents.push([type, name, p.policy, 'identity']);
   }
   for (const [name, role] of all('aws_iam_role')) {
@@ -177,7 +201,8 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
         if (a.includes('*')) add('wildcard-action', where, `action "${a}" is a wildcard`);
       }
       if (kind === 'trust') continue; // trust policies name no resources
-      if (s.NotResource) add('wildcard-resource', where, 'Allow with NotResource grants every other resource');
+      if (s.NotResource)
+        add('wildcard-resource', where, 'Allow with NotResource grants every other resource');
       const starActions = actions.filter((a) => !allowedOnStar.has(a));
       if (list(s.Resource).some(isWildcardResource) && starActions.length > 0) {
         add(
@@ -196,7 +221,11 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
     const subnets = (vpc?.subnet_ids ?? []) as unknown[];
     const groups = (vpc?.security_group_ids ?? []) as unknown[];
     if (!vpc || subnets.length === 0 || groups.length === 0) {
-      add('lambda-outside-vpc', `aws_lambda_function.${name}`, 'function has no vpc_config (subnets and security groups)');
+      add(
+        'lambda-outside-vpc',
+        `aws_lambda_function.${name}`,
+        'function has no vpc_config (subnets and security groups)',
+      );
     }
   }
 
@@ -212,13 +241,17 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
   };
   const dlqNames = new Set(
     queues
-      .filter(([dlq]) => queues.some(([, q]) => refersTo(redriveOf(q)?.deadLetterTargetArn, 'aws_sqs_queue', dlq)))
+      .filter(([dlq]) =>
+        queues.some(([, q]) => refersTo(redriveOf(q)?.deadLetterTargetArn, 'aws_sqs_queue', dlq)),
+      )
       .map(([n]) => n),
   );
   for (const [name, q] of queues) {
     const where = `aws_sqs_queue.${name}`;
     if (dlqNames.has(name)) {
-      const allow = all('aws_sqs_queue_redrive_allow_policy').some(([, p]) => refersTo(p.queue_url, 'aws_sqs_queue', name));
+      const allow = all('aws_sqs_queue_redrive_allow_policy').some(([, p]) =>
+        refersTo(p.queue_url, 'aws_sqs_queue', name),
+      );
       if (!allow && typeof q.redrive_allow_policy !== 'string') {
         add('missing-redrive', where, 'dead-letter queue has no redrive allow policy');
       }
@@ -229,7 +262,11 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
     if (!redrive || !target) {
       add('missing-dlq', where, 'queue has no redrive policy to a dead-letter queue in this stack');
     } else if (Number(redrive.maxReceiveCount) < minReceives) {
-      add('missing-redrive', where, `maxReceiveCount ${String(redrive.maxReceiveCount)} is below ${minReceives}`);
+      add(
+        'missing-redrive',
+        where,
+        `maxReceiveCount ${String(redrive.maxReceiveCount)} is below ${minReceives}`,
+      );
     }
   }
   for (const [name, m] of all('aws_lambda_event_source_mapping')) {
@@ -246,7 +283,11 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
       );
     }
     if (!JSON.stringify(m.function_response_types ?? []).includes('ReportBatchItemFailures')) {
-      add('missing-redrive', `aws_lambda_event_source_mapping.${name}`, 'event source mapping does not report batch item failures');
+      add(
+        'missing-redrive',
+        `aws_lambda_event_source_mapping.${name}`,
+        'event source mapping does not report batch item failures',
+      );
     }
   }
 
@@ -289,7 +330,8 @@ function parseStatements(text: unknown): Statement[] | undefined {
   }
 }
 
-const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const list = (v: string | string[] | undefined): string[] =>
+  v === undefined ? [] : Array.isArray(v) ? v : [v];
 
 function isEveryone(principal: unknown): boolean {
   if (principal === '*') return true;

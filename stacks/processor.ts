@@ -71,7 +71,12 @@ export class Processor extends Construct {
         Sid: 'ConsumeQueue',
         Effect: 'Allow',
         // GetQueueAttributes: the event source mapping checks the queue with the function's role.
-        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+        Action: [
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueAttributes',
+        ],
         Resource: queue.arn,
       },
       {

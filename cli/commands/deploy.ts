@@ -48,7 +48,9 @@ With --processor-only, no Terraform: the zip is published to the existing functi
     const config = loadConfig(process.env);
     const functionName = functionFlag ?? config.lambdaFunctionName;
     if (!functionName) {
-      throw new UsageError('--processor-only needs the function: pass --function NAME or set JOBS_LAMBDA_FUNCTION_NAME');
+      throw new UsageError(
+        '--processor-only needs the function: pass --function NAME or set JOBS_LAMBDA_FUNCTION_NAME',
+      );
     }
     const zipPath = zipFlag ? existingZip(zipFlag) : await buildProcessorZip({ json: this.json });
     const { LambdaClient } = await import('@aws-sdk/client-lambda');
@@ -59,7 +61,8 @@ With --processor-only, no Terraform: the zip is published to the existing functi
       const result = await publishProcessor({ lambda, functionName, zipPath });
       spinner.stop();
       if (this.json) this.printJson(result);
-      else this.out(`published ${result.codeSize} bytes to ${functionName} (code SHA-256 ${result.codeSha256})`);
+      else
+        this.out(`published ${result.codeSize} bytes to ${functionName} (code SHA-256 ${result.codeSha256})`);
     } finally {
       spinner.stop();
       lambda.destroy();

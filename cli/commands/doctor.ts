@@ -23,7 +23,12 @@ export default class Doctor extends BaseCommand {
     const { runDoctor } = await import('../lib/infra-doctor.js');
     const region = config.awsRegion ?? 'us-east-1';
     const clients = {
-      s3: new S3Client({ region, endpoint: config.s3Endpoint, forcePathStyle: Boolean(config.s3Endpoint), maxAttempts: 2 }),
+      s3: new S3Client({
+        region,
+        endpoint: config.s3Endpoint,
+        forcePathStyle: Boolean(config.s3Endpoint),
+        maxAttempts: 2,
+      }),
       sqs: new SQSClient({ region, endpoint: config.sqsEndpoint, maxAttempts: 2 }),
       lambda: new LambdaClient({ region, maxAttempts: 2 }),
     };

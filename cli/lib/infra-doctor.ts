@@ -1,10 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  DeleteObjectCommand,
-  HeadBucketCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { GetFunctionCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import pg from 'pg';
@@ -47,29 +42,50 @@ export async function runDoctor(
   opts: { timeoutMs?: number } = {},
 ): Promise<Check[]> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const run = async (name: CheckName, configured: boolean, why: string, check: (signal: AbortSignal) => Promise<string>) => {
+  const run = async (
+    name: CheckName,
+    configured: boolean,
+    why: string,
+    check: (signal: AbortSignal) => Promise<string>,
+  ) => {
     if (!configured) return { name, status: 'skip', detail: why } satisfies Check;
     const signal = AbortSignal.timeout(timeoutMs);
     try {
       return { name, status: 'ok', detail: await check(signal) } satisfies Check;
     } catch (err) {
       const detail =
-        err instanceof Failed ? err.message : signal.aborted ? `no answer within ${timeoutMs / 1000} s` : awsReason(err);
+        err instanceof Failed
+          ? err.message
+          : signal.aborted
+            ? `no answer within ${timeoutMs / 1000} s`
+            : awsReason(err);
       return { name, status: 'fail', detail } satisfies Check;
     }
   };
   return Promise.all([
-    run('database', Boolean(config.databaseUrl || config.databaseSecretArn), 'DATABASE_URL is not set (embedded PGlite)', () =>
-      checkDatabase(config, timeoutMs),
+    run(
+      'database',
+      Boolean(config.databaseUrl || config.databaseSecretArn),
+      'DATABASE_URL is not set (embedded PGlite)',
+      () => checkDatabase(config, timeoutMs),
     ),
-    run('bucket', Boolean(config.s3Bucket && clients.s3), 'JOBS_S3_BUCKET is not set (inputs in <data-dir>/blobs)', (s) =>
-      checkBucket(config, clients.s3!, s),
+    run(
+      'bucket',
+      Boolean(config.s3Bucket && clients.s3),
+      'JOBS_S3_BUCKET is not set (inputs in <data-dir>/blobs)',
+      (s) => checkBucket(config, clients.s3!, s),
     ),
-    run('queue', Boolean(config.sqsQueueUrl && clients.sqs), 'JOBS_SQS_QUEUE_URL is not set (database queue)', (s) =>
-      checkQueue(config, clients.sqs!, s),
+    run(
+      'queue',
+      Boolean(config.sqsQueueUrl && clients.sqs),
+      'JOBS_SQS_QUEUE_URL is not set (database queue)',
+      (s) => checkQueue(config, clients.sqs!, s),
     ),
-    run('function', Boolean(config.lambdaFunctionName && clients.lambda), 'JOBS_LAMBDA_FUNCTION_NAME is not set', (s) =>
-      checkFunction(config, clients.lambda!, s),
+    run(
+      'function',
+      Boolean(config.lambdaFunctionName && clients.lambda),
+      'JOBS_LAMBDA_FUNCTION_NAME is not set',
+      (s) => checkFunction(config, clients.lambda!, s),
     ),
   ]);
 }
@@ -90,8 +106,11 @@ async function checkDatabase(config: Config, timeoutMs: number): Promise<string>
     return fail(`cannot connect to ${where}: ${e.code ?? e.message}`);
   }
   try {
-    const table = await client.query<{ t: string | null }>(`SELECT to_regclass('"_prisma_migrations"')::text AS t`);
-    if (!table.rows[0].t) return fail(`connected to ${where}, but no migrations are applied (run \`jobs db migrate\`)`);
+    const table = await client.query<{ t: string | null }>(
+      `SELECT to_regclass('"_prisma_migrations"')::text AS t`,
+    );
+    if (!table.rows[0].t)
+      return fail(`connected to ${where}, but no migrations are applied (run \`jobs db migrate\`)`);
     const applied = await client.query<{ migration_name: string }>(
       `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
     );
@@ -153,16 +172,23 @@ async function checkQueue(config: Config, sqs: SQSClient, abortSignal: AbortSign
   const problems: string[] = [];
   const visibility = Number(attrs.VisibilityTimeout);
   if (visibility !== config.visibilityTimeoutSeconds) {
-    problems.push(`its visibility timeout is ${visibility} s but JOBS_VISIBILITY_TIMEOUT_SECONDS is ${config.visibilityTimeoutSeconds}`);
+    problems.push(
+      `its visibility timeout is ${visibility} s but JOBS_VISIBILITY_TIMEOUT_SECONDS is ${config.visibilityTimeoutSeconds}`,
+    );
   }
   let dlqArn: string | undefined;
   if (!attrs.RedrivePolicy) {
     problems.push('it has no dead-letter queue (no redrive policy)');
   } else {
-    const redrive = JSON.parse(attrs.RedrivePolicy) as { deadLetterTargetArn?: string; maxReceiveCount?: number | string };
+    const redrive = JSON.parse(attrs.RedrivePolicy) as {
+      deadLetterTargetArn?: string;
+      maxReceiveCount?: number | string;
+    };
     dlqArn = redrive.deadLetterTargetArn;
     if (Number(redrive.maxReceiveCount) !== config.maxReceives) {
-      problems.push(`its maxReceiveCount is ${redrive.maxReceiveCount} but JOBS_MAX_RECEIVES is ${config.maxReceives}`);
+      problems.push(
+        `its maxReceiveCount is ${redrive.maxReceiveCount} but JOBS_MAX_RECEIVES is ${config.maxReceives}`,
+      );
     }
   }
   let dlqNote = '';
@@ -176,7 +202,9 @@ async function checkQueue(config: Config, sqs: SQSClient, abortSignal: AbortSign
         { abortSignal },
       );
       if (dlqArn && dlq.Attributes?.QueueArn !== dlqArn) {
-        problems.push(`JOBS_SQS_DLQ_URL is ${dlq.Attributes?.QueueArn}, not the queue's dead-letter queue ${dlqArn}`);
+        problems.push(
+          `JOBS_SQS_DLQ_URL is ${dlq.Attributes?.QueueArn}, not the queue's dead-letter queue ${dlqArn}`,
+        );
       }
       dlqNote = `, ${dlq.Attributes?.ApproximateNumberOfMessages ?? '?'} dead-lettered`;
     } catch (err) {
@@ -187,18 +215,27 @@ async function checkQueue(config: Config, sqs: SQSClient, abortSignal: AbortSign
   return `queue ${url}: ${attrs.ApproximateNumberOfMessages ?? '?'} waiting, ${attrs.ApproximateNumberOfMessagesNotVisible ?? '?'} in flight${dlqNote}; dead-letters after ${config.maxReceives} receives`;
 }
 
-async function checkFunction(config: Config, lambda: LambdaClient, abortSignal: AbortSignal): Promise<string> {
+async function checkFunction(
+  config: Config,
+  lambda: LambdaClient,
+  abortSignal: AbortSignal,
+): Promise<string> {
   const name = config.lambdaFunctionName!;
   let fn;
   try {
     fn = await lambda.send(new GetFunctionCommand({ FunctionName: name }), { abortSignal });
   } catch (err) {
-    if ((err as { name?: string }).name === 'ResourceNotFoundException') return fail(`function ${name} does not exist`);
+    if ((err as { name?: string }).name === 'ResourceNotFoundException')
+      return fail(`function ${name} does not exist`);
     throw err;
   }
   const c = fn.Configuration ?? {};
-  if (c.State !== 'Active') return fail(`function ${name} is ${c.State ?? 'in an unknown state'}${c.StateReason ? `: ${c.StateReason}` : ''}`);
-  if (c.LastUpdateStatus === 'Failed') return fail(`the last update of ${name} failed: ${c.LastUpdateStatusReason ?? 'no reason given'}`);
+  if (c.State !== 'Active')
+    return fail(
+      `function ${name} is ${c.State ?? 'in an unknown state'}${c.StateReason ? `: ${c.StateReason}` : ''}`,
+    );
+  if (c.LastUpdateStatus === 'Failed')
+    return fail(`the last update of ${name} failed: ${c.LastUpdateStatusReason ?? 'no reason given'}`);
   const env = c.Environment?.Variables ?? {};
   const problems: string[] = [];
   if (config.sqsQueueUrl && env.JOBS_SQS_QUEUE_URL && env.JOBS_SQS_QUEUE_URL !== config.sqsQueueUrl) {

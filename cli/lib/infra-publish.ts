@@ -37,9 +37,13 @@ export async function publishProcessor(opts: {
   try {
     updated = await lambda.send(new UpdateFunctionCodeCommand({ FunctionName: functionName, ZipFile: zip }));
   } catch (err) {
-    throw new CliError(`cannot update the code of ${functionName}: ${awsReason(err)}`, 'lambda_update_failed', {
-      cause: err,
-    });
+    throw new CliError(
+      `cannot update the code of ${functionName}: ${awsReason(err)}`,
+      'lambda_update_failed',
+      {
+        cause: err,
+      },
+    );
   }
   if (updated.CodeSha256 !== sha256) {
     throw new CliError(
@@ -53,7 +57,10 @@ export async function publishProcessor(opts: {
   let lastModified = updated.LastModified;
   while (status === 'InProgress' || status === undefined) {
     if (Date.now() > deadline) {
-      throw new CliError(`the update of ${functionName} is still in progress; check it with \`jobs doctor\``, 'lambda_update_timeout');
+      throw new CliError(
+        `the update of ${functionName} is still in progress; check it with \`jobs doctor\``,
+        'lambda_update_timeout',
+      );
     }
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1_000));
     const cfg = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));

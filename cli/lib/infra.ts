@@ -59,17 +59,28 @@ export function buildProcessorZip(opts: { json: boolean }): Promise<string> {
   const root = packageRoot();
   const script = path.join(root, 'scripts', 'build-lambda.mjs');
   if (!fs.existsSync(script)) {
-    throw new CliError(`cannot build the processor: ${script} is missing (run from a clone of jobs)`, 'build_failed');
+    throw new CliError(
+      `cannot build the processor: ${script} is missing (run from a clone of jobs)`,
+      'build_failed',
+    );
   }
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script], {
       cwd: root,
       stdio: ['ignore', opts.json ? process.stderr : 'inherit', 'inherit'],
     });
-    child.on('error', (err) => reject(new CliError(`cannot build the processor: ${err.message}`, 'build_failed')));
+    child.on('error', (err) =>
+      reject(new CliError(`cannot build the processor: ${err.message}`, 'build_failed')),
+    );
     child.on('exit', (code) => {
       if (code === 0) resolve(path.join(root, 'dist-lambda', 'processor.zip'));
-      else reject(new CliError(`building the processor failed (build-lambda exited with code ${code})`, 'build_failed'));
+      else
+        reject(
+          new CliError(
+            `building the processor failed (build-lambda exited with code ${code})`,
+            'build_failed',
+          ),
+        );
     });
   });
 }

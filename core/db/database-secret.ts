@@ -33,9 +33,12 @@ export async function resolveDatabaseUrl(
     text = out.SecretString;
   } catch (err) {
     const e = err as { name?: string; message?: string };
-    throw new ConfigError(`cannot read the database secret ${arn}: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`, {
-      cause: err,
-    });
+    throw new ConfigError(
+      `cannot read the database secret ${arn}: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`,
+      {
+        cause: err,
+      },
+    );
   } finally {
     if (!client) secrets.destroy();
   }

@@ -39,8 +39,14 @@ export function checkEnvironment(c: EnvironmentConfig): string[] {
   if ('cidr' in c.network) {
     need(c.network.availabilityZones.length >= 2, 'network.availabilityZones needs at least two zones');
   } else {
-    need(c.network.existingPrivateSubnetIds.length >= 2, 'network.existingPrivateSubnetIds needs at least two subnets');
-    need(c.network.existingRouteTableIds.length >= 1, 'network.existingRouteTableIds needs at least one route table');
+    need(
+      c.network.existingPrivateSubnetIds.length >= 2,
+      'network.existingPrivateSubnetIds needs at least two subnets',
+    );
+    need(
+      c.network.existingRouteTableIds.length >= 1,
+      'network.existingRouteTableIds needs at least one route table',
+    );
   }
   if (!('existing' in c.database)) {
     need(c.database.backupRetentionDays >= 1, 'database.backupRetentionDays must be at least 1 (backups on)');

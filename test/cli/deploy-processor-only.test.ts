@@ -30,9 +30,12 @@ beforeAll(() => {
   sha = createHash('sha256').update(zip).digest('base64');
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-afterEach(() => lambdaMock.reset());
+afterEach(() => {
+  lambdaMock.reset();
+});
 
-const client = () => new LambdaClient({ region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+const client = () =>
+  new LambdaClient({ region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
 
 describe('publishProcessor', () => {
   it('uploads the zip bytes, checks the stored hash and waits until the update is live', async () => {
@@ -41,7 +44,12 @@ describe('publishProcessor', () => {
       .on(GetFunctionConfigurationCommand)
       .resolvesOnce({ LastUpdateStatus: 'InProgress' })
       .resolves({ LastUpdateStatus: 'Successful', LastModified: '2026-11-28T18:00:00.000+0000' });
-    const result = await publishProcessor({ lambda: client(), functionName: 'jobs-qa-processor', zipPath, pollMs: 10 });
+    const result = await publishProcessor({
+      lambda: client(),
+      functionName: 'jobs-qa-processor',
+      zipPath,
+      pollMs: 10,
+    });
     expect(result).toEqual({
       functionName: 'jobs-qa-processor',
       codeSha256: sha,
@@ -65,8 +73,13 @@ describe('publishProcessor', () => {
     lambdaMock.on(UpdateFunctionCodeCommand).resolves({ CodeSha256: sha, LastUpdateStatus: 'InProgress' });
     lambdaMock
       .on(GetFunctionConfigurationCommand)
-      .resolves({ LastUpdateStatus: 'Failed', LastUpdateStatusReason: 'Lambda was unable to configure access to your environment variables' });
-    await expect(publishProcessor({ lambda: client(), functionName: 'f', zipPath, pollMs: 1 })).rejects.toThrow(
+      .resolves({
+        LastUpdateStatus: 'Failed',
+        LastUpdateStatusReason: 'Lambda was unable to configure access to your environment variables',
+      });
+    await expect(
+      publishProcessor({ lambda: client(), functionName: 'f', zipPath, pollMs: 1 }),
+    ).rejects.toThrow(
       'the update of f failed: Lambda was unable to configure access to your environment variables',
     );
   });
@@ -74,7 +87,11 @@ describe('publishProcessor', () => {
   it('says which function does not exist', async () => {
     lambdaMock
       .on(UpdateFunctionCodeCommand)
-      .rejects(Object.assign(new Error('Function not found: arn:aws:lambda:eu-west-1:1:function:nope'), { name: 'ResourceNotFoundException' }));
+      .rejects(
+        Object.assign(new Error('Function not found: arn:aws:lambda:eu-west-1:1:function:nope'), {
+          name: 'ResourceNotFoundException',
+        }),
+      );
     const p = publishProcessor({ lambda: client(), functionName: 'nope', zipPath });
     await expect(p).rejects.toThrow(CliError);
     await expect(p).rejects.toThrow(
@@ -85,26 +102,34 @@ describe('publishProcessor', () => {
   it('gives up waiting after its deadline', async () => {
     lambdaMock.on(UpdateFunctionCodeCommand).resolves({ CodeSha256: sha, LastUpdateStatus: 'InProgress' });
     lambdaMock.on(GetFunctionConfigurationCommand).resolves({ LastUpdateStatus: 'InProgress' });
-    await expect(publishProcessor({ lambda: client(), functionName: 'f', zipPath, waitMs: 30, pollMs: 5 })).rejects.toThrow(
-      'the update of f is still in progress',
-    );
+    await expect(
+      publishProcessor({ lambda: client(), functionName: 'f', zipPath, waitMs: 30, pollMs: 5 }),
+    ).rejects.toThrow('the update of f is still in progress');
   });
 });
 
 describe('the deploy command, in process', () => {
   it('--processor-only --function publishes --zip and prints the result as JSON', async () => {
-    lambdaMock.on(UpdateFunctionCodeCommand).resolves({ CodeSha256: sha, LastUpdateStatus: 'Successful', LastModified: 't' });
+    lambdaMock
+      .on(UpdateFunctionCodeCommand)
+      .resolves({ CodeSha256: sha, LastUpdateStatus: 'Successful', LastModified: 't' });
     // Without the command directory: oclif would import every command file to list them, which
     // jest's module VM cannot do; this test runs one command class directly.
     const pjson = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    const config = await OclifConfig.load({ root: ROOT, pjson: { ...pjson, oclif: { ...pjson.oclif, commands: undefined } } });
+    const config = await OclifConfig.load({
+      root: ROOT,
+      pjson: { ...pjson, oclif: { ...pjson.oclif, commands: undefined } },
+    });
     const written: string[] = [];
     const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       written.push(String(chunk));
       return true;
     });
     try {
-      await new Deploy(['--processor-only', '--function', 'jobs-prod-processor', '--zip', zipPath, '--json'], config).run();
+      await new Deploy(
+        ['--processor-only', '--function', 'jobs-prod-processor', '--zip', zipPath, '--json'],
+        config,
+      ).run();
     } finally {
       spy.mockRestore();
     }
@@ -114,6 +139,8 @@ describe('the deploy command, in process', () => {
       codeSize: zip.length,
       lastModified: 't',
     });
-    expect(lambdaMock.commandCalls(UpdateFunctionCodeCommand)[0].args[0].input.FunctionName).toBe('jobs-prod-processor');
+    expect(lambdaMock.commandCalls(UpdateFunctionCodeCommand)[0].args[0].input.FunctionName).toBe(
+      'jobs-prod-processor',
+    );
   });
 });

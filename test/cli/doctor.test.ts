@@ -42,7 +42,9 @@ afterAll(async () => {
   await migrated?.drop();
   await empty?.drop();
 });
-afterEach(() => lambdaMock.reset());
+afterEach(() => {
+  lambdaMock.reset();
+});
 
 /** The environment of a production host pointed at the emulator. */
 const envFor = (extra: Record<string, string | undefined> = {}) => ({
@@ -72,7 +74,11 @@ const activeFunction = (env: Record<string, string> = {}) =>
     },
   });
 const doctor = (env: Record<string, string | undefined>) =>
-  runDoctor(loadConfig(env), { s3: emu.s3, sqs: emu.sqs, lambda: new LambdaClient({ region: 'eu-west-1' }) }, { timeoutMs: 5_000 });
+  runDoctor(
+    loadConfig(env),
+    { s3: emu.s3, sqs: emu.sqs, lambda: new LambdaClient({ region: 'eu-west-1' }) },
+    { timeoutMs: 5_000 },
+  );
 const byName = (checks: Check[]) => Object.fromEntries(checks.map((c) => [c.name, c]));
 
 async function closedPort(): Promise<number> {
@@ -87,7 +93,11 @@ describe('bucket, queue and function', () => {
   it('are ok when they exist and agree with the configuration', async () => {
     activeFunction();
     const c = byName(await doctor(envFor()));
-    expect(c.bucket).toEqual({ name: 'bucket', status: 'ok', detail: `bucket ${BUCKET} exists; wrote and deleted inputs/.jobs-doctor/…` });
+    expect(c.bucket).toEqual({
+      name: 'bucket',
+      status: 'ok',
+      detail: `bucket ${BUCKET} exists; wrote and deleted inputs/.jobs-doctor/…`,
+    });
     expect(c.queue).toEqual({
       name: 'queue',
       status: 'ok',
@@ -98,7 +108,11 @@ describe('bucket, queue and function', () => {
       status: 'ok',
       detail: `function ${FUNCTION} is active (nodejs22.x, arm64, 120 s, code q1w2e3r4t5y6…)`,
     });
-    expect(c.database).toEqual({ name: 'database', status: 'skip', detail: 'DATABASE_URL is not set (embedded PGlite)' });
+    expect(c.database).toEqual({
+      name: 'database',
+      status: 'skip',
+      detail: 'DATABASE_URL is not set (embedded PGlite)',
+    });
     // The probe object is gone again.
     const left = await emu.s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
     expect(left.KeyCount ?? 0).toBe(0);
@@ -107,7 +121,11 @@ describe('bucket, queue and function', () => {
   it('says the bucket does not exist', async () => {
     activeFunction({ JOBS_S3_BUCKET: 'no-such-bucket' });
     const c = byName(await doctor(envFor({ JOBS_S3_BUCKET: 'no-such-bucket' })));
-    expect(c.bucket).toEqual({ name: 'bucket', status: 'fail', detail: 'bucket no-such-bucket does not exist' });
+    expect(c.bucket).toEqual({
+      name: 'bucket',
+      status: 'fail',
+      detail: 'bucket no-such-bucket does not exist',
+    });
   });
 
   it('says the queue does not exist for a wrong queue URL', async () => {
@@ -118,7 +136,10 @@ describe('bucket, queue and function', () => {
 
   it('finds a queue without a DLQ and settings that disagree with the queue', async () => {
     const { QueueUrl } = await emu.sqs.send(
-      new (await import('@aws-sdk/client-sqs')).CreateQueueCommand({ QueueName: 'no-dlq', Attributes: { VisibilityTimeout: '30' } }),
+      new (await import('@aws-sdk/client-sqs')).CreateQueueCommand({
+        QueueName: 'no-dlq',
+        Attributes: { VisibilityTimeout: '30' },
+      }),
     );
     const c = byName(await doctor(envFor({ JOBS_SQS_QUEUE_URL: QueueUrl, JOBS_SQS_DLQ_URL: undefined })));
     expect(c.queue.status).toBe('fail');
@@ -126,19 +147,27 @@ describe('bucket, queue and function', () => {
       `queue ${QueueUrl}: its visibility timeout is 30 s but JOBS_VISIBILITY_TIMEOUT_SECONDS is 720; it has no dead-letter queue (no redrive policy)`,
     );
     const receives = byName(await doctor(envFor({ JOBS_MAX_RECEIVES: '3' })));
-    expect(receives.queue.detail).toBe(`queue ${queue.url}: its maxReceiveCount is 5 but JOBS_MAX_RECEIVES is 3`);
+    expect(receives.queue.detail).toBe(
+      `queue ${queue.url}: its maxReceiveCount is 5 but JOBS_MAX_RECEIVES is 3`,
+    );
   });
 
   it('says the function is missing, not active, or wired to another queue', async () => {
-    lambdaMock.on(GetFunctionCommand).rejects(Object.assign(new Error('Function not found'), { name: 'ResourceNotFoundException' }));
+    lambdaMock
+      .on(GetFunctionCommand)
+      .rejects(Object.assign(new Error('Function not found'), { name: 'ResourceNotFoundException' }));
     expect(byName(await doctor(envFor())).function).toEqual({
       name: 'function',
       status: 'fail',
       detail: `function ${FUNCTION} does not exist`,
     });
     lambdaMock.reset();
-    lambdaMock.on(GetFunctionCommand).resolves({ Configuration: { State: 'Failed', StateReason: 'The subnet has no free IP addresses' } });
-    expect(byName(await doctor(envFor())).function.detail).toBe(`function ${FUNCTION} is Failed: The subnet has no free IP addresses`);
+    lambdaMock
+      .on(GetFunctionCommand)
+      .resolves({ Configuration: { State: 'Failed', StateReason: 'The subnet has no free IP addresses' } });
+    expect(byName(await doctor(envFor())).function.detail).toBe(
+      `function ${FUNCTION} is Failed: The subnet has no free IP addresses`,
+    );
     lambdaMock.reset();
     activeFunction({ JOBS_SQS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/other' });
     expect(byName(await doctor(envFor())).function.detail).toBe(
@@ -172,7 +201,9 @@ pgOnly('database (local PostgreSQL)', () => {
   it('says when migrations are missing', async () => {
     const c = byName(await doctor(envFor({ DATABASE_URL: empty.url })));
     expect(c.database.status).toBe('fail');
-    expect(c.database.detail).toMatch(/^connected to .+, but no migrations are applied \(run `jobs db migrate`\)$/);
+    expect(c.database.detail).toMatch(
+      /^connected to .+, but no migrations are applied \(run `jobs db migrate`\)$/,
+    );
   });
 
   it('says when the database cannot be reached', async () => {

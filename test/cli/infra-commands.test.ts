@@ -15,14 +15,26 @@ let zip: string;
 const emptyBin = () => fs.mkdtempSync(path.join(work, 'bin-'));
 
 /** A PATH with only a fake `name` that logs "<cwd> <args>" and exits with `code` for `failOn`. */
-function fakeTerraform(name: 'terraform' | 'tofu', log: string, failOn?: { command: string; code: number }): string {
+function fakeTerraform(
+  name: 'terraform' | 'tofu',
+  log: string,
+  failOn?: { command: string; code: number },
+): string {
   const dir = emptyBin();
   const fail = failOn ? `if [ "$1" = "${failOn.command}" ]; then exit ${failOn.code}; fi\n` : '';
-  fs.writeFileSync(path.join(dir, name), `#!/bin/sh\necho "$(pwd) $*" >> "${log}"\n${fail}exit 0\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, name), `#!/bin/sh\necho "$(pwd) $*" >> "${log}"\n${fail}exit 0\n`, {
+    mode: 0o755,
+  });
   return dir;
 }
 const logLines = (log: string) =>
-  fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.replace(work, '<work>')) : [];
+  fs.existsSync(log)
+    ? fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(work, '<work>'))
+    : [];
 
 beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-infra-cli-'));
@@ -45,7 +57,9 @@ describe('jobs synth', () => {
     const tf = JSON.parse(fs.readFileSync(path.join(work, r.stdout.trim()), 'utf8'));
     expect(Object.keys(tf.resource.aws_lambda_function)).toHaveLength(1);
     const asset = Object.values<{ filename: string }>(tf.resource.aws_lambda_function)[0].filename;
-    expect(fs.readFileSync(path.join(work, 'cdktf.out', 'stacks', 'jobs-qa', asset), 'utf8')).toBe('a stand-in bundle');
+    expect(fs.readFileSync(path.join(work, 'cdktf.out', 'stacks', 'jobs-qa', asset), 'utf8')).toBe(
+      'a stand-in bundle',
+    );
     expect(seconds).toBeLessThan(30); // ~2 s here; slack for a loaded machine
   });
 
@@ -63,7 +77,9 @@ describe('jobs synth', () => {
       stacks: [{ id: 'jobs-prod', environment: 'prod', dir, file: path.join(dir, 'cdk.tf.json') }],
     });
     const tf = JSON.parse(fs.readFileSync(printed.stacks[0].file, 'utf8'));
-    expect(Object.values<{ endpoint: string }>(tf.resource.aws_sns_topic_subscription)[0].endpoint).toBe('pager@example.org');
+    expect(Object.values<{ endpoint: string }>(tf.resource.aws_sns_topic_subscription)[0].endpoint).toBe(
+      'pager@example.org',
+    );
   });
 
   it('synthesizes several environments at once', async () => {
@@ -82,7 +98,10 @@ describe('jobs synth', () => {
     const j = await jobs(['synth', '--zip', path.join(work, 'nope.zip'), '--json']);
     expect(j.code).toBe(1);
     expect(JSON.parse(j.stdout)).toEqual({
-      error: { code: 'not_found', message: `the processor bundle ${path.join(work, 'nope.zip')} does not exist` },
+      error: {
+        code: 'not_found',
+        message: `the processor bundle ${path.join(work, 'nope.zip')} does not exist`,
+      },
     });
   });
 });
@@ -104,7 +123,9 @@ describe('jobs deploy, diff and destroy', () => {
 
   it('deploy --auto-approve runs terraform init and apply in the synthesized stack', async () => {
     const log = path.join(work, 'deploy.log');
-    const r = await jobs(['deploy', '--env', 'qa', '--zip', zip, '--auto-approve'], { PATH: fakeTerraform('terraform', log) });
+    const r = await jobs(['deploy', '--env', 'qa', '--zip', zip, '--auto-approve'], {
+      PATH: fakeTerraform('terraform', log),
+    });
     expect(r.stderr).toContain('terraform apply -input=false -auto-approve: jobs-qa');
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe('deployed jobs-qa');
@@ -151,11 +172,15 @@ describe('jobs deploy --processor-only (usage)', () => {
   it('needs a function name', async () => {
     const r = await jobs(['deploy', '--processor-only', '--zip', zip]);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('--processor-only needs the function: pass --function NAME or set JOBS_LAMBDA_FUNCTION_NAME');
+    expect(r.stderr.trim()).toBe(
+      '--processor-only needs the function: pass --function NAME or set JOBS_LAMBDA_FUNCTION_NAME',
+    );
   });
   it('does not mix with the Terraform flags', async () => {
     const r = await jobs(['deploy', '--processor-only', '--env', 'qa', '--function', 'f']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--env=qa cannot also be provided when using --processor-only|cannot also be provided/);
+    expect(r.stderr).toMatch(
+      /--env=qa cannot also be provided when using --processor-only|cannot also be provided/,
+    );
   });
 });

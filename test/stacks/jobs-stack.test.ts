@@ -9,7 +9,17 @@ import { prod } from '../../stacks/config/prod.js';
 import { qa } from '../../stacks/config/qa.js';
 import type { EnvironmentConfig } from '../../stacks/config/types.js';
 import { VPC_ENI_ACTIONS } from '../../stacks/processor.js';
-import { fixtureZip, nameOf, only, ref, resources, scrub, synthStack, type Block, type TfJson } from './synth-helpers.js';
+import {
+  fixtureZip,
+  nameOf,
+  only,
+  ref,
+  resources,
+  scrub,
+  synthStack,
+  type Block,
+  type TfJson,
+} from './synth-helpers.js';
 
 /**
  * Each environment's stack, synthesized in memory with cdktf's Testing.synth: what the issue
@@ -29,7 +39,10 @@ describe.each(stacks)('the %s stack', (name, env) => {
   it('pins the AWS provider and region, and tags everything', () => {
     expect(tf.terraform.required_providers.aws).toEqual({ source: 'aws', version: '5.100.0' });
     expect(tf.provider.aws[0].region).toBe(env.region);
-    expect(tf.provider.aws[0].default_tags[0].tags).toMatchObject({ environment: name, 'managed-by': 'jobs-cdktf' });
+    expect(tf.provider.aws[0].default_tags[0].tags).toMatchObject({
+      environment: name,
+      'managed-by': 'jobs-cdktf',
+    });
     expect(tf.terraform.backend.local.path).toBe(`../../../terraform.jobs-${name}.tfstate`);
   });
 
@@ -70,7 +83,9 @@ describe.each(stacks)('the %s stack', (name, env) => {
       expect(rule.cidr_ipv6).toBeUndefined();
     }
     const s3Endpoint = nameOf(tf, 'aws_vpc_endpoint', 'network/s3-endpoint');
-    expect(egress.map((r) => [r.referenced_security_group_id ?? r.prefix_list_id, r.from_port, r.to_port]).sort()).toEqual(
+    expect(
+      egress.map((r) => [r.referenced_security_group_id ?? r.prefix_list_id, r.from_port, r.to_port]).sort(),
+    ).toEqual(
       [
         [ref('aws_security_group', dbSg, 'id'), 5432, 5432],
         [ref('aws_security_group', endpointSg, 'id'), 443, 443],
@@ -78,7 +93,9 @@ describe.each(stacks)('the %s stack', (name, env) => {
       ].sort(),
     );
     const ingress = resources(tf, 'aws_vpc_security_group_ingress_rule');
-    expect(ingress.map((r) => [r.security_group_id, r.referenced_security_group_id, r.from_port]).sort()).toEqual(
+    expect(
+      ingress.map((r) => [r.security_group_id, r.referenced_security_group_id, r.from_port]).sort(),
+    ).toEqual(
       [
         [ref('aws_security_group', dbSg, 'id'), ref('aws_security_group', lambdaSg, 'id'), 5432],
         [ref('aws_security_group', endpointSg, 'id'), ref('aws_security_group', lambdaSg, 'id'), 443],
@@ -94,7 +111,10 @@ describe.each(stacks)('the %s stack', (name, env) => {
     const byDefault = sse.rule[0].apply_server_side_encryption_by_default;
     if (env.storage.encryption.kind === 'KMS') {
       const key = nameOf(tf, 'aws_kms_key', 'storage/key');
-      expect(byDefault).toEqual({ sse_algorithm: 'aws:kms', kms_master_key_id: ref('aws_kms_key', key, 'arn') });
+      expect(byDefault).toEqual({
+        sse_algorithm: 'aws:kms',
+        kms_master_key_id: ref('aws_kms_key', key, 'arn'),
+      });
       expect(only(tf, 'aws_kms_key').enable_key_rotation).toBe(true);
     } else {
       expect(byDefault).toEqual({ sse_algorithm: 'AES256' });
@@ -110,7 +130,9 @@ describe.each(stacks)('the %s stack', (name, env) => {
     });
     expect(only(tf, 'aws_s3_bucket_ownership_controls').rule.object_ownership).toBe('BucketOwnerEnforced');
     expect(only(tf, 'aws_s3_bucket_versioning').versioning_configuration.status).toBe('Enabled');
-    const expire = only(tf, 'aws_s3_bucket_lifecycle_configuration').rule.find((r: Block) => r.id === 'expire-inputs');
+    const expire = only(tf, 'aws_s3_bucket_lifecycle_configuration').rule.find(
+      (r: Block) => r.id === 'expire-inputs',
+    );
     expect(expire).toMatchObject({
       status: 'Enabled',
       filter: [{ prefix: 'inputs/' }],
@@ -176,22 +198,31 @@ describe.each(stacks)('the %s stack', (name, env) => {
       Object.keys(tf.resource.aws_subnet).map((s) => ref('aws_subnet', s, 'id')),
     );
     const logs = only(tf, 'aws_cloudwatch_log_group');
-    expect(logs).toMatchObject({ name: `/aws/lambda/jobs-${name}-processor`, retention_in_days: env.processor.logRetentionDays });
+    expect(logs).toMatchObject({
+      name: `/aws/lambda/jobs-${name}-processor`,
+      retention_in_days: env.processor.logRetentionDays,
+    });
     const mapping = only(tf, 'aws_lambda_event_source_mapping');
     expect(mapping).toMatchObject({
       event_source_arn: ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/queue'), 'arn'),
-      function_name: ref('aws_lambda_function', nameOf(tf, 'aws_lambda_function', 'processor/function'), 'arn'),
+      function_name: ref(
+        'aws_lambda_function',
+        nameOf(tf, 'aws_lambda_function', 'processor/function'),
+        'arn',
+      ),
       batch_size: env.processor.batchSize,
       function_response_types: ['ReportBatchItemFailures'],
       scaling_config: { maximum_concurrency: env.processor.maximumConcurrency },
     });
   });
 
-  it("processor: its environment is what core/config.ts reads, the database password coming from Secrets Manager", () => {
+  it('processor: its environment is what core/config.ts reads, the database password coming from Secrets Manager', () => {
     const vars = only(tf, 'aws_lambda_function').environment.variables as Record<string, string>;
     const db = nameOf(tf, 'aws_db_instance', 'database/instance');
     expect(vars.JOBS_DATABASE_SECRET_ARN).toBe(`\${aws_db_instance.${db}.master_user_secret[0].secret_arn}`);
-    expect(vars.DATABASE_URL).toBe(`postgresql://jobs@${ref('aws_db_instance', db, 'address')}:5432/jobs?sslmode=verify-full`);
+    expect(vars.DATABASE_URL).toBe(
+      `postgresql://jobs@${ref('aws_db_instance', db, 'address')}:5432/jobs?sslmode=verify-full`,
+    );
     // Every JOBS_ variable is one the application reads (.env.example lists them all)…
     const example = fs.readFileSync(path.join(packageRoot(), '.env.example'), 'utf8');
     for (const key of Object.keys(vars).filter((k) => k.startsWith('JOBS_') || k === 'DATABASE_URL')) {
@@ -204,7 +235,10 @@ describe.each(stacks)('the %s stack', (name, env) => {
         v
           .replace(/\$\{aws_db_instance\.[^}]+\.address\}/, 'db.internal')
           .replace(/\$\{aws_sqs_queue\.[^}]+\.url\}/, 'https://sqs.eu-west-1.amazonaws.com/123456789012/q')
-          .replace(/\$\{aws_db_instance\.[^}]+\.secret_arn\}/, 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1')
+          .replace(
+            /\$\{aws_db_instance\.[^}]+\.secret_arn\}/,
+            'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1',
+          )
           .replace(/\$\{aws_s3_bucket\.[^}]+\.bucket\}/, 'jobs-inputs-1')
           .replace(/\$\{aws_kms_key\.[^}]+\.arn\}/, 'arn:aws:kms:eu-west-1:123456789012:key/1'),
       ]),
@@ -244,16 +278,26 @@ describe.each(stacks)('the %s stack', (name, env) => {
   it('IAM: the Lambda reads inputs, consumes its queue, reads its secret, writes its logs; "*" only for VPC ENIs', () => {
     const bucketArn = ref('aws_s3_bucket', nameOf(tf, 'aws_s3_bucket', 'storage/bucket'), 'arn');
     const queueArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/queue'), 'arn');
-    const logsArn = ref('aws_cloudwatch_log_group', nameOf(tf, 'aws_cloudwatch_log_group', 'processor/logs'), 'arn');
+    const logsArn = ref(
+      'aws_cloudwatch_log_group',
+      nameOf(tf, 'aws_cloudwatch_log_group', 'processor/logs'),
+      'arn',
+    );
     const db = nameOf(tf, 'aws_db_instance', 'database/instance');
-    const statements = policyOf(tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'processor/policy')])
-      .Statement;
+    const statements = policyOf(
+      tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'processor/policy')],
+    ).Statement;
     const expected: Block[] = [
       { Sid: 'ReadInputs', Effect: 'Allow', Action: 's3:GetObject', Resource: `${bucketArn}/inputs/*` },
       {
         Sid: 'ConsumeQueue',
         Effect: 'Allow',
-        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+        Action: [
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueAttributes',
+        ],
         Resource: queueArn,
       },
       {
@@ -262,7 +306,12 @@ describe.each(stacks)('the %s stack', (name, env) => {
         Action: 'secretsmanager:GetSecretValue',
         Resource: `\${aws_db_instance.${db}.master_user_secret[0].secret_arn}`,
       },
-      { Sid: 'WriteOwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${logsArn}:*` },
+      {
+        Sid: 'WriteOwnLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: `${logsArn}:*`,
+      },
       { Sid: 'VpcNetworkInterfaces', Effect: 'Allow', Action: VPC_ENI_ACTIONS, Resource: '*' },
     ];
     if (env.storage.encryption.kind === 'KMS') {
@@ -280,15 +329,26 @@ describe.each(stacks)('the %s stack', (name, env) => {
   it('IAM: the API hosts may put (and abort) objects under inputs/ and send to the queue, nothing else', () => {
     const bucketArn = ref('aws_s3_bucket', nameOf(tf, 'aws_s3_bucket', 'storage/bucket'), 'arn');
     const queueArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/queue'), 'arn');
-    const statements = policyOf(tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'api-host/policy')])
-      .Statement;
+    const statements = policyOf(
+      tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'api-host/policy')],
+    ).Statement;
     const expected: Block[] = [
-      { Sid: 'StoreInputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: `${bucketArn}/inputs/*` },
+      {
+        Sid: 'StoreInputs',
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        Resource: `${bucketArn}/inputs/*`,
+      },
       { Sid: 'SendJobs', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
     ];
     if (env.storage.encryption.kind === 'KMS') {
       const key = ref('aws_kms_key', nameOf(tf, 'aws_kms_key', 'storage/key'), 'arn');
-      expected.push({ Sid: 'EncryptInputs', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: key });
+      expected.push({
+        Sid: 'EncryptInputs',
+        Effect: 'Allow',
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        Resource: key,
+      });
     }
     expect(statements).toEqual(expected);
     const role = nameOf(tf, 'aws_iam_role', 'api-host/role');
@@ -306,7 +366,11 @@ describe.each(stacks)('the %s stack', (name, env) => {
       endpoint: env.monitoring.alarmEmail,
     });
     const queueName = (suffix: string) => ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', suffix), 'name');
-    const fnName = ref('aws_lambda_function', nameOf(tf, 'aws_lambda_function', 'processor/function'), 'function_name');
+    const fnName = ref(
+      'aws_lambda_function',
+      nameOf(tf, 'aws_lambda_function', 'processor/function'),
+      'function_name',
+    );
     const alarms = resources(tf, 'aws_cloudwatch_metric_alarm').map((a) => {
       expect(a.alarm_actions).toEqual([topic]);
       expect(a.comparison_operator).toBe('GreaterThanThreshold');
@@ -316,7 +380,12 @@ describe.each(stacks)('the %s stack', (name, env) => {
     expect(alarms.sort()).toEqual(
       [
         ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', queueName('queue/dlq'), 0],
-        ['AWS/SQS', 'ApproximateAgeOfOldestMessage', queueName('queue/queue'), env.monitoring.oldestMessageAgeAlarmSeconds],
+        [
+          'AWS/SQS',
+          'ApproximateAgeOfOldestMessage',
+          queueName('queue/queue'),
+          env.monitoring.oldestMessageAgeAlarmSeconds,
+        ],
         ['AWS/Lambda', 'Errors', fnName, 0],
         ['AWS/Lambda', 'Throttles', fnName, 0],
         ['AWS/Lambda', 'Duration', fnName, env.processor.timeoutSeconds * 1000 * ratio],
@@ -334,7 +403,13 @@ describe.each(stacks)('the %s stack', (name, env) => {
 
   it('outputs what the API hosts and `jobs doctor` need', () => {
     expect(Object.keys(tf.output)).toEqual(
-      expect.arrayContaining(['JOBS_S3_BUCKET', 'JOBS_SQS_QUEUE_URL', 'JOBS_SQS_DLQ_URL', 'JOBS_LAMBDA_FUNCTION_NAME', 'AWS_REGION']),
+      expect.arrayContaining([
+        'JOBS_S3_BUCKET',
+        'JOBS_SQS_QUEUE_URL',
+        'JOBS_SQS_DLQ_URL',
+        'JOBS_LAMBDA_FUNCTION_NAME',
+        'AWS_REGION',
+      ]),
     );
   });
 
@@ -364,7 +439,13 @@ describe('environment options', () => {
       },
     };
     const tf = synthStack(env);
-    for (const type of ['aws_vpc', 'aws_subnet', 'aws_route_table', 'aws_db_instance', 'aws_db_subnet_group']) {
+    for (const type of [
+      'aws_vpc',
+      'aws_subnet',
+      'aws_route_table',
+      'aws_db_instance',
+      'aws_db_subnet_group',
+    ]) {
       expect(tf.resource[type]).toBeUndefined();
     }
     const s3 = resources(tf, 'aws_vpc_endpoint').find((e) => e.vpc_endpoint_type === 'Gateway')!;
@@ -375,14 +456,22 @@ describe('environment options', () => {
       DATABASE_URL: 'postgresql://app@db.example.internal:6432/jobsdb?sslmode=verify-full',
       JOBS_DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs-db-AbCdEf',
     });
-    const toDb = resources(tf, 'aws_vpc_security_group_ingress_rule').find((r) => r.security_group_id === 'sg-0db');
+    const toDb = resources(tf, 'aws_vpc_security_group_ingress_rule').find(
+      (r) => r.security_group_id === 'sg-0db',
+    );
     expect(toDb).toMatchObject({ from_port: 6432, to_port: 6432 });
   });
 
   it('keeps state in S3 when the environment says so, locked by a lock file without a DynamoDB table', () => {
     const tf = synthStack({ ...qa, stateBackend: { bucket: 'tf-state', region: 'eu-west-1' } });
     expect(tf.terraform.backend).toEqual({
-      s3: { bucket: 'tf-state', key: 'jobs/qa.tfstate', region: 'eu-west-1', encrypt: true, use_lockfile: true },
+      s3: {
+        bucket: 'tf-state',
+        key: 'jobs/qa.tfstate',
+        region: 'eu-west-1',
+        encrypt: true,
+        use_lockfile: true,
+      },
     });
   });
 
@@ -404,11 +493,16 @@ describe('environment options', () => {
       'qa: queue.visibilityTimeoutSeconds (300) must be at least 6 × processor.timeoutSeconds (720)',
     ]);
     expect(() =>
-      buildJobsApp({ environments: ['qa'], outdir: '/nonexistent', processorZipPath: fixtureZip(), known: { qa: bad } }),
+      buildJobsApp({
+        environments: ['qa'],
+        outdir: '/nonexistent',
+        processorZipPath: fixtureZip(),
+        known: { qa: bad },
+      }),
     ).toThrow(StackConfigError);
-    expect(() => buildJobsApp({ environments: ['staging'], outdir: '/x', processorZipPath: fixtureZip() })).toThrow(
-      'unknown environment "staging"; known: qa, prod',
-    );
+    expect(() =>
+      buildJobsApp({ environments: ['staging'], outdir: '/x', processorZipPath: fixtureZip() }),
+    ).toThrow('unknown environment "staging"; known: qa, prod');
   });
 });
 

@@ -43,7 +43,11 @@ describe('encryption', () => {
   });
   it('fails a bucket encryption without a bucket key', () => {
     const v = breakQa((tf, n) => {
-      res(tf, 'aws_s3_bucket_server_side_encryption_configuration', n('aws_s3_bucket_server_side_encryption_configuration', 'storage/encryption')).rule[0].bucket_key_enabled = false;
+      res(
+        tf,
+        'aws_s3_bucket_server_side_encryption_configuration',
+        n('aws_s3_bucket_server_side_encryption_configuration', 'storage/encryption'),
+      ).rule[0].bucket_key_enabled = false;
     });
     expectOnly(v, 'unencrypted', /^aws_s3_bucket\./, /bucket key/);
   });
@@ -64,7 +68,11 @@ describe('encryption', () => {
 describe('anything public', () => {
   it('fails a bucket that does not block every kind of public access', () => {
     const v = breakQa((tf, n) => {
-      res(tf, 'aws_s3_bucket_public_access_block', n('aws_s3_bucket_public_access_block', 'storage/public-access-block')).restrict_public_buckets = false;
+      res(
+        tf,
+        'aws_s3_bucket_public_access_block',
+        n('aws_s3_bucket_public_access_block', 'storage/public-access-block'),
+      ).restrict_public_buckets = false;
     });
     expectOnly(v, 'public', /^aws_s3_bucket\./);
   });
@@ -72,7 +80,12 @@ describe('anything public', () => {
     const v = breakQa((tf, n) => {
       const b = res(tf, 'aws_s3_bucket_policy', n('aws_s3_bucket_policy', 'storage/policy'));
       const doc = policy(b);
-      doc.Statement.push({ Effect: 'Allow', Principal: { AWS: '*' }, Action: 's3:GetObject', Resource: 'arn:aws:s3:::b/inputs/x' });
+      doc.Statement.push({
+        Effect: 'Allow',
+        Principal: { AWS: '*' },
+        Action: 's3:GetObject',
+        Resource: 'arn:aws:s3:::b/inputs/x',
+      });
       setPolicy(b, doc);
     });
     expectOnly(v, 'public', /^aws_s3_bucket_policy\./, /to everyone/);
@@ -85,14 +98,20 @@ describe('anything public', () => {
   });
   it('fails ingress from the internet', () => {
     const v = breakQa((tf, n) => {
-      res(tf, 'aws_vpc_security_group_ingress_rule', n('aws_vpc_security_group_ingress_rule', 'network/db-from-lambda')).cidr_ipv4 = '0.0.0.0/0';
+      res(
+        tf,
+        'aws_vpc_security_group_ingress_rule',
+        n('aws_vpc_security_group_ingress_rule', 'network/db-from-lambda'),
+      ).cidr_ipv4 = '0.0.0.0/0';
     });
     expectOnly(v, 'public', /^aws_vpc_security_group_ingress_rule\./);
   });
   it('fails a role anyone may assume, and a function URL without auth', () => {
     const v = breakQa((tf, n) => {
       const role = res(tf, 'aws_iam_role', n('aws_iam_role', 'api-host/role'));
-      role.assume_role_policy = JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: 'sts:AssumeRole' }] });
+      role.assume_role_policy = JSON.stringify({
+        Statement: [{ Effect: 'Allow', Principal: '*', Action: 'sts:AssumeRole' }],
+      });
       tf.resource.aws_lambda_function_url = { open: { function_name: 'f', authorization_type: 'NONE' } };
     });
     expect(v.map((x) => [x.rule, x.resource.replace(/_[0-9A-F]{8}$/, '')]).sort()).toEqual([
@@ -118,7 +137,9 @@ describe('wildcards', () => {
     expectOnly(star, 'wildcard-action', /^aws_iam_role_policy\.api-host_policy_/);
     const notAction = breakQa((tf, n) => {
       const b = res(tf, 'aws_iam_role_policy', n('aws_iam_role_policy', 'api-host/policy'));
-      setPolicy(b, { Statement: [{ Effect: 'Allow', NotAction: 'iam:PassRole', Resource: 'arn:aws:sqs:eu-west-1:1:q' }] });
+      setPolicy(b, {
+        Statement: [{ Effect: 'Allow', NotAction: 'iam:PassRole', Resource: 'arn:aws:sqs:eu-west-1:1:q' }],
+      });
     });
     expectOnly(notAction, 'wildcard-action', /^aws_iam_role_policy\./, /NotAction/);
   });
@@ -148,7 +169,8 @@ describe('wildcards', () => {
   });
   it('fails policies it cannot read instead of trusting them', () => {
     const v = breakQa((tf, n) => {
-      res(tf, 'aws_iam_role_policy', n('aws_iam_role_policy', 'api-host/policy')).policy = '${jsonencode(local.p)}';
+      res(tf, 'aws_iam_role_policy', n('aws_iam_role_policy', 'api-host/policy')).policy =
+        '${jsonencode(local.p)}';
     });
     expectOnly(v, 'unreadable-policy', /^aws_iam_role_policy\./);
   });
@@ -178,7 +200,9 @@ describe('the processor and its queue', () => {
     });
     // Without the redrive, the DLQ is an ordinary queue: it too lacks a DLQ and an age alarm.
     expect(rules(v)).toEqual(['missing-dlq', 'missing-alarm']);
-    expect(v.find((x) => x.rule === 'missing-dlq' && /^aws_sqs_queue\.queue_[0-9A-F]{8}$/.test(x.resource))).toBeDefined();
+    expect(
+      v.find((x) => x.rule === 'missing-dlq' && /^aws_sqs_queue\.queue_[0-9A-F]{8}$/.test(x.resource)),
+    ).toBeDefined();
   });
   it('fails a redrive under 5 receives, a DLQ without a redrive allow policy, a mapping without partial failures', () => {
     const few = breakQa((tf, n) => {
@@ -189,7 +213,11 @@ describe('the processor and its queue', () => {
     const noAllow = breakQa((tf) => delete tf.resource.aws_sqs_queue_redrive_allow_policy);
     expectOnly(noAllow, 'missing-redrive', /^aws_sqs_queue\.queue_dlq_/, /redrive allow policy/);
     const noPartial = breakQa((tf, n) => {
-      res(tf, 'aws_lambda_event_source_mapping', n('aws_lambda_event_source_mapping', 'processor/queue-trigger')).function_response_types = [];
+      res(
+        tf,
+        'aws_lambda_event_source_mapping',
+        n('aws_lambda_event_source_mapping', 'processor/queue-trigger'),
+      ).function_response_types = [];
     });
     expectOnly(noPartial, 'missing-redrive', /^aws_lambda_event_source_mapping\./);
   });
@@ -203,12 +231,18 @@ describe('alarms', () => {
     ['monitoring/lambda-throttles', /^aws_lambda_function\./, /Throttles/],
     ['monitoring/lambda-duration', /^aws_lambda_function\./, /Duration/],
   ])('fails when the alarm %s is missing', (path, resource, message) => {
-    const v = breakQa((tf, n) => delete tf.resource.aws_cloudwatch_metric_alarm[n('aws_cloudwatch_metric_alarm', path)]);
+    const v = breakQa(
+      (tf, n) => delete tf.resource.aws_cloudwatch_metric_alarm[n('aws_cloudwatch_metric_alarm', path)],
+    );
     expectOnly(v, 'missing-alarm', resource, message);
   });
   it('fails an alarm that notifies no one', () => {
     const v = breakQa((tf, n) => {
-      res(tf, 'aws_cloudwatch_metric_alarm', n('aws_cloudwatch_metric_alarm', 'monitoring/lambda-errors')).alarm_actions = [];
+      res(
+        tf,
+        'aws_cloudwatch_metric_alarm',
+        n('aws_cloudwatch_metric_alarm', 'monitoring/lambda-errors'),
+      ).alarm_actions = [];
     });
     expectOnly(v, 'missing-alarm', /^aws_lambda_function\./, /Errors/);
   });

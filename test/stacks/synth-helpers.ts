@@ -5,7 +5,7 @@ import { Testing } from 'cdktf';
 import type { EnvironmentConfig } from '../../stacks/config/types.js';
 import { JobsStack, type JobsStackOptions } from '../../stacks/jobs-stack.js';
 
-export type Block = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type Block = Record<string, any>;
 export interface TfJson {
   resource: Record<string, Record<string, Block>>;
   terraform: Block;
@@ -22,10 +22,7 @@ export function fixtureZip(): string {
 }
 
 /** One environment's stack synthesized in memory (Testing.synth), parsed. */
-export function synthStack(
-  environment: EnvironmentConfig,
-  opts: Partial<JobsStackOptions> = {},
-): TfJson {
+export function synthStack(environment: EnvironmentConfig, opts: Partial<JobsStackOptions> = {}): TfJson {
   const app = Testing.app();
   const stack = new JobsStack(app, `jobs-${environment.name}`, {
     environment,

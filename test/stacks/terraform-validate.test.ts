@@ -26,7 +26,12 @@ suite('terraform validate (provider hashicorp/aws 5.100.0 from a local mirror)',
     const rc = path.join(dir, 'terraformrc');
     // Only the filesystem mirror: terraform must not reach for the registry.
     fs.writeFileSync(rc, `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\n`);
-    env = { ...(process.env as Record<string, string>), TF_CLI_CONFIG_FILE: rc, CHECKPOINT_DISABLE: '1', TF_IN_AUTOMATION: '1' };
+    env = {
+      ...(process.env as Record<string, string>),
+      TF_CLI_CONFIG_FILE: rc,
+      CHECKPOINT_DISABLE: '1',
+      TF_IN_AUTOMATION: '1',
+    };
   });
 
   it.each([['qa'], ['prod']])('accepts the %s stack', (name) => {
@@ -35,11 +40,22 @@ suite('terraform validate (provider hashicorp/aws 5.100.0 from a local mirror)',
       {},
     );
     const cwd = stacks[0].dir;
-    const init = spawnSync('terraform', ['init', '-input=false', '-backend=false', '-no-color'], { cwd, env, encoding: 'utf8' });
+    const init = spawnSync('terraform', ['init', '-input=false', '-backend=false', '-no-color'], {
+      cwd,
+      env,
+      encoding: 'utf8',
+    });
     expect(init.stderr).toBe('');
     expect(init.status).toBe(0);
-    const validate = spawnSync('terraform', ['validate', '-json', '-no-color'], { cwd, env, encoding: 'utf8' });
-    const result = JSON.parse(validate.stdout) as { valid: boolean; diagnostics: { summary: string; detail: string }[] };
+    const validate = spawnSync('terraform', ['validate', '-json', '-no-color'], {
+      cwd,
+      env,
+      encoding: 'utf8',
+    });
+    const result = JSON.parse(validate.stdout) as {
+      valid: boolean;
+      diagnostics: { summary: string; detail: string }[];
+    };
     expect(result.diagnostics).toEqual([]);
     expect(result.valid).toBe(true);
   });

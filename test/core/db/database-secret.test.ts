@@ -9,7 +9,9 @@ import { resolveDatabaseUrl } from '../../../core/db/database-secret.js';
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234';
 const secrets = mockClient(SecretsManagerClient);
 const client = () => new SecretsManagerClient({ region: 'eu-west-1' });
-afterEach(() => secrets.reset());
+afterEach(() => {
+  secrets.reset();
+});
 
 describe('resolveDatabaseUrl', () => {
   it('returns DATABASE_URL untouched, without calling AWS, when no secret is configured', async () => {
@@ -18,7 +20,7 @@ describe('resolveDatabaseUrl', () => {
     expect(secrets.calls()).toHaveLength(0);
   });
 
-  it('fills RDS\'s {username,password} into DATABASE_URL, encoding what a password may hold', async () => {
+  it("fills RDS's {username,password} into DATABASE_URL, encoding what a password may hold", async () => {
     secrets.on(GetSecretValueCommand, { SecretId: ARN }).resolves({
       SecretString: JSON.stringify({ username: 'jobs', password: 'p@ss:w/rd?#%' }),
     });
@@ -42,25 +44,58 @@ describe('resolveDatabaseUrl', () => {
   it('takes a whole postgresql:// URL from the secret', async () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: ' postgresql://a:b@elsewhere/x \n' });
     expect(
-      await resolveDatabaseUrl({ databaseUrl: 'postgresql://jobs@db/jobs', databaseSecretArn: ARN }, client()),
+      await resolveDatabaseUrl(
+        { databaseUrl: 'postgresql://jobs@db/jobs', databaseSecretArn: ARN },
+        client(),
+      ),
     ).toBe('postgresql://a:b@elsewhere/x');
   });
 
   it('builds the URL from host, port and dbname in the secret when DATABASE_URL is unset', async () => {
     secrets.on(GetSecretValueCommand).resolves({
-      SecretString: JSON.stringify({ username: 'u', password: 'p', host: 'h.internal', port: 6432, dbname: 'd' }),
+      SecretString: JSON.stringify({
+        username: 'u',
+        password: 'p',
+        host: 'h.internal',
+        port: 6432,
+        dbname: 'd',
+      }),
     });
-    expect(await resolveDatabaseUrl({ databaseSecretArn: ARN }, client())).toBe('postgresql://u:p@h.internal:6432/d');
+    expect(await resolveDatabaseUrl({ databaseSecretArn: ARN }, client())).toBe(
+      'postgresql://u:p@h.internal:6432/d',
+    );
   });
 
   it.each([
-    ['an unreadable secret', () => secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' })), `cannot read the database secret ${ARN}: AccessDeniedException: User is not authorized`],
-    ['a secret without a password', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: '{"username":"u"}' }), `the database secret ${ARN} has no "password"`],
-    ['a secret that is neither URL nor JSON', () => secrets.on(GetSecretValueCommand).resolves({ SecretString: 'hunter2' }), `the database secret ${ARN} is neither a postgresql:// URL nor JSON`],
-    ['a binary secret', () => secrets.on(GetSecretValueCommand).resolves({ SecretBinary: new Uint8Array([1]) }), `the database secret ${ARN} has no string value`],
+    [
+      'an unreadable secret',
+      () =>
+        secrets
+          .on(GetSecretValueCommand)
+          .rejects(Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' })),
+      `cannot read the database secret ${ARN}: AccessDeniedException: User is not authorized`,
+    ],
+    [
+      'a secret without a password',
+      () => secrets.on(GetSecretValueCommand).resolves({ SecretString: '{"username":"u"}' }),
+      `the database secret ${ARN} has no "password"`,
+    ],
+    [
+      'a secret that is neither URL nor JSON',
+      () => secrets.on(GetSecretValueCommand).resolves({ SecretString: 'hunter2' }),
+      `the database secret ${ARN} is neither a postgresql:// URL nor JSON`,
+    ],
+    [
+      'a binary secret',
+      () => secrets.on(GetSecretValueCommand).resolves({ SecretBinary: new Uint8Array([1]) }),
+      `the database secret ${ARN} has no string value`,
+    ],
   ])('fails with a ConfigError on %s', async (_what, arrange, message) => {
     arrange();
-    const p = resolveDatabaseUrl({ databaseUrl: 'postgresql://jobs@db/jobs', databaseSecretArn: ARN }, client());
+    const p = resolveDatabaseUrl(
+      { databaseUrl: 'postgresql://jobs@db/jobs', databaseSecretArn: ARN },
+      client(),
+    );
     await expect(p).rejects.toThrow(ConfigError);
     await expect(p).rejects.toThrow(message);
   });
@@ -69,7 +104,10 @@ describe('resolveDatabaseUrl', () => {
   maybe('yields a URL node-postgres connects with (the local PostgreSQL server)', async () => {
     const base = new URL(process.env.TEST_DATABASE_URL!);
     secrets.on(GetSecretValueCommand).resolves({
-      SecretString: JSON.stringify({ username: decodeURIComponent(base.username), password: 'any: trust auth' }),
+      SecretString: JSON.stringify({
+        username: decodeURIComponent(base.username),
+        password: 'any: trust auth',
+      }),
     });
     base.username = 'nobody';
     const url = await resolveDatabaseUrl({ databaseUrl: base.toString(), databaseSecretArn: ARN }, client());
