@@ -72,7 +72,7 @@ export class Database extends Construct {
       skipFinalSnapshot: !config.deletionProtection,
       finalSnapshotIdentifier: config.deletionProtection ? `${prefix}-db-final` : undefined,
       autoMinorVersionUpgrade: true,
-      performanceInsightsEnabled: true,
+      performanceInsightsEnabled: config.performanceInsights ?? false,
       iamDatabaseAuthenticationEnabled: false,
     });
     this.host = db.address;

@@ -57,7 +57,7 @@ export class InputBucket extends Construct {
         },
       ],
     });
-    new S3BucketPublicAccessBlock(this, 'public-access-block', {
+    const publicAccessBlock = new S3BucketPublicAccessBlock(this, 'public-access-block', {
       bucket,
       blockPublicAcls: true,
       blockPublicPolicy: true,
@@ -106,6 +106,8 @@ export class InputBucket extends Construct {
           Condition: { Bool: { 'aws:SecureTransport': 'false' } },
         },
       ]),
+      // S3 rejects policy writes racing a public access block change on the same bucket.
+      dependsOn: [publicAccessBlock],
     });
   }
 }

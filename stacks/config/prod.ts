@@ -33,6 +33,7 @@ export const prod: EnvironmentConfig = {
     backupRetentionDays: 14,
     multiAz: true,
     deletionProtection: true,
+    performanceInsights: true,
     name: 'jobs',
     username: 'jobs',
   },

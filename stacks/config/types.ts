@@ -95,6 +95,8 @@ export type DatabaseConfig =
       backupRetentionDays: number;
       multiAz: boolean;
       deletionProtection: boolean;
+      /** Performance Insights (not offered on the smallest instance classes). */
+      performanceInsights?: boolean;
       /** Database name and master user (its password is generated and kept by RDS in Secrets Manager). */
       name: string;
       username: string;

@@ -268,6 +268,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
       manage_master_user_password: true,
       backup_retention_period: c.backupRetentionDays,
       deletion_protection: name === 'prod',
+      performance_insights_enabled: name === 'prod',
       multi_az: c.multiAz,
     });
     expect(db.password).toBeUndefined(); // RDS generates and keeps it; never in Terraform state
