@@ -44,46 +44,42 @@ export async function runDoctor(
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const run = async (
     name: CheckName,
-    configured: boolean,
+    subject: string | undefined,
     why: string,
     check: (signal: AbortSignal) => Promise<string>,
-  ) => {
-    if (!configured) return { name, status: 'skip', detail: why } satisfies Check;
+  ): Promise<Check> => {
+    if (!subject) return { name, status: 'skip', detail: why };
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      return { name, status: 'ok', detail: await check(signal) } satisfies Check;
+      return { name, status: 'ok', detail: await check(signal) };
     } catch (err) {
-      const detail =
-        err instanceof Failed
-          ? err.message
-          : signal.aborted
-            ? `no answer within ${timeoutMs / 1000} s`
-            : awsReason(err);
-      return { name, status: 'fail', detail } satisfies Check;
+      if (err instanceof Failed) return { name, status: 'fail', detail: err.message };
+      const reason = signal.aborted ? `no answer within ${timeoutMs / 1000} s` : awsReason(err);
+      return { name, status: 'fail', detail: `${subject}: ${reason}` };
     }
   };
   return Promise.all([
     run(
       'database',
-      Boolean(config.databaseUrl || config.databaseSecretArn),
+      config.databaseUrl || config.databaseSecretArn ? 'database' : undefined,
       'DATABASE_URL is not set (embedded PGlite)',
       () => checkDatabase(config, timeoutMs),
     ),
     run(
       'bucket',
-      Boolean(config.s3Bucket && clients.s3),
+      config.s3Bucket && clients.s3 ? `bucket ${config.s3Bucket}` : undefined,
       'JOBS_S3_BUCKET is not set (inputs in <data-dir>/blobs)',
       (s) => checkBucket(config, clients.s3!, s),
     ),
     run(
       'queue',
-      Boolean(config.sqsQueueUrl && clients.sqs),
+      config.sqsQueueUrl && clients.sqs ? `queue ${config.sqsQueueUrl}` : undefined,
       'JOBS_SQS_QUEUE_URL is not set (database queue)',
       (s) => checkQueue(config, clients.sqs!, s),
     ),
     run(
       'function',
-      Boolean(config.lambdaFunctionName && clients.lambda),
+      config.lambdaFunctionName && clients.lambda ? `function ${config.lambdaFunctionName}` : undefined,
       'JOBS_LAMBDA_FUNCTION_NAME is not set',
       (s) => checkFunction(config, clients.lambda!, s),
     ),

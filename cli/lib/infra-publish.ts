@@ -76,8 +76,14 @@ export async function publishProcessor(opts: {
 
 /** An AWS SDK error as "Name: message" (ResourceNotFoundException: Function not found: …). */
 export function awsReason(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: string };
-  if (e?.code && !e.name?.endsWith('Exception')) return `${e.code}${e.message ? `: ${e.message}` : ''}`;
+  const e = err as { name?: string; message?: string; code?: string; cause?: unknown };
+  const message = e?.message ?? String(err);
+  // The S3 client wraps network errors ("AWS SDK error wrapper for Error: connect …").
+  if (message.startsWith('AWS SDK error wrapper for ')) {
+    return e.cause ? awsReason(e.cause) : message.replace(/^AWS SDK error wrapper for (\w*Error: )?/, '');
+  }
+  // Network errors: "connect ECONNREFUSED 127.0.0.1:9" already names its code.
+  if (e?.code && message.includes(e.code)) return message;
   const name = e?.name && e.name !== 'Error' ? `${e.name}: ` : '';
-  return `${name}${e?.message ?? String(err)}`;
+  return `${name}${message}`;
 }

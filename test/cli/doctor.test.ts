@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import net from 'node:net';
 import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { loadConfig } from '../../core/config.js';
 import { openDatabase } from '../../core/db/database.js';
@@ -173,6 +174,39 @@ describe('bucket, queue and function', () => {
     expect(byName(await doctor(envFor())).function.detail).toBe(
       `function ${FUNCTION}: it consumes https://sqs.eu-west-1.amazonaws.com/1/other, not JOBS_SQS_QUEUE_URL`,
     );
+  });
+
+  it('says when S3 or SQS cannot be reached', async () => {
+    const endpoint = `http://127.0.0.1:${await closedPort()}`;
+    const env = envFor({
+      JOBS_S3_ENDPOINT: endpoint,
+      JOBS_SQS_ENDPOINT: endpoint,
+      JOBS_LAMBDA_FUNCTION_NAME: undefined,
+    });
+    const config = loadConfig(env);
+    const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+    const s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint,
+      forcePathStyle: true,
+      credentials,
+      maxAttempts: 1,
+    });
+    const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials, maxAttempts: 1 });
+    const c = byName(await runDoctor(config, { s3, sqs }, { timeoutMs: 5_000 }));
+    const port = new URL(endpoint).port;
+    expect(c.bucket).toEqual({
+      name: 'bucket',
+      status: 'fail',
+      detail: `bucket ${BUCKET}: connect ECONNREFUSED 127.0.0.1:${port}`,
+    });
+    expect(c.queue).toEqual({
+      name: 'queue',
+      status: 'fail',
+      detail: `queue ${queue.url}: connect ECONNREFUSED 127.0.0.1:${port}`,
+    });
+    s3.destroy();
+    sqs.destroy();
   });
 
   it('skips what is not configured', async () => {
