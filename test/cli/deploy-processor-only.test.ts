@@ -71,12 +71,10 @@ describe('publishProcessor', () => {
 
   it('fails with the reason when the update fails', async () => {
     lambdaMock.on(UpdateFunctionCodeCommand).resolves({ CodeSha256: sha, LastUpdateStatus: 'InProgress' });
-    lambdaMock
-      .on(GetFunctionConfigurationCommand)
-      .resolves({
-        LastUpdateStatus: 'Failed',
-        LastUpdateStatusReason: 'Lambda was unable to configure access to your environment variables',
-      });
+    lambdaMock.on(GetFunctionConfigurationCommand).resolves({
+      LastUpdateStatus: 'Failed',
+      LastUpdateStatusReason: 'Lambda was unable to configure access to your environment variables',
+    });
     await expect(
       publishProcessor({ lambda: client(), functionName: 'f', zipPath, pollMs: 1 }),
     ).rejects.toThrow(
@@ -85,13 +83,11 @@ describe('publishProcessor', () => {
   });
 
   it('says which function does not exist', async () => {
-    lambdaMock
-      .on(UpdateFunctionCodeCommand)
-      .rejects(
-        Object.assign(new Error('Function not found: arn:aws:lambda:eu-west-1:1:function:nope'), {
-          name: 'ResourceNotFoundException',
-        }),
-      );
+    lambdaMock.on(UpdateFunctionCodeCommand).rejects(
+      Object.assign(new Error('Function not found: arn:aws:lambda:eu-west-1:1:function:nope'), {
+        name: 'ResourceNotFoundException',
+      }),
+    );
     const p = publishProcessor({ lambda: client(), functionName: 'nope', zipPath });
     await expect(p).rejects.toThrow(CliError);
     await expect(p).rejects.toThrow(
