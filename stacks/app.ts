@@ -10,6 +10,8 @@ export interface JobsAppOptions {
   outdir: string;
   processorZipPath: string;
   alarmEmail?: string;
+  /** Directory of local state files, relative to a stack's directory (see JobsStackOptions). */
+  localStateDir?: string;
   /** Environment configurations to choose from (default: `stacks/config`). */
   known?: Readonly<Record<string, EnvironmentConfig>>;
 }
@@ -36,6 +38,7 @@ export function buildJobsApp(opts: JobsAppOptions): { app: App; stacks: JobsStac
       environment,
       processorZipPath: opts.processorZipPath,
       alarmEmail: opts.alarmEmail,
+      localStateDir: opts.localStateDir,
     });
   });
   return { app, stacks };

@@ -21,7 +21,7 @@ export interface JobsStackOptions {
   /**
    * Directory of the local state file when the environment has no `stateBackend`, relative to
    * the stack's synthesized directory (Terraform runs there). Default: three levels up, the
-   * directory holding cdktf.out.
+   * directory holding cdktf.out; `jobs synth` passes the directory it runs in.
    */
   localStateDir?: string;
 }

@@ -71,6 +71,9 @@ export function synthesize(
     outdir,
     processorZipPath,
     alarmEmail: vars.JOBS_ALARM_EMAIL,
+    // Local state (environments without a stateBackend) lives where `jobs` runs, whatever --out
+    // is; Terraform resolves the path from the stack's directory.
+    localStateDir: path.relative(path.join(outdir, 'stacks', 'stack'), process.cwd()) || '.',
   });
   app.synth();
   const stacks = environments.map((environment) => {

@@ -77,6 +77,10 @@ describe('jobs synth', () => {
       stacks: [{ id: 'jobs-prod', environment: 'prod', dir, file: path.join(dir, 'cdk.tf.json') }],
     });
     const tf = JSON.parse(fs.readFileSync(printed.stacks[0].file, 'utf8'));
+    // Local state stays in the directory jobs ran in, wherever --out puts the JSON.
+    expect(path.resolve(dir, tf.terraform.backend.local.path)).toBe(
+      path.join(work, 'terraform.jobs-prod.tfstate'),
+    );
     expect(Object.values<{ endpoint: string }>(tf.resource.aws_sns_topic_subscription)[0].endpoint).toBe(
       'pager@example.org',
     );
