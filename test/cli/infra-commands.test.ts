@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,8 @@ import { runCli } from './helpers/run-cli.js';
  * `jobs synth/deploy/diff/destroy` spawned as a user runs them. There is no AWS here: deploy,
  * diff and destroy run against a recording stand-in for terraform/tofu placed on PATH (a shell
  * script that logs its arguments and directory), which is the boundary these commands own;
- * the JSON they hand it is validated by real terraform in test/stacks/terraform-validate.test.ts.
+ * the JSON they hand it is validated by real terraform in test/stacks/terraform-validate.test.ts,
+ * and `jobs diff` runs the real terraform offline below (init for real; plan up to credentials).
  */
 let work: string;
 let zip: string;
@@ -168,6 +170,60 @@ describe('jobs deploy, diff and destroy', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n').pop()).toBe(
       `terraform apply exited with code 3 in ${path.join('cdktf.out', 'stacks', 'jobs-qa')}`,
+    );
+  });
+});
+
+// Real terraform, offline: providers from a local mirror, no credentials, and every proxy pointed
+// at a closed loopback port, so nothing can leave the machine. `init` runs for real on the
+// synthesized stack; `plan` then stops at the AWS provider's credentials, which is the error
+// path a user without credentials sees.
+const mirror = process.env.TF_PROVIDER_MIRROR ?? '/opt/tf-plugins';
+const realTerraform =
+  spawnSync('terraform', ['version'], { stdio: 'ignore', env: { ...process.env, CHECKPOINT_DISABLE: '1' } })
+    .status === 0 && fs.existsSync(path.join(mirror, 'registry.terraform.io', 'hashicorp', 'aws', '5.100.0'));
+(realTerraform ? describe : describe.skip)('jobs diff with the real terraform (offline)', () => {
+  it('initializes the stack for real and reports plan failing for want of credentials', async () => {
+    const cwd = fs.mkdtempSync(path.join(work, 'real-'));
+    const rc = path.join(cwd, 'terraformrc');
+    fs.writeFileSync(
+      rc,
+      `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\ndisable_checkpoint = true\n`,
+    );
+    const empty = path.join(cwd, 'empty');
+    fs.writeFileSync(empty, '');
+    const closed = 'http://127.0.0.1:9';
+    const r = await jobs(
+      ['diff', '--env', 'qa', '--zip', zip],
+      {
+        TF_CLI_CONFIG_FILE: rc,
+        CHECKPOINT_DISABLE: '1',
+        TF_IN_AUTOMATION: '1',
+        NO_COLOR: '1',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_CONFIG_FILE: empty,
+        AWS_SHARED_CREDENTIALS_FILE: empty,
+        AWS_PROFILE: 'jobs-test-no-such-profile',
+        AWS_ACCESS_KEY_ID: undefined,
+        AWS_SECRET_ACCESS_KEY: undefined,
+        AWS_SESSION_TOKEN: undefined,
+        HTTPS_PROXY: closed,
+        HTTP_PROXY: closed,
+        https_proxy: closed,
+        http_proxy: closed,
+        NO_PROXY: undefined,
+        no_proxy: undefined,
+      },
+      cwd,
+    );
+    const stackDir = path.join(cwd, 'cdktf.out', 'stacks', 'jobs-qa');
+    const lock = fs.readFileSync(path.join(stackDir, '.terraform.lock.hcl'), 'utf8');
+    expect(lock).toContain('provider "registry.terraform.io/hashicorp/aws"');
+    expect(lock).toContain('version     = "5.100.0"');
+    expect(r.stderr).toContain('failed to get shared config profile, jobs-test-no-such-profile');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n').pop()).toBe(
+      `terraform plan exited with code 1 in ${path.join('cdktf.out', 'stacks', 'jobs-qa')}`,
     );
   });
 });
