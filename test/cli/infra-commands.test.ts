@@ -225,7 +225,7 @@ const realTerraform =
     expect(r.stderr.trim().split('\n').pop()).toBe(
       `terraform plan exited with code 1 in ${path.join('cdktf.out', 'stacks', 'jobs-qa')}`,
     );
-  });
+  }, 180_000); // terraform loads a 700 MB provider binary: slow on a loaded machine
 });
 
 describe('jobs deploy --processor-only (usage)', () => {

@@ -34,29 +34,33 @@ suite('terraform validate (provider hashicorp/aws 5.100.0 from a local mirror)',
     };
   });
 
-  it.each([['qa'], ['prod']])('accepts the %s stack', (name) => {
-    const { stacks } = synthesize(
-      { environments: [name], outdir: path.join(dir, 'out'), processorZipPath: fixtureZip() },
-      {},
-    );
-    const cwd = stacks[0].dir;
-    const init = spawnSync('terraform', ['init', '-input=false', '-backend=false', '-no-color'], {
-      cwd,
-      env,
-      encoding: 'utf8',
-    });
-    expect(init.stderr).toBe('');
-    expect(init.status).toBe(0);
-    const validate = spawnSync('terraform', ['validate', '-json', '-no-color'], {
-      cwd,
-      env,
-      encoding: 'utf8',
-    });
-    const result = JSON.parse(validate.stdout) as {
-      valid: boolean;
-      diagnostics: { summary: string; detail: string }[];
-    };
-    expect(result.diagnostics).toEqual([]);
-    expect(result.valid).toBe(true);
-  });
+  it.each([['qa'], ['prod']])(
+    'accepts the %s stack',
+    (name) => {
+      const { stacks } = synthesize(
+        { environments: [name], outdir: path.join(dir, 'out'), processorZipPath: fixtureZip() },
+        {},
+      );
+      const cwd = stacks[0].dir;
+      const init = spawnSync('terraform', ['init', '-input=false', '-backend=false', '-no-color'], {
+        cwd,
+        env,
+        encoding: 'utf8',
+      });
+      expect(init.stderr).toBe('');
+      expect(init.status).toBe(0);
+      const validate = spawnSync('terraform', ['validate', '-json', '-no-color'], {
+        cwd,
+        env,
+        encoding: 'utf8',
+      });
+      const result = JSON.parse(validate.stdout) as {
+        valid: boolean;
+        diagnostics: { summary: string; detail: string }[];
+      };
+      expect(result.diagnostics).toEqual([]);
+      expect(result.valid).toBe(true);
+    },
+    180_000,
+  );
 });
