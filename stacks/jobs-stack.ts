@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
-import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import { Fn, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { visibilityTimeoutOf } from './config/index.js';
 import type { EnvironmentConfig } from './config/types.js';
@@ -79,7 +79,7 @@ export class JobsStack extends TerraformStack {
       subnetIds: this.network.privateSubnetIds,
       config: env.database,
     });
-    this.network.allowLambdaToDatabase(this.database.securityGroupId, this.database.port);
+    this.network.allowDatabase(this.database.securityGroupId, this.database.port);
 
     const bucket = {
       name: this.storage.bucket.bucket,
@@ -132,6 +132,8 @@ export class JobsStack extends TerraformStack {
     out('database_host', this.database.host, 'PostgreSQL host (private)');
     out('database_secret_arn', this.database.secretArn, 'secret with the database password');
     out('api_host_instance_profile', this.apiHost.instanceProfile.name, 'instance profile for API hosts');
+    out('api_host_security_group_id', this.network.apiHostSecurityGroupId, 'security group for API hosts');
+    out('private_subnet_ids', Fn.join(',', this.network.privateSubnetIds), 'subnets for API hosts');
     out('alarm_topic_arn', this.monitoring.topic.arn, 'SNS topic of the alarms');
   }
 }

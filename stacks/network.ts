@@ -28,7 +28,10 @@ export class Network extends Construct {
   readonly privateSubnetIds: string[];
   /** The processor Lambda's security group. */
   readonly lambdaSecurityGroupId: string;
+  /** A security group for the API hosts: the endpoints and the database admit it. */
+  readonly apiHostSecurityGroupId: string;
   private readonly lambdaSg: SecurityGroup;
+  private readonly apiHostSg: SecurityGroup;
 
   constructor(scope: Construct, id: string, opts: NetworkOptions) {
     super(scope, id);
@@ -85,20 +88,22 @@ export class Network extends Construct {
       tags: { Name: `${prefix}-processor` },
     });
     this.lambdaSecurityGroupId = this.lambdaSg.id;
+    // For the hosts running `jobs server` in this VPC (attach it to them; add your load
+    // balancer's ingress yourself). With private DNS on, every host in the VPC reaches SQS and
+    // Secrets Manager through the interface endpoints, so the endpoints must admit them too.
+    this.apiHostSg = new SecurityGroup(this, 'api-host-sg', {
+      name: `${prefix}-api-host`,
+      description: 'jobs API hosts: egress only to the VPC endpoints and the database',
+      vpcId: this.vpcId,
+      tags: { Name: `${prefix}-api-host` },
+    });
+    this.apiHostSecurityGroupId = this.apiHostSg.id;
 
     const endpointSg = new SecurityGroup(this, 'endpoint-sg', {
       name: `${prefix}-endpoints`,
-      description: 'jobs VPC interface endpoints: HTTPS from the processor only',
+      description: 'jobs VPC interface endpoints: HTTPS from the processor and the API hosts only',
       vpcId: this.vpcId,
       tags: { Name: `${prefix}-endpoints` },
-    });
-    new VpcSecurityGroupIngressRule(this, 'endpoint-from-lambda', {
-      securityGroupId: endpointSg.id,
-      referencedSecurityGroupId: this.lambdaSg.id,
-      ipProtocol: 'tcp',
-      fromPort: 443,
-      toPort: 443,
-      description: 'HTTPS from the processor',
     });
 
     // SQS for the queue; Secrets Manager because the processor reads its database secret at cold
@@ -115,41 +120,61 @@ export class Network extends Construct {
       });
     }
 
-    new VpcSecurityGroupEgressRule(this, 'lambda-to-endpoints', {
-      securityGroupId: this.lambdaSg.id,
-      referencedSecurityGroupId: endpointSg.id,
-      ipProtocol: 'tcp',
-      fromPort: 443,
-      toPort: 443,
-      description: 'HTTPS to the SQS and Secrets Manager interface endpoints',
-    });
-    new VpcSecurityGroupEgressRule(this, 'lambda-to-s3', {
-      securityGroupId: this.lambdaSg.id,
-      prefixListId: s3Endpoint.prefixListId,
-      ipProtocol: 'tcp',
-      fromPort: 443,
-      toPort: 443,
-      description: 'HTTPS to S3 through the gateway endpoint',
-    });
+    for (const [who, sg, label] of this.clients()) {
+      new VpcSecurityGroupIngressRule(this, `endpoint-from-${who}`, {
+        securityGroupId: endpointSg.id,
+        referencedSecurityGroupId: sg.id,
+        ipProtocol: 'tcp',
+        fromPort: 443,
+        toPort: 443,
+        description: `HTTPS from ${label}`,
+      });
+      new VpcSecurityGroupEgressRule(this, `${who}-to-endpoints`, {
+        securityGroupId: sg.id,
+        referencedSecurityGroupId: endpointSg.id,
+        ipProtocol: 'tcp',
+        fromPort: 443,
+        toPort: 443,
+        description: 'HTTPS to the SQS and Secrets Manager interface endpoints',
+      });
+      new VpcSecurityGroupEgressRule(this, `${who}-to-s3`, {
+        securityGroupId: sg.id,
+        prefixListId: s3Endpoint.prefixListId,
+        ipProtocol: 'tcp',
+        fromPort: 443,
+        toPort: 443,
+        description: 'HTTPS to S3 through the gateway endpoint',
+      });
+    }
   }
 
-  /** Lets the Lambda reach the database: egress from it and, when given, ingress on the DB's group. */
-  allowLambdaToDatabase(databaseSecurityGroupId: string, port: number): void {
-    new VpcSecurityGroupEgressRule(this, 'lambda-to-db', {
-      securityGroupId: this.lambdaSg.id,
-      referencedSecurityGroupId: databaseSecurityGroupId,
-      ipProtocol: 'tcp',
-      fromPort: port,
-      toPort: port,
-      description: 'PostgreSQL',
-    });
-    new VpcSecurityGroupIngressRule(this, 'db-from-lambda', {
-      securityGroupId: databaseSecurityGroupId,
-      referencedSecurityGroupId: this.lambdaSg.id,
-      ipProtocol: 'tcp',
-      fromPort: port,
-      toPort: port,
-      description: 'PostgreSQL from the jobs processor',
-    });
+  /** The groups whose traffic this network opens, with a construct id and a label. */
+  private clients(): [string, SecurityGroup, string][] {
+    return [
+      ['lambda', this.lambdaSg, 'the jobs processor'],
+      ['api-host', this.apiHostSg, 'the jobs API hosts'],
+    ];
+  }
+
+  /** Lets the Lambda and the API hosts reach the database: egress from them, ingress on its group. */
+  allowDatabase(databaseSecurityGroupId: string, port: number): void {
+    for (const [who, sg, label] of this.clients()) {
+      new VpcSecurityGroupEgressRule(this, `${who}-to-db`, {
+        securityGroupId: sg.id,
+        referencedSecurityGroupId: databaseSecurityGroupId,
+        ipProtocol: 'tcp',
+        fromPort: port,
+        toPort: port,
+        description: 'PostgreSQL',
+      });
+      new VpcSecurityGroupIngressRule(this, `db-from-${who}`, {
+        securityGroupId: databaseSecurityGroupId,
+        referencedSecurityGroupId: sg.id,
+        ipProtocol: 'tcp',
+        fromPort: port,
+        toPort: port,
+        description: `PostgreSQL from ${label}`,
+      });
+    }
   }
 }

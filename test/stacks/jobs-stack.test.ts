@@ -68,38 +68,45 @@ describe.each(stacks)('the %s stack', (name, env) => {
     }
   });
 
-  it('network: the Lambda may only reach the endpoints (443) and the database port', () => {
-    const lambdaSg = nameOf(tf, 'aws_security_group', 'network/lambda-sg');
-    const endpointSg = nameOf(tf, 'aws_security_group', 'network/endpoint-sg');
-    const dbSg = nameOf(tf, 'aws_security_group', 'database/sg');
+  it('network: the Lambda and the API hosts may only reach the endpoints (443) and the database port', () => {
+    const sgRef = (path: string) => ref('aws_security_group', nameOf(tf, 'aws_security_group', path), 'id');
+    const lambdaSg = sgRef('network/lambda-sg');
+    const apiSg = sgRef('network/api-host-sg');
+    const endpointSg = sgRef('network/endpoint-sg');
+    const dbSg = sgRef('database/sg');
     for (const sg of resources(tf, 'aws_security_group')) {
       expect(sg.egress).toBeUndefined(); // Terraform drops AWS's default allow-all egress
       expect(sg.ingress).toBeUndefined();
     }
+    const s3 = ref(
+      'aws_vpc_endpoint',
+      nameOf(tf, 'aws_vpc_endpoint', 'network/s3-endpoint'),
+      'prefix_list_id',
+    );
     const egress = resources(tf, 'aws_vpc_security_group_egress_rule');
     for (const rule of egress) {
-      expect(rule.security_group_id).toBe(ref('aws_security_group', lambdaSg, 'id'));
-      expect(rule.cidr_ipv4).toBeUndefined();
+      expect(rule.cidr_ipv4).toBeUndefined(); // never an address range: only groups and S3's prefix list
       expect(rule.cidr_ipv6).toBeUndefined();
     }
-    const s3Endpoint = nameOf(tf, 'aws_vpc_endpoint', 'network/s3-endpoint');
-    expect(
-      egress.map((r) => [r.referenced_security_group_id ?? r.prefix_list_id, r.from_port, r.to_port]).sort(),
-    ).toEqual(
-      [
-        [ref('aws_security_group', dbSg, 'id'), 5432, 5432],
-        [ref('aws_security_group', endpointSg, 'id'), 443, 443],
-        [ref('aws_vpc_endpoint', s3Endpoint, 'prefix_list_id'), 443, 443],
-      ].sort(),
+    const rows = (rules: Block[], target: (r: Block) => string) =>
+      rules.map((r) => [r.security_group_id, target(r), r.from_port, r.to_port]).sort();
+    expect(rows(egress, (r) => r.referenced_security_group_id ?? r.prefix_list_id)).toEqual(
+      [lambdaSg, apiSg]
+        .flatMap((from) => [
+          [from, dbSg, 5432, 5432],
+          [from, endpointSg, 443, 443],
+          [from, s3, 443, 443],
+        ])
+        .sort(),
     );
     const ingress = resources(tf, 'aws_vpc_security_group_ingress_rule');
-    expect(
-      ingress.map((r) => [r.security_group_id, r.referenced_security_group_id, r.from_port]).sort(),
-    ).toEqual(
-      [
-        [ref('aws_security_group', dbSg, 'id'), ref('aws_security_group', lambdaSg, 'id'), 5432],
-        [ref('aws_security_group', endpointSg, 'id'), ref('aws_security_group', lambdaSg, 'id'), 443],
-      ].sort(),
+    expect(rows(ingress, (r) => r.referenced_security_group_id)).toEqual(
+      [lambdaSg, apiSg]
+        .flatMap((from) => [
+          [dbSg, from, 5432, 5432],
+          [endpointSg, from, 443, 443],
+        ])
+        .sort(),
     );
   });
 
@@ -410,6 +417,9 @@ describe.each(stacks)('the %s stack', (name, env) => {
         'JOBS_SQS_DLQ_URL',
         'JOBS_LAMBDA_FUNCTION_NAME',
         'AWS_REGION',
+        'api_host_instance_profile',
+        'api_host_security_group_id',
+        'private_subnet_ids',
       ]),
     );
   });
@@ -457,10 +467,20 @@ describe('environment options', () => {
       DATABASE_URL: 'postgresql://app@db.example.internal:6432/jobsdb?sslmode=verify-full',
       JOBS_DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs-db-AbCdEf',
     });
-    const toDb = resources(tf, 'aws_vpc_security_group_ingress_rule').find(
+    // The existing database's group admits the processor and the API hosts on its port.
+    const toDb = resources(tf, 'aws_vpc_security_group_ingress_rule').filter(
       (r) => r.security_group_id === 'sg-0db',
     );
-    expect(toDb).toMatchObject({ from_port: 6432, to_port: 6432 });
+    expect(toDb.map((r) => [r.from_port, r.to_port, r.referenced_security_group_id]).sort()).toEqual(
+      [
+        [6432, 6432, ref('aws_security_group', nameOf(tf, 'aws_security_group', 'network/lambda-sg'), 'id')],
+        [
+          6432,
+          6432,
+          ref('aws_security_group', nameOf(tf, 'aws_security_group', 'network/api-host-sg'), 'id'),
+        ],
+      ].sort(),
+    );
   });
 
   it('keeps state in S3 when the environment says so, locked by a lock file without a DynamoDB table', () => {
