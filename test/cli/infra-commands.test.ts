@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from './helpers/run-cli.js';
+import { ROOT, runCli } from './helpers/run-cli.js';
 
 /**
  * `jobs synth/deploy/diff/destroy` spawned as a user runs them. There is no AWS here: deploy,
@@ -109,6 +109,33 @@ describe('jobs synth', () => {
         message: `the processor bundle ${path.join(work, 'nope.zip')} does not exist`,
       },
     });
+  });
+});
+
+describe('CLI start-up', () => {
+  it('loads no cdktf or provider module until a stacks command runs', () => {
+    // Every command file is imported at start (oclif lists them); the provider bindings are
+    // hundreds of MB, so they must come in only through synth's dynamic import.
+    const loadedBy = (files: string) =>
+      Number(
+        spawnSync(
+          process.execPath,
+          [
+            '--input-type=module',
+            '-e',
+            `import fs from 'node:fs'; import path from 'node:path'; import { createRequire } from 'node:module';
+             for (const f of ${files}) await import(f);
+             const cache = Object.keys(createRequire(import.meta.url).cache);
+             console.log(cache.filter((p) => /node_modules[\\/](cdktf|@cdktf)[\\/]/.test(p)).length);`,
+          ],
+          { encoding: 'utf8' },
+        ).stdout.trim(),
+      );
+    const commands = path.join(ROOT, 'dist', 'cli', 'commands');
+    const all = `fs.readdirSync(${JSON.stringify(commands)}, { recursive: true }).filter((f) => f.endsWith('.js')).map((f) => path.join(${JSON.stringify(commands)}, f))`;
+    expect(loadedBy(all)).toBe(0);
+    // The probe does see them when the stacks are imported.
+    expect(loadedBy(JSON.stringify([path.join(ROOT, 'dist', 'stacks', 'main.js')]))).toBeGreaterThan(100);
   });
 });
 
