@@ -14,7 +14,10 @@ import { fixtureZip } from './synth-helpers.js';
  * skipped. validate never calls AWS.
  */
 const mirror = process.env.TF_PROVIDER_MIRROR ?? '/opt/tf-plugins';
-const hasTerraform = spawnSync('terraform', ['version'], { stdio: 'ignore' }).status === 0;
+// CHECKPOINT_DISABLE: terraform would otherwise ask HashiCorp's server for a newer version.
+const hasTerraform =
+  spawnSync('terraform', ['version'], { stdio: 'ignore', env: { ...process.env, CHECKPOINT_DISABLE: '1' } })
+    .status === 0;
 const hasProvider = fs.existsSync(path.join(mirror, 'registry.terraform.io', 'hashicorp', 'aws', '5.100.0'));
 const suite = hasTerraform && hasProvider ? describe : describe.skip;
 
@@ -25,7 +28,10 @@ suite('terraform validate (provider hashicorp/aws 5.100.0 from a local mirror)',
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-tf-validate-'));
     const rc = path.join(dir, 'terraformrc');
     // Only the filesystem mirror: terraform must not reach for the registry.
-    fs.writeFileSync(rc, `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\n`);
+    fs.writeFileSync(
+      rc,
+      `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\ndisable_checkpoint = true\n`,
+    );
     env = {
       ...(process.env as Record<string, string>),
       TF_CLI_CONFIG_FILE: rc,
