@@ -9,6 +9,11 @@ export interface Config {
   dataDir: string;
   /** Postgres connection string; absent means embedded PGlite in `<dataDir>/db`. */
   databaseUrl?: string;
+  /**
+   * Secrets Manager secret with the database password (RDS's `{username,password}` JSON) or the
+   * whole URL; resolved once at start (`core/db/database-secret.ts`) and merged into databaseUrl.
+   */
+  databaseSecretArn?: string;
   port: number;
   host: string;
   maxUploadBytes: number;
@@ -28,6 +33,8 @@ export interface Config {
   visibilityTimeoutSeconds: number;
   /** Receives after which a message is dead-lettered (SQS maxReceiveCount). */
   maxReceives: number;
+  /** The processor Lambda (`jobs deploy --processor-only`, `jobs doctor`). */
+  lambdaFunctionName?: string;
 }
 
 const GiB = 1024 ** 3;
@@ -40,6 +47,11 @@ const intFrom = (name: string) =>
 
 const envSchema = z.object({
   JOBS_DATA_DIR: z.string().min(1).optional(),
+  JOBS_DATABASE_SECRET_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'JOBS_DATABASE_SECRET_ARN must be a Secrets Manager ARN')
+    .optional(),
+  JOBS_LAMBDA_FUNCTION_NAME: z.string().min(1).optional(),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgresql:// URL')
@@ -83,6 +95,7 @@ export function loadConfig(
   const config: Config = {
     dataDir: path.resolve(e.JOBS_DATA_DIR ?? '.jobs'),
     databaseUrl: e.DATABASE_URL,
+    databaseSecretArn: e.JOBS_DATABASE_SECRET_ARN,
     port: e.PORT,
     host: e.JOBS_HOST,
     maxUploadBytes: e.JOBS_MAX_UPLOAD_BYTES,
@@ -100,6 +113,7 @@ export function loadConfig(
     sqsDlqUrl: e.JOBS_SQS_DLQ_URL,
     visibilityTimeoutSeconds: e.JOBS_VISIBILITY_TIMEOUT_SECONDS,
     maxReceives: e.JOBS_MAX_RECEIVES,
+    lambdaFunctionName: e.JOBS_LAMBDA_FUNCTION_NAME,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

@@ -1,5 +1,6 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ConfigError, loadConfig } from '../core/config.js';
+import { resolveDatabaseUrl } from '../core/db/database-secret.js';
 import { createLogger } from '../core/logger.js';
 import { openRuntime } from '../core/runtime.js';
 import type { ProcessBatch } from './processor.js';
@@ -11,11 +12,15 @@ const DEADLINE_MARGIN_MS = 5_000;
 let ready: Promise<ProcessBatch> | undefined;
 
 /**
- * Cold start: configuration is read and checked once, and the database client and SDK clients
- * are created once and reused by every invocation of this execution environment.
+ * Cold start: configuration (and the database secret) is read and checked once, and the
+ * database client and SDK clients are created once and reused by every invocation of this
+ * execution environment.
  */
 async function coldStart(): Promise<ProcessBatch> {
   const config = loadConfig(process.env);
+  // The stacks give DATABASE_URL without its password and JOBS_DATABASE_SECRET_ARN: the
+  // password is read from Secrets Manager here, once per execution environment.
+  config.databaseUrl = await resolveDatabaseUrl(config);
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL is required in Lambda (there is no embedded database)');
   const logger = createLogger(config.logLevel, 'jobs-processor');
