@@ -5,7 +5,7 @@ import { formatLogLine, jobSummary } from '../lib/format.js';
 
 export default class Logs extends BaseCommand {
   static override summary = "Print a job's logs.";
-  static override description = `Lines print as HH:MM:SS.mmm LEVEL message. --follow streams new lines until the job ends, then exits 0 if it COMPLETED and 1 if it FAILED or was CANCELLED; with --json it prints one JSON object per line (NDJSON).`;
+  static override description = `Lines print as HH:MM:SS.mmm LEVEL message. --follow streams new lines as they are written (the API's event stream; a dropped connection is resumed after the last line printed, so none is lost or repeated) until the job ends, then exits 0 if it COMPLETED and 1 if it FAILED or was CANCELLED; with --json it prints one JSON object per line (NDJSON).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> 3f0c…',

@@ -167,11 +167,19 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
     expect(typed.events).toEqual([]);
   });
 
-  it('survives the loss of its LISTEN connection: reconnects and re-reads what it missed', async () => {
+  it('shares one LISTEN connection between all streams, and survives its loss', async () => {
     if (kind !== 'postgres') return; // PGlite's notifications are in-process
     const id = await createJob(alice);
     const c = await sse(`/api/jobs/${id}/logs`, alice);
     expect((await c.next()).event).toBe('job');
+    for (let i = 0; i < 5; i++) await sse(`/api/jobs/${id}/logs`, i % 2 ? alice : admin);
+    for (let i = 0; i < 3; i++) await sse('/api/jobs', alice);
+    const listeners = await s.t.db.prisma.$queryRawUnsafe<{ n: bigint }[]>(
+      `SELECT count(*) AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND query ILIKE 'LISTEN "jobs_live"%'`,
+    );
+    expect(Number(listeners[0].n)).toBe(1);
+
     const killed = await s.t.db.prisma.$queryRawUnsafe<{ pid: number }[]>(
       `SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity
        WHERE datname = current_database() AND query ILIKE 'LISTEN "jobs_live"%' AND pid <> pg_backend_pid()`,

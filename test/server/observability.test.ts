@@ -1,8 +1,15 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Response } from 'express';
 import { pino } from 'pino';
+import { LiveEvents } from '../../core/jobs/live-events.js';
+import { SqsQueue } from '../../core/queue/sqs-queue.js';
+import { createMetrics } from '../../server/metrics.js';
+import { startEmulator } from '../helpers/fauxqs.js';
 import { api, startTestServer, waitForJob, type TestServer } from '../helpers/api-server.js';
-import { dbKinds } from '../helpers/db.js';
+import { dbKinds, openTestDatabase } from '../helpers/db.js';
 
 /** The value of one sample in Prometheus text (`name{labels} value`), or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -71,6 +78,50 @@ describe.each(dbKinds())('/metrics on %s', (kind) => {
     expect(route('/api/jobs/:id', 404)).toBe(1);
     expect(route('unmatched', 404)).toBe(1);
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+});
+
+describe('/metrics with the SQS queue (fauxqs)', () => {
+  it('reports the depth SQS knows (GetQueueAttributes) and says when the queue cannot be read', async () => {
+    const emulator = await startEmulator();
+    const t = await openTestDatabase('pglite');
+    const live = new LiveEvents(t.db);
+    try {
+      const { url, dlqUrl } = await emulator.createQueue('metrics');
+      // One attempt: the outage below should fail the scrape's queue read at once.
+      const client = new SQSClient({
+        region: 'us-east-1',
+        endpoint: emulator.endpoint,
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        maxAttempts: 1,
+      });
+      const queue = new SqsQueue({ client, queueUrl: url, dlqUrl });
+      const metrics = createMetrics({ db: t.db, queue, live, logger: pino({ level: 'silent' }) });
+      const scrapeNow = async () => {
+        const res = { setHeader() {}, send: (b: string) => (text = b) } as unknown as Response;
+        let text = '';
+        await (metrics.handler as unknown as (req: unknown, res: Response) => Promise<void>)({}, res);
+        return text;
+      };
+      for (let i = 0; i < 3; i++) await queue.send(randomUUID());
+      await queue.receive({ max: 1, waitMs: 0 });
+      let text = await scrapeNow();
+      expect(sample(text, 'jobs_queue_messages{state="waiting"}')).toBe(2);
+      expect(sample(text, 'jobs_queue_messages{state="in_flight"}')).toBe(1);
+      expect(sample(text, 'jobs_queue_messages{state="dead_letter"}')).toBe(0);
+      expect(sample(text, 'jobs_queue_oldest_message_age_seconds')).toBe(0); // no outbox backlog
+      expect(sample(text, 'jobs_queue_scrape_ok')).toBe(1);
+
+      await emulator.stop();
+      text = await scrapeNow();
+      expect(sample(text, 'jobs_queue_scrape_ok')).toBe(0);
+      expect(sample(text, 'jobs_queue_messages{state="waiting"}')).toBeUndefined();
+      expect(text).toContain('jobs_jobs'); // the rest of the scrape still works
+    } finally {
+      await live.close();
+      await t.close();
+      await emulator.stop().catch(() => {});
+    }
   });
 });
 
