@@ -28,6 +28,9 @@ export interface Config {
   visibilityTimeoutSeconds: number;
   /** Receives after which a message is dead-lettered (SQS maxReceiveCount). */
   maxReceives: number;
+  /** Backoff of retryable failures: base * 2^(attempt-1), capped at max, with jitter. */
+  retryBaseMs: number;
+  retryMaxMs: number;
 }
 
 const GiB = 1024 ** 3;
@@ -59,6 +62,8 @@ const envSchema = z.object({
   JOBS_SQS_DLQ_URL: z.string().url().optional(),
   JOBS_VISIBILITY_TIMEOUT_SECONDS: intFrom('JOBS_VISIBILITY_TIMEOUT_SECONDS').default(30),
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
+  JOBS_RETRY_BASE_MS: intFrom('JOBS_RETRY_BASE_MS').default(2_000),
+  JOBS_RETRY_MAX_MS: intFrom('JOBS_RETRY_MAX_MS').default(15 * 60_000),
 });
 
 export class ConfigError extends Error {
@@ -100,6 +105,8 @@ export function loadConfig(
     sqsDlqUrl: e.JOBS_SQS_DLQ_URL,
     visibilityTimeoutSeconds: e.JOBS_VISIBILITY_TIMEOUT_SECONDS,
     maxReceives: e.JOBS_MAX_RECEIVES,
+    retryBaseMs: e.JOBS_RETRY_BASE_MS,
+    retryMaxMs: e.JOBS_RETRY_MAX_MS,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

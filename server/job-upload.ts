@@ -8,6 +8,8 @@ import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 export interface UploadedJob {
   type: string;
   params: unknown;
+  /** The `maxAttempts` field, as sent (the route validates it). */
+  maxAttempts?: string;
   input?: { key: string; name: string; size: number; sha256: string };
 }
 
@@ -151,7 +153,7 @@ function parse(
         const input = await upload;
         const { type, params } = typeAndParams();
         if (input) opts.validate(type, params, true);
-        resolve({ type, params, input });
+        resolve({ type, params, input, maxAttempts: fields.maxAttempts });
       } catch (err) {
         fail(err);
       }

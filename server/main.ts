@@ -18,6 +18,8 @@ export interface ServerOptions {
   /** Run the embedded worker in this process (default true). */
   worker: boolean;
   concurrency: number;
+  /** On close, how long running jobs get to finish before they are released (default 10 s). */
+  graceMs?: number;
 }
 
 export interface RunningServer {
@@ -77,15 +79,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     url,
     close: () =>
       (closing ??= (async () => {
-        // Stop accepting; let requests in flight finish for a few seconds, then cut the rest
-        // (a stalled upload must not hold the shutdown forever).
+        // Stop accepting requests and taking jobs at once. Requests in flight get a few seconds,
+        // then the rest are cut (a stalled upload must not hold the shutdown forever); running
+        // jobs get the grace period, then are released to PENDING for the next start.
         const cut = setTimeout(() => server.closeAllConnections(), 5_000);
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
-        clearTimeout(cut);
-        await worker?.stop();
+        await Promise.all([
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          }).then(() => clearTimeout(cut)),
+          worker?.stop(opts.graceMs ?? 10_000),
+        ]);
         await runtime.close();
         unlock();
       })()),

@@ -6,7 +6,13 @@ import { ForbiddenError, UnsupportedMediaTypeError } from '../../core/errors.js'
 import type { JobStatus } from '../../core/jobs/job-dto.js';
 import { principalOf } from '../auth.js';
 import { receiveJobUpload } from '../job-upload.js';
-import { createJobBody, idempotencyKeyHeader, listJobsQuery, logsQuery } from '../schemas.js';
+import {
+  createJobBody,
+  idempotencyKeyHeader,
+  listJobsQuery,
+  logsQuery,
+  maxAttemptsField,
+} from '../schemas.js';
 import { parseOr400 } from '../validate.js';
 
 export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploadBytes: number }): Router {
@@ -40,7 +46,18 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
         validate: (type, params, hasInput) => void jobs.validate(type, params, hasInput),
       });
       try {
-        const { job, created } = await jobs.create(owner, { id, ...upload, idempotencyKey });
+        const maxAttempts =
+          upload.maxAttempts === undefined
+            ? undefined
+            : parseOr400(maxAttemptsField, upload.maxAttempts, 'maxAttempts');
+        const { job, created } = await jobs.create(owner, {
+          id,
+          type: upload.type,
+          params: upload.params,
+          input: upload.input,
+          idempotencyKey,
+          maxAttempts,
+        });
         if (!created) await deps.blobs.delete(upload.input?.key ?? '').catch(() => {});
         res.status(created ? 201 : 200).json(job);
       } catch (err) {
@@ -64,6 +81,7 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
       params: body.params ?? {},
       uploadId: body.uploadId,
       idempotencyKey,
+      maxAttempts: body.maxAttempts,
     });
     res.status(created ? 201 : 200).json(job);
   });
