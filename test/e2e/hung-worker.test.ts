@@ -1,0 +1,144 @@
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { api } from '../helpers/api-server.js';
+import { createScratchDatabase } from '../helpers/db.js';
+import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
+
+/**
+ * Issue 5, criterion 4: a handler that hangs. Each `jobs worker` that takes the job is frozen
+ * (SIGSTOP: the process is stuck, its heartbeat stops, nothing runs), so the job's lease expires;
+ * another worker retries it, and once maxAttempts are used up the job is FAILED with the reason in
+ * its error and logs. Thawed afterwards, the stale workers cannot overwrite the outcome.
+ * PostgreSQL, with the database queue and with SQS (fauxqs).
+ */
+const withPostgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;
+const LEASE_SECONDS = 2;
+const MAX_ATTEMPTS = 2;
+
+withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (queueKind) => {
+  let emu: Emulator | undefined;
+  let db: { url: string; drop: () => Promise<void> };
+  let server: ServerProcess;
+  let env: Record<string, string>;
+  let configHome: string;
+  const workers: ChildProcess[] = [];
+  const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+
+  beforeAll(async () => {
+    db = await createScratchDatabase();
+    configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-hang-cfg-'));
+    env = {
+      DATABASE_URL: db.url,
+      JOBS_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-hang-data-')),
+      JOBS_VISIBILITY_TIMEOUT_SECONDS: String(LEASE_SECONDS),
+      // More receives than attempts: giving up is the job's maxAttempts, not the queue's.
+      JOBS_MAX_RECEIVES: '10',
+    };
+    if (queueKind === 'sqs') {
+      emu = await startEmulator();
+      const queue = await emu.createQueue('jobs', { maxReceiveCount: 10, visibilityTimeout: LEASE_SECONDS });
+      Object.assign(env, EMULATOR_ENV, {
+        JOBS_SQS_QUEUE_URL: queue.url,
+        JOBS_SQS_DLQ_URL: queue.dlqUrl,
+        JOBS_SQS_ENDPOINT: emu.endpoint,
+      });
+    }
+    server = await startServerProcess({ ...env, XDG_CONFIG_HOME: configHome }, ['--no-worker']);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+    await server?.stop();
+    await emu?.stop();
+    await db?.drop();
+    for (const d of [configHome, env?.JOBS_DATA_DIR]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  async function startWorker(): Promise<ChildProcess> {
+    const w = await startWorkerProcess(env, ['--concurrency', '1']);
+    workers.push(w.child);
+    return w.child;
+  }
+
+  const job = async (id: string) => (await api(server.url, token(), 'GET', `/api/jobs/${id}`)).body;
+  const logs = async (id: string): Promise<string[]> =>
+    (await api(server.url, token(), 'GET', `/api/jobs/${id}/logs`)).body.items.map(
+      (l: { message: string }) => l.message,
+    );
+
+  async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await read();
+      if (ok(v)) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('lease expires, it is retried, and after maxAttempts it is FAILED with the reason', async () => {
+    const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
+      type: 'noop',
+      params: { sleepMs: 600_000 },
+      maxAttempts: MAX_ATTEMPTS,
+    });
+    expect(body.maxAttempts).toBe(MAX_ATTEMPTS);
+    const started = Date.now();
+    const frozen: ChildProcess[] = [];
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const worker = await startWorker();
+      await until(
+        `attempt ${attempt}`,
+        () => job(body.id),
+        (j) => j.status === 'RUNNING' && j.attempts === attempt,
+      );
+      // Let its first log lines and progress land, then freeze it mid-handler.
+      await new Promise((r) => setTimeout(r, 300));
+      worker.kill('SIGSTOP');
+      frozen.push(worker);
+    }
+    // A healthy worker finds the last attempt's lease expired too, and gives up.
+    const last = await startWorker();
+    const failed = await until(
+      'FAILED',
+      () => job(body.id),
+      (j) => j.status === 'FAILED',
+    );
+    const elapsed = Date.now() - started;
+    process.stderr.write(
+      `[figure] ${queueKind}: hung handler, lease ${LEASE_SECONDS} s, maxAttempts ${MAX_ATTEMPTS}: FAILED after ${elapsed} ms\n`,
+    );
+    const reason = `gave up after ${MAX_ATTEMPTS} attempts: the worker stopped (crashed or was killed) during each of them`;
+    expect(failed).toMatchObject({ status: 'FAILED', attempts: MAX_ATTEMPTS, error: reason });
+    const lines = await logs(body.id);
+    expect(lines).toContain(reason);
+    // The retry said why it happened (the claim of the redelivered message, or the reaper).
+    expect(lines.some((l) => /^lease of attempt 1 expired .*attempt 2 of 2/.test(l))).toBe(true);
+    expect(lines.filter((l) => /^attempt \d of 2 started$/.test(l))).toEqual([
+      'attempt 1 of 2 started',
+      'attempt 2 of 2 started',
+    ]);
+
+    // Thawed, the stale workers find their lease gone: they stop, and write nothing over it.
+    for (const w of frozen) w.kill('SIGCONT');
+    await until(
+      'the stale attempts to notice',
+      () => logs(body.id),
+      (l) => l.filter((m) => m === 'stopped: the lease was lost (the job is FAILED)').length === MAX_ATTEMPTS,
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await job(body.id)).toMatchObject({ status: 'FAILED', attempts: MAX_ATTEMPTS, error: reason });
+    expect((await logs(body.id)).some((l) => l.startsWith('completed in'))).toBe(false);
+
+    // It is a dead letter now.
+    const dlq = await api(server.url, token(), 'GET', '/api/dlq');
+    expect(dlq.body.items.map((j: { id: string }) => j.id)).toEqual([body.id]);
+
+    for (const w of [...frozen, last]) w.kill('SIGTERM');
+  }, 180_000);
+});
