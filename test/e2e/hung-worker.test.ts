@@ -2,7 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { api } from '../helpers/api-server.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
@@ -25,6 +27,7 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
   let server: ServerProcess;
   let env: Record<string, string>;
   let configHome: string;
+  let queueUrl: string | undefined;
   const workers: ChildProcess[] = [];
   const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
 
@@ -41,6 +44,7 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
     if (queueKind === 'sqs') {
       emu = await startEmulator();
       const queue = await emu.createQueue('jobs', { maxReceiveCount: 10, visibilityTimeout: LEASE_SECONDS });
+      queueUrl = queue.url;
       Object.assign(env, EMULATOR_ENV, {
         JOBS_SQS_QUEUE_URL: queue.url,
         JOBS_SQS_DLQ_URL: queue.dlqUrl,
@@ -140,5 +144,45 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
     expect(dlq.body.items.map((j: { id: string }) => j.id)).toEqual([body.id]);
 
     for (const w of [...frozen, last]) w.kill('SIGTERM');
+  }, 180_000);
+
+  it("the reaper requeues a job whose worker hung and whose message is gone, and it completes", async () => {
+    const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
+      type: 'noop',
+      params: { sleepMs: 1500 },
+    });
+    const stuck = await startWorker();
+    await until(
+      'attempt 1',
+      () => job(body.id),
+      (j) => j.status === 'RUNNING' && j.attempts === 1,
+    );
+    stuck.kill('SIGSTOP');
+    // The message is lost (purged, expired, deleted by hand): only the reaper can save the job.
+    if (emu) await emu.sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+    else {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      await c.query('DELETE FROM queue_messages');
+      await c.end();
+    }
+    const started = Date.now();
+    const healthy = await startWorker();
+    const done = await until(
+      'COMPLETED',
+      () => job(body.id),
+      (j) => j.status === 'COMPLETED',
+    );
+    process.stderr.write(
+      `[figure] ${queueKind}: message gone, reaper requeued and the job completed ${Date.now() - started} ms after a healthy worker started\n`,
+    );
+    expect(done.attempts).toBe(2);
+    const lines = await logs(body.id);
+    expect(lines).toContain(
+      'lease of attempt 1 expired (its worker stopped, hung or was cut off, and its message is gone); requeued, attempt 2 of 3 next',
+    );
+    expect(lines.filter((l) => l.startsWith('completed in'))).toHaveLength(1);
+    stuck.kill('SIGKILL');
+    healthy.kill('SIGTERM');
   }, 180_000);
 });
