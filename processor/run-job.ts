@@ -39,7 +39,11 @@ export interface RunnerDeps {
 export const DEFAULT_RETRY_BACKOFF = { baseMs: 2_000, maxMs: 15 * 60_000 };
 
 /** The delay before retry number `attempt` (1 after the first failure), in seconds. */
-export function backoffSeconds(attempt: number, backoff = DEFAULT_RETRY_BACKOFF, random = Math.random): number {
+export function backoffSeconds(
+  attempt: number,
+  backoff = DEFAULT_RETRY_BACKOFF,
+  random = Math.random,
+): number {
   const capped = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, attempt - 1));
   // Jitter spreads retries of jobs that failed together (an outage) instead of retrying in step.
   return (capped * (0.5 + random() / 2)) / 1000;
@@ -269,7 +273,10 @@ async function retryLater(
   const queue = deps.queue;
   if (queue) {
     const queued = await deps.prisma.$transaction(async (tx) => {
-      const n = await tx.job.updateMany({ where: { id: jobId, leaseToken: token, status: 'RUNNING' }, data: pending });
+      const n = await tx.job.updateMany({
+        where: { id: jobId, leaseToken: token, status: 'RUNNING' },
+        data: pending,
+      });
       if (n.count === 0) return false; // cancelled meanwhile: nothing to retry
       await queue.send(jobId, tx, { delaySeconds: delay });
       return true;
@@ -277,7 +284,10 @@ async function retryLater(
     if (queued) queue.afterCommit?.();
     return 'done';
   }
-  await deps.prisma.job.updateMany({ where: { id: jobId, leaseToken: token, status: 'RUNNING' }, data: pending });
+  await deps.prisma.job.updateMany({
+    where: { id: jobId, leaseToken: token, status: 'RUNNING' },
+    data: pending,
+  });
   if (delivery.receiptHandle && deps.extendDelivery) {
     // SQS caps a visibility at 12 hours.
     await deps.extendDelivery(delivery.receiptHandle, Math.min(43_200, Math.ceil(delay))).catch(() => {});

@@ -146,7 +146,7 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
     for (const w of [...frozen, last]) w.kill('SIGTERM');
   }, 180_000);
 
-  it("the reaper requeues a job whose worker hung and whose message is gone, and it completes", async () => {
+  it('the reaper requeues a job whose worker hung and whose message is gone, and it completes', async () => {
     const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
       type: 'noop',
       params: { sleepMs: 1500 },

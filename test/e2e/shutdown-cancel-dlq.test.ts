@@ -71,7 +71,9 @@ describe('embedded server: shutdown, cancel, dead letters', () => {
     const t0 = Date.now();
     expect(await server.stop('SIGTERM', 60_000)).toBe(0);
     const stoppedMs = Date.now() - t0;
-    process.stderr.write(`[figure] server SIGTERM with a 2.5 s job running: exited 0 after ${stoppedMs} ms\n`);
+    process.stderr.write(
+      `[figure] server SIGTERM with a 2.5 s job running: exited 0 after ${stoppedMs} ms\n`,
+    );
 
     server = await startServerProcess(env(), ['--no-worker']);
     expect(await job(id)).toMatchObject({ status: 'COMPLETED', attempts: 1 });
@@ -87,7 +89,9 @@ describe('embedded server: shutdown, cancel, dead letters', () => {
     const t0 = Date.now();
     expect(await server.stop('SIGTERM', 60_000)).toBe(0);
     const stoppedMs = Date.now() - t0;
-    process.stderr.write(`[figure] server SIGTERM --grace 1 with a 6 s job: exited 0 after ${stoppedMs} ms\n`);
+    process.stderr.write(
+      `[figure] server SIGTERM --grace 1 with a 6 s job: exited 0 after ${stoppedMs} ms\n`,
+    );
     expect(stoppedMs).toBeLessThan(5_500);
 
     server = await startServerProcess(env(), ['--no-worker']);
@@ -115,9 +119,15 @@ describe('embedded server: shutdown, cancel, dead letters', () => {
     const cancel = await cli(['cancel', id]);
     expect(cancel.code).toBe(0);
     expect(cancel.stdout.trim()).toBe(`Job ${id} CANCELLED`);
-    await until('the handler to stop', async () => (await logs(id)).includes('stopped: the job was cancelled'), 10_000);
+    await until(
+      'the handler to stop',
+      async () => (await logs(id)).includes('stopped: the job was cancelled'),
+      10_000,
+    );
     const stoppedMs = Date.now() - t0;
-    process.stderr.write(`[figure] e2e: jobs cancel → handler stopped in ${stoppedMs} ms (CLI start included)\n`);
+    process.stderr.write(
+      `[figure] e2e: jobs cancel → handler stopped in ${stoppedMs} ms (CLI start included)\n`,
+    );
     expect(stoppedMs).toBeLessThan(2_000 + 1_500); // the CLI's own start-up (~1 s on this machine) included
     expect((await job(id)).status).toBe('CANCELLED');
     expect((await cli(['cancel', id])).code).toBe(1);
@@ -155,7 +165,9 @@ describe('embedded server: shutdown, cancel, dead letters', () => {
     expect(redrive.code).toBe(0);
     expect(redrive.stdout.trim()).toBe(id);
     // Its dead-letter row was dropped: the job got a fresh message.
-    expect(redrive.stderr).toContain('Requeued 1 job(s); moved 0 dead-letter message(s) back to the queue, dropped 1.');
+    expect(redrive.stderr).toContain(
+      'Requeued 1 job(s); moved 0 dead-letter message(s) back to the queue, dropped 1.',
+    );
     expect(await waitForJob(server.url, token(), id, 60_000)).toMatchObject({
       status: 'COMPLETED',
       attempts: 1,

@@ -97,7 +97,7 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
       queue,
       retryBackoff: backoff,
       extendDelivery: (r, s) => queue.changeVisibility(r, s),
-      deadLetter: (r, id) => queue.deadLetter(r, id),
+      deadLetter: (r) => queue.deadLetter(r),
     });
     worker = new QueueWorker(queue, process, { concurrency: 2, logger, waitMs: 500 });
     worker.start();
@@ -243,7 +243,8 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
     it('FAILS a job whose attempts are used up, with the reason in its error and log', async () => {
       const id = await abandoned(3);
       expect(await reaper().sweep()).toEqual({ requeued: [], failed: [id] });
-      const reason = 'gave up after 3 attempts: the worker stopped (crashed or was killed) during each of them';
+      const reason =
+        'gave up after 3 attempts: the worker stopped (crashed or was killed) during each of them';
       const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
       expect(job).toMatchObject({ status: 'FAILED', attempts: 3, error: reason, leaseToken: null });
       expect(job.deadLetteredAt).not.toBeNull();

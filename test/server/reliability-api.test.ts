@@ -62,13 +62,18 @@ describe.each(dbKinds())('reliability API on %s', (kind) => {
     it.each([0, 21, 2.5, '3', null])('refuses maxAttempts %p in JSON with a 400 naming it', async (v) => {
       const res = await jobs(alice, { type: 'noop', maxAttempts: v });
       expect(res.status).toBe(400);
-      expect(res.body.error.message).toMatch(/^maxAttempts: maxAttempts must be a whole number from 1 to 20$/);
+      expect(res.body.error.message).toMatch(
+        /^maxAttempts: maxAttempts must be a whole number from 1 to 20$/,
+      );
     });
 
     it.each(['0', '21', 'x', '2.5', ' 3', ''])(
       'refuses the multipart field %p with a 400, keeping no upload',
       async (v) => {
-        const res = await jobs(alice, form({ type: 'csv-import', maxAttempts: v }, { name: 'a.csv', data: csv }));
+        const res = await jobs(
+          alice,
+          form({ type: 'csv-import', maxAttempts: v }, { name: 'a.csv', data: csv }),
+        );
         expect(res.status).toBe(400);
         expect(res.body.error.message).toMatch(/maxAttempts must be a whole number from 1 to 20/);
         expect(filesUnder(s.blobsDir)).toEqual([]);
@@ -144,7 +149,9 @@ describe.each(dbKinds())('reliability API on %s', (kind) => {
     it('cancel of a running noop stops its handler within 2 s (criterion 6)', async () => {
       s.startWorker();
       const { body } = await jobs(alice, { type: 'noop', params: { sleepMs: 600_000 } });
-      await until(async () => (await api(s.url, alice, 'GET', `/api/jobs/${body.id}`)).body.status === 'RUNNING');
+      await until(
+        async () => (await api(s.url, alice, 'GET', `/api/jobs/${body.id}`)).body.status === 'RUNNING',
+      );
       // Let it sleep a little, so the cancel lands mid-sleep.
       await new Promise((r) => setTimeout(r, 300));
       const t0 = Date.now();
@@ -266,9 +273,9 @@ describe.each(dbKinds())('reliability API on %s', (kind) => {
       const b = await deadLettered();
       const res = await api(s.url, admin, 'POST', '/api/dlq/redrive', { ids: [b] });
       expect(res.body).toEqual({ requeued: [b], movedMessages: 0, droppedMessages: 0 });
-      expect((await api(s.url, admin, 'GET', '/api/dlq')).body.items.map((j: { id: string }) => j.id)).toEqual([
-        a,
-      ]);
+      expect(
+        (await api(s.url, admin, 'GET', '/api/dlq')).body.items.map((j: { id: string }) => j.id),
+      ).toEqual([a]);
       const bad = await api(s.url, admin, 'POST', '/api/dlq/redrive', { ids: ['nope'] });
       expect(bad.status).toBe(400);
       expect(bad.body.error.message).toBe('ids.0: ids must be job ids (uuids)');

@@ -58,8 +58,11 @@ describe.each(dbKinds())('SqsQueue retries and redrive with %s', (kind) => {
 
   const receive = async (url: string) =>
     (
-      (await emu.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 })))
-        .Messages ?? []
+      (
+        await emu.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+        )
+      ).Messages ?? []
     ).map((m) => JSON.parse(m.Body!).jobId as string);
 
   it('a delayed send in a transaction waits in the outbox until due, then is published', async () => {
@@ -139,7 +142,9 @@ describe.each(dbKinds())('SqsQueue retries and redrive with %s', (kind) => {
   it('redrive moves the DLQ back to the queue, dropping the messages of jobs requeued afresh', async () => {
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
     for (const id of [a, b, c]) {
-      await emu.sqs.send(new SendMessageCommand({ QueueUrl: urls.dlqUrl, MessageBody: JSON.stringify({ jobId: id }) }));
+      await emu.sqs.send(
+        new SendMessageCommand({ QueueUrl: urls.dlqUrl, MessageBody: JSON.stringify({ jobId: id }) }),
+      );
     }
     expect((await queue.stats()).deadLetters).toBe(3);
     const res = await queue.redriveDeadLetters(new Set([b]));
