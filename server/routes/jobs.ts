@@ -44,6 +44,11 @@ export function jobsRouter(deps: { jobs: JobsService; blobs: BlobStore; maxUploa
         ownerId: owner.userId,
         jobId: id,
         validate: (type, params, hasInput) => void jobs.validate(type, params, hasInput),
+        // Before a byte of the file is stored, when the field comes first (as the CLI sends it).
+        checkFields: (fields) => {
+          if (fields.maxAttempts !== undefined)
+            parseOr400(maxAttemptsField, fields.maxAttempts, 'maxAttempts');
+        },
       });
       try {
         const maxAttempts =
