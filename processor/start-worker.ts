@@ -26,20 +26,29 @@ export function startQueueWorker(opts: {
   const { runtime, config, logger } = opts;
   const process = processorFor(runtime, config, logger);
   const worker = new QueueWorker(runtime.queue, process, { concurrency: opts.concurrency, logger });
-  const reaper = new Reaper({
-    prisma: runtime.db.prisma,
-    queue: runtime.queue,
-    logger,
-    leaseSeconds: config.visibilityTimeoutSeconds,
-  });
   worker.start();
-  reaper.start();
+  const reaper = startReaper(runtime, config, logger);
   return {
     async stop(graceMs) {
       await reaper.stop();
       await worker.stop(graceMs);
     },
   };
+}
+
+/**
+ * Starts the lease reaper alone: `jobs server --no-worker` runs it too, so a deployment whose
+ * processor is the Lambda (no `jobs worker`) still has one.
+ */
+export function startReaper(runtime: Runtime, config: Config, logger: Logger): Reaper {
+  const reaper = new Reaper({
+    prisma: runtime.db.prisma,
+    queue: runtime.queue,
+    logger,
+    leaseSeconds: config.visibilityTimeoutSeconds,
+  });
+  reaper.start();
+  return reaper;
 }
 
 /** The processor over a runtime's adapters: what Lambda, `jobs worker` and `jobs server` run. */

@@ -8,7 +8,7 @@ import { openRuntime } from '../core/runtime.js';
 import { DbQueue } from '../core/queue/db-queue.js';
 import { FsBlobStore } from '../core/blobs/fs-blob-store.js';
 import { handlers } from '../processor/handlers/index.js';
-import { startQueueWorker } from '../processor/start-worker.js';
+import { startQueueWorker, startReaper } from '../processor/start-worker.js';
 import { createApp } from './app.js';
 import { createHttpServer } from './continue.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -69,9 +69,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   await bootstrapAdmin(new AuthService(db.prisma), config.adminToken, url, logger);
 
-  const worker = opts.worker
+  // Without the worker the reaper still runs here: a deployment whose processor is the Lambda
+  // has no other process to put abandoned jobs back in line.
+  const worker: { stop(graceMs?: number): Promise<void> } = opts.worker
     ? startQueueWorker({ runtime, config, logger, concurrency: opts.concurrency })
-    : undefined;
+    : startReaper(runtime, config, logger);
   logger.info({ url, dataDir: config.dataDir, worker: opts.worker }, 'jobs server started');
 
   let closing: Promise<void> | undefined;
@@ -88,7 +90,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             server.close(() => resolve());
             server.closeIdleConnections();
           }).then(() => clearTimeout(cut)),
-          worker?.stop(opts.graceMs ?? 10_000),
+          worker.stop(opts.graceMs ?? 10_000),
         ]);
         await runtime.close();
         unlock();

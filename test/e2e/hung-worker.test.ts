@@ -166,6 +166,13 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
       await c.query('DELETE FROM queue_messages');
       await c.end();
     }
+    // The API server (--no-worker) runs the reaper too: with no worker alive, it requeues the job.
+    const requeued = await until(
+      'the reaper',
+      () => job(body.id),
+      (j) => j.status === 'PENDING',
+    );
+    expect(requeued.attempts).toBe(1);
     const started = Date.now();
     const healthy = await startWorker();
     const done = await until(
