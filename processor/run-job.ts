@@ -27,8 +27,10 @@ export interface RunnerDeps {
   maxReceives?: number;
   /**
    * Queues a retry of a job as a new, delayed message in the transaction that puts it back to
-   * PENDING. Without it a retry keeps the delivery and hides it for the backoff instead (the
-   * message's receive count then counts retries too).
+   * PENDING (the production path: processorFor passes the runtime's queue). Without it a retry
+   * keeps the delivery and hides it for the backoff instead, which only Lambda honours (the
+   * QueueWorker applies its own retry delay to a failed delivery), and the message's receive
+   * count then counts retries too.
    */
   queue?: Pick<JobQueue, 'send' | 'afterCommit'>;
   /** Backoff of retryable failures: base * 2^(attempt-1), capped, times a jitter in [0.5, 1]. */
