@@ -84,7 +84,7 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
     }
   }
 
-  it('lease expires, it is retried, and after maxAttempts it is FAILED with the reason', async () => {
+  it('lease expires, it is retried, and after maxAttempts it is FAILED with the reason; redrive runs it again', async () => {
     const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
       type: 'noop',
       params: { sleepMs: 600_000 },
@@ -139,9 +139,39 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
     expect(await job(body.id)).toMatchObject({ status: 'FAILED', attempts: MAX_ATTEMPTS, error: reason });
     expect((await logs(body.id)).some((l) => l.startsWith('completed in'))).toBe(false);
 
-    // It is a dead letter now.
+    // It is a dead letter now (its message too: the DLQ, or the dead-letter row).
     const dlq = await api(server.url, token(), 'GET', '/api/dlq');
     expect(dlq.body.items.map((j: { id: string }) => j.id)).toEqual([body.id]);
+    await until(
+      'the dead-letter message',
+      async () => (await api(server.url, token(), 'GET', '/api/dlq')).body.queueDeadLetters,
+      (n) => n === 1,
+    );
+
+    // Redriven, it runs again (with fresh attempts), and the old dead letter is dropped.
+    const redrive = await api(server.url, token(), 'POST', '/api/dlq/redrive');
+    expect(redrive.body).toEqual({ requeued: [body.id], movedMessages: 0, droppedMessages: 1 });
+    await until(
+      'the redriven job to run',
+      () => job(body.id),
+      (j) => j.status === 'RUNNING' && j.attempts === 1,
+    );
+    expect((await logs(body.id)).filter((l) => l === 'attempt 1 of 2 started')).toHaveLength(2);
+    expect((await api(server.url, token(), 'GET', '/api/dlq')).body).toMatchObject({
+      total: 0,
+      queueDeadLetters: 0,
+    });
+    // Cancelled, its handler stops within 2 s here too.
+    const t0 = Date.now();
+    expect((await api(server.url, token(), 'POST', `/api/jobs/${body.id}/cancel`)).status).toBe(200);
+    await until(
+      'the handler to stop',
+      () => logs(body.id),
+      (l) => l.includes('stopped: the job was cancelled'),
+      10_000,
+    );
+    process.stderr.write(`[figure] ${queueKind}: cancel → handler stopped in ${Date.now() - t0} ms\n`);
+    expect(Date.now() - t0).toBeLessThan(2_000);
 
     for (const w of [...frozen, last]) w.kill('SIGTERM');
   }, 180_000);
