@@ -34,7 +34,7 @@ describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
     log.warn('with data', { row: 7, errors: ['bad date'], nested: { ok: false } });
     log.error('bigint', { bytes: 10n ** 12n });
     log.info('null data', null);
-    log.info("quotes ' \" and unicode ✓", 'a string');
+    log.info('quotes \' " and unicode ✓', 'a string');
     log.info('cyclic', cyclic);
     await log.flush();
     const rows = await t.db.prisma.jobLog.findMany({ where: { jobId: id }, orderBy: { seq: 'asc' } });
@@ -43,7 +43,7 @@ describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
       [2, 'warn', 'with data', { row: 7, errors: ['bad date'], nested: { ok: false } }],
       [3, 'error', 'bigint', { bytes: 1e12 }],
       [4, 'info', 'null data', null],
-      [5, 'info', "quotes ' \" and unicode ✓", 'a string'],
+      [5, 'info', 'quotes \' " and unicode ✓', 'a string'],
       [6, 'info', 'cyclic', '[object Object]'],
     ]);
     expect(rows.every((r) => Math.abs(r.ts.getTime() - Date.now()) < 60_000)).toBe(true);
