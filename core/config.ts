@@ -35,6 +35,9 @@ export interface Config {
   maxReceives: number;
   /** The processor Lambda (`jobs deploy --processor-only`, `jobs doctor`). */
   lambdaFunctionName?: string;
+  /** Backoff of retryable failures: base * 2^(attempt-1), capped at max, with jitter. */
+  retryBaseMs: number;
+  retryMaxMs: number;
 }
 
 const GiB = 1024 ** 3;
@@ -71,6 +74,8 @@ const envSchema = z.object({
   JOBS_SQS_DLQ_URL: z.string().url().optional(),
   JOBS_VISIBILITY_TIMEOUT_SECONDS: intFrom('JOBS_VISIBILITY_TIMEOUT_SECONDS').default(30),
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
+  JOBS_RETRY_BASE_MS: intFrom('JOBS_RETRY_BASE_MS').default(2_000),
+  JOBS_RETRY_MAX_MS: intFrom('JOBS_RETRY_MAX_MS').default(15 * 60_000),
 });
 
 export class ConfigError extends Error {
@@ -114,6 +119,8 @@ export function loadConfig(
     visibilityTimeoutSeconds: e.JOBS_VISIBILITY_TIMEOUT_SECONDS,
     maxReceives: e.JOBS_MAX_RECEIVES,
     lambdaFunctionName: e.JOBS_LAMBDA_FUNCTION_NAME,
+    retryBaseMs: e.JOBS_RETRY_BASE_MS,
+    retryMaxMs: e.JOBS_RETRY_MAX_MS,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

@@ -1,5 +1,4 @@
 import type { Prisma } from '../core/db/database.js';
-import { Prisma as P } from '../core/db/generated/client.js';
 import { LIVE_CHANNEL } from '../core/jobs/live-events.js';
 import type { JobLogger } from './handler.js';
 
@@ -7,7 +6,8 @@ interface Pending {
   level: string;
   message: string;
   ts: Date;
-  data?: P.InputJsonValue;
+  /** The data as JSON text (jsonb in the table). */
+  data?: string;
 }
 
 const MAX_MESSAGE = 4000;
@@ -17,7 +17,7 @@ const MAX_MESSAGE = 4000;
  * `flushMs`), so a handler can log freely without a round trip per line.
  *
  * Sequence numbers come from the job row's `log_seq` counter, reserved and used in one
- * transaction per batch: several writers on one job (an attempt and a duplicate delivery, say)
+ * statement per batch: several writers on one job (an attempt and a duplicate delivery, say)
  * never collide, and as the row lock is held until commit, lines become visible in seq order, so
  * a reader following `seq > after` never skips one. Each batch is announced on the `jobs_live`
  * channel (LISTEN/NOTIFY) in its own transaction: that is what live log streams wake on.
@@ -65,18 +65,27 @@ export class JobLogWriter implements JobLogger {
     this.flushing = this.flushing.then(async () => {
       if (batch.length === 0) return;
       try {
-        await this.prisma.$transaction(async (tx) => {
-          const [{ log_seq: last }] = await tx.$queryRaw<{ log_seq: number }[]>`
-            UPDATE jobs SET log_seq = log_seq + ${batch.length} WHERE id = ${this.jobId}::uuid RETURNING log_seq`;
-          const first = last - batch.length + 1;
-          await tx.jobLog.createMany({
-            data: batch.map((line, i) => ({ ...line, jobId: this.jobId, seq: first + i })),
-          });
-          // Delivered on commit, so a listener that reads `seq > after` then finds the batch.
-          // Only the id and the last seq: listeners read the lines (NOTIFY payloads are small).
-          const payload = JSON.stringify({ k: 'log', id: this.jobId, seq: last });
-          await tx.$executeRaw`SELECT pg_notify(${LIVE_CHANNEL}, ${payload})`;
-        });
+        // One statement, not a transaction of two: the job row stays locked only while the
+        // database runs it. A worker that hangs (or is frozen) between two round trips of an
+        // open transaction would hold the row lock for as long as it hangs, and every claim,
+        // cancel and reaper sweep of the job would wait for it or pass it by.
+        // The NOTIFY (only the id and the last seq: payloads are small, listeners read the lines)
+        // is delivered on commit, so a listener that then reads `seq > after` finds the batch.
+        await this.prisma.$executeRaw`
+          WITH s AS (
+            UPDATE jobs SET log_seq = log_seq + ${batch.length}
+            WHERE id = ${this.jobId}::uuid
+            RETURNING log_seq, pg_notify(${LIVE_CHANNEL}, json_build_object('k', 'log', 'id', id, 'seq', log_seq)::text)
+          )
+          INSERT INTO job_logs (job_id, seq, ts, level, message, data)
+          SELECT ${this.jobId}::uuid, s.log_seq - ${batch.length} + u.ord::int, u.ts, u.level, u.message,
+                 u.data::jsonb
+          FROM s, unnest(
+            ${batch.map((l) => l.ts)}::timestamptz[],
+            ${batch.map((l) => l.level)}::text[],
+            ${batch.map((l) => l.message)}::text[],
+            ${batch.map((l) => l.data ?? null)}::text[]
+          ) WITH ORDINALITY AS u(ts, level, message, data, ord)`;
       } catch (err) {
         this.failed ??= err as Error;
       }
@@ -87,10 +96,11 @@ export class JobLogWriter implements JobLogger {
   }
 }
 
-function toJson(data: unknown): P.InputJsonValue {
+/** JSON text of a log line's data (bigints as numbers); a value JSON cannot hold, as a string. */
+function toJson(data: unknown): string {
   try {
-    return JSON.parse(JSON.stringify(data, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))) ?? P.JsonNull;
+    return JSON.stringify(data, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)) ?? 'null';
   } catch {
-    return String(data);
+    return JSON.stringify(String(data));
   }
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../core/blobs/blob-store.js';
 import { checkedInput } from '../core/blobs/multipart-uploads.js';
 import type { Prisma } from '../core/db/database.js';
+import type { JobQueue } from '../core/queue/job-queue.js';
 import { Prisma as P } from '../core/db/generated/client.js';
 import { JobFailure, type JobHandler } from './handler.js';
 import { JobLogWriter } from './job-log-writer.js';
@@ -24,6 +25,35 @@ export interface RunnerDeps {
    * job whose earlier attempts all died with their worker is given up on then (default: unlimited).
    */
   maxReceives?: number;
+  /**
+   * Queues a retry of a job as a new, delayed message in the transaction that puts it back to
+   * PENDING (the production path: processorFor passes the runtime's queue). Without it a retry
+   * keeps the delivery and hides it for the backoff instead, which only Lambda honours (the
+   * QueueWorker applies its own retry delay to a failed delivery), and the message's receive
+   * count then counts retries too.
+   */
+  queue?: Pick<JobQueue, 'send' | 'afterCommit'>;
+  /** Backoff of retryable failures: base * 2^(attempt-1), capped, times a jitter in [0.5, 1]. */
+  retryBackoff?: { baseMs: number; maxMs: number };
+}
+
+/** Default backoff: 2 s, 4 s, 8 s … up to 15 minutes (before jitter). */
+export const DEFAULT_RETRY_BACKOFF = { baseMs: 2_000, maxMs: 15 * 60_000 };
+
+/** The delay before retry number `attempt` (1 after the first failure), in seconds. */
+export function backoffSeconds(
+  attempt: number,
+  backoff = DEFAULT_RETRY_BACKOFF,
+  random = Math.random,
+): number {
+  const capped = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, attempt - 1));
+  // Jitter spreads retries of jobs that failed together (an outage) instead of retrying in step.
+  return (capped * (0.5 + random() / 2)) / 1000;
+}
+
+/** The error (and log line) of a job whose every attempt died with its worker or hung. */
+export function gaveUpReason(attempts: number): string {
+  return `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: the worker stopped (crashed or was killed) during each of them`;
 }
 
 export interface Delivery {
@@ -100,10 +130,21 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   const crashed = job.attempts - 1;
   const lastDelivery = deps.maxReceives !== undefined && (delivery.receiveCount ?? 1) >= deps.maxReceives;
   if (job.attempts > job.max_attempts || (job.prev_status === 'RUNNING' && lastDelivery)) {
-    const reason = `gave up after ${crashed} attempt${crashed === 1 ? '' : 's'}: the worker stopped (crashed or was killed) during each of them`;
+    const reason = gaveUpReason(crashed);
     log.error(reason);
-    await finish({ status: 'FAILED', error: reason, attempts: crashed, finishedAt: new Date() });
+    await finish({
+      status: 'FAILED',
+      error: reason,
+      attempts: crashed,
+      finishedAt: new Date(),
+      deadLetteredAt: new Date(),
+    });
     return 'dead-letter';
+  }
+  if (job.prev_status === 'RUNNING') {
+    log.warn(
+      `lease of attempt ${crashed} expired (its worker stopped, hung or was cut off); retrying, attempt ${job.attempts} of ${job.max_attempts}`,
+    );
   }
   const handler = deps.findHandler(job.type);
   if (!handler) {
@@ -125,8 +166,8 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   stop?.addEventListener('abort', onStop, { once: true });
   if (stop?.aborted) onStop();
   const progress = new ProgressWriter(prisma, job.id, token);
-  const heartbeat = startHeartbeat(deps, job.id, token, delivery.receiptHandle, () =>
-    abort.abort(new Error('the job was cancelled or its lease was lost')),
+  const heartbeat = startHeartbeat(deps, job.id, token, delivery.receiptHandle, (why) =>
+    abort.abort(new Error(why)),
   );
   const started = Date.now();
   let input: Readable | null = null;
@@ -178,11 +219,20 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
       return 'done';
     }
     const message = errorMessage(err);
-    const retryable = (err as { retryable?: unknown }).retryable === true && job.attempts < job.max_attempts;
+    const retryable = (err as { retryable?: unknown }).retryable === true && !(err instanceof JobFailure);
+    if (retryable && job.attempts < job.max_attempts) {
+      const delay = backoffSeconds(job.attempts, deps.retryBackoff);
+      log.warn(
+        `attempt ${job.attempts} of ${job.max_attempts} failed; retrying in ${delay.toFixed(1)} s: ${message}`,
+      );
+      return retryLater(deps, job.id, token, log, delivery, message, delay);
+    }
     if (retryable) {
-      log.warn(`attempt ${job.attempts} failed: ${message}; retrying`);
-      await finish({ status: 'PENDING', error: message });
-      return 'retry';
+      // Retryable, but no attempts left: given up on like a job whose workers kept dying.
+      const reason = `failed after ${job.attempts} attempt${job.attempts === 1 ? '' : 's'}: ${message}`;
+      log.error(reason);
+      await finish({ status: 'FAILED', error: reason, finishedAt: new Date(), deadLetteredAt: new Date() });
+      return 'dead-letter';
     }
     log.error(`failed: ${message}`);
     await finish({
@@ -198,6 +248,53 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
     heartbeat.stop();
     input?.destroy();
   }
+}
+
+/**
+ * Puts the job back to PENDING and queues it again after `delay` seconds. With a queue, a new
+ * delayed message is sent in the same transaction and this delivery is acknowledged; otherwise the
+ * delivery itself is hidden for the delay and left to be delivered again.
+ */
+async function retryLater(
+  deps: RunnerDeps,
+  jobId: string,
+  token: string,
+  log: JobLogWriter,
+  delivery: Delivery,
+  error: string,
+  delay: number,
+): Promise<Outcome> {
+  await log.flush();
+  const pending = {
+    status: 'PENDING' as const,
+    error,
+    leaseToken: null,
+    leaseExpiresAt: null,
+    updatedAt: new Date(),
+  };
+  const queue = deps.queue;
+  if (queue) {
+    const queued = await deps.prisma.$transaction(async (tx) => {
+      const n = await tx.job.updateMany({
+        where: { id: jobId, leaseToken: token, status: 'RUNNING' },
+        data: pending,
+      });
+      if (n.count === 0) return false; // cancelled meanwhile: nothing to retry
+      await queue.send(jobId, tx, { delaySeconds: delay });
+      return true;
+    });
+    if (queued) queue.afterCommit?.();
+    return 'done';
+  }
+  await deps.prisma.job.updateMany({
+    where: { id: jobId, leaseToken: token, status: 'RUNNING' },
+    data: pending,
+  });
+  if (delivery.receiptHandle && deps.extendDelivery) {
+    // SQS caps a visibility at 12 hours.
+    await deps.extendDelivery(delivery.receiptHandle, Math.min(43_200, Math.ceil(delay))).catch(() => {});
+  }
+  return 'retry';
 }
 
 async function ignoreDuplicate(deps: RunnerDeps, jobId: string): Promise<Outcome> {
@@ -219,7 +316,7 @@ function startHeartbeat(
   jobId: string,
   token: string,
   receiptHandle: string | undefined,
-  onLost: () => void,
+  onLost: (why: string) => void,
 ) {
   const every = deps.heartbeatMs ?? Math.min(1000, (deps.leaseSeconds * 1000) / 3);
   let lastExtend = Date.now();
@@ -231,7 +328,14 @@ function startHeartbeat(
       const n = await deps.prisma.$executeRaw`
         UPDATE jobs SET lease_expires_at = now() + make_interval(secs => ${deps.leaseSeconds})
         WHERE id = ${jobId}::uuid AND lease_token = ${token}::uuid AND status = 'RUNNING'`;
-      if (n === 0) return onLost();
+      if (n === 0) {
+        const row = await deps.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+        return onLost(
+          row?.status === 'CANCELLED'
+            ? 'the job was cancelled'
+            : `the lease was lost (the job is ${row?.status ?? 'gone'})`,
+        );
+      }
       if (receiptHandle && deps.extendDelivery && Date.now() - lastExtend > (deps.leaseSeconds * 1000) / 3) {
         lastExtend = Date.now();
         await deps.extendDelivery(receiptHandle, visibilityFor(deps.leaseSeconds));
@@ -300,6 +404,6 @@ function toJsonValue(v: unknown): P.InputJsonValue | typeof P.DbNull {
 }
 
 /** A delivery's visibility while its job runs: the lease plus the time between visibility beats. */
-function visibilityFor(leaseSeconds: number): number {
+export function visibilityFor(leaseSeconds: number): number {
   return leaseSeconds + Math.ceil(leaseSeconds / 3) + 1;
 }

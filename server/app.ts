@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { AuthService } from '../core/auth/auth-service.js';
 import type { BlobStore } from '../core/blobs/blob-store.js';
 import type { Database } from '../core/db/database.js';
+import { DlqService } from '../core/jobs/dlq-service.js';
 import { JobsService } from '../core/jobs/jobs-service.js';
 import { LiveEvents } from '../core/jobs/live-events.js';
 import type { JobTypeRegistry } from '../core/jobs/job-types.js';
@@ -14,6 +15,7 @@ import { errorHandler, notFound } from './errors.js';
 import { corsFor, requestLogger } from './http-middleware.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { dlqRouter } from './routes/dlq.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { tokensRouter } from './routes/tokens.js';
@@ -81,6 +83,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use('/api/job-types', jobTypesRouter(deps.types));
+  app.use('/api/dlq', dlqRouter(new DlqService(deps.db.prisma, deps.queue)));
   app.use('/api', tokensRouter(auth));
   app.use(notFound);
   app.use(errorHandler(deps.logger));

@@ -8,6 +8,8 @@ import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 export interface UploadedJob {
   type: string;
   params: unknown;
+  /** The `maxAttempts` field, as sent (the route validates it). */
+  maxAttempts?: string;
   input?: { key: string; name: string; size: number; sha256: string };
 }
 
@@ -18,6 +20,8 @@ export interface UploadOptions {
   jobId: string;
   /** Checks type and params; called before the file is stored when the fields come first. */
   validate(type: string, params: unknown, hasInput: boolean): void;
+  /** Checks the other fields (e.g. maxAttempts), at the same moments as `validate`. */
+  checkFields?(fields: Record<string, string>): void;
 }
 
 /** Room for the multipart framing and the small fields around the file. */
@@ -127,6 +131,7 @@ function parse(
         try {
           const { type, params } = typeAndParams();
           opts.validate(type, params, true);
+          opts.checkFields?.(fields);
         } catch (err) {
           stream.resume();
           return fail(err);
@@ -151,7 +156,8 @@ function parse(
         const input = await upload;
         const { type, params } = typeAndParams();
         if (input) opts.validate(type, params, true);
-        resolve({ type, params, input });
+        opts.checkFields?.(fields);
+        resolve({ type, params, input, maxAttempts: fields.maxAttempts });
       } catch (err) {
         fail(err);
       }

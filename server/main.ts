@@ -9,7 +9,7 @@ import { openRuntime } from '../core/runtime.js';
 import { DbQueue } from '../core/queue/db-queue.js';
 import { FsBlobStore } from '../core/blobs/fs-blob-store.js';
 import { handlers } from '../processor/handlers/index.js';
-import { startQueueWorker } from '../processor/start-worker.js';
+import { startQueueWorker, startReaper } from '../processor/start-worker.js';
 import { createApp } from './app.js';
 import { createHttpServer } from './continue.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -19,6 +19,8 @@ export interface ServerOptions {
   /** Run the embedded worker in this process (default true). */
   worker: boolean;
   concurrency: number;
+  /** On close, how long running jobs get to finish before they are released (default 10 s). */
+  graceMs?: number;
 }
 
 export interface RunningServer {
@@ -78,9 +80,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   await bootstrapAdmin(new AuthService(db.prisma), config.adminToken, url, logger);
 
-  const worker = opts.worker
+  // Without the worker the reaper still runs here: a deployment whose processor is the Lambda
+  // has no other process to put abandoned jobs back in line.
+  const worker: { stop(graceMs?: number): Promise<void> } = opts.worker
     ? startQueueWorker({ runtime, config, logger, concurrency: opts.concurrency })
-    : undefined;
+    : startReaper(runtime, config, logger);
   logger.info({ url, dataDir: config.dataDir, worker: opts.worker }, 'jobs server started');
 
   let closing: Promise<void> | undefined;
@@ -88,17 +92,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     url,
     close: () =>
       (closing ??= (async () => {
-        // Stop accepting; let requests in flight finish for a few seconds, then cut the rest
-        // (a stalled upload must not hold the shutdown forever).
+        // Stop accepting requests and taking jobs at once. Requests in flight get a few seconds,
+        // then the rest are cut (a stalled upload must not hold the shutdown forever); running
+        // jobs get the grace period, then are released to PENDING for the next start.
         const cut = setTimeout(() => server.closeAllConnections(), 5_000);
         // Live streams would hold the close open: end them (clients reconnect with Last-Event-ID).
         await live.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
-        clearTimeout(cut);
-        await worker?.stop();
+        await Promise.all([
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          }).then(() => clearTimeout(cut)),
+          worker.stop(opts.graceMs ?? 10_000),
+        ]);
         await runtime.close();
         unlock();
       })()),

@@ -19,11 +19,28 @@ export const logsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 
+/** Bounds of a job's maxAttempts override. */
+export const MAX_ATTEMPTS_LIMIT = 20;
+const maxAttemptsMessage = `maxAttempts must be a whole number from 1 to ${MAX_ATTEMPTS_LIMIT}`;
+export const maxAttemptsSchema = z
+  .number({ error: maxAttemptsMessage })
+  .int(maxAttemptsMessage)
+  .min(1, maxAttemptsMessage)
+  .max(MAX_ATTEMPTS_LIMIT, maxAttemptsMessage);
+/** The multipart form field: digits only (no "1e1", no " 3"), then the same bounds. */
+export const maxAttemptsField = z
+  .string()
+  .regex(/^\d{1,3}$/, maxAttemptsMessage)
+  .transform(Number)
+  .pipe(maxAttemptsSchema);
+
 export const createJobBody = z.object({
   type: z.string({ error: 'type is required' }).min(1, 'type is required').max(100),
   params: z.record(z.string(), z.unknown(), { error: 'params must be a JSON object' }).optional(),
   /** A completed direct upload (POST /api/uploads) to use as the job's input. */
   uploadId: z.string().uuid('uploadId must be a uuid').optional(),
+  /** Overrides the job type's maxAttempts for this job. */
+  maxAttempts: maxAttemptsSchema.optional(),
 });
 
 export const beginUploadBody = z.object({
@@ -54,6 +71,14 @@ export const completeUploadBody = z.object({
 export const uploadPartQuery = z.object({
   expires: z.string().regex(/^\d+$/, 'expires is required'),
   signature: z.string().regex(/^[0-9a-f]{64}$/, 'signature is required'),
+});
+
+export const dlqListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const dlqRedriveBody = z.object({
+  ids: z.array(z.string().uuid('ids must be job ids (uuids)')).min(1).max(1000).optional(),
 });
 
 export const idempotencyKeyHeader = z.string().min(1).max(200);

@@ -5,7 +5,7 @@ import { closeOnSignal } from '../lib/until-signal.js';
 
 export default class Server extends BaseCommand {
   static override summary = 'Run the API, the dashboard and an embedded worker.';
-  static override description = `Everything is chosen by configuration (see .env.example): with none, the database is PGlite in <data-dir>/db, input files go to <data-dir>/blobs and the queue is a table. On first start it creates an admin token and saves a local profile, so the CLI on this machine works without login. Stops cleanly on SIGINT/SIGTERM.`;
+  static override description = `Everything is chosen by configuration (see .env.example): with none, the database is PGlite in <data-dir>/db, input files go to <data-dir>/blobs and the queue is a table. On first start it creates an admin token and saves a local profile, so the CLI on this machine works without login. On SIGINT/SIGTERM it stops taking requests and jobs, lets running jobs finish for up to --grace seconds, then releases them (PENDING, to run on the next start).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -25,6 +25,11 @@ export default class Server extends BaseCommand {
     }),
     'no-worker': Flags.boolean({ description: 'do not run the embedded worker (API only)' }),
     concurrency: Flags.integer({ description: 'jobs the embedded worker runs at once', min: 1, default: 2 }),
+    grace: Flags.integer({
+      description: 'seconds running jobs get to finish on SIGTERM before they are released',
+      min: 0,
+      default: 10,
+    }),
   };
 
   async run(): Promise<void> {
@@ -37,7 +42,12 @@ export default class Server extends BaseCommand {
     // Loaded here, not at the top: oclif imports every command file to list them, and the
     // client commands should not pay for the server's dependencies.
     const { startServer } = await import('../../server/main.js');
-    const server = await startServer({ config, worker: !flags['no-worker'], concurrency: flags.concurrency });
+    const server = await startServer({
+      config,
+      worker: !flags['no-worker'],
+      concurrency: flags.concurrency,
+      graceMs: flags.grace * 1000,
+    });
     process.stderr.write(`jobs server listening on ${server.url}\n`);
     if (this.json) this.printJsonLine({ url: server.url });
 

@@ -40,6 +40,11 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     'idempotency-key': Flags.string({
       description: 'submitting again with the same key returns the same job',
     }),
+    'max-attempts': Flags.integer({
+      description: "attempts before the job is FAILED (1 to 20; default: the job type's)",
+      min: 1,
+      max: 20,
+    }),
     wait: Flags.boolean({ description: 'wait until the job ends' }),
     follow: Flags.boolean({ description: 'stream the job logs until it ends (implies --wait)' }),
   };
@@ -48,10 +53,11 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     const { args, flags } = await this.parse(Submit);
     const params = mergeParams(flags.param ?? [], flags['params-json']);
     const key = flags['idempotency-key'];
+    const maxAttempts = flags['max-attempts'];
 
     const job = args.file
-      ? await this.upload(args.file, flags.type, params, key)
-      : await this.api.createJob({ type: flags.type, params }, key);
+      ? await this.upload(args.file, flags.type, params, key, maxAttempts)
+      : await this.api.createJob({ type: flags.type, params, maxAttempts }, key);
 
     if (!flags.wait && !flags.follow) {
       if (this.json) this.printJson(job);
@@ -92,6 +98,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     type: string,
     params: Record<string, unknown>,
     key?: string,
+    maxAttempts?: number,
   ): Promise<Job> {
     let size: number;
     try {
@@ -106,13 +113,15 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
     }
     const filename = path.basename(file);
-    if (size > directUploadThreshold()) return this.uploadDirect(file, filename, size, type, params, key);
+    if (size > directUploadThreshold())
+      return this.uploadDirect(file, filename, size, type, params, key, maxAttempts);
     const spinner = this.spinner(`Uploading ${filename} ${progressBar(0, size)}`);
     const started = Date.now();
     const body = buildMultipart(
       [
         { name: 'type', value: type },
         { name: 'params', value: JSON.stringify(params) },
+        ...(maxAttempts === undefined ? [] : [{ name: 'maxAttempts', value: String(maxAttempts) }]),
         { name: 'file', filename, path: file, size },
       ],
       {
@@ -139,6 +148,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     type: string,
     params: Record<string, unknown>,
     key?: string,
+    maxAttempts?: number,
   ): Promise<Job> {
     const spinner = this.spinner(`Hashing ${filename}`);
     try {
@@ -157,7 +167,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
           );
         },
       });
-      return await this.api.createJob({ type, params, uploadId }, key);
+      return await this.api.createJob({ type, params, uploadId, maxAttempts }, key);
     } finally {
       spinner.stop();
     }

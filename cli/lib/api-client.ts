@@ -4,6 +4,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { profilePath, readProfile } from '../../core/profile.js';
 import type {
+  DeadLetterList,
+  RedriveResult,
   CreatedToken,
   Job,
   JobPage,
@@ -100,7 +102,7 @@ export class ApiClient {
   // --- jobs -------------------------------------------------------------------------------
 
   createJob(
-    input: { type: string; params: Record<string, unknown>; uploadId?: string },
+    input: { type: string; params: Record<string, unknown>; uploadId?: string; maxAttempts?: number },
     idempotencyKey?: string,
   ): Promise<Job> {
     return this.request<Job>('POST', '/api/jobs', {
@@ -187,6 +189,16 @@ export class ApiClient {
 
   createToken(input: { user: string; admin?: boolean; name?: string; permissions?: string[] }) {
     return this.request<CreatedToken>('POST', '/api/tokens', { json: input });
+  }
+
+  // --- dead letters (admins) ---------------------------------------------------------------
+
+  listDeadLetters(limit?: number): Promise<DeadLetterList> {
+    return this.request<DeadLetterList>('GET', '/api/dlq', { query: { limit } });
+  }
+
+  redriveDeadLetters(ids?: string[]): Promise<RedriveResult> {
+    return this.request<RedriveResult>('POST', '/api/dlq/redrive', { json: ids ? { ids } : {} });
   }
 
   listTokens(): Promise<{ items: TokenSummary[] }> {

@@ -4,6 +4,9 @@
 // sides of the API (job-dto.ts has no runtime imports, so the CLI loads nothing of the server).
 import { TERMINAL_STATUSES, type JobDto, type JobLogDto, type JobStatus } from '../../core/jobs/job-dto.js';
 
+// Type-only: erased at build, so the CLI loads nothing of the server.
+export type { DeadLetterList, RedriveResult } from '../../core/jobs/dlq-service.js';
+
 export { TERMINAL_STATUSES };
 export type { JobStatus };
 export type Job = JobDto;

@@ -21,7 +21,12 @@ export interface NewJob {
   /** A completed direct upload (POST /api/uploads) to use as the input; it becomes USED. */
   uploadId?: string;
   idempotencyKey?: string;
+  /** Overrides the type's maxAttempts for this job (validated by the route: 1..MAX_ATTEMPTS_LIMIT). */
+  maxAttempts?: number;
 }
+
+/** How long an Idempotency-Key returns its job; after that the key is free again. */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
 export interface ListQuery {
   status?: JobStatus;
@@ -66,10 +71,14 @@ export class JobsService {
     return parsed.data;
   }
 
-  /** An earlier job created with the same Idempotency-Key by the same owner, if any. */
+  /** An earlier job created with the same Idempotency-Key by the same owner in the last 24 h. */
   async findByIdempotencyKey(owner: Principal, key: string): Promise<JobDto | undefined> {
-    const row = await this.prisma.job.findUnique({
-      where: { ownerId_idempotencyKey: { ownerId: owner.userId, idempotencyKey: key } },
+    const row = await this.prisma.job.findFirst({
+      where: {
+        ownerId: owner.userId,
+        idempotencyKey: key,
+        createdAt: { gt: new Date(Date.now() - IDEMPOTENCY_TTL_MS) },
+      },
     });
     return row ? toJobDto(row) : undefined;
   }
@@ -84,6 +93,17 @@ export class JobsService {
     const handler = this.types.find(job.type)!;
     try {
       const row = await this.prisma.$transaction(async (tx) => {
+        if (job.idempotencyKey) {
+          // A key older than 24 h is free: the old job lets go of it (the key is unique per owner).
+          await tx.job.updateMany({
+            where: {
+              ownerId: owner.userId,
+              idempotencyKey: job.idempotencyKey,
+              createdAt: { lte: new Date(Date.now() - IDEMPOTENCY_TTL_MS) },
+            },
+            data: { idempotencyKey: null },
+          });
+        }
         const input = job.uploadId ? await claimUpload(tx, owner, job.uploadId) : job.input;
         const created = await tx.job.create({
           data: {
@@ -91,7 +111,7 @@ export class JobsService {
             type: job.type,
             params: params as P.InputJsonValue,
             ownerId: owner.userId,
-            maxAttempts: handler.maxAttempts ?? 3,
+            maxAttempts: job.maxAttempts ?? handler.maxAttempts ?? 3,
             idempotencyKey: job.idempotencyKey ?? null,
             inputKey: input?.key ?? null,
             inputName: input?.name ?? null,
@@ -251,6 +271,7 @@ export class JobsService {
           finishedAt: null,
           leaseToken: null,
           leaseExpiresAt: null,
+          deadLetteredAt: null,
           updatedAt: new Date(),
         },
       });

@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import type { JobQueue, ReceivedMessage, Tx } from './job-queue.js';
+import type { JobQueue, ReceivedMessage, SendOptions, Tx } from './job-queue.js';
 
 const CHANNEL = 'jobs_queue';
 
@@ -37,9 +37,14 @@ export class DbQueue implements JobQueue {
     this.idlePollMs = opts.idlePollMs ?? 1000;
   }
 
-  async send(jobId: string, tx?: Tx): Promise<void> {
+  async send(jobId: string, tx?: Tx, opts: SendOptions = {}): Promise<void> {
+    const delay = opts.delaySeconds ?? 0;
     const run = async (t: Tx) => {
-      await t.queueMessage.create({ data: { jobId } });
+      if (delay > 0) {
+        await t.$executeRaw`
+          INSERT INTO queue_messages (job_id, visible_at)
+          VALUES (${jobId}::uuid, now() + make_interval(secs => ${delay}::float8))`;
+      } else await t.queueMessage.create({ data: { jobId } });
       await t.$executeRaw`SELECT pg_notify(${CHANNEL}, '')`;
     };
     if (tx) await run(tx);
@@ -105,6 +110,29 @@ export class DbQueue implements JobQueue {
       UPDATE queue_messages SET visible_at = now() + make_interval(secs => ${seconds})
       WHERE receipt_handle = ${receiptHandle}::uuid AND dead_lettered_at IS NULL`;
     if (seconds === 0) this.notifyLocal();
+  }
+
+  /**
+   * The dead-letter rows become ordinary messages again (visible now, a fresh receive count),
+   * except those of jobs that have a live message already (e.g. just queued again by a redrive),
+   * which are deleted: one message per job is enough.
+   */
+  async redriveDeadLetters(): Promise<{ moved: number; dropped: number }> {
+    const [dropped, moved] = await this.db.prisma.$transaction([
+      this.db.prisma.$executeRaw`
+        DELETE FROM queue_messages d
+        WHERE d.dead_lettered_at IS NOT NULL
+          AND EXISTS (
+            SELECT 1 FROM queue_messages m
+            WHERE m.job_id = d.job_id AND (m.dead_lettered_at IS NULL OR m.id < d.id))`,
+      this.db.prisma.$executeRaw`
+        UPDATE queue_messages
+        SET dead_lettered_at = NULL, receive_count = 0, visible_at = now(), receipt_handle = NULL
+        WHERE dead_lettered_at IS NOT NULL`,
+      this.db.prisma.$executeRaw`SELECT pg_notify(${CHANNEL}, '')`,
+    ]);
+    this.notifyLocal();
+    return { moved, dropped };
   }
 
   /**

@@ -14,6 +14,11 @@ export interface ReceivedMessage {
   sentAt: Date;
 }
 
+export interface SendOptions {
+  /** Deliver no sooner than this many seconds from now (default 0). */
+  delaySeconds?: number;
+}
+
 /**
  * The job queue, with SQS semantics: at-least-once delivery, a visibility timeout after each
  * receive, a receive count, dead letters after too many receives. Implemented by a database
@@ -22,9 +27,10 @@ export interface ReceivedMessage {
 export interface JobQueue {
   /**
    * Queues a job. With `tx`, the message commits (or not) with that transaction, so a job row
-   * never exists without its message.
+   * never exists without its message. `delaySeconds` keeps it invisible that long first (a retry's
+   * backoff).
    */
-  send(jobId: string, tx?: Tx): Promise<void>;
+  send(jobId: string, tx?: Tx, opts?: SendOptions): Promise<void>;
   /** Called after a transaction that sent messages commits (SQS: wakes the outbox relay at once). */
   afterCommit?(): void;
   /**
@@ -43,5 +49,12 @@ export interface JobQueue {
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
   /** Messages waiting (visible or in flight) and the age of the oldest, for metrics and probes. */
   stats(): Promise<{ waiting: number; inFlight: number; deadLetters: number; oldestAgeSeconds: number }>;
+  /**
+   * Sends the queue's dead letters back to be delivered again (SQS: from the DLQ to the source
+   * queue; the database queue: its dead-lettered rows). Dead letters of the jobs in `requeued`
+   * (which were just queued again with a fresh message) are dropped instead, so no job gets two
+   * messages. Needs the DLQ URL on SQS (without it, nothing is moved).
+   */
+  redriveDeadLetters(requeued: ReadonlySet<string>): Promise<{ moved: number; dropped: number }>;
   close(): Promise<void>;
 }

@@ -8,7 +8,13 @@ import { ForbiddenError, UnsupportedMediaTypeError } from '../../core/errors.js'
 import type { JobStatus } from '../../core/jobs/job-dto.js';
 import { principalOf } from '../auth.js';
 import { receiveJobUpload } from '../job-upload.js';
-import { createJobBody, idempotencyKeyHeader, listJobsQuery, logsQuery } from '../schemas.js';
+import {
+  createJobBody,
+  idempotencyKeyHeader,
+  listJobsQuery,
+  logsQuery,
+  maxAttemptsField,
+} from '../schemas.js';
 import { parseOr400 } from '../validate.js';
 import { streamJobList, streamJobLogs, wantsEventStream } from '../live.js';
 
@@ -48,9 +54,25 @@ export function jobsRouter(deps: {
         ownerId: owner.userId,
         jobId: id,
         validate: (type, params, hasInput) => void jobs.validate(type, params, hasInput),
+        // Before a byte of the file is stored, when the field comes first (as the CLI sends it).
+        checkFields: (fields) => {
+          if (fields.maxAttempts !== undefined)
+            parseOr400(maxAttemptsField, fields.maxAttempts, 'maxAttempts');
+        },
       });
       try {
-        const { job, created } = await jobs.create(owner, { id, ...upload, idempotencyKey });
+        const maxAttempts =
+          upload.maxAttempts === undefined
+            ? undefined
+            : parseOr400(maxAttemptsField, upload.maxAttempts, 'maxAttempts');
+        const { job, created } = await jobs.create(owner, {
+          id,
+          type: upload.type,
+          params: upload.params,
+          input: upload.input,
+          idempotencyKey,
+          maxAttempts,
+        });
         if (!created) await deps.blobs.delete(upload.input?.key ?? '').catch(() => {});
         res.status(created ? 201 : 200).json(job);
       } catch (err) {
@@ -74,6 +96,7 @@ export function jobsRouter(deps: {
       params: body.params ?? {},
       uploadId: body.uploadId,
       idempotencyKey,
+      maxAttempts: body.maxAttempts,
     });
     res.status(created ? 201 : 200).json(job);
   });

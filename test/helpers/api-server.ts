@@ -24,11 +24,14 @@ export interface TestServer {
   t: TestDatabase;
   blobsDir: string;
   blobs: FsBlobStore;
+  queue: DbQueue;
   auth: AuthService;
   /** Creates a token for a (new or existing) user. */
   token(user: string, opts?: { admin?: boolean; permissions?: Permission[] }): Promise<string>;
-  /** Starts an in-process worker (the same processor as `jobs server`). */
+  /** Starts an in-process worker (the same processor as `jobs server`); once. */
   startWorker(): void;
+  /** Stops the worker (running jobs get 1 s, then are released). */
+  stopWorker(): Promise<void>;
   reset(): Promise<void>;
   close(): Promise<void>;
 }
@@ -72,14 +75,20 @@ export async function startTestServer(
     t,
     blobsDir,
     blobs,
+    queue,
     auth,
     async token(user, o = {}) {
       return (await auth.createToken({ userName: user, admin: o.admin, permissions: o.permissions })).token;
     },
     startWorker() {
+      if (worker) return;
       const process = createProcessor({ prisma: t.db.prisma, blobs, findHandler, logger, leaseSeconds: 30 });
       worker = new QueueWorker(queue, process, { concurrency: 2, logger, waitMs: 1000 });
       worker.start();
+    },
+    async stopWorker() {
+      await worker?.stop(1000);
+      worker = undefined;
     },
     async reset() {
       await t.reset();
