@@ -218,6 +218,22 @@ export const completedUploadResponse = z
   .strictObject({ uploadId: z.uuid(), size: z.int().min(1), status: z.literal('COMPLETED') })
   .register(responseSchemas, { id: 'CompletedUpload' });
 
+export const deadLetterListResponse = z
+  .strictObject({
+    items: z.array(jobResponse.extend({ deadLetteredAt: isoDate })),
+    total: z.int().min(0).describe('dead-lettered jobs in all (items holds the newest `limit`)'),
+    queueDeadLetters: z.int().min(0).describe("messages in the queue's dead letters (SQS: the DLQ)"),
+  })
+  .register(responseSchemas, { id: 'DeadLetterList' });
+
+export const redriveResponse = z
+  .strictObject({
+    requeued: z.array(z.uuid()).describe('jobs put back to PENDING with fresh attempts and a new message'),
+    movedMessages: z.int().min(0).describe('dead-letter messages moved back to the queue'),
+    droppedMessages: z.int().min(0).describe('dead-letter messages deleted: their job got a new message'),
+  })
+  .register(responseSchemas, { id: 'RedriveResult' });
+
 export const healthResponse = z.strictObject({ status: z.literal('ok') });
 
 export const readyResponse = z.strictObject({
