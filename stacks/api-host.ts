@@ -9,11 +9,15 @@ export interface ApiHostRoleOptions {
   prefix: string;
   bucket: { arn: string; kmsKeyArn?: string };
   queue: { arn: string };
+  dlq: { arn: string };
 }
 
 /**
- * The role (and EC2 instance profile) of the hosts running `jobs server`: they may store inputs
- * under the input prefix (including multipart uploads and their abort) and send job messages.
+ * The role (and EC2 instance profile) of the hosts running `jobs server`: exactly the calls the
+ * server makes. It stores inputs under the input prefix (multipart uploads and their abort),
+ * checks and deletes them (a refused or duplicate upload leaves nothing behind), and sends job
+ * messages; for `/readyz`, `/metrics` and `jobs dlq` it reads queue attributes and drains the
+ * dead-letter queue. It never reads an input's content for a job (the Lambda does).
  * The hosts themselves are not part of this stack; attach the instance profile to them.
  */
 export class ApiHostRole extends Construct {
@@ -31,15 +35,39 @@ export class ApiHostRole extends Construct {
       {
         Sid: 'StoreInputs',
         Effect: 'Allow',
-        // s3:PutObject also covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload.
-        Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        Action: [
+          // Also covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload.
+          's3:PutObject',
+          's3:AbortMultipartUpload',
+          // HeadObject (a direct upload's completion check) and CopyObject's source (the
+          // checksum copy) are authorized by GetObject.
+          's3:GetObject',
+          // A refused, oversized or duplicate upload is removed: nothing is left behind.
+          's3:DeleteObject',
+        ],
         Resource: `${opts.bucket.arn}/${INPUT_PREFIX}*`,
+      },
+      {
+        Sid: 'CheckBucket',
+        Effect: 'Allow',
+        // HeadBucket (the readiness probe) is authorized by ListBucket, on the bucket itself.
+        Action: 's3:ListBucket',
+        Resource: opts.bucket.arn,
       },
       {
         Sid: 'SendJobs',
         Effect: 'Allow',
-        Action: 'sqs:SendMessage', // also authorizes SendMessageBatch (the outbox relay)
+        // SendMessage also authorizes SendMessageBatch (the outbox relay); the attributes feed
+        // /metrics (queue depth) and `jobs dlq list`.
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
         Resource: opts.queue.arn,
+      },
+      {
+        Sid: 'RedriveDeadLetters',
+        Effect: 'Allow',
+        // `jobs dlq redrive`: receive from the DLQ, send back to the queue (above), delete.
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        Resource: opts.dlq.arn,
       },
     ];
     if (opts.bucket.kmsKeyArn) {

@@ -105,6 +105,7 @@ export class JobsStack extends TerraformStack {
       prefix,
       bucket,
       queue: { arn: this.queue.queue.arn },
+      dlq: { arn: this.queue.dlq.arn },
     });
     this.monitoring = new Monitoring(this, 'monitoring', {
       prefix,

@@ -334,9 +334,10 @@ describe.each(stacks)('the %s stack', (name, env) => {
     expect(tf.resource.aws_iam_role_policy_attachment).toBeUndefined(); // no managed policies
   });
 
-  it('IAM: the API hosts may put (and abort) objects under inputs/ and send to the queue, nothing else', () => {
+  it('IAM: the API hosts may make the calls the server makes (inputs under inputs/, send, dead letters), nothing else', () => {
     const bucketArn = ref('aws_s3_bucket', nameOf(tf, 'aws_s3_bucket', 'storage/bucket'), 'arn');
     const queueArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/queue'), 'arn');
+    const dlqArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/dlq'), 'arn');
     const statements = policyOf(
       tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'api-host/policy')],
     ).Statement;
@@ -344,10 +345,22 @@ describe.each(stacks)('the %s stack', (name, env) => {
       {
         Sid: 'StoreInputs',
         Effect: 'Allow',
-        Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:DeleteObject'],
         Resource: `${bucketArn}/inputs/*`,
       },
-      { Sid: 'SendJobs', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
+      { Sid: 'CheckBucket', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
+      {
+        Sid: 'SendJobs',
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
+        Resource: queueArn,
+      },
+      {
+        Sid: 'RedriveDeadLetters',
+        Effect: 'Allow',
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        Resource: dlqArn,
+      },
     ];
     if (env.storage.encryption.kind === 'KMS') {
       const key = ref('aws_kms_key', nameOf(tf, 'aws_kms_key', 'storage/key'), 'arn');
