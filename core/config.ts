@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseFailpoints, type FailpointAction, type FailpointName } from './failpoints.js';
 
 /**
  * Everything the server, worker and processor read from the environment, parsed and checked in
@@ -28,6 +29,8 @@ export interface Config {
   visibilityTimeoutSeconds: number;
   /** Receives after which a message is dead-lettered (SQS maxReceiveCount). */
   maxReceives: number;
+  /** TEST-ONLY crash points (JOBS_FAILPOINTS, see core/failpoints.ts); absent in production. */
+  failpoints?: ReadonlyMap<FailpointName, FailpointAction>;
 }
 
 const GiB = 1024 ** 3;
@@ -59,6 +62,7 @@ const envSchema = z.object({
   JOBS_SQS_DLQ_URL: z.string().url().optional(),
   JOBS_VISIBILITY_TIMEOUT_SECONDS: intFrom('JOBS_VISIBILITY_TIMEOUT_SECONDS').default(30),
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
+  JOBS_FAILPOINTS: z.string().optional(),
 });
 
 export class ConfigError extends Error {
@@ -80,6 +84,12 @@ export function loadConfig(
     );
   }
   const e = parsed.data;
+  let failpoints;
+  try {
+    failpoints = e.JOBS_FAILPOINTS ? parseFailpoints(e.JOBS_FAILPOINTS) : undefined;
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: JOBS_FAILPOINTS: ${(err as Error).message}`);
+  }
   const config: Config = {
     dataDir: path.resolve(e.JOBS_DATA_DIR ?? '.jobs'),
     databaseUrl: e.DATABASE_URL,
@@ -100,6 +110,7 @@ export function loadConfig(
     sqsDlqUrl: e.JOBS_SQS_DLQ_URL,
     visibilityTimeoutSeconds: e.JOBS_VISIBILITY_TIMEOUT_SECONDS,
     maxReceives: e.JOBS_MAX_RECEIVES,
+    failpoints,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

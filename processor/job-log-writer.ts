@@ -1,5 +1,7 @@
+import type { Logger } from 'pino';
 import type { Prisma } from '../core/db/database.js';
 import { Prisma as P } from '../core/db/generated/client.js';
+import { retryTransient } from '../core/db/transient.js';
 import type { JobLogger } from './handler.js';
 
 interface Pending {
@@ -29,8 +31,12 @@ export class JobLogWriter implements JobLogger {
   constructor(
     private readonly prisma: Prisma,
     private readonly jobId: string,
-    private readonly opts = { batchSize: 500, flushMs: 100 },
-  ) {}
+    opts: { batchSize?: number; flushMs?: number; logger?: Pick<Logger, 'warn'> } = {},
+  ) {
+    this.opts = { batchSize: 500, flushMs: 100, ...opts };
+  }
+
+  private readonly opts: { batchSize: number; flushMs: number; logger?: Pick<Logger, 'warn'> };
 
   info(message: string, data?: unknown): void {
     this.write('info', message, data);
@@ -63,14 +69,21 @@ export class JobLogWriter implements JobLogger {
     this.flushing = this.flushing.then(async () => {
       if (batch.length === 0) return;
       try {
-        await this.prisma.$transaction(async (tx) => {
-          const [{ log_seq: last }] = await tx.$queryRaw<{ log_seq: number }[]>`
-            UPDATE jobs SET log_seq = log_seq + ${batch.length} WHERE id = ${this.jobId}::uuid RETURNING log_seq`;
-          const first = last - batch.length + 1;
-          await tx.jobLog.createMany({
-            data: batch.map((line, i) => ({ ...line, jobId: this.jobId, seq: first + i })),
-          });
-        });
+        // A lost connection (PostgreSQL restarting, a terminated backend) is retried for a while:
+        // the batch is kept, not dropped. Should a commit's reply be what got lost, the retry
+        // writes the lines once more under new seqs, which beats losing them.
+        await retryTransient(
+          () =>
+            this.prisma.$transaction(async (tx) => {
+              const [{ log_seq: last }] = await tx.$queryRaw<{ log_seq: number }[]>`
+                UPDATE jobs SET log_seq = log_seq + ${batch.length} WHERE id = ${this.jobId}::uuid RETURNING log_seq`;
+              const first = last - batch.length + 1;
+              await tx.jobLog.createMany({
+                data: batch.map((line, i) => ({ ...line, jobId: this.jobId, seq: first + i })),
+              });
+            }),
+          { what: `writing job ${this.jobId}'s log`, logger: this.opts.logger },
+        );
       } catch (err) {
         this.failed ??= err as Error;
       }

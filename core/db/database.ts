@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from './generated/client.js';
+import { PgListener } from './pg-listener.js';
 
 export type Prisma = InstanceType<typeof PrismaClient>;
 
@@ -18,7 +19,16 @@ export interface Database {
   readonly prisma: Prisma;
   /** Runs `fn` on one raw connection (multi-statement SQL, advisory locks), bypassing Prisma. */
   session<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * LISTENs on `channel` until the returned function is called. On PostgreSQL the listening
+   * connection is re-established after a loss (server restart, terminated backend); `onReconnect`
+   * then runs, since notifications sent meanwhile were missed.
+   */
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onReconnect?: () => void,
+  ): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -40,12 +50,20 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 }
 
 async function openPostgres(url: string): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // A bounded connect: with the server unreachable (not refusing), a query fails after 10 s
+  // instead of hanging, and the callers' retries take over.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+  });
   // An idle client that loses its connection emits 'error' on the pool; without a listener that
-  // would crash the process. The next query simply gets a new connection.
+  // would crash the process. The pool drops that client and the next query gets a new connection
+  // (after a PostgreSQL restart, every idle client errors this way at once).
   pool.on('error', () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  const listeners = new Set<pg.Client>();
+  const listeners = new Set<PgListener>();
   return {
     kind: 'postgres',
     prisma,
@@ -66,22 +84,17 @@ async function openPostgres(url: string): Promise<Database> {
         client.release(broken);
       }
     },
-    async listen(channel, onNotify) {
-      const client = new pg.Client({ connectionString: url });
-      client.on('error', () => {});
-      await client.connect();
-      client.on('notification', (msg) => {
-        if (msg.channel === channel) onNotify(msg.payload ?? '');
-      });
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-      listeners.add(client);
+    async listen(channel, onNotify, onReconnect) {
+      const listener = new PgListener({ url, channel, onNotify, onReconnect });
+      await listener.start();
+      listeners.add(listener);
       return async () => {
-        listeners.delete(client);
-        await client.end().catch(() => {});
+        listeners.delete(listener);
+        await listener.close();
       };
     },
     async close() {
-      await Promise.all([...listeners].map((c) => c.end().catch(() => {})));
+      await Promise.all([...listeners].map((l) => l.close()));
       await prisma.$disconnect();
       await pool.end();
     },
