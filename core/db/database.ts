@@ -49,20 +49,20 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return opts.url ? openPostgres(opts.url) : openPglite(opts.dir);
 }
 
+/**
+ * Prisma gives up on an interactive transaction that waits more than 2 s for a connection: a
+ * burst of submissions (hundreds at once on a pool of 10) would get 500s. Waiting longer is
+ * what a queue for the pool is for; 30 s still bounds it.
+ */
+const TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 30_000 };
+
 async function openPostgres(url: string): Promise<Database> {
-  // A bounded connect: with the server unreachable (not refusing), a query fails after 10 s
-  // instead of hanging, and the callers' retries take over.
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 10,
-    connectionTimeoutMillis: 10_000,
-    keepAlive: true,
-  });
+  const pool = new pg.Pool({ connectionString: url, max: 10, keepAlive: true });
   // An idle client that loses its connection emits 'error' on the pool; without a listener that
   // would crash the process. The pool drops that client and the next query gets a new connection
   // (after a PostgreSQL restart, every idle client errors this way at once).
   pool.on('error', () => {});
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: TRANSACTION_OPTIONS });
   const listeners = new Set<PgListener>();
   return {
     kind: 'postgres',

@@ -36,9 +36,12 @@ const TRANSIENT_KINDS = new Set([
   'TooManyConnections',
 ]);
 const TRANSIENT_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
-/** node-postgres reports a dropped socket with a plain Error and one of these messages. */
+/**
+ * node-postgres reports a dropped socket with a plain Error and one of these messages; Prisma's
+ * last one means every pooled connection stayed busy (or unobtainable) for its maxWait.
+ */
 const TRANSIENT_MESSAGE =
-  /Connection terminated|terminating connection|Client has encountered a connection error|Connection is closed|the database system is (starting up|shutting down|in recovery mode)|timeout exceeded when trying to connect|Can't reach database server|Server has closed the connection/i;
+  /Connection terminated|terminating connection|Client has encountered a connection error|Connection is closed|the database system is (starting up|shutting down|in recovery mode)|timeout exceeded when trying to connect|Can't reach database server|Server has closed the connection|Unable to start a transaction in the given time/i;
 
 /**
  * Whether `err` (from pg, Prisma or its pg adapter, however nested) is a lost or refused
