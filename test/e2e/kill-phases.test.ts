@@ -198,7 +198,7 @@ describe.each(modes.map((make) => make()).map((m) => [m.name, m] as const))(
       'killed %s: the job ends COMPLETED, its handler run to its end by one live process',
       async (phase) => {
         const { url, token } = await mode.api();
-        const sleepMs = phase === 'mid-handler' ? 1_500 : 0;
+        const sleepMs = phase === 'mid-handler' ? 4_000 : 0;
         const submitted = await api(url, token, 'POST', '/api/jobs', {
           type: 'count',
           params: { file: counter, sleepMs },
