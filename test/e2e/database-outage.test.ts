@@ -232,8 +232,10 @@ withCluster.each<Topology>(['jobs server --no-worker + jobs worker', 'jobs serve
         );
         await new Promise((r) => setTimeout(r, 1_000));
 
-        cluster!.start();
+        const starting = Date.now();
+        cluster!.start(); // returns once PostgreSQL accepts connections (pg_ctl -w)
         const back = Date.now();
+        const startSeconds = (back - starting) / 1000;
         const readySeconds = await secondsUntil('readyz 200', async () => (await ready()) === 200, back);
         const apiSeconds = await secondsUntil(
           'the API to answer',
@@ -251,7 +253,7 @@ withCluster.each<Topology>(['jobs server --no-worker + jobs worker', 'jobs serve
         expect(d.alive()).toBe(true);
         expect(readySeconds).toBeLessThan(30);
         console.log(
-          `[issue 5 C5, ${topology}] PostgreSQL stopped (${mode}) and restarted during a run: after it was back, /readyz 200 in ` +
+          `[issue 5 C5, ${topology}] PostgreSQL stopped (${mode}) and restarted during a run: PostgreSQL took ${startSeconds.toFixed(2)} s to start; once it was back, /readyz 200 in ` +
             `${readySeconds.toFixed(2)} s, the API answered in ${apiSeconds.toFixed(2)} s, the job was ` +
             `COMPLETED (attempt 1) in ${completedSeconds.toFixed(2)} s`,
         );
