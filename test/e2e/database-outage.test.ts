@@ -6,6 +6,7 @@ import pg from 'pg';
 import { api } from '../helpers/api-server.js';
 import { COUNTING_BIN, readRuns, until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
+import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { pgBinDir, startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 import {
   startServerProcess,
@@ -31,7 +32,10 @@ if (!binDir)
   );
 const withCluster = binDir ? describe : describe.skip;
 
-type Topology = 'jobs server --no-worker + jobs worker' | 'jobs server with its embedded worker';
+type Topology =
+  | 'jobs server --no-worker + jobs worker'
+  | 'jobs server with its embedded worker'
+  | 'jobs server --no-worker + jobs worker, SQS (fauxqs)';
 
 /** The processes of one topology over `databaseUrl`, and the count handler's record file. */
 function deployment(topology: Topology) {
@@ -40,6 +44,7 @@ function deployment(topology: Topology) {
   const counter = path.join(dataDir, 'runs');
   const procs: CliProcess[] = [];
   let server!: ServerProcess;
+  let emu: Emulator | undefined;
   const d = {
     counter,
     server: () => server,
@@ -47,11 +52,16 @@ function deployment(topology: Topology) {
       JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token as string,
     async start(databaseUrl: string) {
       // A lease long enough to outlast the outage: the job must finish in the attempt it started.
-      const env = {
+      const env: Record<string, string> = {
         DATABASE_URL: databaseUrl,
         JOBS_DATA_DIR: dataDir,
         JOBS_VISIBILITY_TIMEOUT_SECONDS: '30',
       };
+      if (topology.includes('SQS')) {
+        emu = await startEmulator();
+        const q = await emu.createQueue('jobs', { visibilityTimeout: 30 });
+        Object.assign(env, EMULATOR_ENV, { JOBS_SQS_QUEUE_URL: q.url, JOBS_SQS_ENDPOINT: emu.endpoint });
+      }
       const embedded = topology === 'jobs server with its embedded worker';
       server = await startServerProcess(
         { ...env, XDG_CONFIG_HOME: configHome },
@@ -63,6 +73,7 @@ function deployment(topology: Topology) {
     },
     async stop() {
       for (const p of procs) await p.stop('SIGTERM', 20_000);
+      await emu?.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
       fs.rmSync(configHome, { recursive: true, force: true });
     },
@@ -186,79 +197,80 @@ withPostgres('pg_terminate_backend of the worker and server connections during a
   }, 180_000);
 });
 
-withCluster.each<Topology>(['jobs server --no-worker + jobs worker', 'jobs server with its embedded worker'])(
-  'PostgreSQL restarted during a run (%s)',
-  (topology) => {
-    const d = deployment(topology);
-    let cluster: PgCluster | undefined;
+withCluster.each<Topology>([
+  'jobs server --no-worker + jobs worker',
+  'jobs server with its embedded worker',
+  'jobs server --no-worker + jobs worker, SQS (fauxqs)',
+])('PostgreSQL restarted during a run (%s)', (topology) => {
+  const d = deployment(topology);
+  let cluster: PgCluster | undefined;
 
-    beforeAll(async () => {
-      cluster = await startPgCluster();
-      await d.start(cluster.url);
-    }, 180_000);
-    afterAll(async () => {
-      await d.stop();
-      cluster?.destroy();
-    }, 60_000);
+  beforeAll(async () => {
+    cluster = await startPgCluster();
+    await d.start(cluster.url);
+  }, 180_000);
+  afterAll(async () => {
+    await d.stop();
+    cluster?.destroy();
+  }, 60_000);
 
-    const ready = async () => (await fetch(`${d.server().url}/readyz`)).status;
+  const ready = async () => (await fetch(`${d.server().url}/readyz`)).status;
 
-    // fast: PostgreSQL terminates the sessions (57P01) and stops cleanly; immediate: it drops them
-    // like a crash, and the next start runs crash recovery.
-    it.each(['fast', 'immediate'] as const)(
-      'stopped %s and started again: the job completes in the attempt it started, the server is ready within seconds',
-      async (mode) => {
-        expect(await ready()).toBe(200);
-        const id = await d.submit(4_000);
-        await until(
-          'the handler to start',
-          () => d.runs(id),
-          (r) => r.length > 0,
-        );
+  // fast: PostgreSQL terminates the sessions (57P01) and stops cleanly; immediate: it drops them
+  // like a crash, and the next start runs crash recovery.
+  it.each(['fast', 'immediate'] as const)(
+    'stopped %s and started again: the job completes in the attempt it started, the server is ready within seconds',
+    async (mode) => {
+      expect(await ready()).toBe(200);
+      const id = await d.submit(4_000);
+      await until(
+        'the handler to start',
+        () => d.runs(id),
+        (r) => r.length > 0,
+      );
 
-        cluster!.stop(mode);
-        // The handler returns while the database is down: its log and status writes must wait.
-        expect(d.runs(id)).toEqual(['start 1']);
-        // Down: /readyz says so, the API answers 503 (not a crash, not a hang).
-        await until('readyz to report the database down', ready, (s) => s === 503, 30_000);
-        const during = await api(d.server().url, d.token(), 'GET', `/api/jobs/${id}`);
-        expect(during.status).toBe(503);
-        expect(during.body.error.code).toBe('database_unavailable');
-        await until(
-          'the handler to return',
-          () => d.runs(id),
-          (r) => r.includes('done 1'),
-          30_000,
-        );
-        await new Promise((r) => setTimeout(r, 1_000));
+      cluster!.stop(mode);
+      // The handler returns while the database is down: its log and status writes must wait.
+      expect(d.runs(id)).toEqual(['start 1']);
+      // Down: /readyz says so, the API answers 503 (not a crash, not a hang).
+      await until('readyz to report the database down', ready, (s) => s === 503, 30_000);
+      const during = await api(d.server().url, d.token(), 'GET', `/api/jobs/${id}`);
+      expect(during.status).toBe(503);
+      expect(during.body.error.code).toBe('database_unavailable');
+      await until(
+        'the handler to return',
+        () => d.runs(id),
+        (r) => r.includes('done 1'),
+        30_000,
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
 
-        const starting = Date.now();
-        cluster!.start(); // returns once PostgreSQL accepts connections (pg_ctl -w)
-        const back = Date.now();
-        const startSeconds = (back - starting) / 1000;
-        const readySeconds = await secondsUntil('readyz 200', async () => (await ready()) === 200, back);
-        const apiSeconds = await secondsUntil(
-          'the API to answer',
-          async () => (await api(d.server().url, d.token(), 'GET', `/api/jobs/${id}`)).status === 200,
-          back,
-        );
-        const job = await d.completed(id);
-        const completedSeconds = (Date.now() - back) / 1000;
-        expect(job).toMatchObject({ attempts: 1, result: { attempt: 1 } });
-        expect(d.runs(id)).toEqual(['start 1', 'done 1']);
+      const starting = Date.now();
+      cluster!.start(); // returns once PostgreSQL accepts connections (pg_ctl -w)
+      const back = Date.now();
+      const startSeconds = (back - starting) / 1000;
+      const readySeconds = await secondsUntil('readyz 200', async () => (await ready()) === 200, back);
+      const apiSeconds = await secondsUntil(
+        'the API to answer',
+        async () => (await api(d.server().url, d.token(), 'GET', `/api/jobs/${id}`)).status === 200,
+        back,
+      );
+      const job = await d.completed(id);
+      const completedSeconds = (Date.now() - back) / 1000;
+      expect(job).toMatchObject({ attempts: 1, result: { attempt: 1 } });
+      expect(d.runs(id)).toEqual(['start 1', 'done 1']);
 
-        // New work after the restart is taken too (the worker's receive loop and LISTEN recovered).
-        const next = await d.submit(0);
-        expect(await d.completed(next)).toMatchObject({ attempts: 1 });
-        expect(d.alive()).toBe(true);
-        expect(readySeconds).toBeLessThan(30);
-        console.log(
-          `[issue 5 C5, ${topology}] PostgreSQL stopped (${mode}) and restarted during a run: PostgreSQL took ${startSeconds.toFixed(2)} s to start; once it was back, /readyz 200 in ` +
-            `${readySeconds.toFixed(2)} s, the API answered in ${apiSeconds.toFixed(2)} s, the job was ` +
-            `COMPLETED (attempt 1) in ${completedSeconds.toFixed(2)} s`,
-        );
-      },
-      240_000,
-    );
-  },
-);
+      // New work after the restart is taken too (the worker's receive loop and LISTEN recovered).
+      const next = await d.submit(0);
+      expect(await d.completed(next)).toMatchObject({ attempts: 1 });
+      expect(d.alive()).toBe(true);
+      expect(readySeconds).toBeLessThan(30);
+      console.log(
+        `[issue 5 C5, ${topology}] PostgreSQL stopped (${mode}) and restarted during a run: PostgreSQL took ${startSeconds.toFixed(2)} s to start; once it was back, /readyz 200 in ` +
+          `${readySeconds.toFixed(2)} s, the API answered in ${apiSeconds.toFixed(2)} s, the job was ` +
+          `COMPLETED (attempt 1) in ${completedSeconds.toFixed(2)} s`,
+      );
+    },
+    240_000,
+  );
+});
