@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseFailpoints, type FailpointAction, type FailpointName } from './failpoints.js';
 
 /**
  * Everything the server, worker and processor read from the environment, parsed and checked in
@@ -38,6 +39,8 @@ export interface Config {
   /** Backoff of retryable failures: base * 2^(attempt-1), capped at max, with jitter. */
   retryBaseMs: number;
   retryMaxMs: number;
+  /** TEST-ONLY crash points (JOBS_FAILPOINTS, see core/failpoints.ts); absent in production. */
+  failpoints?: ReadonlyMap<FailpointName, FailpointAction>;
 }
 
 const GiB = 1024 ** 3;
@@ -76,6 +79,7 @@ const envSchema = z.object({
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
   JOBS_RETRY_BASE_MS: intFrom('JOBS_RETRY_BASE_MS').default(2_000),
   JOBS_RETRY_MAX_MS: intFrom('JOBS_RETRY_MAX_MS').default(15 * 60_000),
+  JOBS_FAILPOINTS: z.string().optional(),
 });
 
 export class ConfigError extends Error {
@@ -97,6 +101,12 @@ export function loadConfig(
     );
   }
   const e = parsed.data;
+  let failpoints;
+  try {
+    failpoints = e.JOBS_FAILPOINTS ? parseFailpoints(e.JOBS_FAILPOINTS) : undefined;
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: JOBS_FAILPOINTS: ${(err as Error).message}`);
+  }
   const config: Config = {
     dataDir: path.resolve(e.JOBS_DATA_DIR ?? '.jobs'),
     databaseUrl: e.DATABASE_URL,
@@ -121,6 +131,7 @@ export function loadConfig(
     lambdaFunctionName: e.JOBS_LAMBDA_FUNCTION_NAME,
     retryBaseMs: e.JOBS_RETRY_BASE_MS,
     retryMaxMs: e.JOBS_RETRY_MAX_MS,
+    failpoints,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

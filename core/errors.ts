@@ -60,3 +60,9 @@ export class ServiceUnavailableError extends AppError {
   override readonly status = 503;
   override readonly code = 'unavailable';
 }
+
+/** The database cannot be reached right now (restarting, failing over): worth a retry shortly. */
+export class DatabaseUnavailableError extends AppError {
+  override readonly status = 503;
+  override readonly code = 'database_unavailable';
+}

@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import type { Prisma } from '../core/db/database.js';
+import { retryTransient } from '../core/db/transient.js';
 import { LIVE_CHANNEL } from '../core/jobs/live-events.js';
 import type { JobLogger } from './handler.js';
 
@@ -31,8 +33,12 @@ export class JobLogWriter implements JobLogger {
   constructor(
     private readonly prisma: Prisma,
     private readonly jobId: string,
-    private readonly opts = { batchSize: 500, flushMs: 100 },
-  ) {}
+    opts: { batchSize?: number; flushMs?: number; logger?: Pick<Logger, 'warn'> } = {},
+  ) {
+    this.opts = { batchSize: 500, flushMs: 100, ...opts };
+  }
+
+  private readonly opts: { batchSize: number; flushMs: number; logger?: Pick<Logger, 'warn'> };
 
   info(message: string, data?: unknown): void {
     this.write('info', message, data);
@@ -71,7 +77,12 @@ export class JobLogWriter implements JobLogger {
         // cancel and reaper sweep of the job would wait for it or pass it by.
         // The NOTIFY (only the id and the last seq: payloads are small, listeners read the lines)
         // is delivered on commit, so a listener that then reads `seq > after` finds the batch.
-        await this.prisma.$executeRaw`
+        // A lost connection (PostgreSQL restarting, a terminated backend) is retried for a while:
+        // the batch is kept, not dropped. Should a commit's reply be what got lost, the retry
+        // writes the lines once more under new seqs, which beats losing them.
+        await retryTransient(
+          () =>
+            this.prisma.$executeRaw`
           WITH s AS (
             UPDATE jobs SET log_seq = log_seq + ${batch.length}
             WHERE id = ${this.jobId}::uuid
@@ -85,7 +96,9 @@ export class JobLogWriter implements JobLogger {
             ${batch.map((l) => l.level)}::text[],
             ${batch.map((l) => l.message)}::text[],
             ${batch.map((l) => l.data ?? null)}::text[]
-          ) WITH ORDINALITY AS u(ts, level, message, data, ord)`;
+          ) WITH ORDINALITY AS u(ts, level, message, data, ord)`,
+          { what: `writing job ${this.jobId}'s log`, logger: this.opts.logger },
+        );
       } catch (err) {
         this.failed ??= err as Error;
       }

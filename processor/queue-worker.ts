@@ -1,6 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import type { Logger } from 'pino';
 import type { JobQueue, ReceivedMessage } from '../core/queue/job-queue.js';
+import { backoffMs, retryTransient } from '../core/db/transient.js';
 import { encodeMessage, type ProcessBatch } from './processor.js';
 
 export interface QueueWorkerOptions {
@@ -47,13 +48,18 @@ export class QueueWorker {
 
   private async loop(): Promise<void> {
     const signal = this.stopping.signal;
+    let failures = 0;
     while (!signal.aborted) {
       let messages: ReceivedMessage[] = [];
       try {
         messages = await this.queue.receive({ max: 1, waitMs: this.opts.waitMs ?? 5_000, signal });
+        failures = 0;
       } catch (err) {
-        this.opts.logger.error({ err }, 'receiving from the queue failed; retrying in 1 s');
-        await sleep(1000, signal);
+        // The queue (or the database under it) is down: back off, 250 ms doubling to 5 s, so a
+        // restarted PostgreSQL is noticed within seconds without hammering it meanwhile.
+        const delay = backoffMs(failures++, 250, 5_000);
+        this.opts.logger.error({ err }, `receiving from the queue failed; retrying in ${delay} ms`);
+        await sleep(delay, signal);
         continue;
       }
       for (const m of messages) {
@@ -67,11 +73,15 @@ export class QueueWorker {
   private async handle(m: ReceivedMessage): Promise<void> {
     try {
       const res = await this.process({ Records: [toRecord(m)] }, this.release.signal);
-      if (res.batchItemFailures.length === 0) await this.queue.delete(m.receiptHandle);
+      // The database queue's acknowledgement rides out a database blip (retried for a while),
+      // so a finished job is not delivered again just because PostgreSQL restarted.
+      const retry = { what: 'acknowledging a message', logger: this.opts.logger, maxMs: 30_000 };
+      if (res.batchItemFailures.length === 0)
+        await retryTransient(() => this.queue.delete(m.receiptHandle), retry);
       else {
         // Released at shutdown: visible again at once for the next worker. Failed: after a delay.
         const delay = this.release.signal.aborted ? 0 : (this.opts.retryDelaySeconds ?? 5);
-        await this.queue.changeVisibility(m.receiptHandle, delay);
+        await retryTransient(() => this.queue.changeVisibility(m.receiptHandle, delay), retry);
       }
     } catch (err) {
       this.opts.logger.error(

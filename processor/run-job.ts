@@ -6,6 +6,8 @@ import { checkedInput } from '../core/blobs/multipart-uploads.js';
 import type { Prisma } from '../core/db/database.js';
 import type { JobQueue } from '../core/queue/job-queue.js';
 import { Prisma as P } from '../core/db/generated/client.js';
+import { retryTransient } from '../core/db/transient.js';
+import { failpoint } from '../core/failpoints.js';
 import { JobFailure, type JobHandler } from './handler.js';
 import { JobLogWriter } from './job-log-writer.js';
 
@@ -100,6 +102,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   if (delivery.receiptHandle && deps.extendDelivery) {
     await deps.extendDelivery(delivery.receiptHandle, visibilityFor(leaseSeconds)).catch(() => {});
   }
+  failpoint('before-claim');
   const token = randomUUID();
   const [job] = await prisma.$queryRaw<ClaimedJob[]>`
     WITH prev AS (SELECT id, status FROM jobs WHERE id = ${delivery.jobId}::uuid FOR UPDATE)
@@ -114,14 +117,20 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
       jobs.max_attempts, jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256`;
   if (!job) return ignoreDuplicate(deps, delivery.jobId);
 
-  const log = new JobLogWriter(prisma, job.id);
+  const log = new JobLogWriter(prisma, job.id, { logger: deps.logger });
 
+  // The outcome outlives a database blip: the write is retried while the connection is down
+  // (guarded by the token, so a retry after a lost reply changes nothing).
   const finish = async (data: P.JobUpdateManyMutationInput) => {
     await log.flush();
-    await prisma.job.updateMany({
-      where: { id: job.id, leaseToken: token, status: 'RUNNING' },
-      data: { ...data, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date() },
-    });
+    await retryTransient(
+      () =>
+        prisma.job.updateMany({
+          where: { id: job.id, leaseToken: token, status: 'RUNNING' },
+          data: { ...data, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date() },
+        }),
+      { what: `writing job ${job.id}'s status`, logger: deps.logger },
+    );
   };
 
   // Attempts that died with their worker (killed, out of memory, a crash) are not seen by any
@@ -192,6 +201,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
       signal: abort.signal,
       attempt: job.attempts,
     });
+    failpoint('after-handler');
     heartbeat.stop();
     await progress.flush();
     log.info(`completed in ${seconds(started)} s`);
@@ -201,6 +211,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
       error: null,
       finishedAt: new Date(),
     });
+    failpoint('before-ack');
     return 'done';
   } catch (err) {
     heartbeat.stop();
@@ -376,14 +387,20 @@ class ProgressWriter {
       return this.writing;
     this.written = p;
     this.writing = this.writing.then(async () => {
-      await this.prisma.job.updateMany({
-        where: { id: this.jobId, leaseToken: this.token },
-        data: {
-          progressDone: BigInt(Math.round(p.done)),
-          progressTotal: p.total === null ? null : BigInt(Math.round(p.total)),
-          updatedAt: new Date(),
-        },
-      });
+      // Progress is advisory: a write lost to a database blip is superseded by the next one and
+      // must not fail the job.
+      await this.prisma.job
+        .updateMany({
+          where: { id: this.jobId, leaseToken: this.token },
+          data: {
+            progressDone: BigInt(Math.round(p.done)),
+            progressTotal: p.total === null ? null : BigInt(Math.round(p.total)),
+            updatedAt: new Date(),
+          },
+        })
+        .catch(() => {
+          this.written = undefined;
+        });
     });
     return this.writing;
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.js';
+import { armFailpoints } from '../core/failpoints.js';
 import type { Runtime } from '../core/runtime.js';
 import { findHandler } from './handlers/index.js';
 import { createProcessor, type ProcessBatch } from './processor.js';
@@ -53,6 +54,7 @@ export function startReaper(runtime: Runtime, config: Config, logger: Logger): R
 
 /** The processor over a runtime's adapters: what Lambda, `jobs worker` and `jobs server` run. */
 export function processorFor(runtime: Runtime, config: Config, logger: Logger): ProcessBatch {
+  armFailpoints(config.failpoints); // test-only; a no-op unless JOBS_FAILPOINTS is set
   return createProcessor({
     prisma: runtime.db.prisma,
     blobs: runtime.blobs,

@@ -1,6 +1,13 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { AppError, NotFoundError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
+import { isTransientDbError } from '../core/db/transient.js';
+import {
+  AppError,
+  DatabaseUnavailableError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ValidationError,
+} from '../core/errors.js';
 
 /**
  * The one place errors become HTTP responses: `{"error":{"code","message","details"}}`.
@@ -18,6 +25,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (appError.status === 413) res.setHeader('Connection', 'close');
+    if (appError instanceof DatabaseUnavailableError) res.setHeader('Retry-After', '2');
     res.status(appError.status).json({
       error: {
         code: appError.code,
@@ -31,6 +39,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 /** Errors raised by libraries (body-parser) that are really the client's. */
 function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
+  // PostgreSQL restarting or unreachable: the client may try again in a moment (503, not 500).
+  if (isTransientDbError(err))
+    return new DatabaseUnavailableError('the database is unavailable right now; try again in a few seconds');
   const e = err as { type?: string; status?: number };
   if (e?.type === 'entity.parse.failed') return new ValidationError('malformed JSON body');
   if (e?.type === 'entity.too.large') return new PayloadTooLargeError('JSON body too large');

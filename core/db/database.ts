@@ -6,6 +6,7 @@ import v8 from 'node:v8';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from './generated/client.js';
+import { PgListener } from './pg-listener.js';
 
 export type Prisma = InstanceType<typeof PrismaClient>;
 
@@ -20,9 +21,9 @@ export interface Database {
   /** Runs `fn` on one raw connection (multi-statement SQL, advisory locks), bypassing Prisma. */
   session<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
   /**
-   * LISTENs on `channel` until the returned function is called. On PostgreSQL a dropped LISTEN
-   * connection is re-established (with backoff); as notifications sent meanwhile are lost,
-   * `onReconnect` then tells the caller to re-read what it follows.
+   * LISTENs on `channel` until the returned function is called. On PostgreSQL the listening
+   * connection is re-established after a loss (server restart, terminated backend); `onReconnect`
+   * then runs, since notifications sent meanwhile were missed.
    */
   listen(
     channel: string,
@@ -49,14 +50,21 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return opts.url ? openPostgres(opts.url) : openPglite(opts.dir);
 }
 
+/**
+ * Prisma gives up on an interactive transaction that waits more than 2 s for a connection: a
+ * burst of submissions (hundreds at once on a pool of 10) would get 500s. Waiting longer is
+ * what a queue for the pool is for; 30 s still bounds it.
+ */
+const TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 30_000 };
+
 async function openPostgres(url: string): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const pool = new pg.Pool({ connectionString: url, max: 10, keepAlive: true });
   // An idle client that loses its connection emits 'error' on the pool; without a listener that
-  // would crash the process. The next query simply gets a new connection.
+  // would crash the process. The pool drops that client and the next query gets a new connection
+  // (after a PostgreSQL restart, every idle client errors this way at once).
   pool.on('error', () => {});
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  const listeners = new Set<pg.Client>();
-  let closed = false;
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: TRANSACTION_OPTIONS });
+  const listeners = new Set<PgListener>();
   return {
     kind: 'postgres',
     prisma,
@@ -78,60 +86,16 @@ async function openPostgres(url: string): Promise<Database> {
       }
     },
     async listen(channel, onNotify, opts = {}) {
-      let stopped = false;
-      let current: pg.Client | undefined;
-      let retry: NodeJS.Timeout | undefined;
-      const connect = async () => {
-        // keepAlive: a LISTEN connection is idle for long stretches; a silently dead peer must
-        // still be noticed (and the connection replaced).
-        const client = new pg.Client({ connectionString: url, keepAlive: true });
-        client.on('error', () => {});
-        client.on('notification', (msg) => {
-          if (msg.channel === channel) onNotify(msg.payload ?? '');
-        });
-        try {
-          await client.connect();
-          await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-        } catch (err) {
-          await client.end().catch(() => {});
-          throw err;
-        }
-        return client;
-      };
-      const attach = (client: pg.Client) => {
-        current = client;
-        listeners.add(client);
-        client.once('end', () => {
-          listeners.delete(client);
-          if (!stopped && !closed) reconnect(250);
-        });
-      };
-      const reconnect = (delay: number) => {
-        retry = setTimeout(() => {
-          connect().then(
-            async (client) => {
-              if (stopped || closed) return void (await client.end().catch(() => {}));
-              attach(client);
-              opts.onReconnect?.();
-            },
-            () => reconnect(Math.min(delay * 2, 5_000)),
-          );
-        }, delay);
-        retry.unref();
-      };
-      attach(await connect());
+      const listener = new PgListener({ url, channel, onNotify, onReconnect: opts.onReconnect });
+      await listener.start();
+      listeners.add(listener);
       return async () => {
-        stopped = true;
-        clearTimeout(retry);
-        if (current) {
-          listeners.delete(current);
-          await current.end().catch(() => {});
-        }
+        listeners.delete(listener);
+        await listener.close();
       };
     },
     async close() {
-      closed = true;
-      await Promise.all([...listeners].map((c) => c.end().catch(() => {})));
+      await Promise.all([...listeners].map((l) => l.close()));
       await prisma.$disconnect();
       await pool.end();
     },

@@ -170,8 +170,12 @@ export class DbQueue implements JobQueue {
   }
 
   private listen(): void {
-    this.unlisten ??= this.db.listen(CHANNEL, () => this.notifyLocal());
-    // A failed LISTEN (e.g. connection trouble) leaves the idle poll to find new work.
+    // After a lost LISTEN connection is back, receivers look at once for what they missed.
+    this.unlisten ??= this.db.listen(CHANNEL, () => this.notifyLocal(), {
+      onReconnect: () => this.notifyLocal(),
+    });
+    // A failed LISTEN (e.g. connection trouble) leaves the idle poll to find new work; the next
+    // receive tries to LISTEN again.
     this.unlisten.catch(() => {
       this.unlisten = undefined;
     });

@@ -24,8 +24,9 @@ export async function startCliProcess(
   args: string[],
   env: Record<string, string>,
   ready: RegExp,
+  bin = BIN,
 ): Promise<CliProcess & { match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [bin, ...args], {
     cwd: ROOT,
     env: cliEnv({ JOBS_LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -70,12 +71,22 @@ export async function startCliProcess(
 export async function startServerProcess(
   env: Record<string, string>,
   args: string[] = [],
+  bin = BIN,
 ): Promise<ServerProcess> {
-  const p = await startCliProcess(['server', '--port', '0', ...args], env, /jobs server listening on (\S+)/);
+  const p = await startCliProcess(
+    ['server', '--port', '0', ...args],
+    env,
+    /jobs server listening on (\S+)/,
+    bin,
+  );
   return { ...p, url: p.match[1] };
 }
 
 /** `node bin/run.js worker …args`, resolved once it is taking work. */
-export function startWorkerProcess(env: Record<string, string>, args: string[] = []): Promise<CliProcess> {
-  return startCliProcess(['worker', ...args], env, /jobs worker running/);
+export function startWorkerProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+  bin = BIN,
+): Promise<CliProcess> {
+  return startCliProcess(['worker', ...args], env, /jobs worker running/, bin);
 }

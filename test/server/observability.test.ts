@@ -95,7 +95,7 @@ describe('/metrics with the SQS queue (fauxqs)', () => {
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
         maxAttempts: 1,
       });
-      const queue = new SqsQueue({ client, queueUrl: url, dlqUrl });
+      const queue = new SqsQueue({ client, queueUrl: url, dlqUrl, logger: pino({ level: 'silent' }) });
       const metrics = createMetrics({ db: t.db, queue, live, logger: pino({ level: 'silent' }) });
       const scrapeNow = async () => {
         const res = { setHeader() {}, send: (b: string) => (text = b) } as unknown as Response;

@@ -19,6 +19,8 @@ export interface RunOptions {
   /** Called with the child right after spawn (e.g. to sample its memory). */
   onSpawn?: (child: ChildProcess) => void;
   timeoutMs?: number;
+  /** The entry script (default bin/run.js; the kill tests use test/fixtures/counting-jobs.mjs). */
+  bin?: string;
 }
 
 /** A temporary XDG_CONFIG_HOME, so tests never read or write the real profile. */
@@ -37,7 +39,7 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): Record<s
 /** Runs `node bin/run.js …args` to completion. */
 export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: cliEnv(opts.env),
       stdio: ['ignore', 'pipe', 'pipe'],
