@@ -131,9 +131,13 @@ async function jobsRun(name, extraEnv) {
     resetPeak(server.pid);
     const before = memOf(server.pid).rss;
     const read0 = readBytesOf(server.pid);
-    const submit = await runToEnd(process.execPath, [BIN, 'submit', csvPath, '--type', 'csv-import', '--json'], {
-      env: server.cliEnv,
-    });
+    const submit = await runToEnd(
+      process.execPath,
+      [BIN, 'submit', csvPath, '--type', 'csv-import', '--json'],
+      {
+        env: server.cliEnv,
+      },
+    );
     if (submit.code !== 0) throw new Error(`jobs submit failed: ${submit.stdout}${submit.stderr}`);
     const uploadMem = memOf(server.pid);
     const uploadRead = readBytesOf(server.pid) - read0;
@@ -184,10 +188,17 @@ try {
   rows.push(await baseline(size));
   rows.push(await jobsRun(`jobs submit → jobs server, embedded (PGlite): ${how}`, env));
   if (values.s3)
-    rows.push(await s3Run('jobs submit → jobs server, embedded (PGlite): direct upload, presigned S3 URLs (fauxqs)', {}));
+    rows.push(
+      await s3Run(
+        'jobs submit → jobs server, embedded (PGlite): direct upload, presigned S3 URLs (fauxqs)',
+        {},
+      ),
+    );
   if (values.postgres) {
     let db = await scratchDatabase(values.postgres);
-    rows.push(await jobsRun(`jobs submit → jobs server, PostgreSQL: ${how}`, { ...env, DATABASE_URL: db.url }));
+    rows.push(
+      await jobsRun(`jobs submit → jobs server, PostgreSQL: ${how}`, { ...env, DATABASE_URL: db.url }),
+    );
     if (values.s3) {
       await db.drop();
       db = await scratchDatabase(values.postgres);
@@ -229,7 +240,11 @@ printTable(
       fmt.mib(r.before),
       fmt.mib(r.uploadPeak),
       r.importPeak === undefined ? '–' : fmt.mib(r.importPeak),
-      r === base ? '–' : peak < 200 * MB ? `yes (${(peak / MB).toFixed(0)} MB)` : `no (${(peak / MB).toFixed(0)} MB)`,
+      r === base
+        ? '–'
+        : peak < 200 * MB
+          ? `yes (${(peak / MB).toFixed(0)} MB)`
+          : `no (${(peak / MB).toFixed(0)} MB)`,
       fmt.mib(r.uploadRead),
       r.importRead === undefined ? '–' : fmt.mib(r.importRead),
       r.note,

@@ -66,7 +66,9 @@ export function spawnNode(args, env = {}, opts = {}) {
 /** Runs a command to its end; resolves {code, stdout, stderr, ms}. */
 export function runToEnd(cmd, args, { env = {}, cwd = ROOT } = {}) {
   const started = performance.now();
-  const child = track(spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(
+    spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -122,7 +124,9 @@ export async function startJobsServer({ env = {}, args = [], dir = workDir() } =
 export async function startJobsServerIn(env, args = []) {
   const child = spawnNode([BIN, 'server', '--port', '0', ...args], env);
   const [, url] = await waitForStderr(child, /listening on (\S+)/, 'jobs server');
-  const { token } = JSON.parse(fs.readFileSync(path.join(env.XDG_CONFIG_HOME, 'jobs', 'config.json'), 'utf8'));
+  const { token } = JSON.parse(
+    fs.readFileSync(path.join(env.XDG_CONFIG_HOME, 'jobs', 'config.json'), 'utf8'),
+  );
   return {
     url,
     token,
@@ -207,14 +211,14 @@ export function readBytesOf(pid) {
 export async function scratchDatabase(baseUrl = DEFAULT_PG, prefix = 'jobs_bench') {
   const { default: pg } = await import('pg');
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
+  const admin = quiet(new pg.Client({ connectionString: baseUrl }));
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const u = new URL(baseUrl);
   u.pathname = `/${name}`;
   const drop = async () => {
-    const c = new pg.Client({ connectionString: baseUrl });
+    const c = quiet(new pg.Client({ connectionString: baseUrl }));
     await c.connect();
     await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await c.end();
@@ -226,9 +230,15 @@ export async function scratchDatabase(baseUrl = DEFAULT_PG, prefix = 'jobs_bench
 /** A pg client (from the project's own dependency), connected. */
 export async function pgClient(url) {
   const { default: pg } = await import('pg');
-  const c = new pg.Client({ connectionString: url });
+  const c = quiet(new pg.Client({ connectionString: url }));
   await c.connect();
   return c;
+}
+
+/** A connection the server ends (another session's DROP … WITH (FORCE), say) must not crash the bench. */
+function quiet(client) {
+  client.on('error', (err) => console.error(`(pg connection error: ${err.message})`));
+  return client;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,7 +283,8 @@ export const fmt = {
   mib: (b) => (Number.isFinite(b) ? `${(b / MiB).toFixed(0)} MiB` : '–'),
   ratio: (v) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–'),
   int: (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–'),
-  rate: (v, unit) => (Number.isFinite(v) ? `${v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1)} ${unit}` : '–'),
+  rate: (v, unit) =>
+    Number.isFinite(v) ? `${v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1)} ${unit}` : '–',
 };
 
 /** Prints a Markdown table (what BENCHMARKS.md holds), columns padded for the terminal. */
@@ -289,7 +300,10 @@ export function printTable(headers, rows) {
 
 /** The machine, printed above each table so a figure is never read without its context. */
 export function printContext(title) {
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
   console.log(`# ${title}`);
   console.log(
     `node ${process.version}, ${os.cpus().length} cores, load average ${load}, ${new Date().toISOString()}\n`,
