@@ -215,20 +215,22 @@ try {
         }
       }
     }
-    const base = median(runs[0].map((r) => r.rate));
+    // The median run's time (upper median for an even count), and the rates from it.
+    const medianMs = (rs) => median(rs.map((r) => r.ms));
+    const base = runs[0][0].rows / medianMs(runs[0]);
     for (const [i, [, name]] of modes.entries()) {
       const rs = runs[i];
-      const rate = median(rs.map((r) => r.rate));
+      const rate = rs[0].rows / medianMs(rs);
       results.push({
         mb,
         bytes,
         name,
         repeat,
         rows: rs[0].rows,
-        ms: median(rs.map((r) => r.ms)),
+        ms: medianMs(rs),
         rssBefore: median(rs.map((r) => r.rssBefore)),
         peak: Math.max(...rs.map((r) => r.peak)),
-        rate,
+        rate: rate * 1000,
         ratio: rate / base,
       });
     }
