@@ -34,7 +34,7 @@ import {
   runToEnd,
   scratchDatabase,
   sleep,
-  spawnNode,
+  startEmulator,
   startJobsServer,
   startNodeChild,
   workDir,
@@ -53,38 +53,6 @@ const { values } = parseArgs({
 const work = workDir('jobs-bench-ingest-', values.keep);
 const csvPath = path.join(work, 'input.csv');
 const MB = 1e6;
-
-/** fauxqs (S3 emulator) in its own process on loopback, with one bucket. */
-async function startEmulator() {
-  const code = `
-    import { buildApp } from 'fauxqs';
-    const app = buildApp({ logger: false });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    console.log(app.server.address().port);
-    process.on('SIGTERM', () => app.close().then(() => process.exit(0)));`;
-  const emu = await startNodeChild(['--input-type=module', '-e', code], { ready: /(\d+)\n/ });
-  const endpoint = `http://127.0.0.1:${emu.match[1]}`;
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: 'jobs-bench' }));
-  s3.destroy();
-  return {
-    env: {
-      JOBS_S3_BUCKET: 'jobs-bench',
-      JOBS_S3_ENDPOINT: endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-    },
-    peak: () => memOf(emu.pid).hwm,
-    stop: emu.stop,
-  };
-}
 
 async function baseline(size) {
   const code = `
