@@ -12,8 +12,11 @@ interface Pending {
 const MAX_MESSAGE = 4000;
 
 /**
- * Buffers a job's log lines and inserts them in batches (one INSERT per `batchSize` lines or per
- * `flushMs`), so a handler can log freely without a round trip per line.
+ * Buffers a job's log lines and inserts them in batches, so a handler can log freely without a
+ * round trip per line. A line logged while the writer is idle is written on the next turn of the
+ * event loop (with whatever else was logged in the same turn), so a follower sees it within a
+ * round trip; lines logged while a batch is being written gather and go in the next one (or
+ * sooner, in batches of `batchSize`). The database's speed sets the batch size, not a timer.
  *
  * Sequence numbers come from the job row's `log_seq` counter, reserved and used in one
  * transaction per batch: several writers on one job (an attempt and a duplicate delivery, say)
@@ -22,14 +25,15 @@ const MAX_MESSAGE = 4000;
  */
 export class JobLogWriter implements JobLogger {
   private buffer: Pending[] = [];
-  private timer?: NodeJS.Timeout;
+  /** A flush is scheduled (after the batch in flight, if any). */
+  private scheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   private failed?: Error;
 
   constructor(
     private readonly prisma: Prisma,
     private readonly jobId: string,
-    private readonly opts = { batchSize: 500, flushMs: 100 },
+    private readonly opts = { batchSize: 500 },
   ) {}
 
   info(message: string, data?: unknown): void {
@@ -50,13 +54,25 @@ export class JobLogWriter implements JobLogger {
       ...(data === undefined ? {} : { data: toJson(data) }),
     });
     if (this.buffer.length >= this.opts.batchSize) void this.flush().catch(() => {});
-    else this.timer ??= setTimeout(() => void this.flush().catch(() => {}), this.opts.flushMs);
+    else this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // After the batch in flight (lines gather meanwhile), plus one turn, so lines logged together
+    // go in one INSERT. `flushing` never rejects: a failed batch is kept in `failed`.
+    void this.flushing.then(() =>
+      setImmediate(() => {
+        if (!this.scheduled) return; // flushed explicitly in the meantime
+        void this.flush().catch(() => {});
+      }),
+    );
   }
 
   /** Writes everything buffered so far; rejects if any batch could not be written. */
   flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.scheduled = false;
     const batch = this.buffer;
     this.buffer = [];
     // Batches are chained so lines reach the table in seq order.
