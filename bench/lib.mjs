@@ -139,10 +139,10 @@ export async function startJobsServerIn(env, args = []) {
 }
 
 /** `jobs worker` processes on the same database as `server`, resolved once each takes work. */
-export async function startJobsWorkers(server, count, concurrency) {
+export async function startJobsWorkers(server, count, concurrency, nodeArgs = []) {
   const workers = await Promise.all(
     Array.from({ length: count }, async () => {
-      const child = spawnNode([BIN, 'worker', '--concurrency', String(concurrency)], server.env);
+      const child = spawnNode([...nodeArgs, BIN, 'worker', '--concurrency', String(concurrency)], server.env);
       await waitForStderr(child, /jobs worker running/, 'jobs worker');
       return child;
     }),

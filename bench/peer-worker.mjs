@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // A peer's worker process running an empty job, for bench/throughput.mjs:
-//   node bench/peer-worker.mjs pg-boss|graphile-worker DATABASE_URL CONCURRENCY
+//   node bench/peer-worker.mjs pg-boss|graphile-worker DATABASE_URL CONCURRENCY [BATCH]
 // Prints "ready" once it takes work; stops on SIGTERM. Each peer is set up the way its docs
 // recommend for low latency: pg-boss with LISTEN/NOTIFY on a notify queue (polling 0.5 s as the
 // floor), graphile-worker as it comes (LISTEN/NOTIFY built in).
-const [peer, url, concurrencyArg] = process.argv.slice(2);
+const [peer, url, concurrencyArg, batchArg = '1'] = process.argv.slice(2);
 const concurrency = Number(concurrencyArg);
+const batchSize = Number(batchArg);
 export const QUEUE = 'bench';
 
 let stop;
@@ -22,7 +23,8 @@ if (peer === 'pg-boss') {
   await boss.work(
     QUEUE,
     {
-      batchSize: 1,
+      batchSize,
+      burstWhenBatchFull: batchSize > 1,
       localConcurrency: concurrency,
       pollingIntervalSeconds: 0.5,
       notifyPollingIntervalSeconds: 0.5,

@@ -4,7 +4,8 @@
 //
 //   npm run bench:install   # once: the peers, in bench/node_modules
 //   npm run bench:throughput [-- --jobs 2000] [-- --workers 2] [-- --concurrency 2] [-- --repeat 2]
-//                            [-- --postgres postgresql://root@127.0.0.1:5432/test]
+//                            [-- --postgres postgresql://root@127.0.0.1:5432/test] [-- --only TEXT]
+//                            [-- --cpu-prof DIR]   (a CPU profile of each jobs worker)
 //
 // Every system gets a fresh scratch database, `--workers` worker processes of `--concurrency`
 // each (idle and connected before the clock starts), and the same submitter: this process
@@ -15,8 +16,10 @@
 //   the job row and its queue message in one transaction, NOTIFY), `jobs worker` processes
 //   (claim with SKIP LOCKED, run-job: lease, log lines, status writes); done = status COMPLETED.
 // - jobs, JobsService: the same, with JobsService.create called in this process (no HTTP).
-// - pg-boss: boss.send() here; workers boss.work() with batchSize 1, localConcurrency, a notify
-//   queue (LISTEN/NOTIFY) and 0.5 s polling; done = state 'completed'.
+// - pg-boss: boss.send() here; workers boss.work() with localConcurrency, a notify queue
+//   (LISTEN/NOTIFY) and 0.5 s polling, fetching one job at a time (like jobs and graphile-worker)
+//   and, as a second row, batches of 10 (burstWhenBatchFull); done = state 'completed'. The
+//   "vs pg-boss" column compares with the one-job-per-fetch row.
 // - graphile-worker: addJob() here; workers run() with the concurrency; done = the job row gone.
 // Rounds alternate the systems (--repeat); the table gives each one's median.
 import path from 'node:path';
@@ -48,6 +51,8 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '2' },
     postgres: { type: 'string', default: DEFAULT_PG },
     only: { type: 'string' },
+    // Writes a V8 CPU profile of each jobs worker process into this directory.
+    'cpu-prof': { type: 'string' },
   },
 });
 const N = Number(values.jobs);
@@ -66,8 +71,22 @@ async function submitAll(n, inFlight, submit) {
   );
 }
 
-/** Times one system: submit everything, then wait for `doneCount()` to reach N. */
-async function timeIt(submit, doneCount) {
+/**
+ * Times one system: submit everything, then wait for `doneCount()` to reach N. Also counts the
+ * database's transactions meanwhile (pg_stat_database.xact_commit: every statement outside a
+ * transaction counts as one, read-only ones and idle polls included; this bench's own count
+ * queries are subtracted), per job: the round trips to the database each job costs.
+ */
+async function timeIt(submit, doneCount, stats) {
+  const commits = async () => {
+    await sleep(1200); // backends flush their counters at least once a second when idle
+    const { rows } = await stats.query(
+      `SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    return rows[0].n;
+  };
+  const before = await commits();
+  let polls = 0;
   const t0 = performance.now();
   let submittedAt;
   const submitting = submitAll(N, IN_FLIGHT, submit).then(() => (submittedAt = performance.now()));
@@ -75,18 +94,25 @@ async function timeIt(submit, doneCount) {
   submitting.catch((err) => (failed = err));
   for (;;) {
     if (failed) throw failed;
+    polls++;
     if ((await doneCount()) >= N) break;
     await sleep(20);
   }
   await submitting;
   const t1 = performance.now();
-  return { seconds: (t1 - t0) / 1000, submitSeconds: (submittedAt - t0) / 1000 };
+  const after = await commits();
+  return {
+    seconds: (t1 - t0) / 1000,
+    submitSeconds: (submittedAt - t0) / 1000,
+    commitsPerJob: (after - before - polls - 2) / N,
+  };
 }
 
 async function jobsSystem(via) {
   const db = await scratchDatabase(values.postgres);
   const server = await startJobsServer({ env: { DATABASE_URL: db.url }, args: ['--no-worker'] });
-  const workers = await startJobsWorkers(server, WORKERS, CONCURRENCY);
+  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+  const workers = await startJobsWorkers(server, WORKERS, CONCURRENCY, profile);
   const count = await pgClient(db.url);
   let close = async () => {};
   try {
@@ -110,10 +136,14 @@ async function jobsSystem(via) {
       const jobs = new JobsService(runtime.db.prisma, runtime.queue, new JobTypeRegistry(handlers));
       submit = () => jobs.create(owner, { id: randomUUID(), type: 'noop', params: {} });
     }
-    const r = await timeIt(submit, async () => {
-      const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`);
-      return rows[0].n;
-    });
+    const r = await timeIt(
+      submit,
+      async () => {
+        const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`);
+        return rows[0].n;
+      },
+      count,
+    );
     const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED'`);
     if (rows[0].n > 0) throw new Error(`${rows[0].n} jobs did not complete`);
     return r;
@@ -126,7 +156,7 @@ async function jobsSystem(via) {
   }
 }
 
-async function peerSystem(peer) {
+async function peerSystem(peer, batch = 1) {
   const db = await scratchDatabase(values.postgres);
   const count = await pgClient(db.url);
   let client;
@@ -164,14 +194,17 @@ async function peerSystem(peer) {
     }
     const workers = await Promise.all(
       Array.from({ length: WORKERS }, () =>
-        startNodeChild([path.join(ROOT, 'bench', 'peer-worker.mjs'), peer, db.url, String(CONCURRENCY)], {
-          ready: /^ready$/m,
-        }),
+        startNodeChild(
+          [path.join(ROOT, 'bench', 'peer-worker.mjs'), peer, db.url, String(CONCURRENCY), String(batch)],
+          {
+            ready: /^ready$/m,
+          },
+        ),
       ),
     );
     try {
       await sleep(500);
-      return await timeIt(submit, doneCount);
+      return await timeIt(submit, doneCount, count);
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
     }
@@ -186,7 +219,8 @@ async function peerSystem(peer) {
 const systems = [
   ['jobs: REST API (POST /api/jobs) → jobs worker', () => jobsSystem('rest')],
   ['jobs: JobsService.create (in process) → jobs worker', () => jobsSystem('service')],
-  ['pg-boss 12.38.0: send() → work()', () => peerSystem('pg-boss')],
+  ['pg-boss 12.38.0: send() → work(), one job per fetch', () => peerSystem('pg-boss')],
+  ['pg-boss 12.38.0: send() → work(), batches of 10', () => peerSystem('pg-boss', 10)],
   ['graphile-worker 0.18.0: addJob() → run()', () => peerSystem('graphile-worker')],
 ].filter(([name]) => !values.only || name.includes(values.only));
 
@@ -212,7 +246,7 @@ const rate = (name) => {
   const rs = results.get(name);
   return rs && rs.length ? N / median(rs.map((r) => r.seconds)) : NaN;
 };
-const boss = rate(systems.find(([n]) => n.startsWith('pg-boss'))?.[0]);
+const boss = rate(systems.find(([n]) => n.startsWith('pg-boss') && n.endsWith('one job per fetch'))?.[0]);
 const graphile = rate(systems.find(([n]) => n.startsWith('graphile'))?.[0]);
 printTable(
   [
@@ -221,7 +255,8 @@ printTable(
     'end to end (median)',
     'jobs/s',
     'submit phase alone',
-    'vs pg-boss',
+    'database transactions per job',
+    'vs pg-boss (one job per fetch)',
     'vs graphile-worker',
   ],
   systems.map(([name]) => {
@@ -234,6 +269,7 @@ printTable(
       `${secs.toFixed(2)} s`,
       fmt.int(N / secs),
       `${sub.toFixed(2)} s (${fmt.int(N / sub)}/s)`,
+      median(rs.map((r) => r.commitsPerJob)).toFixed(1),
       fmt.ratio(N / secs / boss),
       fmt.ratio(N / secs / graphile),
     ];
