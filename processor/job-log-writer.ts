@@ -11,6 +11,12 @@ interface Pending {
 
 const MAX_MESSAGE = 4000;
 
+/** Lines taken from a writer for its owner to write (`take`, `writeIn`). */
+export type PendingLines = readonly unknown[];
+
+/** A transaction of the job database's client. */
+export type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
+
 /**
  * Buffers a job's log lines and inserts them in batches, so a handler can log freely without a
  * round trip per line. A line logged while the writer is idle is written on the next turn of the
@@ -79,20 +85,42 @@ export class JobLogWriter implements JobLogger {
     this.flushing = this.flushing.then(async () => {
       if (batch.length === 0) return;
       try {
-        await this.prisma.$transaction(async (tx) => {
-          const [{ log_seq: last }] = await tx.$queryRaw<{ log_seq: number }[]>`
-            UPDATE jobs SET log_seq = log_seq + ${batch.length} WHERE id = ${this.jobId}::uuid RETURNING log_seq`;
-          const first = last - batch.length + 1;
-          await tx.jobLog.createMany({
-            data: batch.map((line, i) => ({ ...line, jobId: this.jobId, seq: first + i })),
-          });
-        });
+        await this.prisma.$transaction((tx) => this.insert(tx, batch));
       } catch (err) {
         this.failed ??= err as Error;
       }
     });
     return this.flushing.then(() => {
       if (this.failed) throw this.failed;
+    });
+  }
+
+  /**
+   * Takes the buffered lines out of the writer's hands, for `writeIn` in the caller's transaction,
+   * so the last lines and the job's final status commit together (one transaction, not two).
+   * Taken synchronously, before the transaction starts: a flush scheduled meanwhile finds nothing.
+   * Nothing may be logged between `take` and the end of that transaction.
+   */
+  take(): PendingLines {
+    this.scheduled = false;
+    const batch = this.buffer;
+    this.buffer = [];
+    return batch;
+  }
+
+  /** Writes `take()`n lines in `tx`, after any batch in flight; rejects if one of those failed. */
+  async writeIn(tx: Tx, batch: PendingLines): Promise<void> {
+    await this.flushing;
+    if (this.failed) throw this.failed;
+    if (batch.length > 0) await this.insert(tx, batch as Pending[]);
+  }
+
+  private async insert(tx: Tx, batch: Pending[]): Promise<void> {
+    const [{ log_seq: last }] = await tx.$queryRaw<{ log_seq: number }[]>`
+      UPDATE jobs SET log_seq = log_seq + ${batch.length} WHERE id = ${this.jobId}::uuid RETURNING log_seq`;
+    const first = last - batch.length + 1;
+    await tx.jobLog.createMany({
+      data: batch.map((line, i) => ({ ...line, jobId: this.jobId, seq: first + i })),
     });
   }
 }

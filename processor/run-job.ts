@@ -86,11 +86,15 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
 
   const log = new JobLogWriter(prisma, job.id);
 
+  // The last log lines and the outcome commit together: one transaction per finished job.
   const finish = async (data: P.JobUpdateManyMutationInput) => {
-    await log.flush();
-    await prisma.job.updateMany({
-      where: { id: job.id, leaseToken: token, status: 'RUNNING' },
-      data: { ...data, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date() },
+    const lastLines = log.take();
+    await prisma.$transaction(async (tx) => {
+      await log.writeIn(tx, lastLines);
+      await tx.job.updateMany({
+        where: { id: job.id, leaseToken: token, status: 'RUNNING' },
+        data: { ...data, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date() },
+      });
     });
   };
 
@@ -152,9 +156,9 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
       attempt: job.attempts,
     });
     heartbeat.stop();
-    await progress.flush();
     log.info(`completed in ${seconds(started)} s`);
     await finish({
+      ...progress.take(), // the final progress goes with the outcome
       status: 'COMPLETED',
       result: toJsonValue(result),
       error: null,
@@ -262,6 +266,23 @@ class ProgressWriter {
   set(done: number, total?: number | null): void {
     this.latest = { done, total: total ?? null };
     this.timer ??= setTimeout(() => void this.flush().catch(() => {}), 250);
+  }
+
+  /**
+   * The latest progress not written yet, as job columns for the caller's final write (and no
+   * write of its own). A write still in flight cannot land over it: it is guarded by the lease
+   * token, which the final write clears.
+   */
+  take(): Pick<P.JobUpdateManyMutationInput, 'progressDone' | 'progressTotal'> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const p = this.latest;
+    if (!p || (this.written && this.written.done === p.done && this.written.total === p.total)) return {};
+    this.written = p;
+    return {
+      progressDone: BigInt(Math.round(p.done)),
+      progressTotal: p.total === null ? null : BigInt(Math.round(p.total)),
+    };
   }
 
   flush(): Promise<void> {

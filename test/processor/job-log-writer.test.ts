@@ -88,6 +88,31 @@ describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
     expect(count()).toBeLessThanOrEqual(3);
   });
 
+  it('take + writeIn write the rest inside the caller transaction, after the batch in flight', async () => {
+    const log = new JobLogWriter(t.db.prisma, jobId);
+    log.info('early');
+    await turn();
+    await turn(); // "early" is being written on its own
+    log.info('last');
+    const last = log.take();
+    await t.db.prisma.$transaction(async (tx) => {
+      await log.writeIn(tx, last);
+      await tx.job.update({ where: { id: jobId }, data: { status: 'COMPLETED' } });
+    });
+    expect((await lines()).map((l) => l.message)).toEqual(['early', 'last']);
+
+    // Rolled back with the caller's transaction: the lines are not stored.
+    log.info('never');
+    const never = log.take();
+    await expect(
+      t.db.prisma.$transaction(async (tx) => {
+        await log.writeIn(tx, never);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect((await lines()).map((l) => l.message)).toEqual(['early', 'last']);
+  });
+
   it('writes a burst in batches of batchSize with contiguous seqs', async () => {
     const { prisma, count } = countingTransactions(t.db.prisma);
     const log = new JobLogWriter(prisma, jobId, { batchSize: 100 });
