@@ -4,9 +4,9 @@
 //
 //   npm run bench:ingest [-- --size-mb 1024] [-- --postgres postgresql://…] [-- --s3] [-- --single-post]
 //
-// - baseline: `curl --data-binary @FILE` to `http.createServer((req, res) => pipeline(req, file))`
-//   in its own process. (curl reads the whole file into its memory first, as --data-binary does;
-//   the time is curl's whole run, file read included.)
+// - baseline: curl POSTing the file (`-X POST --upload-file FILE`, streamed: `--data-binary @FILE`
+//   reads the whole file into memory first and fails at 1 GiB) to
+//   `http.createServer((req, res) => pipeline(req, file))` in its own process; curl's whole run.
 // - jobs: a fresh `jobs server --port 0` (embedded PGlite; with --postgres also one on a scratch
 //   PostgreSQL database), fed by the real CLI: `jobs submit FILE --type csv-import --json`. The
 //   upload phase is that command's whole run (above JOBS_DIRECT_UPLOAD_THRESHOLD, 64 MiB, it hashes
@@ -72,15 +72,19 @@ async function baseline(size) {
       '/dev/null',
       '-H',
       'content-type: application/octet-stream',
-      '--data-binary',
-      `@${csvPath}`,
+      // Streamed from the file: `--data-binary @FILE` would read all of it into curl's memory
+      // first (and at 1 GiB curl refuses: "out of memory"). -X POST keeps the method.
+      '-X',
+      'POST',
+      '--upload-file',
+      csvPath,
       `http://127.0.0.1:${server.match[1]}/`,
     ]);
     if (run.code !== 0) throw new Error(`curl failed: ${run.stderr}`);
     const written = fs.statSync(path.join(work, 'baseline.out')).size;
     if (written !== size) throw new Error(`the baseline server wrote ${written} bytes, not ${size}`);
     return {
-      name: 'baseline: curl --data-binary → node http → file',
+      name: 'baseline: curl -X POST --upload-file → node http → file',
       uploadSeconds: run.ms / 1000,
       before,
       uploadPeak: memOf(server.pid).hwm,
