@@ -61,14 +61,16 @@ export class DbQueue implements JobQueue {
   private async claim(max: number): Promise<ReceivedMessage[]> {
     const { visibilityTimeoutSeconds: vis, maxReceives } = this.opts;
     // Like SQS's redrive policy: a message already received maxReceives times goes to the
-    // dead letters instead of being delivered again.
-    await this.db.prisma.$executeRaw`
-      UPDATE queue_messages SET dead_lettered_at = now()
-      WHERE dead_lettered_at IS NULL AND visible_at <= now() AND receive_count >= ${maxReceives}`;
+    // dead letters instead of being delivered again. Both in one statement (one round trip per
+    // receive): the two updates touch disjoint rows (receive_count at or over the limit, under it).
     const rows = await this.db.prisma.$queryRaw<MessageRow[]>`
-      WITH picked AS (
+      WITH dead AS (
+        UPDATE queue_messages SET dead_lettered_at = now()
+        WHERE dead_lettered_at IS NULL AND visible_at <= now() AND receive_count >= ${maxReceives}
+        RETURNING id
+      ), picked AS (
         SELECT id FROM queue_messages
-        WHERE dead_lettered_at IS NULL AND visible_at <= now()
+        WHERE dead_lettered_at IS NULL AND visible_at <= now() AND receive_count < ${maxReceives}
         ORDER BY visible_at, id
         LIMIT ${max}
         FOR UPDATE SKIP LOCKED
