@@ -215,7 +215,7 @@ try {
         }
       }
     }
-    // The median run's time (upper median for an even count), and the rates from it.
+    // The median run's time (nearest rank: the faster of two), and the rates from it.
     const medianMs = (rs) => median(rs.map((r) => r.ms));
     const base = runs[0][0].rows / medianMs(runs[0]);
     for (const [i, [, name]] of modes.entries()) {
