@@ -55,4 +55,9 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
+  {
+    // Benches are plain Node scripts that time things.
+    files: ['bench/**/*.mjs'],
+    languageOptions: { globals: { performance: 'readonly', AbortController: 'readonly' } },
+  },
 );

@@ -119,15 +119,20 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
 
   const log = new JobLogWriter(prisma, job.id, { logger: deps.logger });
 
-  // The outcome outlives a database blip: the write is retried while the connection is down
-  // (guarded by the token, so a retry after a lost reply changes nothing).
+  // The last log lines and the outcome commit together: one transaction per finished job. The
+  // outcome outlives a database blip: the write is retried while the connection is down (the
+  // status write is guarded by the token, so a retry after a lost reply changes nothing; the
+  // last lines may then be written twice, which beats losing them).
   const finish = async (data: P.JobUpdateManyMutationInput) => {
-    await log.flush();
+    const lastLines = log.take();
     await retryTransient(
       () =>
-        prisma.job.updateMany({
-          where: { id: job.id, leaseToken: token, status: 'RUNNING' },
-          data: { ...data, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date() },
+        prisma.$transaction(async (tx) => {
+          await log.writeIn(tx, lastLines);
+          await tx.job.updateMany({
+            where: { id: job.id, leaseToken: token, status: 'RUNNING' },
+            data: { ...data, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date() },
+          });
         }),
       { what: `writing job ${job.id}'s status`, logger: deps.logger },
     );
@@ -203,9 +208,9 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
     });
     failpoint('after-handler');
     heartbeat.stop();
-    await progress.flush();
     log.info(`completed in ${seconds(started)} s`);
     await finish({
+      ...progress.take(), // the final progress goes with the outcome
       status: 'COMPLETED',
       result: toJsonValue(result),
       error: null,
@@ -377,6 +382,23 @@ class ProgressWriter {
   set(done: number, total?: number | null): void {
     this.latest = { done, total: total ?? null };
     this.timer ??= setTimeout(() => void this.flush().catch(() => {}), 250);
+  }
+
+  /**
+   * The latest progress not written yet, as job columns for the caller's final write (and no
+   * write of its own). A write still in flight cannot land over it: it is guarded by the lease
+   * token, which the final write clears.
+   */
+  take(): Pick<P.JobUpdateManyMutationInput, 'progressDone' | 'progressTotal'> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const p = this.latest;
+    if (!p || (this.written && this.written.done === p.done && this.written.total === p.total)) return {};
+    this.written = p;
+    return {
+      progressDone: BigInt(Math.round(p.done)),
+      progressTotal: p.total === null ? null : BigInt(Math.round(p.total)),
+    };
   }
 
   flush(): Promise<void> {

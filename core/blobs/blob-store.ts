@@ -44,11 +44,16 @@ export function assertSafeKey(key: string): void {
  * through it so size limits and checksums behave the same everywhere.
  */
 export class MeteredStream extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash;
   size = 0;
 
-  constructor(private readonly maxBytes: number) {
+  /** `hash: false` only counts (a direct upload's part: the whole file is hashed at completion). */
+  constructor(
+    private readonly maxBytes: number,
+    opts: { hash?: boolean } = {},
+  ) {
     super();
+    this.hash = (opts.hash ?? true) ? createHash('sha256') : undefined;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -57,11 +62,12 @@ export class MeteredStream extends Transform {
       done(new PayloadTooLargeError(`file exceeds the upload limit of ${this.maxBytes} bytes`));
       return;
     }
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     done(null, chunk);
   }
 
   result(): StoredBlob {
+    if (!this.hash) throw new Error('this MeteredStream only counts bytes');
     return { size: this.size, sha256: this.hash.digest('hex') };
   }
 }

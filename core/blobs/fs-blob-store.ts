@@ -137,7 +137,8 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     const dir = this.partsDir(uploadId);
     if (!fs.existsSync(dir)) throw new NotFoundError(`upload ${uploadId} not found or already completed`);
     const tmp = path.join(dir, `.${randomUUID()}`);
-    const meter = new MeteredStream(maxBytes);
+    // Counted, not hashed: completion hashes the assembled file, and the MD5 below is the ETag.
+    const meter = new MeteredStream(maxBytes, { hash: false });
     const md5 = createHash('md5');
     const tap = new PassThrough();
     tap.on('data', (c: Buffer) => md5.update(c));

@@ -147,13 +147,13 @@ export class JobsService {
         ...(q.status ? { status: q.status } : {}),
         ...(q.type ? { type: q.type } : {}),
         // Keyset pagination on (createdAt, id), both descending: stable under inserts, and each
-        // page is an index range scan however deep the caller goes.
+        // page is an index range scan however deep the caller goes. `createdAt <= cursor` is
+        // what bounds the scan: with the OR alone, Postgres walks the index from the newest job
+        // and filters (bench:scale, 1M jobs: 130 ms for a page half-way down, 0.05 ms with it).
         ...(after
           ? {
-              OR: [
-                { createdAt: { lt: after.createdAt } },
-                { createdAt: after.createdAt, id: { lt: after.id } },
-              ],
+              createdAt: { lte: after.createdAt },
+              OR: [{ createdAt: { lt: after.createdAt } }, { id: { lt: after.id } }],
             }
           : {}),
       },

@@ -63,6 +63,44 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
       }
     });
 
+    it('wakes one waiting receiver per message, not every receiver of the process', async () => {
+      const jobId = await newJob();
+      // Claims are the queue's $queryRaw calls: count them.
+      let claims = 0;
+      const prisma = new Proxy(t.db.prisma, {
+        get(target, key) {
+          const value = Reflect.get(target, key) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            if (key === '$queryRaw') claims++;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const waiting = new DbQueue(
+        { ...t.db, prisma },
+        { visibilityTimeoutSeconds: 30, maxReceives: 3, idlePollMs: 10_000 },
+      );
+      const ac = new AbortController();
+      try {
+        await waiting.receive({ max: 1, waitMs: 1 }); // starts listening
+        const a = waiting.receive({ max: 1, waitMs: 8_000, signal: ac.signal });
+        const b = waiting.receive({ max: 1, waitMs: 8_000, signal: ac.signal });
+        await new Promise((r) => setTimeout(r, 200)); // both are waiting now
+        claims = 0;
+        await queue.send(jobId);
+        const first = await Promise.race([a, b]);
+        expect(first.map((m) => m.jobId)).toEqual([jobId]);
+        await new Promise((r) => setTimeout(r, 500)); // room for a needless second claim
+        expect(claims).toBe(1);
+        ac.abort();
+        expect([...(await a), ...(await b)].map((m) => m.jobId)).toEqual([jobId]);
+      } finally {
+        ac.abort();
+        await waiting.close();
+      }
+    });
+
     it('returns promptly when a waiting receive is aborted', async () => {
       const ac = new AbortController();
       const started = Date.now();

@@ -1,0 +1,277 @@
+#!/usr/bin/env node
+// Throughput: noop jobs per second end to end (submitted → completed) on PostgreSQL, 2 worker
+// processes, against pg-boss and graphile-worker running an empty job on the same server.
+//
+//   npm run bench:install   # once: the peers, in bench/node_modules
+//   npm run bench:throughput [-- --jobs 2000] [-- --workers 2] [-- --concurrency 2] [-- --repeat 2]
+//                            [-- --postgres postgresql://root@127.0.0.1:5432/test] [-- --only TEXT]
+//                            [-- --cpu-prof DIR]   (a CPU profile of each jobs worker)
+//
+// Every system gets a fresh scratch database, `--workers` worker processes of `--concurrency`
+// each (idle and connected before the clock starts), and the same submitter: this process
+// sending `--jobs` jobs, `--in-flight` (8) at a time, each job inserted on its own (no bulk
+// insert). The clock runs from the first submit until the database says every job is done
+// (polled every 20 ms):
+// - jobs, REST API: POST /api/jobs {type:'noop'} to `jobs server --no-worker` (auth, validation,
+//   the job row and its queue message in one transaction, NOTIFY), `jobs worker` processes
+//   (claim with SKIP LOCKED, run-job: lease, log lines, status writes); done = status COMPLETED.
+// - jobs, JobsService: the same, with JobsService.create called in this process (no HTTP).
+// - pg-boss: boss.send() here; workers boss.work() with localConcurrency, a notify queue
+//   (LISTEN/NOTIFY) and 0.5 s polling, fetching one job at a time (like jobs and graphile-worker)
+//   and, as a second row, batches of 10 (burstWhenBatchFull); done = state 'completed'. The
+//   "vs pg-boss" column compares with the one-job-per-fetch row.
+// - graphile-worker: addJob() here; workers run() with the concurrency; done = the job row gone.
+// Rounds alternate the systems (--repeat); the table gives each one's median.
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import {
+  api,
+  cleanup,
+  DEFAULT_PG,
+  fmt,
+  median,
+  pgClient,
+  printContext,
+  printTable,
+  ROOT,
+  scratchDatabase,
+  sleep,
+  startJobsServer,
+  startJobsWorkers,
+  startNodeChild,
+} from './lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '2000' },
+    workers: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '2' },
+    'in-flight': { type: 'string', default: '8' },
+    repeat: { type: 'string', default: '2' },
+    postgres: { type: 'string', default: DEFAULT_PG },
+    only: { type: 'string' },
+    // Writes a V8 CPU profile of each jobs worker process into this directory.
+    'cpu-prof': { type: 'string' },
+  },
+});
+const N = Number(values.jobs);
+const WORKERS = Number(values.workers);
+const CONCURRENCY = Number(values.concurrency);
+const IN_FLIGHT = Number(values['in-flight']);
+const QUEUE = 'bench';
+
+/** Calls `submit(i)` for i in 0..n-1, `inFlight` at a time. */
+async function submitAll(n, inFlight, submit) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < n) await submit(next++);
+    }),
+  );
+}
+
+/**
+ * Times one system: submit everything, then wait for `doneCount()` to reach N. Also counts the
+ * database's transactions meanwhile (pg_stat_database.xact_commit: every statement outside a
+ * transaction counts as one, read-only ones and idle polls included; this bench's own count
+ * queries are subtracted), per job: the round trips to the database each job costs.
+ */
+async function timeIt(submit, doneCount, stats) {
+  const commits = async () => {
+    await sleep(1200); // backends flush their counters at least once a second when idle
+    const { rows } = await stats.query(
+      `SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    return rows[0].n;
+  };
+  const before = await commits();
+  let polls = 0;
+  const t0 = performance.now();
+  let submittedAt;
+  const submitting = submitAll(N, IN_FLIGHT, submit).then(() => (submittedAt = performance.now()));
+  let failed;
+  submitting.catch((err) => (failed = err));
+  for (;;) {
+    if (failed) throw failed;
+    polls++;
+    if ((await doneCount()) >= N) break;
+    await sleep(20);
+  }
+  await submitting;
+  const t1 = performance.now();
+  const after = await commits();
+  return {
+    seconds: (t1 - t0) / 1000,
+    submitSeconds: (submittedAt - t0) / 1000,
+    commitsPerJob: (after - before - polls - 2) / N,
+  };
+}
+
+async function jobsSystem(via) {
+  const db = await scratchDatabase(values.postgres);
+  const server = await startJobsServer({ env: { DATABASE_URL: db.url }, args: ['--no-worker'] });
+  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+  const workers = await startJobsWorkers(server, WORKERS, CONCURRENCY, profile);
+  const count = await pgClient(db.url);
+  let close = async () => {};
+  try {
+    let submit;
+    if (via === 'rest') {
+      const call = api(server.url, server.token);
+      submit = () => call('POST', '/api/jobs', { type: 'noop' });
+    } else {
+      const dist = (p) => import(path.join(ROOT, 'dist', p));
+      const { loadConfig } = await dist('core/config.js');
+      const { openRuntime } = await dist('core/runtime.js');
+      const { AuthService } = await dist('core/auth/auth-service.js');
+      const { JobsService } = await dist('core/jobs/jobs-service.js');
+      const { JobTypeRegistry } = await dist('core/jobs/job-types.js');
+      const { handlers } = await dist('processor/handlers/index.js');
+      const runtime = await openRuntime(loadConfig({ DATABASE_URL: db.url, JOBS_LOG_LEVEL: 'warn' }), {
+        migrate: false,
+      });
+      close = () => runtime.close();
+      const owner = await new AuthService(runtime.db.prisma).authenticate(server.token);
+      const jobs = new JobsService(runtime.db.prisma, runtime.queue, new JobTypeRegistry(handlers));
+      submit = () => jobs.create(owner, { id: randomUUID(), type: 'noop', params: {} });
+    }
+    const r = await timeIt(
+      submit,
+      async () => {
+        const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`);
+        return rows[0].n;
+      },
+      count,
+    );
+    const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED'`);
+    if (rows[0].n > 0) throw new Error(`${rows[0].n} jobs did not complete`);
+    return r;
+  } finally {
+    await close();
+    await count.end();
+    await workers.stop();
+    await server.stop();
+    await db.drop();
+  }
+}
+
+async function peerSystem(peer, batch = 1) {
+  const db = await scratchDatabase(values.postgres);
+  const count = await pgClient(db.url);
+  let client;
+  let submit;
+  let doneCount;
+  try {
+    if (peer === 'pg-boss') {
+      const { PgBoss } = await import('pg-boss');
+      client = new PgBoss({ connectionString: db.url, schedule: false, supervise: false });
+      client.on('error', (err) => console.error(err));
+      await client.start();
+      await client.createQueue(QUEUE, { notify: true });
+      submit = () => client.send(QUEUE, {});
+      doneCount = async () => {
+        const { rows } = await count.query(
+          `SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state = 'completed'`,
+          [QUEUE],
+        );
+        return rows[0].n;
+      };
+    } else {
+      const { makeWorkerUtils } = await import('graphile-worker');
+      client = await makeWorkerUtils({ connectionString: db.url });
+      await client.migrate();
+      let added = 0;
+      submit = async () => {
+        await client.addJob(QUEUE, {});
+        added++;
+      };
+      // A job's row is deleted when it succeeds; failures stay (and would hang the count).
+      doneCount = async () => {
+        const { rows } = await count.query(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`);
+        return added - rows[0].n;
+      };
+    }
+    const workers = await Promise.all(
+      Array.from({ length: WORKERS }, () =>
+        startNodeChild(
+          [path.join(ROOT, 'bench', 'peer-worker.mjs'), peer, db.url, String(CONCURRENCY), String(batch)],
+          {
+            ready: /^ready$/m,
+          },
+        ),
+      ),
+    );
+    try {
+      await sleep(500);
+      return await timeIt(submit, doneCount, count);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  } finally {
+    if (peer === 'pg-boss') await client?.stop({ graceful: false, wait: true });
+    else await client?.release();
+    await count.end();
+    await db.drop();
+  }
+}
+
+const systems = [
+  ['jobs: REST API (POST /api/jobs) → jobs worker', () => jobsSystem('rest')],
+  ['jobs: JobsService.create (in process) → jobs worker', () => jobsSystem('service')],
+  ['pg-boss 12.38.0: send() → work(), one job per fetch', () => peerSystem('pg-boss')],
+  ['pg-boss 12.38.0: send() → work(), batches of 10', () => peerSystem('pg-boss', 10)],
+  ['graphile-worker 0.18.0: addJob() → run()', () => peerSystem('graphile-worker')],
+].filter(([name]) => !values.only || name.includes(values.only));
+
+const results = new Map(systems.map(([name]) => [name, []]));
+try {
+  printContext(
+    `throughput: ${N} noop jobs, ${WORKERS} worker processes × concurrency ${CONCURRENCY}, ${IN_FLIGHT} submits in flight, PostgreSQL`,
+  );
+  for (let rep = 0; rep < Number(values.repeat); rep++) {
+    for (const [name, run] of systems) {
+      const r = await run();
+      results.get(name).push(r);
+      console.error(
+        `${name}: ${(N / r.seconds).toFixed(0)} jobs/s (submitted in ${r.submitSeconds.toFixed(2)} s)`,
+      );
+    }
+  }
+} finally {
+  await cleanup();
+}
+
+const rate = (name) => {
+  const rs = results.get(name);
+  return rs && rs.length ? N / median(rs.map((r) => r.seconds)) : NaN;
+};
+const boss = rate(systems.find(([n]) => n.startsWith('pg-boss') && n.endsWith('one job per fetch'))?.[0]);
+const graphile = rate(systems.find(([n]) => n.startsWith('graphile'))?.[0]);
+printTable(
+  [
+    'system',
+    'runs',
+    'end to end (median)',
+    'jobs/s',
+    'submit phase alone',
+    'database transactions per job',
+    'vs pg-boss (one job per fetch)',
+    'vs graphile-worker',
+  ],
+  systems.map(([name]) => {
+    const rs = results.get(name);
+    const secs = median(rs.map((r) => r.seconds));
+    const sub = median(rs.map((r) => r.submitSeconds));
+    return [
+      name,
+      rs.length,
+      `${secs.toFixed(2)} s`,
+      fmt.int(N / secs),
+      `${sub.toFixed(2)} s (${fmt.int(N / sub)}/s)`,
+      median(rs.map((r) => r.commitsPerJob)).toFixed(1),
+      fmt.ratio(N / secs / boss),
+      fmt.ratio(N / secs / graphile),
+    ];
+  }),
+);
