@@ -52,8 +52,8 @@ describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
 
   it('two writers on one job (an attempt and a duplicate delivery) never share a seq', async () => {
     const id = await newJob();
-    const a = new JobLogWriter(t.db.prisma, id, { batchSize: 50, flushMs: 5 });
-    const b = new JobLogWriter(t.db.prisma, id, { batchSize: 70, flushMs: 5 });
+    const a = new JobLogWriter(t.db.prisma, id, { batchSize: 50 });
+    const b = new JobLogWriter(t.db.prisma, id, { batchSize: 70 });
     for (let i = 0; i < 600; i++) {
       a.info(`a ${i}`);
       b.info(`b ${i}`);

@@ -99,7 +99,7 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
 
   it('resumes after Last-Event-ID (or ?after), and ends at once for an ended job', async () => {
     const id = await createJob(alice);
-    const log = new JobLogWriter(s.t.db.prisma, id, { batchSize: 7, flushMs: 10 });
+    const log = new JobLogWriter(s.t.db.prisma, id, { batchSize: 7 });
     for (let i = 1; i <= 30; i++) log.info(`line ${i}`);
     await log.flush();
     await s.t.db.prisma.job.update({ where: { id }, data: { status: 'COMPLETED', finishedAt: new Date() } });
