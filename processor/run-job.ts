@@ -190,8 +190,9 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
     if (job.input_key) {
       input = await deps.blobs.get(job.input_key);
       // A direct upload to S3 was never hashed by the API host: this read is the check (a
-      // mismatch fails the handler's read at the end of the input).
-      if (job.input_sha256) input = checkedInput(input, job.input_sha256);
+      // mismatch fails the handler's read at the end of the input). A store that hashed every
+      // blob as it wrote it (the directory) is not read twice over.
+      if (job.input_sha256 && !deps.blobs.hashedOnWrite) input = checkedInput(input, job.input_sha256);
     }
     const result = await handler.run({
       jobId: job.id,

@@ -23,6 +23,12 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Throws when the store cannot be used (readiness probe). */
   check(): Promise<void>;
+  /**
+   * True when every blob's SHA-256 was computed from its bytes as this store wrote them (puts and
+   * completed direct uploads alike), so a job reading its input need not hash it again. False
+   * for S3: a direct upload goes from the client to S3 and never passes the API host.
+   */
+  readonly hashedOnWrite: boolean;
 }
 
 /** The key of a job's input: per owner and job, never derived from the client's filename. */

@@ -22,6 +22,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * a real key.
  */
 export class FsBlobStore implements BlobStore, MultipartUploads {
+  /** put() hashes as it writes; a direct upload is hashed as its parts are assembled. */
+  readonly hashedOnWrite = true;
   private secret?: Buffer;
   private readonly partSize: number;
 

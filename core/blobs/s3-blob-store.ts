@@ -59,6 +59,8 @@ export interface S3BlobStoreOptions {
  * const blobs = new S3BlobStore({ client, bucket: config.s3Bucket });
  */
 export class S3BlobStore implements BlobStore, MultipartUploads {
+  /** Direct uploads reach S3 without passing this process: their hash is checked on read. */
+  readonly hashedOnWrite = false;
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
