@@ -4,6 +4,7 @@ import { Prisma as P } from '../db/generated/client.js';
 import { ForbiddenError, ValidationError } from '../errors.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { toJobDto, type JobDto } from './job-dto.js';
+import { freshAttempts } from './jobs-service.js';
 
 export type DeadLetterDto = JobDto & { deadLetteredAt: string };
 
@@ -77,20 +78,7 @@ export class DlqService {
         for (const { id } of rows) {
           await tx.job.update({
             where: { id },
-            data: {
-              status: 'PENDING',
-              attempts: 0,
-              error: null,
-              result: P.DbNull,
-              progressDone: null,
-              progressTotal: null,
-              startedAt: null,
-              finishedAt: null,
-              leaseToken: null,
-              leaseExpiresAt: null,
-              deadLetteredAt: null,
-              updatedAt: new Date(),
-            },
+            data: freshAttempts(),
           });
           await tx.$executeRaw`
             WITH s AS (UPDATE jobs SET log_seq = log_seq + 1 WHERE id = ${id}::uuid RETURNING log_seq)

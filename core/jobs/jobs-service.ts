@@ -260,20 +260,7 @@ export class JobsService {
     const updated = await this.prisma.$transaction(async (tx) => {
       const n = await tx.job.updateMany({
         where: { id, status: { in: ['FAILED', 'CANCELLED'] } },
-        data: {
-          status: 'PENDING',
-          attempts: 0,
-          error: null,
-          result: P.DbNull,
-          progressDone: null,
-          progressTotal: null,
-          startedAt: null,
-          finishedAt: null,
-          leaseToken: null,
-          leaseExpiresAt: null,
-          deadLetteredAt: null,
-          updatedAt: new Date(),
-        },
+        data: freshAttempts(),
       });
       if (n.count === 0) return false;
       await this.queue.send(id, tx);
@@ -340,4 +327,25 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const createdAt = new Date(ts);
   if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) throw new ValidationError('invalid cursor');
   return { createdAt, id };
+}
+
+/**
+ * The columns that put a finished job back in line with a full set of attempts: `jobs retry` and
+ * `jobs dlq redrive` alike.
+ */
+export function freshAttempts(): P.JobUpdateManyMutationInput {
+  return {
+    status: 'PENDING',
+    attempts: 0,
+    error: null,
+    result: P.DbNull,
+    progressDone: null,
+    progressTotal: null,
+    startedAt: null,
+    finishedAt: null,
+    leaseToken: null,
+    leaseExpiresAt: null,
+    deadLetteredAt: null,
+    updatedAt: new Date(),
+  };
 }
