@@ -313,6 +313,9 @@ describeBrowser('the dashboard in Chromium', () => {
     await alice.locator('#jobs-body tr').first().waitFor();
     await alice.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 1);
     await alice.locator('[data-filter="COMPLETED"]').click();
+    // Until the COMPLETED page lands, the FAILED filter's one row is still shown: wait for the
+    // row expected, not for a row count the old page already has.
+    await alice.locator(`#jobs-body tr[data-id="${aliceCsvJob}"]`).waitFor();
     await alice.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 1);
     await expect(alice.locator(`#jobs-body tr[data-id="${aliceCsvJob}"]`).count()).resolves.toBe(1);
 
