@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, Parser, type Options as CsvParseOptions } from 'csv-parse';
@@ -61,7 +62,7 @@ export const csvImport: JobHandler<CsvImportParams> = {
     const checker = new RowChecker(params, ctx.log);
     const parser = new LineNumberedParser(
       {
-        bom: true, // TextDecoder already drops a BOM; this is belt and braces
+        bom: true, // a UTF-8 BOM is not part of the header's first name
         delimiter: params.delimiter,
         relax_column_count: true,
         skip_empty_lines: true,
@@ -72,7 +73,7 @@ export const csvImport: JobHandler<CsvImportParams> = {
     try {
       await pipeline(
         input,
-        (source: Readable) => decodeUtf8(source, (bytes) => ctx.progress(bytes, size)),
+        (source: Readable) => checkUtf8(source, (bytes) => ctx.progress(bytes, size)),
         parser,
         drain,
         { signal },
@@ -291,14 +292,20 @@ function countCrLf(record: string[], splitsOnLf: boolean): number {
 }
 
 /**
- * Decodes the input as UTF-8 text, chunk by chunk, and fails on the first byte that is not.
- * NUL is refused too: it is valid UTF-8 but no text file has it, while nearly every binary does.
+ * Passes the input's bytes on unchanged, failing on the first byte that is not UTF-8 text. NUL is
+ * refused too: it is valid UTF-8 but no text file has it, while nearly every binary does.
+ *
+ * The bytes are checked in place (`isUtf8`, simdutf) rather than decoded: csv-parse works on bytes
+ * and decodes each field itself, so a decoded copy of every chunk (and csv-parse's re-encoding of
+ * it) was a second and third copy of the whole file passing through the heap for nothing.
  */
-async function* decodeUtf8(source: Readable, onBytes: (bytesRead: number) => void): AsyncGenerator<string> {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+async function* checkUtf8(
+  source: Readable,
+  onBytes: (bytesRead: number) => void,
+): AsyncGenerator<Uint8Array> {
   let offset = 0;
   let reported = 0;
-  // The bytes of an incomplete character the decoder holds from earlier chunks.
+  // The bytes, from earlier chunks, of a character not complete yet (at most 3).
   let held: Uint8Array = new Uint8Array(0);
   for await (const data of source) {
     const chunk: Uint8Array = typeof data === 'string' ? Buffer.from(data) : (data as Uint8Array);
@@ -307,30 +314,34 @@ async function* decodeUtf8(source: Readable, onBytes: (bytesRead: number) => voi
     }
     const nul = chunk.indexOf(0);
     if (nul !== -1) throw new JobFailure(`input contains binary data (NUL byte at byte ${offset + nul})`);
-    let text: string;
-    try {
-      text = decoder.decode(chunk, { stream: true });
-    } catch {
-      const joined = concat(held, chunk);
-      const bad = firstInvalidUtf8(joined);
-      throw notUtf8(offset - held.length + Math.max(bad, 0));
+    let from = 0;
+    if (held.length > 0) {
+      // The character split by the chunk boundary is checked on its own, so the chunk is not copied.
+      const missing = sequenceLength(held[0]!) - held.length;
+      if (chunk.length < missing) {
+        held = concat(held, chunk);
+      } else {
+        const char = concat(held, chunk.subarray(0, missing));
+        if (!isUtf8(char)) throw notUtf8(offset - held.length + Math.max(firstInvalidUtf8(char), 0));
+        held = new Uint8Array(0);
+        from = missing;
+      }
     }
-    held = heldBytes(held, chunk);
+    if (held.length === 0) {
+      const tail = incompleteTail(chunk, from);
+      const body = chunk.subarray(from, chunk.length - tail);
+      if (!isUtf8(body)) throw notUtf8(offset + from + Math.max(firstInvalidUtf8(body), 0));
+      held = Uint8Array.from(chunk.subarray(chunk.length - tail));
+    }
     offset += chunk.length;
     if (offset - reported >= PROGRESS_EVERY_BYTES) {
       onBytes(offset);
       reported = offset;
     }
-    if (text.length > 0) yield text;
+    if (chunk.length > 0) yield chunk;
   }
-  let rest: string;
-  try {
-    rest = decoder.decode();
-  } catch {
-    throw notUtf8(offset - held.length);
-  }
+  if (held.length > 0) throw notUtf8(offset - held.length + Math.max(firstInvalidUtf8(held), 0));
   onBytes(offset);
-  if (rest.length > 0) yield rest;
 }
 
 function notUtf8(byte: number): JobFailure {
@@ -348,16 +359,19 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return a.length === 0 ? b : Buffer.concat([a, b]);
 }
 
-/** The trailing bytes of `held + chunk` that start a character not yet complete. */
-function heldBytes(held: Uint8Array, chunk: Uint8Array): Uint8Array {
-  const tail = chunk.length >= 3 ? chunk.subarray(chunk.length - 3) : concat(held, chunk).slice(-3);
-  for (let k = 1; k <= tail.length; k++) {
-    const byte = tail[tail.length - k]!;
+/** The length of the sequence a lead byte starts (an invalid lead counts as long, and fails later). */
+function sequenceLength(lead: number): number {
+  return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+}
+
+/** How many bytes at the end of `chunk` (not before `from`) start a character not complete yet. */
+function incompleteTail(chunk: Uint8Array, from: number): number {
+  for (let k = 1; k <= 3 && chunk.length - k >= from; k++) {
+    const byte = chunk[chunk.length - k]!;
     if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back for the lead
-    const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
-    return length > k ? Uint8Array.from(tail.subarray(tail.length - k)) : new Uint8Array(0);
+    return sequenceLength(byte) > k ? k : 0;
   }
-  return new Uint8Array(0);
+  return 0;
 }
 
 /** Index of the first byte that starts an invalid sequence (WHATWG rules), or -1. */
