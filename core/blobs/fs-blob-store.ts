@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
 import {
   MiB,
@@ -175,20 +175,8 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
     const tmp = path.join(this.root, '.tmp', randomUUID());
     await fs.promises.mkdir(path.dirname(tmp), { recursive: true });
-    const meter = new MeteredStream(opts.size);
-    async function* concatenated(): AsyncGenerator<Buffer> {
-      for (const f of files)
-        yield* fs.createReadStream(f, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>;
-    }
     try {
-      try {
-        await pipeline(concatenated(), meter, fs.createWriteStream(tmp, { flags: 'wx' }));
-      } catch (err) {
-        if (err instanceof PayloadTooLargeError)
-          throw new ValidationError(`the uploaded parts hold more than the declared ${opts.size} bytes`);
-        throw err;
-      }
-      const got = meter.result();
+      const got = await concatenate(files, tmp, opts.size);
       if (got.size !== opts.size) {
         throw new ValidationError(
           `the uploaded parts hold ${got.size} bytes, but ${opts.size} were declared`,
@@ -230,6 +218,46 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     this.secret = Buffer.from((await fs.promises.readFile(file, 'utf8')).trim(), 'hex');
     return this.secret;
   }
+}
+
+/**
+ * Copies `files`, one after another, into a new file `dest`, hashing the bytes as they pass;
+ * fails once more than `maxBytes` would be written.
+ *
+ * A plain read/write loop through one buffer, not streams: a stream allocates a fresh buffer per
+ * chunk, and the GC frees those only when it next runs, so assembling 1 GiB that way left tens
+ * of MB of dead buffers in the embedded server's memory at its peak (BENCHMARKS.md, ingest).
+ */
+async function concatenate(files: string[], dest: string, maxBytes: number): Promise<StoredBlob> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(MiB);
+  let size = 0;
+  const out = await fs.promises.open(dest, 'wx');
+  try {
+    for (const file of files) {
+      const part = await fs.promises.open(file, 'r');
+      try {
+        for (;;) {
+          const { bytesRead } = await part.read(buffer, 0, buffer.length, null);
+          if (bytesRead === 0) break;
+          size += bytesRead;
+          if (size > maxBytes) {
+            throw new ValidationError(`the uploaded parts hold more than the declared ${maxBytes} bytes`);
+          }
+          hash.update(buffer.subarray(0, bytesRead));
+          // A write may take fewer bytes than offered (rare for files, but allowed).
+          for (let done = 0; done < bytesRead;) {
+            done += (await out.write(buffer, done, bytesRead - done)).bytesWritten;
+          }
+        }
+      } finally {
+        await part.close();
+      }
+    }
+  } finally {
+    await out.close();
+  }
+  return { size, sha256: hash.digest('hex') };
 }
 
 function sign(secret: Buffer, uploadId: string, partNumber: number, expires: number): string {
