@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { PayloadTooLargeError, ValidationError } from '../errors.js';
+import { countStreamedBytes } from './stream-buffers.js';
 
 /** What the store measured while writing a blob. */
 export interface StoredBlob {
@@ -64,6 +65,7 @@ export class MeteredStream extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.size += chunk.length;
+    countStreamedBytes(chunk.length);
     if (this.size > this.maxBytes) {
       done(new PayloadTooLargeError(`file exceeds the upload limit of ${this.maxBytes} bytes`));
       return;
