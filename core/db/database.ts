@@ -102,9 +102,14 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
-// PGlite's default shared_buffers (128 MB) would dominate the server's memory; the embedded
-// database is small and mostly served from the OS page cache anyway.
-const PGLITE_OPTIONS = { postgresqlconf: ['shared_buffers=8MB'] };
+// PostgreSQL sizes its shared memory for its settings at start, and PGlite keeps all of it in the
+// server's memory. Its defaults fit a database server, not one embedded connection:
+// - shared_buffers (128 MB): the embedded database is small and its files are in the OS page
+//   cache anyway; 4 MB measured as fast as 8 MB (point selects, list pages and inserts on 200k
+//   rows) and 4 MB lighter (BENCHMARKS.md, ingest);
+// - max_connections (100): PGlite is one backend; each slot reserves lock and process tables
+//   (-4 MB). 4 leaves superuser_reserved_connections (3) one below it, as PostgreSQL requires.
+const PGLITE_OPTIONS = { postgresqlconf: ['shared_buffers=4MB', 'max_connections=4'] };
 
 async function openPglite(dir?: string): Promise<Database> {
   // V8 compiles WASM twice: at once with its baseline compiler (Liftoff), then hot functions again
