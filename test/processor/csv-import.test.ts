@@ -450,6 +450,27 @@ describe('csv-import refuses what is not CSV text', () => {
     );
   });
 
+  it('invalid UTF-8 gives the same byte offset however the input is split', async () => {
+    // Valid 2-, 3- and 4-byte characters first, so splits land inside them too.
+    const head = Buffer.from('id,name\n1,Zoë 日本 😀\n2,');
+    const cases = [
+      [Buffer.concat([head, Buffer.from([0xe6, 0x41]), Buffer.from('x\n')]), head.length], // broken 3-byte
+      [Buffer.concat([head, Buffer.from([0xff]), Buffer.from('x\n')]), head.length], // never a lead
+      [Buffer.concat([head, Buffer.from([0xc3, 0xa9, 0x80]), Buffer.from('x\n')]), head.length + 2], // stray continuation
+      [Buffer.concat([head, Buffer.from([0xf0, 0x9f, 0x98])]), head.length], // truncated at the end
+    ] as const;
+    for (const [bytes, at] of cases) {
+      const message = `input is not UTF-8 text (invalid byte sequence near byte ${at})`;
+      expect((await failure(start(bytes))).message).toBe(message);
+      for (let cut = 1; cut < bytes.length; cut++) {
+        const run = start([bytes.subarray(0, cut), bytes.subarray(cut)]);
+        expect([cut, (await failure(run)).message]).toEqual([cut, message]);
+      }
+      const byteByByte = start([...bytes].map((b) => Buffer.from([b])));
+      expect((await failure(byteByByte)).message).toBe(message);
+    }
+  });
+
   it('UTF-16', async () => {
     const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('a,b\n', 'utf16le')]);
     expect((await failure(start(utf16))).message).toMatch(/^input is UTF-16 text/);
