@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +42,47 @@ describe('FsBlobStore', () => {
     const store = new FsBlobStore(path.join(root, 'nested', 'blobs'));
     await store.check();
     expect(fs.statSync(path.join(root, 'nested', 'blobs')).isDirectory()).toBe(true);
+  });
+
+  it('assembles a direct upload from its parts, and refuses parts holding more than declared', async () => {
+    const store = new FsBlobStore(root, { partSize: 5 });
+    const uploadId = randomUUID();
+    const opts = { uploadId, partSize: 5, expiresAt: new Date(Date.now() + 60_000), apiBaseUrl: 'http://x' };
+    const bytes = Buffer.from('id,n\n1,2\n3,4\n'); // 14 bytes: parts of 5, 5 and 4
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const send = async (id: string) => {
+      const parts = [];
+      for (let n = 1; n * 5 - 5 < bytes.length; n++) {
+        const part = bytes.subarray(n * 5 - 5, n * 5);
+        parts.push({ partNumber: n, etag: (await store.putPart(id, n, Readable.from([part]), 5)).etag });
+      }
+      return parts;
+    };
+    await store.begin('inputs/u/whole', { ...opts, size: bytes.length });
+    const parts = await send(uploadId);
+    const done = await store.complete('inputs/u/whole', {
+      uploadId,
+      storeUploadId: null,
+      parts,
+      size: bytes.length,
+      sha256,
+    });
+    expect(done).toEqual({ size: bytes.length, sha256Verified: true });
+    expect(await digest(await store.get('inputs/u/whole'))).toEqual({ size: bytes.length, sha256 });
+
+    const short = randomUUID();
+    await store.begin('inputs/u/short', { ...opts, uploadId: short, size: 12 });
+    const tooMany = await send(short);
+    await expect(
+      store.complete('inputs/u/short', {
+        uploadId: short,
+        storeUploadId: null,
+        parts: tooMany,
+        size: 12,
+        sha256,
+      }),
+    ).rejects.toThrow('the uploaded parts hold more than the declared 12 bytes');
+    expect(await filesUnder(root)).toEqual(['.upload-secret', 'inputs/u/whole']);
   });
 
   it('sweeps temporary files left by a crash without touching stored blobs', async () => {
