@@ -29,7 +29,7 @@ export function countStreamedBytes(bytes: number): void {
 /**
  * V8's gc() without `node --expose-gc` on the command line: the flag set at run time exposes
  * gc() to contexts created afterwards, so a new (throwaway) context hands it over. The main
- * context's globals are not touched.
+ * context's globals are not touched (later `vm` contexts do get a gc() global, which is harmless).
  */
 function youngGc(): Gc {
   if (!gc) {
