@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { api, waitForJob } from '../helpers/api-server.js';
 import { ROOT, runCli } from '../cli/helpers/run-cli.js';
 import { createScratchDatabase } from '../helpers/db.js';
-import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { buildAndUnpackLambda, invokeLambda } from '../helpers/lambda.js';
 import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
 
@@ -36,13 +36,10 @@ withPostgres('the AWS pipeline (PostgreSQL + fauxqs S3/SQS)', () => {
     const queue = await emu.createQueue('jobs', { maxReceiveCount: 3 });
     configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-aws-cfg-'));
     env = {
-      ...EMULATOR_ENV,
+      ...sqsEnv(emu, queue),
       DATABASE_URL: db.url,
       JOBS_S3_BUCKET: 'jobs-inputs',
       JOBS_S3_ENDPOINT: emu.endpoint,
-      JOBS_SQS_QUEUE_URL: queue.url,
-      JOBS_SQS_ENDPOINT: emu.endpoint,
-      JOBS_SQS_DLQ_URL: queue.dlqUrl,
       JOBS_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-aws-data-')),
     };
     server = await startServerProcess({ ...env, XDG_CONFIG_HOME: configHome }, ['--no-worker']);

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { api } from '../helpers/api-server.js';
+import { until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
-import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 /**
@@ -32,11 +33,8 @@ withPostgres('a job that kills its worker every time', () => {
     queue = await emu.createQueue('jobs', { maxReceiveCount: MAX_RECEIVES, visibilityTimeout: 2 });
     configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dlq-cfg-'));
     env = {
-      ...EMULATOR_ENV,
+      ...sqsEnv(emu, queue),
       DATABASE_URL: db.url,
-      JOBS_SQS_QUEUE_URL: queue.url,
-      JOBS_SQS_DLQ_URL: queue.dlqUrl,
-      JOBS_SQS_ENDPOINT: emu.endpoint,
       JOBS_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dlq-data-')),
       // The queue's settings, as a deployment sets both from one config.
       JOBS_VISIBILITY_TIMEOUT_SECONDS: '2',
@@ -61,21 +59,6 @@ withPostgres('a job that kills its worker every time', () => {
 
   async function job(id: string) {
     return (await api(server.url, token(), 'GET', `/api/jobs/${id}`)).body;
-  }
-
-  async function until<T>(
-    what: string,
-    read: () => Promise<T>,
-    ok: (v: T) => boolean,
-    ms = 60_000,
-  ): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await read();
-      if (ok(v)) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 
   it('is FAILED with the reason, and its message is in the DLQ after maxReceiveCount', async () => {

@@ -6,8 +6,9 @@ import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { api } from '../helpers/api-server.js';
+import { until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
-import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 /**
@@ -45,11 +46,7 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
       emu = await startEmulator();
       const queue = await emu.createQueue('jobs', { maxReceiveCount: 10, visibilityTimeout: LEASE_SECONDS });
       queueUrl = queue.url;
-      Object.assign(env, EMULATOR_ENV, {
-        JOBS_SQS_QUEUE_URL: queue.url,
-        JOBS_SQS_DLQ_URL: queue.dlqUrl,
-        JOBS_SQS_ENDPOINT: emu.endpoint,
-      });
+      Object.assign(env, sqsEnv(emu, queue));
     }
     server = await startServerProcess({ ...env, XDG_CONFIG_HOME: configHome }, ['--no-worker']);
   }, 120_000);
@@ -73,16 +70,6 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
     (await api(server.url, token(), 'GET', `/api/jobs/${id}/logs`)).body.items.map(
       (l: { message: string }) => l.message,
     );
-
-  async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await read();
-      if (ok(v)) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   it('lease expires, it is retried, and after maxAttempts it is FAILED with the reason; redrive runs it again', async () => {
     const { body } = await api(server.url, token(), 'POST', '/api/jobs', {

@@ -6,7 +6,7 @@ import { api } from '../helpers/api-server.js';
 import { runCli } from '../cli/helpers/run-cli.js';
 import { COUNTING_BIN, readRuns, until, type HandlerRun } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
-import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import {
   startServerProcess,
   startWorkerProcess,
@@ -131,11 +131,7 @@ function postgresMode(queue: 'database' | 'sqs'): Mode {
       if (queue === 'sqs') {
         emu = await startEmulator();
         const q = await emu.createQueue('jobs', { visibilityTimeout: VISIBILITY, maxReceiveCount: 10 });
-        Object.assign(env, EMULATOR_ENV, {
-          JOBS_SQS_QUEUE_URL: q.url,
-          JOBS_SQS_DLQ_URL: q.dlqUrl,
-          JOBS_SQS_ENDPOINT: emu.endpoint,
-        });
+        Object.assign(env, sqsEnv(emu, q));
       }
       server = await startServerProcess(
         { ...env, XDG_CONFIG_HOME: configHome },

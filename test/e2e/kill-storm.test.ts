@@ -6,7 +6,7 @@ import pg from 'pg';
 import { api } from '../helpers/api-server.js';
 import { COUNTING_BIN, readRuns, until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
-import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import {
   startServerProcess,
   startWorkerProcess,
@@ -55,11 +55,7 @@ withPostgres.each(['database', 'sqs'] as const)(
       if (queue === 'sqs') {
         emu = await startEmulator();
         const q = await emu.createQueue('jobs', { visibilityTimeout: 3, maxReceiveCount: 20 });
-        Object.assign(env, EMULATOR_ENV, {
-          JOBS_SQS_QUEUE_URL: q.url,
-          JOBS_SQS_DLQ_URL: q.dlqUrl,
-          JOBS_SQS_ENDPOINT: emu.endpoint,
-        });
+        Object.assign(env, sqsEnv(emu, q));
       }
       server = await startServerProcess(
         { ...env, XDG_CONFIG_HOME: configHome },

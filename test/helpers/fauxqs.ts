@@ -9,6 +9,19 @@ export const EMULATOR_ENV = {
   AWS_SECRET_ACCESS_KEY: 'test',
 };
 
+/**
+ * The environment that points jobs at an emulator's queue and its dead-letter queue (credentials
+ * included), as a deployment sets it.
+ */
+export function sqsEnv(emu: Emulator, queue: { url: string; dlqUrl: string }): Record<string, string> {
+  return {
+    ...EMULATOR_ENV,
+    JOBS_SQS_QUEUE_URL: queue.url,
+    JOBS_SQS_DLQ_URL: queue.dlqUrl,
+    JOBS_SQS_ENDPOINT: emu.endpoint,
+  };
+}
+
 export interface Emulator {
   endpoint: string;
   port: number;
