@@ -11,7 +11,12 @@ import { ROOT, runCli } from '../cli/helpers/run-cli.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { buildAndUnpackLambda, invokeLambda } from '../helpers/lambda.js';
-import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
+import {
+  profileToken,
+  type ServerProcess,
+  startServerProcess,
+  startWorkerProcess,
+} from '../helpers/server-process.js';
 
 /**
  * The production path on one machine: PostgreSQL, and S3 + SQS served by fauxqs through the
@@ -28,7 +33,7 @@ withPostgres('the AWS pipeline (PostgreSQL + fauxqs S3/SQS)', () => {
   let configHome: string;
   let lambdaDir: string;
   const children: ChildProcess[] = [];
-  const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+  const token = () => profileToken(configHome);
 
   beforeAll(async () => {
     [emu, db] = await Promise.all([startEmulator(), createScratchDatabase()]);

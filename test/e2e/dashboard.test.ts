@@ -6,7 +6,7 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, tempConfigHome } from '../cli/helpers/run-cli.js';
 import { api } from '../helpers/api-server.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 
 /**
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real
@@ -96,7 +96,7 @@ beforeAll(async () => {
   configHome = tempConfigHome();
   server = await startServerProcess({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome });
   url = server.url;
-  adminToken = JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+  adminToken = profileToken(configHome);
   await createUser('alice');
   await createUser('bob');
   browser = await chromium.launch({

@@ -9,10 +9,11 @@ import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { pgBinDir, startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 import {
+  type CliProcess,
+  profileToken,
+  type ServerProcess,
   startServerProcess,
   startWorkerProcess,
-  type CliProcess,
-  type ServerProcess,
 } from '../helpers/server-process.js';
 
 /**
@@ -48,8 +49,7 @@ function deployment(topology: Topology) {
   const d = {
     counter,
     server: () => server,
-    token: () =>
-      JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token as string,
+    token: () => profileToken(configHome),
     async start(databaseUrl: string) {
       // A lease long enough to outlast the outage: the job must finish in the attempt it started.
       const env: Record<string, string> = {

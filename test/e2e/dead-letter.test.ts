@@ -8,7 +8,12 @@ import { api } from '../helpers/api-server.js';
 import { until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
+import {
+  profileToken,
+  type ServerProcess,
+  startServerProcess,
+  startWorkerProcess,
+} from '../helpers/server-process.js';
 
 /**
  * A job that takes its worker down every time (here: the worker is SIGKILLed mid-job) ends FAILED,
@@ -26,7 +31,7 @@ withPostgres('a job that kills its worker every time', () => {
   let queue: { url: string; dlqUrl: string };
   let configHome: string;
   const workers: ChildProcess[] = [];
-  const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+  const token = () => profileToken(configHome);
 
   beforeAll(async () => {
     [emu, db] = await Promise.all([startEmulator(), createScratchDatabase()]);

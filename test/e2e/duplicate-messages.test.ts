@@ -9,10 +9,11 @@ import { COUNTING_BIN, readRuns, until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import {
+  type CliProcess,
+  profileToken,
+  type ServerProcess,
   startServerProcess,
   startWorkerProcess,
-  type CliProcess,
-  type ServerProcess,
 } from '../helpers/server-process.js';
 
 /**
@@ -101,7 +102,7 @@ withPostgres.each(['database', 'sqs'] as const)(
     }
 
     it('runs the job once and acknowledges the two copies', async () => {
-      const token = JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+      const token = profileToken(configHome);
       const { body } = await api(server.url, token, 'POST', '/api/jobs', {
         type: 'count',
         params: { file: counter, sleepMs: 3_000 },

@@ -9,7 +9,12 @@ import { api } from '../helpers/api-server.js';
 import { until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { startServerProcess, startWorkerProcess, type ServerProcess } from '../helpers/server-process.js';
+import {
+  profileToken,
+  type ServerProcess,
+  startServerProcess,
+  startWorkerProcess,
+} from '../helpers/server-process.js';
 
 /**
  * Issue 5, criterion 4: a handler that hangs. Each `jobs worker` that takes the job is frozen
@@ -30,7 +35,7 @@ withPostgres.each(['database', 'sqs'] as const)('a hung handler (%s queue)', (qu
   let configHome: string;
   let queueUrl: string | undefined;
   const workers: ChildProcess[] = [];
-  const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+  const token = () => profileToken(configHome);
 
   beforeAll(async () => {
     db = await createScratchDatabase();

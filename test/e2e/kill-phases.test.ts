@@ -8,10 +8,11 @@ import { COUNTING_BIN, readRuns, until, type HandlerRun } from '../helpers/count
 import { createScratchDatabase } from '../helpers/db.js';
 import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import {
+  type CliProcess,
+  profileToken,
+  type ServerProcess,
   startServerProcess,
   startWorkerProcess,
-  type CliProcess,
-  type ServerProcess,
 } from '../helpers/server-process.js';
 
 /**
@@ -50,7 +51,7 @@ function tempDir(prefix: string): string {
 }
 
 function tokenIn(configHome: string): string {
-  return JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+  return profileToken(configHome);
 }
 
 /** A process run until a failpoint kills it: it must die of SIGKILL, at that failpoint. */

@@ -8,10 +8,11 @@ import { COUNTING_BIN, readRuns, until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import {
+  type CliProcess,
+  profileToken,
+  type ServerProcess,
   startServerProcess,
   startWorkerProcess,
-  type CliProcess,
-  type ServerProcess,
 } from '../helpers/server-process.js';
 
 /**
@@ -112,7 +113,7 @@ withPostgres.each(['database', 'sqs'] as const)(
     );
 
     async function storm() {
-      const token = JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+      const token = profileToken(configHome);
       let worker = await startWorker();
       const started = Date.now();
       const submissions = Promise.all(

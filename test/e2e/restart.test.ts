@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { api, waitForJob } from '../helpers/api-server.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 
 /**
  * Nothing is lost when the server stops: real `jobs server` processes on one data directory,
@@ -15,8 +15,7 @@ describe('restarting the embedded server', () => {
   let server: ServerProcess | undefined;
 
   const env = () => ({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome });
-  const token = () =>
-    JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token as string;
+  const token = () => profileToken(configHome);
 
   afterEach(async () => {
     await server?.stop('SIGKILL');

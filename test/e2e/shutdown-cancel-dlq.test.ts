@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { runCli } from '../cli/helpers/run-cli.js';
 import { api, waitForJob } from '../helpers/api-server.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 
 /**
  * Real `jobs server` processes on an embedded data directory, driven by the real CLI: graceful
@@ -17,8 +17,7 @@ describe('embedded server: shutdown, cancel, dead letters', () => {
   let server: ServerProcess | undefined;
 
   const env = () => ({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome });
-  const token = () =>
-    JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token as string;
+  const token = () => profileToken(configHome);
   const cli = (args: string[]) => runCli(args, { env: { XDG_CONFIG_HOME: configHome } });
   const job = async (id: string) => (await api(server!.url, token(), 'GET', `/api/jobs/${id}`)).body;
   const logs = async (id: string): Promise<string[]> =>

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { api, waitForJob } from '../helpers/api-server.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 import { runCli } from '../cli/helpers/run-cli.js';
 
 /**
@@ -24,7 +24,7 @@ withPostgres('an SQS outage during submit', () => {
   let env: Record<string, string>;
   let configHome: string;
   let dataDir: string;
-  const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+  const token = () => profileToken(configHome);
 
   beforeAll(async () => {
     [emu, db] = await Promise.all([startEmulator(), createScratchDatabase()]);

@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { api, waitForJob } from '../helpers/api-server.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import {
+  type CliProcess,
+  profileToken,
+  type ServerProcess,
   startServerProcess,
   startWorkerProcess,
-  type CliProcess,
-  type ServerProcess,
 } from '../helpers/server-process.js';
 import { runCli } from '../cli/helpers/run-cli.js';
 
@@ -22,7 +23,7 @@ withPostgres('jobs worker', () => {
   let configHome: string;
   let dataDir: string;
   const workers: ChildProcess[] = [];
-  const token = () => JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token;
+  const token = () => profileToken(configHome);
 
   beforeAll(async () => {
     db = await createScratchDatabase();

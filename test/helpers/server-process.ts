@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { BIN, cliEnv, ROOT } from '../cli/helpers/run-cli.js';
 
 export interface CliProcess {
@@ -62,6 +64,11 @@ export async function startCliProcess(
       return code;
     },
   };
+}
+
+/** The API token the first `jobs server` start saved in the CLI profile under `configHome`. */
+export function profileToken(configHome: string): string {
+  return JSON.parse(fs.readFileSync(path.join(configHome, 'jobs', 'config.json'), 'utf8')).token as string;
 }
 
 /**
