@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { parseFailpoints, type FailpointAction, type FailpointName } from './failpoints.js';
 
 /**
  * Everything the server, worker and processor read from the environment, parsed and checked in
@@ -39,8 +38,13 @@ export interface Config {
   /** Backoff of retryable failures: base * 2^(attempt-1), capped at max, with jitter. */
   retryBaseMs: number;
   retryMaxMs: number;
-  /** TEST-ONLY crash points (JOBS_FAILPOINTS, see core/failpoints.ts); absent in production. */
-  failpoints?: ReadonlyMap<FailpointName, FailpointAction>;
+  /** Modules with a deployment's own job handlers (JOBS_HANDLERS), as absolute paths. */
+  handlerModules: string[];
+  /**
+   * Whether the built-in `noop` type (which can sleep for a day) is offered. Default: on when the
+   * queue is embedded (smoke tests use it), off on SQS deployments unless JOBS_ENABLE_NOOP=true.
+   */
+  enableNoop: boolean;
 }
 
 const GiB = 1024 ** 3;
@@ -79,7 +83,10 @@ const envSchema = z.object({
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
   JOBS_RETRY_BASE_MS: intFrom('JOBS_RETRY_BASE_MS').default(2_000),
   JOBS_RETRY_MAX_MS: intFrom('JOBS_RETRY_MAX_MS').default(15 * 60_000),
-  JOBS_FAILPOINTS: z.string().optional(),
+  JOBS_HANDLERS: z.string().optional(),
+  JOBS_ENABLE_NOOP: z
+    .enum(['true', 'false', '1', '0'], { error: 'JOBS_ENABLE_NOOP must be true or false' })
+    .optional(),
 });
 
 export class ConfigError extends Error {
@@ -101,12 +108,6 @@ export function loadConfig(
     );
   }
   const e = parsed.data;
-  let failpoints;
-  try {
-    failpoints = e.JOBS_FAILPOINTS ? parseFailpoints(e.JOBS_FAILPOINTS) : undefined;
-  } catch (err) {
-    throw new ConfigError(`Invalid configuration: JOBS_FAILPOINTS: ${(err as Error).message}`);
-  }
   const config: Config = {
     dataDir: path.resolve(e.JOBS_DATA_DIR ?? '.jobs'),
     databaseUrl: e.DATABASE_URL,
@@ -131,7 +132,12 @@ export function loadConfig(
     lambdaFunctionName: e.JOBS_LAMBDA_FUNCTION_NAME,
     retryBaseMs: e.JOBS_RETRY_BASE_MS,
     retryMaxMs: e.JOBS_RETRY_MAX_MS,
-    failpoints,
+    handlerModules: (e.JOBS_HANDLERS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((p) => path.resolve(p)),
+    enableNoop: e.JOBS_ENABLE_NOOP ? ['true', '1'].includes(e.JOBS_ENABLE_NOOP) : !e.JOBS_SQS_QUEUE_URL,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

@@ -1,9 +1,9 @@
 /**
  * Failpoints: TEST-ONLY crash points that let the kill tests stop a worker at an exact phase of a
  * job's delivery (before the claim, after the handler returned but before the status write,
- * after the status write but before the acknowledgement). Armed only through JOBS_FAILPOINTS
- * (read by core/config.ts), e.g. `JOBS_FAILPOINTS=after-handler:kill`; never set it in
- * production. Unarmed, `failpoint()` is one comparison.
+ * after the status write but before the acknowledgement). Armed only by the test entry point
+ * (test/fixtures/counting-jobs.mjs, from JOBS_FAILPOINTS, e.g. `after-handler:kill`): no
+ * production entry point or configuration arms them. Unarmed, `failpoint()` is one comparison.
  */
 export const FAILPOINT_NAMES = ['before-claim', 'after-handler', 'before-ack'] as const;
 export type FailpointName = (typeof FAILPOINT_NAMES)[number];

@@ -20,6 +20,10 @@ export interface Runtime {
 }
 
 export interface RuntimeOptions {
+  /** An open database to use instead of opening one from config (tests share one per suite); not closed by `close()`. */
+  db?: Database;
+  /** A blob store to use instead of the configured one. */
+  blobs?: BlobStore;
   /** Apply pending migrations at start (default true; the Lambda never does). */
   migrate?: boolean;
   /** Run the SQS outbox relay in this process (default true; the Lambda never does). */
@@ -27,20 +31,23 @@ export interface RuntimeOptions {
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
-  const db = await openDatabase({ url: config.databaseUrl, dir: path.join(config.dataDir, 'db') });
+  const db =
+    opts.db ?? (await openDatabase({ url: config.databaseUrl, dir: path.join(config.dataDir, 'db') }));
   try {
     // The embedded database migrates itself; a server database is migrated with `jobs db migrate`
     // too, but applying pending migrations at start is safe (advisory lock) and saves a step.
     if (opts.migrate ?? true) await migrate(db);
   } catch (err) {
-    await db.close();
+    if (!opts.db) await db.close();
     throw err;
   }
   // The AWS adapters are imported only when configured: their SDK clients would cost an embedded
   // server ~25 MB of memory for nothing.
-  const blobs: BlobStore = config.s3Bucket
-    ? await openS3BlobStore(config, config.s3Bucket)
-    : new FsBlobStore(path.join(config.dataDir, 'blobs'));
+  const blobs: BlobStore = opts.blobs
+    ? opts.blobs
+    : config.s3Bucket
+      ? await openS3BlobStore(config, config.s3Bucket)
+      : new FsBlobStore(path.join(config.dataDir, 'blobs'));
   const queue: JobQueue = config.sqsQueueUrl
     ? await openSqsQueue(config, config.sqsQueueUrl, db, opts.relay ?? true)
     : new DbQueue(db, {
@@ -55,7 +62,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     queueKind: config.sqsQueueUrl ? 'sqs' : 'database',
     async close() {
       await queue.close();
-      await db.close();
+      if (!opts.db) await db.close();
     },
   };
 }

@@ -1,11 +1,9 @@
 import type { Logger } from 'pino';
-import type { Prisma } from '../core/db/database.js';
-import type { JobQueue } from '../core/queue/job-queue.js';
-import { gaveUpReason, visibilityFor } from './run-job.js';
+import type { JobStore, Reaped } from '../core/jobs/job-store.js';
+import { visibilityFor } from './run-job.js';
 
 export interface ReaperOptions {
-  prisma: Prisma;
-  queue: Pick<JobQueue, 'send' | 'afterCommit'>;
+  store: JobStore;
   logger: Logger;
   /** The lease the processor takes (JOBS_VISIBILITY_TIMEOUT_SECONDS). */
   leaseSeconds: number;
@@ -22,18 +20,13 @@ export interface ReaperOptions {
   batchSize?: number;
 }
 
-interface ExpiredJob {
-  id: string;
-  attempts: number;
-  max_attempts: number;
-}
-
 /**
  * The safety net of leases: a periodic sweep for RUNNING jobs whose lease expired long ago (their
  * worker died or hung, and their message is gone: deleted, dead-lettered, purged, or expired on
  * SQS). Each goes back to PENDING with a new message and a log line saying so, or, when its
  * attempts are used up, is FAILED with the reason in its error and log and marked dead-lettered.
- * No job stays RUNNING forever.
+ * A job whose cancel was requested is CANCELLED. No job stays RUNNING forever. The writes are the
+ * job store's (`JobStore.reap`); this class only decides when to sweep.
  *
  * Safe with any number of workers sweeping at once: rows are taken with FOR UPDATE SKIP LOCKED
  * and re-checked under the lock, so each expired job is handled by one sweep only, and a worker
@@ -69,47 +62,13 @@ export class Reaper {
     await this.running;
   }
 
-  /** One sweep; resolves with the jobs put back in line and the jobs given up on. */
-  async sweep(): Promise<{ requeued: string[]; failed: string[] }> {
-    const requeued: string[] = [];
-    const failed: string[] = [];
-    const { prisma, queue } = this.opts;
-    await prisma.$transaction(async (tx) => {
-      const jobs = await tx.$queryRaw<ExpiredJob[]>`
-        SELECT id, attempts, max_attempts FROM jobs
-        WHERE status = 'RUNNING'
-          AND lease_expires_at < now() - make_interval(secs => ${this.graceSeconds}::float8)
-        ORDER BY lease_expires_at
-        LIMIT ${this.opts.batchSize ?? 100}
-        FOR UPDATE SKIP LOCKED`;
-      for (const job of jobs) {
-        let message: string;
-        if (job.attempts >= job.max_attempts) {
-          message = gaveUpReason(job.attempts);
-          await tx.$executeRaw`
-            UPDATE jobs SET status = 'FAILED', error = ${message}, lease_token = NULL,
-              lease_expires_at = NULL, finished_at = now(), dead_lettered_at = now(), updated_at = now()
-            WHERE id = ${job.id}::uuid`;
-          failed.push(job.id);
-        } else {
-          message = `lease of attempt ${job.attempts} expired (its worker stopped, hung or was cut off, and its message is gone); requeued, attempt ${job.attempts + 1} of ${job.max_attempts} next`;
-          // attempts is kept: the next claim counts the next attempt.
-          await tx.$executeRaw`
-            UPDATE jobs SET status = 'PENDING', lease_token = NULL, lease_expires_at = NULL,
-              updated_at = now()
-            WHERE id = ${job.id}::uuid`;
-          await queue.send(job.id, tx);
-          requeued.push(job.id);
-        }
-        // One log line in the same transaction, its seq reserved like JobLogWriter does.
-        await tx.$executeRaw`
-          WITH s AS (UPDATE jobs SET log_seq = log_seq + 1 WHERE id = ${job.id}::uuid RETURNING log_seq)
-          INSERT INTO job_logs (job_id, seq, level, message)
-          SELECT ${job.id}::uuid, s.log_seq, ${failed.includes(job.id) ? 'error' : 'warn'}, ${message} FROM s`;
-        this.opts.logger.warn({ jobId: job.id }, `reaper: ${message}`);
-      }
-    });
-    if (requeued.length > 0) queue.afterCommit?.();
-    return { requeued, failed };
+  /** One sweep; resolves with the jobs put back in line, given up on and cancelled. */
+  async sweep(): Promise<Reaped> {
+    const reaped = await this.opts.store.reap(this.graceSeconds, this.opts.batchSize ?? 100);
+    for (const id of reaped.requeued) this.opts.logger.warn({ jobId: id }, 'reaper: lease expired; requeued');
+    for (const id of reaped.failed) this.opts.logger.warn({ jobId: id }, 'reaper: attempts used up; gave up');
+    for (const id of reaped.cancelled)
+      this.opts.logger.warn({ jobId: id }, 'reaper: cancel requested; cancelled');
+    return reaped;
   }
 }

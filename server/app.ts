@@ -1,13 +1,8 @@
 import express, { type Express } from 'express';
-import type { Logger } from 'pino';
+import type { ApiParts } from '../compose/compose.js';
 import { AuthService } from '../core/auth/auth-service.js';
-import type { BlobStore } from '../core/blobs/blob-store.js';
-import type { Database } from '../core/db/database.js';
 import { DlqService } from '../core/jobs/dlq-service.js';
 import { JobsService } from '../core/jobs/jobs-service.js';
-import { LiveEvents } from '../core/jobs/live-events.js';
-import type { JobTypeRegistry } from '../core/jobs/job-types.js';
-import type { JobQueue } from '../core/queue/job-queue.js';
 import { authenticate } from './auth.js';
 import { continueUnlessUpload } from './continue.js';
 import { dashboardRouter } from './dashboard.js';
@@ -21,30 +16,22 @@ import { jobsRouter } from './routes/jobs.js';
 import { tokensRouter } from './routes/tokens.js';
 import { jobTypesRouter } from './routes/job-types.js';
 import { uploadPartsRouter, uploadsRouter } from './routes/uploads.js';
-import { FsBlobStore } from '../core/blobs/fs-blob-store.js';
-import { supportsMultipart } from '../core/blobs/multipart-uploads.js';
+import { receivesParts, supportsMultipart } from '../core/blobs/multipart-uploads.js';
 import { UploadsService } from '../core/uploads/uploads-service.js';
 
-export interface AppDeps {
-  db: Database;
-  blobs: BlobStore;
-  queue: JobQueue;
-  types: JobTypeRegistry;
-  logger: Logger;
-  maxUploadBytes: number;
-  /** Browser origins allowed to call the API (JOBS_CORS_ORIGINS); none: same origin only. */
-  corsOrigins?: string[];
-  /** The process's live-update fan-out (one LISTEN); created here when not given. */
-  live?: LiveEvents;
+export interface AppDeps extends ApiParts {
   /** Period of the `: ping` comments on live streams (default 15 s; tests shorten it). */
   livePingMs?: number;
 }
 
-/** Builds the API. Listening is the caller's business (server/main.ts, tests). */
+/**
+ * Builds the API over the parts the composition root made (`compose(config).api`). Listening is
+ * the caller's business (server/main.ts, tests).
+ */
 export function createApp(deps: AppDeps): Express {
   const auth = new AuthService(deps.db.prisma);
-  const jobs = new JobsService(deps.db.prisma, deps.queue, deps.types);
-  const live = deps.live ?? new LiveEvents(deps.db);
+  const jobs = new JobsService(deps.db.prisma, deps.store, deps.types);
+  const live = deps.live;
   // Direct uploads need a store with multipart sessions (both built-in stores have them).
   const uploads = supportsMultipart(deps.blobs)
     ? new UploadsService(deps.db.prisma, deps.blobs, { maxUploadBytes: deps.maxUploadBytes })
@@ -66,7 +53,7 @@ export function createApp(deps: AppDeps): Express {
   // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
   app.use(dashboardRouter());
   // The directory store's part URLs carry their own signature instead of a bearer token.
-  if (uploads && deps.blobs instanceof FsBlobStore)
+  if (uploads && receivesParts(deps.blobs))
     app.use('/api/uploads', uploadPartsRouter({ uploads, store: deps.blobs }));
   app.use('/api', authenticate(auth));
   app.use(continueUnlessUpload);
@@ -83,7 +70,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use('/api/job-types', jobTypesRouter(deps.types));
-  app.use('/api/dlq', dlqRouter(new DlqService(deps.db.prisma, deps.queue)));
+  app.use('/api/dlq', dlqRouter(new DlqService(deps.db.prisma, deps.store, deps.queue)));
   app.use('/api', tokensRouter(auth));
   app.use(notFound);
   app.use(errorHandler(deps.logger));

@@ -8,8 +8,6 @@ import type { LiveEvent, LiveEvents } from '../core/jobs/live-events.js';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
 export const DEFAULT_PING_MS = 15_000;
-/** How long after a running job's cancellation its stream waits for the handler's last lines. */
-const CANCEL_GRACE_MS = 1500;
 /** Lines read per query while catching up. */
 const PAGE = 1000;
 
@@ -146,8 +144,6 @@ export async function streamJobLogs(
   let cursor = startAfter(req, deps.after);
   await jobs.get(deps.viewer, id); // 404 for a job the viewer may not see, before any header
   let lastJob = '';
-  let graceOver = false;
-  let graceTimer: NodeJS.Timeout | undefined;
   // Subscribed before the first read, so nothing committed in between is missed.
   // Events before the stream exists need nothing: its first read comes after them.
   let ready = false;
@@ -156,16 +152,14 @@ export async function streamJobLogs(
   });
   if (req.destroyed || res.writableEnded) return unsubscribe();
   const s = new SseStream(res, deps.pingMs);
-  s.whenClosed(() => {
-    unsubscribe();
-    clearTimeout(graceTimer);
-  });
+  s.whenClosed(unsubscribe);
   const kick = coalesced(
     async () => {
       if (s.closed) return;
-      // The job is read before its lines: once it is seen ended, every line it wrote while
-      // running is committed (the processor flushes its log before the final status write),
-      // so the drain below is complete.
+      // The job is read before its lines: once it is seen ended, every line it wrote is
+      // committed (an attempt's last lines commit with its outcome, a cancelled one's too: the
+      // processor writes CANCELLED itself once the handler stopped), so the drain below is
+      // complete and `end` follows the real last line.
       const job = await jobs.find(id);
       if (!job) return s.end(); // deleted meanwhile
       for (;;) {
@@ -183,19 +177,6 @@ export async function streamJobLogs(
         await s.send('job', job);
       }
       if (TERMINAL_STATUSES.includes(job.status)) {
-        // A running job cancelled by the API ends first and logs after: its handler notices at
-        // its next heartbeat (within a second) and writes why it stopped. A recent cancellation
-        // of a started job waits briefly for those last lines (each kicks a drain) before `end`.
-        if (job.status === 'CANCELLED' && job.startedAt && !graceOver) {
-          const left = Date.parse(job.finishedAt ?? job.updatedAt) + CANCEL_GRACE_MS - Date.now();
-          if (left > 0) {
-            graceTimer ??= setTimeout(() => {
-              graceOver = true;
-              kick();
-            }, left);
-            return;
-          }
-        }
         await s.send('end', job);
         s.end();
       }

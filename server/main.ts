@@ -1,15 +1,9 @@
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { compose, type Platform } from '../compose/compose.js';
 import { AuthService } from '../core/auth/auth-service.js';
 import type { Config } from '../core/config.js';
-import { JobTypeRegistry } from '../core/jobs/job-types.js';
-import { LiveEvents } from '../core/jobs/live-events.js';
-import { createLogger } from '../core/logger.js';
-import { profilePath, readProfile, writeProfile } from '../core/profile.js';
-import { openRuntime } from '../core/runtime.js';
-import { DbQueue } from '../core/queue/db-queue.js';
-import { FsBlobStore } from '../core/blobs/fs-blob-store.js';
-import { handlers } from '../processor/handlers/index.js';
-import { startQueueWorker, startReaper } from '../processor/start-worker.js';
+import type { JobHandler } from '../processor/handler.js';
 import { createApp } from './app.js';
 import { createHttpServer } from './continue.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -21,51 +15,42 @@ export interface ServerOptions {
   concurrency: number;
   /** On close, how long running jobs get to finish before they are released (default 10 s). */
   graceMs?: number;
+  /** The job types (default: compose's: the built-ins and JOBS_HANDLERS modules). */
+  handlers?: readonly JobHandler[];
+  logger?: Logger;
 }
 
 export interface RunningServer {
   url: string;
+  platform: Platform;
+  /** The admin token this start created (the first start of an empty database), shown once. */
+  createdAdminToken?: string;
+  /** Whether `token` is a valid token of this server (the CLI profile follows a moved server). */
+  acceptsToken(token: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
 /**
- * `jobs server`: the API, plus the embedded worker feeding the processor from the queue. On the
- * first start it creates the admin user and token and saves a local CLI profile, so `jobs submit`
- * works on this machine with no login.
+ * `jobs server`: the API, plus the embedded worker feeding the processor from the queue (or,
+ * with `worker: false`, the reaper alone). On the first start it creates the admin user and
+ * token (`createdAdminToken`).
  */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { config } = opts;
-  const logger = createLogger(config.logLevel);
   const unlock = config.databaseUrl ? () => {} : lockDataDir(config.dataDir);
-  let runtime;
+  let platform: Platform;
   try {
-    runtime = await openRuntime(config);
+    platform = await compose(config, { handlers: opts.handlers, logger: opts.logger });
+    // This process alone owns the embedded database: whatever was running or in flight belonged
+    // to a process that died (SIGKILL, power loss). Make it runnable again right away.
+    if (platform.embedded) await platform.recover();
   } catch (err) {
     unlock();
     throw err;
   }
-  const { db, blobs, queue } = runtime;
+  const { logger, api } = platform;
 
-  if (runtime.embedded) {
-    // This process alone owns the embedded database: whatever was running or in flight belonged
-    // to a process that died (SIGKILL, power loss). Make it runnable again right away.
-    await db.prisma.$executeRaw`UPDATE jobs SET lease_expires_at = now() WHERE status = 'RUNNING'`;
-    if (queue instanceof DbQueue) await queue.releaseInFlight();
-    if (blobs instanceof FsBlobStore) await blobs.sweepTemporary();
-  }
-
-  const types = new JobTypeRegistry(handlers);
-  const live = new LiveEvents(db);
-  const app = createApp({
-    live,
-    db,
-    blobs,
-    queue,
-    types,
-    logger,
-    maxUploadBytes: config.maxUploadBytes,
-    corsOrigins: config.corsOrigins,
-  });
+  const app = createApp(api);
   const server = createHttpServer(app);
   // Large uploads may take long: no request timeout, but idle sockets still time out.
   server.requestTimeout = 0;
@@ -78,18 +63,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
 
-  await bootstrapAdmin(new AuthService(db.prisma), config.adminToken, url, logger);
+  const auth = new AuthService(api.db.prisma);
+  const created = await auth.bootstrapAdmin(config.adminToken);
 
   // Without the worker the reaper still runs here: a deployment whose processor is the Lambda
   // has no other process to put abandoned jobs back in line.
-  const worker: { stop(graceMs?: number): Promise<void> } = opts.worker
-    ? startQueueWorker({ runtime, config, logger, concurrency: opts.concurrency })
-    : startReaper(runtime, config, logger);
+  const worker = opts.worker
+    ? platform.startWorker({ concurrency: opts.concurrency })
+    : platform.startReaper();
   logger.info({ url, dataDir: config.dataDir, worker: opts.worker }, 'jobs server started');
 
   let closing: Promise<void> | undefined;
   return {
     url,
+    platform,
+    createdAdminToken: created?.token,
+    acceptsToken: (token) =>
+      auth.authenticate(token).then(
+        () => true,
+        () => false,
+      ),
     close: () =>
       (closing ??= (async () => {
         // Stop accepting requests and taking jobs at once. Requests in flight get a few seconds,
@@ -97,7 +90,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         // jobs get the grace period, then are released to PENDING for the next start.
         const cut = setTimeout(() => server.closeAllConnections(), 5_000);
         // Live streams would hold the close open: end them (clients reconnect with Last-Event-ID).
-        await live.close();
+        await api.live.close();
         await Promise.all([
           new Promise<void>((resolve) => {
             server.close(() => resolve());
@@ -105,52 +98,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           }).then(() => clearTimeout(cut)),
           worker.stop(opts.graceMs ?? 10_000),
         ]);
-        await runtime.close();
+        await platform.close();
         unlock();
       })()),
   };
-}
-
-/**
- * On the first start (no users yet) creates the admin token and saves it as this machine's CLI
- * profile. An existing profile is only replaced when it points at a local server, so a profile
- * for a remote deployment is never clobbered.
- */
-async function bootstrapAdmin(
-  auth: AuthService,
-  adminToken: string | undefined,
-  url: string,
-  logger: ReturnType<typeof createLogger>,
-): Promise<void> {
-  const created = await auth.bootstrapAdmin(adminToken);
-  const existing = readProfile();
-  if (!created) {
-    // Restarted on another port: follow it, if the local profile holds a token of this server.
-    if (existing && isLoopback(existing.apiUrl) && existing.apiUrl !== url) {
-      const valid = await auth.authenticate(existing.token).then(
-        () => true,
-        () => false,
-      );
-      if (valid) writeProfile({ ...existing, apiUrl: url });
-    }
-    return;
-  }
-  if (existing && !isLoopback(existing.apiUrl)) {
-    logger.warn(
-      { profile: profilePath() },
-      `created the admin token, but kept the existing CLI profile for ${existing.apiUrl}; run \`jobs login --api-url ${url} --token <token>\` with JOBS_ADMIN_TOKEN to use this server`,
-    );
-    return;
-  }
-  writeProfile({ apiUrl: url, token: created.token });
-  logger.info({ profile: profilePath() }, 'created the admin token and saved it as the local CLI profile');
-}
-
-function isLoopback(apiUrl: string): boolean {
-  try {
-    const host = new URL(apiUrl).hostname;
-    return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
-  } catch {
-    return false;
-  }
 }

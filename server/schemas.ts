@@ -127,6 +127,9 @@ export const jobResponse = z
     startedAt: isoDate.nullable(),
     finishedAt: isoDate.nullable(),
     updatedAt: isoDate,
+    cancelRequestedAt: isoDate
+      .nullable()
+      .describe('when cancelling this RUNNING job was asked for; its processor then ends it (CANCELLED)'),
   })
   .register(responseSchemas, { id: 'Job' });
 

@@ -3,6 +3,8 @@ import { BaseCommand } from '../lib/base-command.js';
 
 export default class Cancel extends BaseCommand {
   static override summary = 'Cancel a pending or running job.';
+  static override description =
+    "A PENDING job is CANCELLED at once. A RUNNING job is asked to stop: its processor aborts the handler's signal within about a second and records CANCELLED with the handler's last log lines; the command waits up to 5 s for that.";
   static override examples = ['<%= config.bin %> <%= command.id %> 3f0c…'];
 
   static override args = {
@@ -13,6 +15,8 @@ export default class Cancel extends BaseCommand {
     const { args } = await this.parse(Cancel);
     const job = await this.api.cancelJob(args.id);
     if (this.json) this.printJson(job);
+    else if (job.status === 'RUNNING' && job.cancelRequestedAt)
+      this.out(`Job ${job.id} RUNNING: cancel requested; it stops when its handler heeds the signal`);
     else this.out(`Job ${job.id} ${job.status}`);
   }
 }

@@ -1,7 +1,9 @@
 import { Flags } from '@oclif/core';
 import { loadConfig } from '../../core/config.js';
+import { profilePath, readProfile, writeProfile } from '../../core/profile.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { closeOnSignal } from '../lib/until-signal.js';
+import { tuneServerProcess } from '../lib/v8-flags.js';
 
 export default class Server extends BaseCommand {
   static override summary = 'Run the API, the dashboard and an embedded worker.';
@@ -39,6 +41,7 @@ export default class Server extends BaseCommand {
       host: flags.host,
       dataDir: flags['data-dir'],
     });
+    tuneServerProcess({ embedded: !config.databaseUrl });
     // Loaded here, not at the top: oclif imports every command file to list them, and the
     // client commands should not pay for the server's dependencies.
     const { startServer } = await import('../../server/main.js');
@@ -48,6 +51,7 @@ export default class Server extends BaseCommand {
       concurrency: flags.concurrency,
       graceMs: flags.grace * 1000,
     });
+    await this.saveLocalProfile(server);
     process.stderr.write(`jobs server listening on ${server.url}\n`);
     if (this.json) this.printJsonLine({ url: server.url });
 
@@ -57,5 +61,42 @@ export default class Server extends BaseCommand {
       (t) => this.note(t),
     );
     this.exit(0);
+  }
+
+  /**
+   * On the first start (the server created the admin token) saves it as this machine's CLI
+   * profile, so `jobs submit` works here with no login. An existing profile is only replaced when
+   * it points at a local server, so a profile for a remote deployment is never clobbered. On a
+   * later start on another port, a local profile holding a token of this server follows it.
+   */
+  private async saveLocalProfile(server: {
+    url: string;
+    createdAdminToken?: string;
+    acceptsToken(token: string): Promise<boolean>;
+  }): Promise<void> {
+    const existing = readProfile();
+    if (!server.createdAdminToken) {
+      if (existing && isLoopback(existing.apiUrl) && existing.apiUrl !== server.url) {
+        if (await server.acceptsToken(existing.token)) writeProfile({ ...existing, apiUrl: server.url });
+      }
+      return;
+    }
+    if (existing && !isLoopback(existing.apiUrl)) {
+      this.note(
+        `created the admin token, but kept the existing CLI profile for ${existing.apiUrl}; run \`jobs login --api-url ${server.url} --token <token>\` with JOBS_ADMIN_TOKEN to use this server`,
+      );
+      return;
+    }
+    writeProfile({ apiUrl: server.url, token: server.createdAdminToken });
+    this.note(`created the admin token and saved it as the local CLI profile (${profilePath()})`);
+  }
+}
+
+function isLoopback(apiUrl: string): boolean {
+  try {
+    const host = new URL(apiUrl).hostname;
+    return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+  } catch {
+    return false;
   }
 }

@@ -32,19 +32,20 @@ export default class Worker extends BaseCommand {
     }
     // Loaded here: oclif imports every command file to list them.
     const { createLogger } = await import('../../core/logger.js');
-    const { openRuntime } = await import('../../core/runtime.js');
-    const { startQueueWorker } = await import('../../processor/start-worker.js');
-    const logger = createLogger(config.logLevel, 'jobs-worker');
-    const runtime = await openRuntime(config, { migrate: false });
-    const worker = startQueueWorker({ runtime, config, logger, concurrency: flags.concurrency });
+    const { compose } = await import('../../compose/compose.js');
+    const platform = await compose(config, {
+      logger: createLogger(config.logLevel, 'jobs-worker'),
+      migrate: false,
+    });
+    const worker = platform.startWorker({ concurrency: flags.concurrency });
     this.note(
-      `jobs worker running (queue: ${runtime.queueKind}, concurrency ${flags.concurrency}); SIGTERM to stop`,
+      `jobs worker running (queue: ${platform.queueKind}, concurrency ${flags.concurrency}); SIGTERM to stop`,
     );
     await closeOnSignal(
       'jobs worker',
       async () => {
         await worker.stop(flags.grace * 1000);
-        await runtime.close();
+        await platform.close();
       },
       (t) => this.note(t),
     );

@@ -30,6 +30,12 @@ export interface BlobStore {
    * for S3: a direct upload goes from the client to S3 and never passes the API host.
    */
   readonly hashedOnWrite: boolean;
+  /**
+   * Crash recovery at start-up, for a store this process alone owns (the embedded data
+   * directory): removes what a process that died mid-write left half-written. Optional: a shared
+   * store (S3) has nothing of the kind.
+   */
+  recover?(): Promise<void>;
 }
 
 /** The key of a job's input: per owner and job, never derived from the client's filename. */

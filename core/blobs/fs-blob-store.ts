@@ -78,7 +78,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
   }
 
   /** Removes temporary files left by a crash mid-upload (called at start-up). */
-  async sweepTemporary(): Promise<void> {
+  async recover(): Promise<void> {
     await fs.promises.rm(path.join(this.root, '.tmp'), { recursive: true, force: true });
   }
 

@@ -55,6 +55,20 @@ export interface MultipartUploads {
   abort(key: string, opts: { uploadId: string; storeUploadId: string | null }): Promise<void>;
 }
 
+/**
+ * A store whose part URLs point at the API itself (the directory store): the API receives the
+ * parts (`PUT /api/uploads/:id/parts/:n`) and hands them to it. S3's part URLs go to S3.
+ */
+export interface ReceivesParts {
+  verifyPartUrl(uploadId: string, partNumber: number, expires: string, signature: string): Promise<void>;
+  putPart(uploadId: string, partNumber: number, body: Readable, maxBytes: number): Promise<{ etag: string; size: number }>;
+}
+
+export function receivesParts(store: object): store is ReceivesParts {
+  const s = store as Partial<ReceivesParts>;
+  return typeof s.verifyPartUrl === 'function' && typeof s.putPart === 'function';
+}
+
 export function supportsMultipart(store: object): store is MultipartUploads {
   const s = store as Partial<MultipartUploads>;
   return typeof s.begin === 'function' && typeof s.complete === 'function' && typeof s.abort === 'function';

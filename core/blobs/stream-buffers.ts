@@ -9,6 +9,14 @@ let gc: Gc | undefined;
 let sinceLastCollection = 0;
 
 /**
+ * Turns the collection on, for this process: called by the server's entry point
+ * (cli/lib/v8-flags.ts), as it sets a V8 flag. Until then `countStreamedBytes` only counts.
+ */
+export function collectStreamedBuffers(): void {
+  gc ??= youngGc();
+}
+
+/**
  * Counts bytes streamed through the process (uploads), running a young-generation collection
  * every 8 MiB of them.
  *
@@ -21,9 +29,9 @@ let sinceLastCollection = 0;
  */
 export function countStreamedBytes(bytes: number): void {
   sinceLastCollection += bytes;
-  if (sinceLastCollection < COLLECT_EVERY_BYTES) return;
+  if (sinceLastCollection < COLLECT_EVERY_BYTES || !gc) return;
   sinceLastCollection = 0;
-  youngGc()({ type: 'minor' });
+  gc({ type: 'minor' });
 }
 
 /**
@@ -32,9 +40,6 @@ export function countStreamedBytes(bytes: number): void {
  * context's globals are not touched (later `vm` contexts do get a gc() global, which is harmless).
  */
 function youngGc(): Gc {
-  if (!gc) {
-    v8.setFlagsFromString('--expose-gc');
-    gc = vm.runInNewContext('gc') as Gc;
-  }
-  return gc;
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as Gc;
 }

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import v8 from 'node:v8';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from './generated/client.js';
@@ -112,17 +111,7 @@ async function openPostgres(url: string): Promise<Database> {
 const PGLITE_OPTIONS = { postgresqlconf: ['shared_buffers=4MB', 'max_connections=4'] };
 
 async function openPglite(dir?: string): Promise<Database> {
-  // V8 compiles WASM twice: at once with its baseline compiler (Liftoff), then hot functions again
-  // with TurboFan, whose compile-time memory and second copy of the code cost PGlite's ~9 MB
-  // module ~60 MB of RSS, never returned. Liftoff's code is as fast for this workload (measured:
-  // inserts and point selects took the same time or less; BENCHMARKS.md), so the embedded server
-  // keeps to it. The flag only affects WASM compiled from here on (PGlite's and Prisma's).
-  v8.setFlagsFromString('--liftoff-only');
-  // The embedded server shares one machine with everything else on it: V8 then grows its heap
-  // less eagerly and collects sooner (the heuristics it uses for a background tab), so the garbage
-  // of a large upload or import piles up less as RSS (1 GiB import: peak -18 MiB, rows/s -4%).
-  // (--semi-space-growth-factor=1 would save 8 MiB more but cost 15% of the import's speed.)
-  v8.setFlagsFromString('--optimize-for-size');
+  // (The embedded server's V8 flags are set by its entry point: cli/lib/v8-flags.ts.)
   // PGlite and its adapter are loaded lazily: a Postgres deployment (and the Lambda bundle) never
   // needs the WASM build.
   const { PGlite } = await import('@electric-sql/pglite');

@@ -1,10 +1,9 @@
 import type { Principal } from '../auth/principal.js';
 import type { Prisma } from '../db/database.js';
-import { Prisma as P } from '../db/generated/client.js';
 import { ForbiddenError, ValidationError } from '../errors.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { toJobDto, type JobDto } from './job-dto.js';
-import { freshAttempts } from './jobs-service.js';
+import type { JobStore } from './job-store.js';
 
 export type DeadLetterDto = JobDto & { deadLetteredAt: string };
 
@@ -25,8 +24,6 @@ export interface RedriveResult {
   droppedMessages: number;
 }
 
-const REDRIVE_BATCH = 100;
-
 /**
  * The dead letters, for admins: jobs given up on after their attempts ran out (the job row is
  * marked `dead_lettered_at` when its message is dead-lettered), and redriving them.
@@ -34,6 +31,7 @@ const REDRIVE_BATCH = 100;
 export class DlqService {
   constructor(
     private readonly prisma: Prisma,
+    private readonly store: JobStore,
     private readonly queue: JobQueue,
   ) {}
 
@@ -65,35 +63,7 @@ export class DlqService {
   async redrive(viewer: Principal, opts: { ids?: string[] } = {}): Promise<RedriveResult> {
     this.requireAdmin(viewer);
     if (opts.ids?.some((id) => !UUID.test(id))) throw new ValidationError('ids must be job ids (uuids)');
-    const requeued: string[] = [];
-    for (;;) {
-      const batch = await this.prisma.$transaction(async (tx) => {
-        const rows = await tx.$queryRaw<{ id: string }[]>`
-          SELECT id FROM jobs
-          WHERE dead_lettered_at IS NOT NULL AND status = 'FAILED'
-            ${opts.ids ? P.sql`AND id = ANY(${opts.ids}::uuid[])` : P.empty}
-          ORDER BY dead_lettered_at, id
-          LIMIT ${REDRIVE_BATCH}
-          FOR UPDATE SKIP LOCKED`;
-        for (const { id } of rows) {
-          await tx.job.update({
-            where: { id },
-            data: freshAttempts(),
-          });
-          await tx.$executeRaw`
-            WITH s AS (UPDATE jobs SET log_seq = log_seq + 1 WHERE id = ${id}::uuid RETURNING log_seq)
-            INSERT INTO job_logs (job_id, seq, level, message)
-            SELECT ${id}::uuid, s.log_seq, 'info',
-              ${`redriven from the dead letters by ${viewer.name}; attempts start over`}
-            FROM s`;
-          await this.queue.send(id, tx);
-        }
-        return rows.map((r) => r.id);
-      });
-      if (batch.length > 0) this.queue.afterCommit?.();
-      requeued.push(...batch);
-      if (batch.length < REDRIVE_BATCH) break;
-    }
+    const requeued = await this.store.redrive(viewer.name, opts.ids);
     // With ids, only those jobs' messages are of interest; the queue's other dead letters stay.
     const moved = opts.ids
       ? { moved: 0, dropped: 0 }

@@ -21,6 +21,8 @@ export interface JobDto {
   startedAt: string | null;
   finishedAt: string | null;
   updatedAt: string;
+  /** Cancelling was asked for (a RUNNING job keeps running until its processor stops it). */
+  cancelRequestedAt: string | null;
 }
 
 export interface JobLogDto {
@@ -54,6 +56,7 @@ export function toJobDto(j: JobRow): JobDto {
     startedAt: j.startedAt?.toISOString() ?? null,
     finishedAt: j.finishedAt?.toISOString() ?? null,
     updatedAt: j.updatedAt.toISOString(),
+    cancelRequestedAt: j.cancelRequestedAt?.toISOString() ?? null,
   };
 }
 

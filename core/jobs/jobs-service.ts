@@ -1,6 +1,5 @@
 import type { Principal } from '../auth/principal.js';
 import type { Prisma } from '../db/database.js';
-import { Prisma as P } from '../db/generated/client.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -8,7 +7,8 @@ import {
   UnknownJobTypeError,
   ValidationError,
 } from '../errors.js';
-import type { JobQueue } from '../queue/job-queue.js';
+import type { JobStore } from './job-store.js';
+import type { Tx } from './store/types.js';
 import { toJobDto, toJobLogDto, type JobDto, type JobLogDto, type JobStatus } from './job-dto.js';
 import type { JobTypeRegistry } from './job-types.js';
 
@@ -40,7 +40,7 @@ export interface ListQuery {
 export class JobsService {
   constructor(
     private readonly prisma: Prisma,
-    private readonly queue: JobQueue,
+    private readonly store: JobStore,
     private readonly types: JobTypeRegistry,
   ) {}
 
@@ -92,37 +92,21 @@ export class JobsService {
     const params = this.validate(job.type, job.params, job.input !== undefined || job.uploadId !== undefined);
     const handler = this.types.find(job.type)!;
     try {
-      const row = await this.prisma.$transaction(async (tx) => {
-        if (job.idempotencyKey) {
-          // A key older than 24 h is free: the old job lets go of it (the key is unique per owner).
-          await tx.job.updateMany({
-            where: {
-              ownerId: owner.userId,
-              idempotencyKey: job.idempotencyKey,
-              createdAt: { lte: new Date(Date.now() - IDEMPOTENCY_TTL_MS) },
-            },
-            data: { idempotencyKey: null },
-          });
-        }
-        const input = job.uploadId ? await claimUpload(tx, owner, job.uploadId) : job.input;
-        const created = await tx.job.create({
-          data: {
-            id: job.id,
-            type: job.type,
-            params: params as P.InputJsonValue,
-            ownerId: owner.userId,
-            maxAttempts: job.maxAttempts ?? handler.maxAttempts ?? 3,
-            idempotencyKey: job.idempotencyKey ?? null,
-            inputKey: input?.key ?? null,
-            inputName: input?.name ?? null,
-            inputSize: input ? BigInt(input.size) : null,
-            inputSha256: input?.sha256 ?? null,
-          },
-        });
-        await this.queue.send(created.id, tx);
-        return created;
-      });
-      this.queue.afterCommit?.();
+      const row = await this.store.create(
+        {
+          id: job.id,
+          type: job.type,
+          params,
+          ownerId: owner.userId,
+          maxAttempts: job.maxAttempts ?? handler.maxAttempts ?? 3,
+          idempotencyKey: job.idempotencyKey ?? null,
+          input: job.input ?? null,
+        },
+        {
+          idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
+          input: job.uploadId ? (tx) => claimUpload(tx, owner, job.uploadId!) : undefined,
+        },
+      );
       return { job: toJobDto(row), created: true };
     } catch (err) {
       // Two requests raced with one Idempotency-Key: the loser answers with the winner's job.
@@ -234,21 +218,16 @@ export class JobsService {
     };
   }
 
-  /** Cancels a PENDING or RUNNING job; a running handler sees it at its next heartbeat. */
+  /**
+   * Cancels a PENDING job at once; for a RUNNING job, asks its processor to stop the handler
+   * (it writes CANCELLED with the handler's last lines, within a heartbeat). Resolves with the job
+   * as it is right after: CANCELLED, or RUNNING with `cancelRequestedAt` set.
+   */
   async cancel(viewer: Principal, id: string): Promise<JobDto> {
     const job = await this.visibleRow(viewer, id);
     this.require(viewer, 'job:Create');
-    const n = await this.prisma.job.updateMany({
-      where: { id, status: { in: ['PENDING', 'RUNNING'] } },
-      data: {
-        status: 'CANCELLED',
-        finishedAt: new Date(),
-        updatedAt: new Date(),
-        leaseToken: null,
-        leaseExpiresAt: null,
-      },
-    });
-    if (n.count === 0)
+    const r = await this.store.requestCancel(id, viewer.name);
+    if (r.kind === 'not-cancellable')
       throw new ConflictError(`job ${id} is ${job.status}; only PENDING or RUNNING jobs can be cancelled`);
     return this.get(viewer, id);
   }
@@ -257,17 +236,7 @@ export class JobsService {
   async retry(viewer: Principal, id: string): Promise<JobDto> {
     const job = await this.visibleRow(viewer, id);
     this.require(viewer, 'job:Create');
-    const updated = await this.prisma.$transaction(async (tx) => {
-      const n = await tx.job.updateMany({
-        where: { id, status: { in: ['FAILED', 'CANCELLED'] } },
-        data: freshAttempts(),
-      });
-      if (n.count === 0) return false;
-      await this.queue.send(id, tx);
-      return true;
-    });
-    if (updated) this.queue.afterCommit?.();
-    if (!updated)
+    if (!(await this.store.retry(id)))
       throw new ConflictError(`job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried`);
     return this.get(viewer, id);
   }
@@ -288,8 +257,6 @@ export class JobsService {
     }
   }
 }
-
-type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
 
 /**
  * Marks the caller's COMPLETED upload USED (one job per upload) and returns it as the job's input;
@@ -327,25 +294,4 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const createdAt = new Date(ts);
   if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) throw new ValidationError('invalid cursor');
   return { createdAt, id };
-}
-
-/**
- * The columns that put a finished job back in line with a full set of attempts: `jobs retry` and
- * `jobs dlq redrive` alike.
- */
-export function freshAttempts(): P.JobUpdateManyMutationInput {
-  return {
-    status: 'PENDING',
-    attempts: 0,
-    error: null,
-    result: P.DbNull,
-    progressDone: null,
-    progressTotal: null,
-    startedAt: null,
-    finishedAt: null,
-    leaseToken: null,
-    leaseExpiresAt: null,
-    deadLetteredAt: null,
-    updatedAt: new Date(),
-  };
 }

@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import type { JobStatus } from './job-dto.js';
+import { TERMINAL_STATUSES, type JobStatus } from './job-dto.js';
 
 /**
  * The NOTIFY channel of live updates. Job changes are announced by a trigger on `jobs`
@@ -70,6 +70,29 @@ export class LiveEvents {
       set.delete(fn);
       if (set.size === 0 && this.byJob.get(jobId) === set) this.byJob.delete(jobId);
     });
+  }
+
+  /**
+   * Runs `act`, then waits up to `ms` for job `jobId` to reach an end state (announced by the
+   * `jobs` trigger on commit). Subscribed before `act`, so an end committed meanwhile is not
+   * missed. Resolves with whether the end was seen; `act`'s result decides whether to wait at all.
+   */
+  async actThenAwaitEnd<T>(jobId: string, act: () => Promise<T>, waitFor: (r: T) => boolean, ms: number) {
+    let ended!: () => void;
+    const seen = new Promise<void>((resolve) => (ended = resolve));
+    const unsubscribe = await this.subscribeJob(jobId, (e) => {
+      if (e.k === 'closing' || (e.k === 'job' && TERMINAL_STATUSES.includes(e.status))) ended();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await act();
+      if (!waitFor(result)) return result;
+      await Promise.race([seen, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+      return result;
+    } finally {
+      clearTimeout(timer);
+      unsubscribe();
+    }
   }
 
   /** Subscribers right now (for tests and metrics). */

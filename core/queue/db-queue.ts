@@ -141,7 +141,7 @@ export class DbQueue implements JobQueue {
    * Makes every in-flight message visible again. Only for the embedded database at start-up:
    * PGlite is owned by one process, so whatever was in flight belonged to a process that died.
    */
-  async releaseInFlight(): Promise<number> {
+  async recover(): Promise<number> {
     return this.db.prisma.$executeRaw`
       UPDATE queue_messages SET visible_at = now()
       WHERE dead_lettered_at IS NULL AND visible_at > now() AND receive_count > 0`;

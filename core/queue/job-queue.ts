@@ -56,5 +56,11 @@ export interface JobQueue {
    * messages. Needs the DLQ URL on SQS (without it, nothing is moved).
    */
   redriveDeadLetters(requeued: ReadonlySet<string>): Promise<{ moved: number; dropped: number }>;
+  /**
+   * Crash recovery at start-up, for a queue this process alone owns (the embedded database's
+   * table): what was in flight belonged to a process that died, so it is visible again now.
+   * Optional: a shared queue (SQS, or a table many workers share) must not have it called.
+   */
+  recover?(): Promise<unknown>;
   close(): Promise<void>;
 }

@@ -2,27 +2,18 @@ import type { JobHandler } from '../handler.js';
 import { csvImport } from './csv-import.js';
 import { noop } from './noop.js';
 
-/** Every job type. To add one: a file in this folder and a line here. */
-export const handlers: JobHandler[] = [];
-
-const byType = new Map<string, JobHandler>();
-
 /**
- * Adds a job type at start-up, before the server or worker starts (the built-in ones are added
- * here; test fixtures add theirs, e.g. the kill tests' counting handler).
+ * The built-in job types. A deployment's own types are added beside them by the composition root
+ * (`compose(config, { handlers })`, or modules named in JOBS_HANDLERS): no edit here needed.
  */
-export function registerHandler(handler: JobHandler): void {
-  if (byType.has(handler.type)) throw new Error(`two job handlers have type ${handler.type}`);
-  byType.set(handler.type, handler);
-  handlers.push(handler);
-}
+export const builtinHandlers: readonly JobHandler[] = [csvImport, noop];
 
-for (const handler of [csvImport, noop]) registerHandler(handler);
-
-export function findHandler(type: string): JobHandler | undefined {
-  return byType.get(type);
-}
-
-export function handlerTypes(): string[] {
-  return [...byType.keys()];
+/** Handlers by type; throws on two handlers of one type (a typo or a clash with a built-in). */
+export function handlersByType(handlers: readonly JobHandler[]): ReadonlyMap<string, JobHandler> {
+  const byType = new Map<string, JobHandler>();
+  for (const h of handlers) {
+    if (byType.has(h.type)) throw new Error(`two job handlers have type "${h.type}"`);
+    byType.set(h.type, h);
+  }
+  return byType;
 }

@@ -18,6 +18,9 @@ import {
 import { parseOr400 } from '../validate.js';
 import { streamJobList, streamJobLogs, wantsEventStream } from '../live.js';
 
+/** How long `POST /api/jobs/:id/cancel` waits for a running job's processor to end it. */
+const CANCEL_WAIT_MS = 5_000;
+
 export function jobsRouter(deps: {
   jobs: JobsService;
   blobs: BlobStore;
@@ -130,8 +133,19 @@ export function jobsRouter(deps: {
     res.json(await jobs.logs(principalOf(res), req.params.id, q));
   });
 
+  // Cancelling a RUNNING job is a request its processor acts on within a heartbeat (about a
+  // second). The answer waits that long for the real end, so `jobs cancel` can print CANCELLED;
+  // a handler that ignores its signal leaves the job RUNNING with `cancelRequestedAt` set.
   r.post('/:id/cancel', async (req, res) => {
-    res.json(await jobs.cancel(principalOf(res), req.params.id));
+    const viewer = principalOf(res);
+    const id = req.params.id;
+    const requested = await deps.live.actThenAwaitEnd(
+      id,
+      () => jobs.cancel(viewer, id),
+      (job) => job.status === 'RUNNING',
+      CANCEL_WAIT_MS,
+    );
+    res.json(requested.status === 'RUNNING' ? await jobs.get(viewer, id) : requested);
   });
 
   r.post('/:id/retry', async (req, res) => {

@@ -1,6 +1,5 @@
 import express, { Router, type Request } from 'express';
-import type { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
-import { partCount, partLength } from '../../core/blobs/multipart-uploads.js';
+import { partCount, partLength, type ReceivesParts } from '../../core/blobs/multipart-uploads.js';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors.js';
 import type { UploadsService } from '../../core/uploads/uploads-service.js';
 import { principalOf } from '../auth.js';
@@ -36,7 +35,7 @@ export function uploadsRouter(deps: { uploads: UploadsService }): Router {
  * the client sends parts exactly as it would to S3. The checks (signature, expiry, part size)
  * run before "100 Continue", so a refusal reaches the client before it sends the part.
  */
-export function uploadPartsRouter(deps: { uploads: UploadsService; store: FsBlobStore }): Router {
+export function uploadPartsRouter(deps: { uploads: UploadsService; store: ReceivesParts }): Router {
   const r = Router();
   r.put('/:id/parts/:n', async (req, res) => {
     const n = Number(req.params.n);

@@ -4,31 +4,35 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { pino, type Logger } from 'pino';
+import { compose, defaultHandlers, type Platform, type StartedWorker } from '../../compose/compose.js';
 import { AuthService } from '../../core/auth/auth-service.js';
 import type { Permission } from '../../core/auth/principal.js';
 import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
-import { JobTypeRegistry } from '../../core/jobs/job-types.js';
-import { DbQueue } from '../../core/queue/db-queue.js';
-import type { Database } from '../../core/db/database.js';
+import type { Config } from '../../core/config.js';
+import type { JobStore } from '../../core/jobs/job-store.js';
 import type { LiveEvents } from '../../core/jobs/live-events.js';
-import { findHandler, handlers } from '../../processor/handlers/index.js';
-import { createProcessor } from '../../processor/processor.js';
-import { QueueWorker } from '../../processor/queue-worker.js';
+import type { DbQueue } from '../../core/queue/db-queue.js';
+import type { JobHandler } from '../../processor/handler.js';
 import { createApp } from '../../server/app.js';
 import { createHttpServer } from '../../server/continue.js';
+import { testConfig } from './config.js';
 import { openTestDatabase, type DbKind, type TestDatabase } from './db.js';
 
 export interface TestServer {
   url: string;
   app: Express;
   t: TestDatabase;
+  /** The composed platform (the same composition as `jobs server`). */
+  platform: Platform;
+  store: JobStore;
+  live: LiveEvents;
   blobsDir: string;
   blobs: FsBlobStore;
   queue: DbQueue;
   auth: AuthService;
   /** Creates a token for a (new or existing) user. */
   token(user: string, opts?: { admin?: boolean; permissions?: Permission[] }): Promise<string>;
-  /** Starts an in-process worker (the same processor as `jobs server`); once. */
+  /** Starts the worker and reaper (`platform.startWorker`, as `jobs server` does); once. */
   startWorker(): void;
   /** Stops the worker (running jobs get 1 s, then are released). */
   stopWorker(): Promise<void>;
@@ -36,7 +40,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** The real app over real HTTP on 127.0.0.1, with a scratch database and blob directory. */
+/**
+ * The real app over real HTTP on 127.0.0.1, composed by `compose` as `jobs server` is (database
+ * queue, directory store, processor, worker and reaper), over a scratch database and blob dir.
+ */
 export async function startTestServer(
   kind: DbKind,
   opts: {
@@ -44,47 +51,55 @@ export async function startTestServer(
     partSize?: number;
     corsOrigins?: string[];
     logger?: Logger;
-    live?: LiveEvents | ((db: Database) => LiveEvents);
     livePingMs?: number;
+    /** Job types besides the built-ins (a latch handler, say). */
+    handlers?: JobHandler[];
+    /** Configuration overrides (lease, max receives, retry backoff…). */
+    config?: Partial<Config>;
   } = {},
 ): Promise<TestServer> {
   const t = await openTestDatabase(kind);
-  const blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-blobs-'));
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-data-'));
+  const blobsDir = path.join(dataDir, 'blobs');
   const blobs = new FsBlobStore(blobsDir, { partSize: opts.partSize });
-  const queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5, idlePollMs: 200 });
+  const config = testConfig(
+    { JOBS_DATA_DIR: dataDir },
+    {
+      maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024,
+      corsOrigins: opts.corsOrigins ?? [],
+      ...opts.config,
+    },
+  );
   const logger = opts.logger ?? pino({ level: 'silent' });
-  const app = createApp({
+  const platform = await compose(config, {
     db: t.db,
     blobs,
-    queue,
-    types: new JobTypeRegistry(handlers),
     logger,
-    maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024,
-    corsOrigins: opts.corsOrigins,
-    live: typeof opts.live === 'function' ? opts.live(t.db) : opts.live,
-    livePingMs: opts.livePingMs,
+    handlers: [...defaultHandlers(config), ...(opts.handlers ?? [])],
+    migrate: false, // openTestDatabase migrated it
   });
+  const app = createApp({ ...platform.api, livePingMs: opts.livePingMs });
   const server = createHttpServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const auth = new AuthService(t.db.prisma);
-  let worker: QueueWorker | undefined;
+  let worker: StartedWorker | undefined;
   return {
     url,
     app,
     t,
+    platform,
+    store: platform.api.store,
+    live: platform.api.live,
     blobsDir,
     blobs,
-    queue,
+    queue: platform.api.queue as DbQueue,
     auth,
     async token(user, o = {}) {
       return (await auth.createToken({ userName: user, admin: o.admin, permissions: o.permissions })).token;
     },
     startWorker() {
-      if (worker) return;
-      const process = createProcessor({ prisma: t.db.prisma, blobs, findHandler, logger, leaseSeconds: 30 });
-      worker = new QueueWorker(queue, process, { concurrency: 2, logger, waitMs: 1000 });
-      worker.start();
+      worker ??= platform.startWorker({ concurrency: 2 });
     },
     async stopWorker() {
       await worker?.stop(1000);
@@ -99,9 +114,9 @@ export async function startTestServer(
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await worker?.stop(1000);
-      await queue.close();
+      await platform.close();
       await t.close();
-      fs.rmSync(blobsDir, { recursive: true, force: true });
+      fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

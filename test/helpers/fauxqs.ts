@@ -11,7 +11,8 @@ export const EMULATOR_ENV = {
 
 /**
  * The environment that points jobs at an emulator's queue and its dead-letter queue (credentials
- * included), as a deployment sets it.
+ * included), as a deployment sets it; with `noop` enabled (off by default on SQS), as the tests
+ * use it.
  */
 export function sqsEnv(emu: Emulator, queue: { url: string; dlqUrl: string }): Record<string, string> {
   return {
@@ -19,6 +20,7 @@ export function sqsEnv(emu: Emulator, queue: { url: string; dlqUrl: string }): R
     JOBS_SQS_QUEUE_URL: queue.url,
     JOBS_SQS_DLQ_URL: queue.dlqUrl,
     JOBS_SQS_ENDPOINT: emu.endpoint,
+    JOBS_ENABLE_NOOP: 'true',
   };
 }
 

@@ -1,40 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
-import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
-import { DbQueue } from '../../core/queue/db-queue.js';
-import { findHandler } from '../../processor/handlers/index.js';
-import { createProcessor, type ProcessBatch } from '../../processor/processor.js';
+import type { JobQueue } from '../../core/queue/job-queue.js';
+import type { ProcessBatch } from '../../processor/processor.js';
 import { toRecord } from '../../processor/queue-worker.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { composeForTest, type TestPlatform } from '../helpers/platform.js';
 
 /** At-least-once delivery must never run a job twice: duplicates are acknowledged and logged. */
 describe.each(dbKinds())('duplicate deliveries on %s', (kind) => {
   let t: TestDatabase;
+  let platform: TestPlatform;
   let process: ProcessBatch;
-  let queue: DbQueue;
-  let blobsDir: string;
+  let queue: JobQueue;
   const ownerId = randomUUID();
 
   beforeAll(async () => {
     t = await openTestDatabase(kind);
-    blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dup-'));
-    queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
-    process = createProcessor({
-      prisma: t.db.prisma,
-      blobs: new FsBlobStore(blobsDir),
-      findHandler,
-      logger: pino({ level: 'silent' }),
-      leaseSeconds: 30,
-    });
+    platform = await composeForTest(t);
+    process = platform.processor;
+    queue = platform.api.queue;
   });
   afterAll(async () => {
-    await queue.close();
+    await platform.dispose();
     await t.close();
-    fs.rmSync(blobsDir, { recursive: true, force: true });
   });
   beforeEach(async () => {
     await t.reset();

@@ -4,13 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
 import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
-import { DbQueue } from '../../core/queue/db-queue.js';
-import { findHandler } from '../../processor/handlers/index.js';
-import { createProcessor } from '../../processor/processor.js';
 import { toRecord } from '../../processor/queue-worker.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { composeForTest } from '../helpers/platform.js';
 
 /**
  * A job's input is hashed on read only when its store did not hash it on write (S3's direct
@@ -18,7 +15,6 @@ import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
  */
 describe('the input check on read', () => {
   let t: TestDatabase;
-  let queue: DbQueue;
   let dir: string;
   let store: FsBlobStore;
   const ownerId = randomUUID();
@@ -27,10 +23,8 @@ describe('the input check on read', () => {
     t = await openTestDatabase('pglite');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-input-check-'));
     store = new FsBlobStore(dir);
-    queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
   });
   afterAll(async () => {
-    await queue.close();
     await t.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -57,17 +51,16 @@ describe('the input check on read', () => {
       },
     });
     const blobs = Object.assign(Object.create(store) as FsBlobStore, { hashedOnWrite });
-    const process = createProcessor({
-      prisma: t.db.prisma,
-      blobs,
-      findHandler,
-      logger: pino({ level: 'silent' }),
-      leaseSeconds: 30,
-    });
-    await queue.send(id);
-    const [message] = await queue.receive({ max: 1, waitMs: 1000 });
-    await process({ Records: [toRecord(message)] });
-    return t.db.prisma.job.findUniqueOrThrow({ where: { id } });
+    const platform = await composeForTest(t, { blobs });
+    try {
+      const queue = platform.api.queue;
+      await queue.send(id);
+      const [message] = await queue.receive({ max: 1, waitMs: 1000 });
+      await platform.processor({ Records: [toRecord(message)] });
+      return await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
+    } finally {
+      await platform.dispose();
+    }
   }
 
   it('checks the SHA-256 of an input its store did not hash on write', async () => {

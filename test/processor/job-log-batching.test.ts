@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Prisma } from '../../core/db/database.js';
+import { JobStore } from '../../core/jobs/job-store.js';
 import { JobLogWriter } from '../../processor/job-log-writer.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
@@ -23,6 +24,9 @@ function countingStatements(prisma: Prisma): { prisma: Prisma; count: () => numb
   });
   return { prisma: counted, count: () => n };
 }
+
+/** Log writing needs no queue. */
+const noQueue = { send: () => Promise.reject(new Error('no queue here')) };
 
 describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
   let t: TestDatabase;
@@ -51,7 +55,7 @@ describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
 
   it('starts writing a line logged while idle on the next turn, not after a timer', async () => {
     const { prisma, count } = countingStatements(t.db.prisma);
-    const log = new JobLogWriter(prisma, jobId);
+    const log = new JobLogWriter(new JobStore(prisma, noQueue), jobId);
     log.info('one');
     log.info('two'); // same turn: same batch
     expect(count()).toBe(0);
@@ -69,7 +73,7 @@ describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
 
   it('gathers lines logged while a batch is in flight into the next batch, in order', async () => {
     const { prisma, count } = countingStatements(t.db.prisma);
-    const log = new JobLogWriter(prisma, jobId);
+    const log = new JobLogWriter(new JobStore(prisma, noQueue), jobId);
     log.info('first');
     await turn();
     await turn(); // the first batch is being written now
@@ -88,34 +92,25 @@ describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
     expect(count()).toBeLessThanOrEqual(3);
   });
 
-  it('take + writeIn write the rest inside the caller transaction, after the batch in flight', async () => {
-    const log = new JobLogWriter(t.db.prisma, jobId);
+  it('drain hands the rest to the transition that ends the attempt, after the batch in flight', async () => {
+    const store = new JobStore(t.db.prisma, noQueue);
+    const attempt = (await store.claim(jobId, randomUUID(), 30))!;
+    const log = new JobLogWriter(store, jobId);
     log.info('early');
     await turn();
     await turn(); // "early" is being written on its own
     log.info('last');
-    const last = log.take();
-    await t.db.prisma.$transaction(async (tx) => {
-      await log.writeIn(tx, last);
-      await tx.job.update({ where: { id: jobId }, data: { status: 'COMPLETED' } });
-    });
+    const last = await log.drain();
+    expect(last.map((l) => l.message)).toEqual(['last']);
+    // Written with the outcome, in its transaction.
+    expect(await store.complete(attempt.lease, { result: null }, last)).toBe(true);
     expect((await lines()).map((l) => l.message)).toEqual(['early', 'last']);
-
-    // Rolled back with the caller's transaction: the lines are not stored.
-    log.info('never');
-    const never = log.take();
-    await expect(
-      t.db.prisma.$transaction(async (tx) => {
-        await log.writeIn(tx, never);
-        throw new Error('rolled back');
-      }),
-    ).rejects.toThrow('rolled back');
-    expect((await lines()).map((l) => l.message)).toEqual(['early', 'last']);
+    expect((await t.db.prisma.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('COMPLETED');
   });
 
   it('writes a burst in batches of batchSize with contiguous seqs', async () => {
     const { prisma, count } = countingStatements(t.db.prisma);
-    const log = new JobLogWriter(prisma, jobId, { batchSize: 100 });
+    const log = new JobLogWriter(new JobStore(prisma, noQueue), jobId, { batchSize: 100 });
     for (let i = 1; i <= 250; i++) log.info(`line ${i}`);
     await log.flush();
     const stored = await lines();

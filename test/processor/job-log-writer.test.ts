@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { JobStore } from '../../core/jobs/job-store.js';
 import { JobLogWriter } from '../../processor/job-log-writer.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 /** Log lines: batched single-statement inserts, seqs without gaps or collisions, data as JSON. */
+/** Log writing needs no queue. */
+const noQueue = { send: () => Promise.reject(new Error('no queue here')) };
+
 describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
   let t: TestDatabase;
   const ownerId = randomUUID();
@@ -27,7 +31,7 @@ describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
 
   it('keeps levels, messages, timestamps and data (null, nested, bigint, unserialisable)', async () => {
     const id = await newJob();
-    const log = new JobLogWriter(t.db.prisma, id);
+    const log = new JobLogWriter(new JobStore(t.db.prisma, noQueue), id);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     log.info('plain');
@@ -52,8 +56,8 @@ describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
 
   it('two writers on one job (an attempt and a duplicate delivery) never share a seq', async () => {
     const id = await newJob();
-    const a = new JobLogWriter(t.db.prisma, id, { batchSize: 50 });
-    const b = new JobLogWriter(t.db.prisma, id, { batchSize: 70 });
+    const a = new JobLogWriter(new JobStore(t.db.prisma, noQueue), id, { batchSize: 50 });
+    const b = new JobLogWriter(new JobStore(t.db.prisma, noQueue), id, { batchSize: 70 });
     for (let i = 0; i < 600; i++) {
       a.info(`a ${i}`);
       b.info(`b ${i}`);

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
 import { JobFailure, type JobContext } from '../../processor/handler.js';
-import { findHandler, handlers, handlerTypes } from '../../processor/handlers/index.js';
+import { builtinHandlers, handlersByType } from '../../processor/handlers/index.js';
 import { noop, type NoopParams } from '../../processor/handlers/noop.js';
 
 function start(
@@ -105,11 +105,15 @@ describe('noop', () => {
 });
 
 describe('handler registry', () => {
-  it('finds handlers by type', () => {
-    expect(handlerTypes()).toEqual(['csv-import', 'noop']);
-    expect(findHandler('noop')).toBe(noop);
-    expect(findHandler('csv-import')?.input).toBe('required');
-    expect(findHandler('nope')).toBeUndefined();
-    for (const h of handlers) expect(h.description.length).toBeGreaterThan(10);
+  it('finds the built-in handlers by type, and refuses two of one type', () => {
+    const byType = handlersByType(builtinHandlers);
+    expect([...byType.keys()]).toEqual(['csv-import', 'noop']);
+    expect(byType.get('noop')).toBe(noop);
+    expect(byType.get('csv-import')?.input).toBe('required');
+    expect(byType.get('nope')).toBeUndefined();
+    for (const h of builtinHandlers) expect(h.description.length).toBeGreaterThan(10);
+    expect(() => handlersByType([...builtinHandlers, { ...noop }])).toThrow(
+      'two job handlers have type "noop"',
+    );
   });
 });

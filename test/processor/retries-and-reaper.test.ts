@@ -1,19 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
-import { DbQueue } from '../../core/queue/db-queue.js';
+import type { StartedWorker } from '../../compose/compose.js';
+import type { JobQueue } from '../../core/queue/job-queue.js';
 import { RetryableError, type JobHandler } from '../../processor/handler.js';
-import { findHandler } from '../../processor/handlers/index.js';
-import { createProcessor } from '../../processor/processor.js';
-import { QueueWorker } from '../../processor/queue-worker.js';
 import { Reaper } from '../../processor/reaper.js';
 import { backoffSeconds } from '../../processor/run-job.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { composeForTest, type TestPlatform } from '../helpers/platform.js';
 
 /** Test-only job types: failures a handler marks retryable, and ones it does not. */
 const runs = new Map<string, number>();
@@ -40,11 +35,6 @@ const broken: JobHandler<object> = {
     throw new TypeError('cannot read properties of undefined');
   },
 };
-const testHandlers = new Map<string, JobHandler>([
-  ['flaky', flaky],
-  ['broken', broken],
-]);
-const find = (type: string) => testHandlers.get(type) ?? findHandler(type);
 
 describe('backoffSeconds', () => {
   it('doubles per attempt from the base, is capped, and jitters within [0.5, 1] of it', () => {
@@ -61,22 +51,24 @@ describe('backoffSeconds', () => {
 
 describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
   let t: TestDatabase;
-  let queue: DbQueue;
-  let blobsDir: string;
-  let worker: QueueWorker | undefined;
+  let platform: TestPlatform;
+  let queue: JobQueue;
+  let worker: StartedWorker | undefined;
   const ownerId = randomUUID();
   const logger = pino({ level: 'silent' });
-  const backoff = { baseMs: 400, maxMs: 5_000 };
 
   beforeAll(async () => {
     t = await openTestDatabase(kind);
-    blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-retry-'));
-    queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5, idlePollMs: 100 });
+    platform = await composeForTest(t, {
+      handlers: [flaky, broken],
+      config: { visibilityTimeoutSeconds: 30, maxReceives: 5, retryBaseMs: 400, retryMaxMs: 5_000 },
+      timing: { receiveWaitMs: 500 },
+    });
+    queue = platform.api.queue;
   });
   afterAll(async () => {
-    await queue.close();
+    await platform.dispose();
     await t.close();
-    fs.rmSync(blobsDir, { recursive: true, force: true });
   });
   beforeEach(async () => {
     await t.reset();
@@ -87,27 +79,21 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
     worker = undefined;
   });
 
-  function startWorker(leaseSeconds = 30) {
-    const process = createProcessor({
-      prisma: t.db.prisma,
-      blobs: new FsBlobStore(blobsDir),
-      findHandler: find,
-      logger,
-      leaseSeconds,
-      queue,
-      retryBackoff: backoff,
-      extendDelivery: (r, s) => queue.changeVisibility(r, s),
-      deadLetter: (r) => queue.deadLetter(r),
-    });
-    worker = new QueueWorker(queue, process, { concurrency: 2, logger, waitMs: 500 });
-    worker.start();
+  function startWorker() {
+    worker = platform.startWorker({ concurrency: 2 });
   }
 
   async function submit(type: string, params: object, maxAttempts?: number) {
     const id = randomUUID();
     await t.db.prisma.$transaction(async (tx) => {
       await tx.job.create({
-        data: { id, type, ownerId, params, maxAttempts: maxAttempts ?? find(type)?.maxAttempts ?? 3 },
+        data: {
+          id,
+          type,
+          ownerId,
+          params,
+          maxAttempts: maxAttempts ?? platform.handlers.find((h) => h.type === type)?.maxAttempts ?? 3,
+        },
       });
       await queue.send(id, tx);
     });
@@ -217,7 +203,7 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
       return id;
     }
 
-    const reaper = () => new Reaper({ prisma: t.db.prisma, queue, logger, leaseSeconds: 2 });
+    const reaper = () => new Reaper({ store: platform.api.store, logger, leaseSeconds: 2 });
 
     it('puts a job whose lease expired and whose message is gone back in line, and it runs', async () => {
       const id = await abandoned(1);
@@ -227,7 +213,7 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
         where: { id: live },
         data: { leaseExpiresAt: new Date(Date.now() + 30_000) },
       });
-      expect(await reaper().sweep()).toEqual({ requeued: [id], failed: [] });
+      expect(await reaper().sweep()).toEqual({ requeued: [id], failed: [], cancelled: [] });
       const requeued = await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
       expect(requeued).toMatchObject({ status: 'PENDING', attempts: 1, leaseToken: null });
       expect((await logs(id)).map((l) => l.message)).toEqual([
@@ -242,7 +228,7 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
 
     it('FAILS a job whose attempts are used up, with the reason in its error and log', async () => {
       const id = await abandoned(3);
-      expect(await reaper().sweep()).toEqual({ requeued: [], failed: [id] });
+      expect(await reaper().sweep()).toEqual({ requeued: [], failed: [id], cancelled: [] });
       const reason =
         'gave up after 3 attempts: the worker stopped (crashed or was killed) during each of them';
       const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
@@ -267,12 +253,9 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
       const id = await abandoned(1);
       const staleToken = (await t.db.prisma.job.findUniqueOrThrow({ where: { id } })).leaseToken!;
       await reaper().sweep();
-      // What run-job's guarded finish does when the old worker wakes up.
-      const n = await t.db.prisma.job.updateMany({
-        where: { id, leaseToken: staleToken, status: 'RUNNING' },
-        data: { status: 'COMPLETED' },
-      });
-      expect(n.count).toBe(0);
+      // What the old worker's outcome write does when it wakes up.
+      const lease = { jobId: id, token: staleToken };
+      expect(await platform.api.store.complete(lease, { result: { stale: true } }, [])).toBe(false);
       expect((await t.db.prisma.job.findUniqueOrThrow({ where: { id } })).status).toBe('PENDING');
     });
   });

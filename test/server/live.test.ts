@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { LiveEvents } from '../../core/jobs/live-events.js';
+import type { LiveEvents } from '../../core/jobs/live-events.js';
 import { JobLogWriter } from '../../processor/job-log-writer.js';
 import { api, startTestServer, type TestServer } from '../helpers/api-server.js';
 import { dbKinds } from '../helpers/db.js';
@@ -14,7 +14,8 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
   const open: SseConnection[] = [];
 
   beforeAll(async () => {
-    s = await startTestServer(kind, { live: (db) => (live = new LiveEvents(db)), livePingMs: 200 });
+    s = await startTestServer(kind, { livePingMs: 200 });
+    live = s.live;
   });
   afterAll(async () => {
     for (const c of open) c.close();
@@ -44,7 +45,7 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
 
   it('streams existing lines, then live ones within 250 ms, job changes, and a final end', async () => {
     const id = await createJob(alice);
-    const log = new JobLogWriter(s.t.db.prisma, id);
+    const log = new JobLogWriter(s.store, id);
     log.info('before');
     await log.flush();
 
@@ -99,7 +100,7 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
 
   it('resumes after Last-Event-ID (or ?after), and ends at once for an ended job', async () => {
     const id = await createJob(alice);
-    const log = new JobLogWriter(s.t.db.prisma, id, { batchSize: 7 });
+    const log = new JobLogWriter(s.store, id, { batchSize: 7 });
     for (let i = 1; i <= 30; i++) log.info(`line ${i}`);
     await log.flush();
     await s.t.db.prisma.job.update({ where: { id }, data: { status: 'COMPLETED', finishedAt: new Date() } });
@@ -186,7 +187,7 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
     );
     expect(killed.length).toBeGreaterThanOrEqual(1);
     // Written while nobody listens: its notification is lost; the resync after reconnecting finds it.
-    const log = new JobLogWriter(s.t.db.prisma, id);
+    const log = new JobLogWriter(s.store, id);
     log.info('during the gap');
     await log.flush();
     const e = await c.next(10_000);

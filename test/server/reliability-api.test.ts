@@ -192,8 +192,7 @@ describe.each(dbKinds())('reliability API on %s', (kind) => {
         },
       });
       const reaper = new Reaper({
-        prisma: s.t.db.prisma,
-        queue: s.queue,
+        store: s.store,
         logger: pino({ level: 'silent' }),
         leaseSeconds: 1,
       });

@@ -90,7 +90,7 @@ describe('FsBlobStore', () => {
     const stored = await store.put('inputs/u/kept', Readable.from([Buffer.from('kept')]), { maxBytes: 10 });
     await fs.promises.mkdir(path.join(root, '.tmp'), { recursive: true });
     await fs.promises.writeFile(path.join(root, '.tmp', 'crashed'), 'half');
-    await store.sweepTemporary();
+    await store.recover();
     expect(await filesUnder(root)).toEqual(['inputs/u/kept']);
     expect(await digest(await store.get('inputs/u/kept'))).toEqual(stored);
   });

@@ -3,6 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from '@jest/globals';
 import { MeteredStream } from '../../../core/blobs/blob-store.js';
+import { collectStreamedBuffers } from '../../../core/blobs/stream-buffers.js';
 import { ROOT } from '../../cli/helpers/run-cli.js';
 
 const MiB = 1024 * 1024;
@@ -30,6 +31,7 @@ describe('streamed buffers', () => {
         done();
       },
     });
+    collectStreamedBuffers(); // as the server's entry point does
     const before = process.memoryUsage().arrayBuffers;
     await pipeline(socketLike(96 * MiB), new MeteredStream(Infinity, { hash: false }), sink);
     expect(received).toBe(96 * MiB);
@@ -47,6 +49,8 @@ describe('streamed buffers', () => {
       import { Readable, Writable } from 'node:stream';
       import { pipeline } from 'node:stream/promises';
       import { MeteredStream } from './dist/core/blobs/blob-store.js';
+      import { collectStreamedBuffers } from './dist/core/blobs/stream-buffers.js';
+      collectStreamedBuffers();
       const chunks = Array.from({ length: 256 }, () => Buffer.alloc(64 * 1024));
       await pipeline(Readable.from(chunks), new MeteredStream(Infinity, { hash: false }), new Writable({ write: (_c, _e, d) => d() }));
       console.log(typeof globalThis.gc);`;

@@ -4,7 +4,8 @@ import type { Principal } from '../../../core/auth/principal.js';
 import { JobTypeRegistry } from '../../../core/jobs/job-types.js';
 import { JobsService } from '../../../core/jobs/jobs-service.js';
 import { DbQueue } from '../../../core/queue/db-queue.js';
-import { handlers } from '../../../processor/handlers/index.js';
+import { builtinHandlers } from '../../../processor/handlers/index.js';
+import { JobStore } from '../../../core/jobs/job-store.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../../helpers/db.js';
 
 /**
@@ -28,7 +29,11 @@ describe.each(dbKinds())('JobsService.list pages on %s', (kind) => {
   beforeAll(async () => {
     t = await openTestDatabase(kind);
     queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 3 });
-    jobs = new JobsService(t.db.prisma, queue, new JobTypeRegistry(handlers));
+    jobs = new JobsService(
+      t.db.prisma,
+      new JobStore(t.db.prisma, queue),
+      new JobTypeRegistry(builtinHandlers),
+    );
     await t.db.prisma.user.create({ data: { id: owner.userId, name: 'pager' } });
     await t.db.prisma.user.create({ data: { id: other, name: 'other' } });
     // Four timestamps, five jobs each (ties), interleaved with another owner's jobs.

@@ -110,11 +110,11 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
       expect(Date.now() - started).toBeLessThan(5_000);
     });
 
-    it('makes in-flight messages visible again after a crash (releaseInFlight)', async () => {
+    it('makes in-flight messages visible again after a crash (recover)', async () => {
       const jobId = await newJob();
       await queue.send(jobId);
       await queue.receive({ max: 1, waitMs: 0 });
-      expect(await queue.releaseInFlight()).toBe(1);
+      expect(await queue.recover()).toBe(1);
       expect((await queue.receive({ max: 1, waitMs: 0 }))[0].jobId).toBe(jobId);
     });
   });

@@ -1,18 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { FsBlobStore } from '../../../core/blobs/fs-blob-store.js';
 import { SqsQueue } from '../../../core/queue/sqs-queue.js';
 import { RetryableError, type JobHandler } from '../../../processor/handler.js';
-import { createProcessor } from '../../../processor/processor.js';
-import { QueueWorker } from '../../../processor/queue-worker.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../../helpers/db.js';
-import { startEmulator, type Emulator } from '../../helpers/fauxqs.js';
+import { EMULATOR_ENV, sqsEnv, startEmulator, type Emulator } from '../../helpers/fauxqs.js';
+import { composeForTest } from '../../helpers/platform.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -104,22 +99,18 @@ describe.each(dbKinds())('SqsQueue retries and redrive with %s', (kind) => {
         return { n };
       },
     };
-    const blobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-sqs-retry-'));
-    const process = createProcessor({
-      prisma: t.db.prisma,
-      blobs: new FsBlobStore(blobsDir),
-      findHandler: (type) => (type === 'flaky' ? flaky : undefined),
-      logger,
-      leaseSeconds: 30,
-      queue,
-      retryBackoff: { baseMs: 1_000, maxMs: 1_000 },
-      extendDelivery: (r, s) => queue.changeVisibility(r, s),
+    // The platform as `jobs worker` composes it on SQS (its own SqsQueue and outbox relay).
+    Object.assign(process.env, EMULATOR_ENV); // the SDK's credentials
+    const platform = await composeForTest(t, {
+      env: sqsEnv(emu, urls),
+      handlers: [flaky],
+      config: { retryBaseMs: 1_000, retryMaxMs: 1_000 },
+      timing: { receiveWaitMs: 1_000 },
     });
-    const worker = new QueueWorker(queue, process, { concurrency: 1, logger, waitMs: 1_000 });
     const id = await newJob('flaky');
-    await t.db.prisma.$transaction((tx) => queue.send(id, tx));
-    queue.afterCommit();
-    worker.start();
+    await t.db.prisma.$transaction((tx) => platform.api.queue.send(id, tx));
+    platform.api.queue.afterCommit?.();
+    const worker = platform.startWorker({ concurrency: 1 });
     try {
       const deadline = Date.now() + 30_000;
       let job = await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
@@ -135,7 +126,7 @@ describe.each(dbKinds())('SqsQueue retries and redrive with %s', (kind) => {
       expect(second.ts.getTime() - retry.ts.getTime()).toBeGreaterThanOrEqual(450);
     } finally {
       await worker.stop(1_000);
-      fs.rmSync(blobsDir, { recursive: true, force: true });
+      await platform.dispose();
     }
   });
 

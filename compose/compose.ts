@@ -1,0 +1,185 @@
+import type { Logger } from 'pino';
+import type { BlobStore } from '../core/blobs/blob-store.js';
+import type { Config } from '../core/config.js';
+import type { Database } from '../core/db/database.js';
+import { JobStore } from '../core/jobs/job-store.js';
+import { JobTypeRegistry } from '../core/jobs/job-types.js';
+import { LiveEvents } from '../core/jobs/live-events.js';
+import { createLogger } from '../core/logger.js';
+import type { JobQueue } from '../core/queue/job-queue.js';
+import { openRuntime } from '../core/runtime.js';
+import type { JobHandler } from '../processor/handler.js';
+import { builtinHandlers, handlersByType } from '../processor/handlers/index.js';
+import { createProcessor, type ProcessBatch } from '../processor/processor.js';
+import { QueueWorker } from '../processor/queue-worker.js';
+import { Reaper } from '../processor/reaper.js';
+import { loadHandlerModules } from './handler-modules.js';
+
+export interface ComposeOptions {
+  /**
+   * The job types this process knows. Default: the built-ins (less `noop` when the config turns
+   * it off) followed by those of the modules in JOBS_HANDLERS (`config.handlerModules`).
+   */
+  handlers?: readonly JobHandler[];
+  /** Default: a pino logger at the configured level. */
+  logger?: Logger;
+  /** An open database to use instead of the configured one (tests share one per suite); not closed. */
+  db?: Database;
+  /** A blob store to use instead of the configured one (tests tune the directory store's part size). */
+  blobs?: BlobStore;
+  /** Apply pending migrations at start (default true; the Lambda never does). */
+  migrate?: boolean;
+  /** Run the SQS outbox relay in this process (default true; the Lambda never does). */
+  relay?: boolean;
+  /** Tuning for tests: heartbeat period, reaper sweep period, worker long-poll wait. */
+  timing?: {
+    heartbeatMs?: number;
+    reaperIntervalMs?: number;
+    reaperGraceSeconds?: number;
+    receiveWaitMs?: number;
+  };
+}
+
+/** What the API needs (server/app.ts `createApp`). */
+export interface ApiParts {
+  db: Database;
+  blobs: BlobStore;
+  queue: JobQueue;
+  store: JobStore;
+  types: JobTypeRegistry;
+  live: LiveEvents;
+  logger: Logger;
+  maxUploadBytes: number;
+  corsOrigins: string[];
+}
+
+/** A running worker: the queue consumer and the lease reaper beside it. */
+export interface StartedWorker {
+  /** Stops taking work; running jobs get `graceMs` to finish, then are released. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** One process of the platform, composed from configuration: every entry point starts here. */
+export interface Platform {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly handlers: readonly JobHandler[];
+  /** True when this process alone owns the database (PGlite in the data directory). */
+  readonly embedded: boolean;
+  readonly queueKind: 'database' | 'sqs';
+  readonly api: ApiParts;
+  /** The processor, Lambda-shaped (an SQS batch in, partial failures out). */
+  readonly processor: ProcessBatch;
+  /** Starts the queue consumer (`concurrency` jobs at once) and the reaper. */
+  startWorker(opts: { concurrency: number }): StartedWorker;
+  /** Starts the reaper alone (an API host whose processor is the Lambda). */
+  startReaper(): StartedWorker;
+  /**
+   * Crash recovery at start-up, only for a process that alone owns its data (the embedded
+   * server): running jobs claimable again, in-flight messages visible, half-written blobs gone.
+   */
+  recover(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The built-in job types this configuration offers (`noop` only where enabled). */
+export function defaultHandlers(config: Pick<Config, 'enableNoop'>): JobHandler[] {
+  return builtinHandlers.filter((h) => h.type !== 'noop' || config.enableNoop);
+}
+
+/**
+ * The composition root: opens the adapters the configuration names and builds the job store, the
+ * processor, the worker and the reaper over them, with the given job types. `jobs server`,
+ * `jobs worker`, the Lambda entry, the benches and the tests all start here, so each runs the same
+ * composition; nothing else chooses adapters or reads the handler list.
+ *
+ * @example
+ *   const platform = await compose(loadConfig(), { handlers: [...builtinHandlers, myHandler] });
+ *   const worker = platform.startWorker({ concurrency: 4 });
+ *   // …
+ *   await worker.stop(10_000);
+ *   await platform.close();
+ */
+export async function compose(config: Config, opts: ComposeOptions = {}): Promise<Platform> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const handlers = opts.handlers ?? [
+    ...defaultHandlers(config),
+    ...(await loadHandlerModules(config.handlerModules)),
+  ];
+  const byType = handlersByType(handlers);
+  const runtime = await openRuntime(config, {
+    db: opts.db,
+    blobs: opts.blobs,
+    migrate: opts.migrate,
+    relay: opts.relay,
+  });
+  const { db, blobs, queue } = runtime;
+  const store = new JobStore(db.prisma, queue, logger);
+  const live = new LiveEvents(db);
+  const timing = opts.timing ?? {};
+  const processor = createProcessor({
+    store,
+    blobs,
+    findHandler: (type) => byType.get(type),
+    logger,
+    leaseSeconds: config.visibilityTimeoutSeconds,
+    heartbeatMs: timing.heartbeatMs,
+    extendDelivery: (receipt, seconds) => queue.changeVisibility(receipt, seconds),
+    deadLetter: (receipt, jobId) => queue.deadLetter(receipt, jobId),
+    maxReceives: config.maxReceives,
+    retryBackoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
+  });
+  const startReaper = () => {
+    const reaper = new Reaper({
+      store,
+      logger,
+      leaseSeconds: config.visibilityTimeoutSeconds,
+      intervalMs: timing.reaperIntervalMs,
+      graceSeconds: timing.reaperGraceSeconds,
+    });
+    reaper.start();
+    return { stop: () => reaper.stop() };
+  };
+  return {
+    config,
+    logger,
+    handlers,
+    embedded: runtime.embedded,
+    queueKind: runtime.queueKind,
+    api: {
+      db,
+      blobs,
+      queue,
+      store,
+      types: new JobTypeRegistry(handlers),
+      live,
+      logger,
+      maxUploadBytes: config.maxUploadBytes,
+      corsOrigins: config.corsOrigins,
+    },
+    processor,
+    startWorker({ concurrency }) {
+      const worker = new QueueWorker(queue, processor, { concurrency, logger, waitMs: timing.receiveWaitMs });
+      worker.start();
+      const reaper = startReaper();
+      return {
+        async stop(graceMs) {
+          await reaper.stop();
+          await worker.stop(graceMs);
+        },
+      };
+    },
+    startReaper,
+    async recover() {
+      if (!runtime.embedded)
+        throw new Error('recover() is for a process that alone owns its data (embedded)');
+      await store.expireAllLeases();
+      await queue.recover?.();
+      await blobs.recover?.();
+    },
+    async close() {
+      await live.close();
+      await runtime.close();
+    },
+  };
+}

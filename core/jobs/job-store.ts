@@ -1,0 +1,274 @@
+import type { Logger } from 'pino';
+import type { Prisma } from '../db/database.js';
+import type { Job } from '../db/generated/client.js';
+import { retryTransient } from '../db/transient.js';
+import type { JobQueue } from '../queue/job-queue.js';
+import { appendLogs } from './store/append-logs.js';
+import { cancelAttempt, requestCancel, type CancelRequest } from './store/cancel.js';
+import { claimJob, type ClaimedJob } from './store/claim.js';
+import { completeJob } from './store/complete.js';
+import { insertJob, releaseIdempotencyKey, type JobInsert } from './store/create.js';
+import { failJob } from './store/fail.js';
+import { gaveUpReason, giveUpJob } from './store/give-up.js';
+import { heartbeat, type Beat } from './store/heartbeat.js';
+import { setProgress, type Progress } from './store/progress.js';
+import { lockExpired } from './store/reap.js';
+import { expireAllLeases } from './store/recover.js';
+import { lockDeadLetters } from './store/redrive.js';
+import { requeueJob } from './store/requeue.js';
+import { freshAttempts } from './store/retry.js';
+import { line, type Lease, type LogLine, type Tx } from './store/types.js';
+
+export type { CancelRequest, ClaimedJob, JobInsert, Lease, LogLine, Progress, Beat };
+export { gaveUpReason };
+
+/** The job a claim handed to one attempt, with the lease every write of that attempt carries. */
+export interface Attempt {
+  lease: Lease;
+  job: ClaimedJob;
+}
+
+/** What one reaper sweep did. */
+export interface Reaped {
+  requeued: string[];
+  failed: string[];
+  cancelled: string[];
+}
+
+const REDRIVE_BATCH = 100;
+
+/**
+ * The one writer of jobs: every change of a job's state, its lease, its log lines and its
+ * dead-letter mark goes through here (a test fails if any other module writes those tables).
+ * Each transition is one small file of SQL in ./store/; this class gives them their transactions:
+ * an attempt's last log lines commit with its outcome, a job's queue message commits with the
+ * row that needs it (created, retried, requeued, redriven), and an outcome outlives a database
+ * blip (retried while the connection is down; guarded by the lease, so a retry after a lost reply
+ * changes nothing).
+ *
+ * Transitions an attempt makes take its `Lease` and do nothing (resolve false) once the attempt
+ * no longer holds the job: cancelled, given up on, or claimed again after its lease expired.
+ */
+export class JobStore {
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly queue: Pick<JobQueue, 'send' | 'afterCommit'>,
+    private readonly logger?: Pick<Logger, 'warn'>,
+  ) {}
+
+  // ---- the API's transitions ----
+
+  /**
+   * Records a PENDING job and queues it, in one transaction. `input` may resolve the job's input
+   * inside that transaction (claiming a direct upload, which rolls back with the job). An
+   * Idempotency-Key older than `idempotencyTtlMs` is freed first. Rejects with Prisma's P2002
+   * when the owner's key is held by a live job.
+   */
+  async create(
+    job: Omit<JobInsert, 'input'> & { input?: JobInsert['input'] },
+    opts: { idempotencyTtlMs: number; input?: (tx: Tx) => Promise<JobInsert['input']> },
+  ): Promise<Job> {
+    const row = await this.prisma.$transaction(async (tx) => {
+      if (job.idempotencyKey)
+        await releaseIdempotencyKey(tx, job.ownerId, job.idempotencyKey, opts.idempotencyTtlMs);
+      const input = opts.input ? await opts.input(tx) : (job.input ?? null);
+      const created = await insertJob(tx, { ...job, input });
+      await this.queue.send(created.id, tx);
+      return created;
+    });
+    this.queue.afterCommit?.();
+    return row;
+  }
+
+  /**
+   * Asks to cancel a job (see store/cancel.ts): a PENDING job, or a RUNNING one nobody holds any
+   * more, ends at once; a running attempt is asked to stop and ends it itself. `by` names who
+   * asked, in the job's log.
+   */
+  async requestCancel(jobId: string, by: string): Promise<CancelRequest> {
+    return this.prisma.$transaction(async (tx) => {
+      const r = await requestCancel(tx, jobId);
+      if (r.kind === 'cancelled') {
+        const why = r.wasRunning ? ' (its worker had stopped)' : ' before it started';
+        await appendLogs(tx, jobId, [line('warn', `cancelled by ${by}${why}`)]);
+      } else if (r.kind === 'requested') {
+        await appendLogs(tx, jobId, [line('warn', `cancel requested by ${by}; stopping the handler`)]);
+      }
+      return r;
+    });
+  }
+
+  /** Puts a FAILED or CANCELLED job back in line with fresh attempts and a new message. */
+  async retry(jobId: string): Promise<boolean> {
+    const queued = await this.prisma.$transaction(async (tx) => {
+      if (!(await freshAttempts(tx, jobId, ['FAILED', 'CANCELLED']))) return false;
+      await this.queue.send(jobId, tx);
+      return true;
+    });
+    if (queued) this.queue.afterCommit?.();
+    return queued;
+  }
+
+  /**
+   * Sends dead-lettered jobs (all, or those in `ids`) back in line: fresh attempts, a new message
+   * and a log line each, in batches. Returns the ids requeued.
+   */
+  async redrive(by: string, ids?: readonly string[]): Promise<string[]> {
+    const requeued: string[] = [];
+    for (;;) {
+      const batch = await this.prisma.$transaction(async (tx) => {
+        const locked = await lockDeadLetters(tx, REDRIVE_BATCH, ids);
+        for (const id of locked) {
+          await freshAttempts(tx, id, ['FAILED']);
+          await appendLogs(tx, id, [
+            line('info', `redriven from the dead letters by ${by}; attempts start over`),
+          ]);
+          await this.queue.send(id, tx);
+        }
+        return locked;
+      });
+      if (batch.length > 0) this.queue.afterCommit?.();
+      requeued.push(...batch);
+      if (batch.length < REDRIVE_BATCH) return requeued;
+    }
+  }
+
+  // ---- an attempt's transitions (the processor) ----
+
+  /** Claims a job for an attempt (see store/claim.ts); undefined when it is not claimable. */
+  async claim(jobId: string, token: string, leaseSeconds: number): Promise<Attempt | undefined> {
+    const job = await claimJob(this.prisma, jobId, token, leaseSeconds);
+    return job && { lease: { jobId, token }, job };
+  }
+
+  heartbeat(lease: Lease, leaseSeconds: number): Promise<Beat> {
+    return heartbeat(this.prisma, lease, leaseSeconds);
+  }
+
+  /** Appends log lines to a job (buffered by processor/job-log-writer.ts). */
+  appendLogs(jobId: string, lines: readonly LogLine[]): Promise<void> {
+    return appendLogs(this.prisma, jobId, lines);
+  }
+
+  progress(lease: Lease, p: Progress): Promise<boolean> {
+    return setProgress(this.prisma, lease, p);
+  }
+
+  /** COMPLETED, with the attempt's last log lines. */
+  complete(lease: Lease, out: { result: unknown; progress?: Progress }, lines: readonly LogLine[]) {
+    return this.endAttempt(lease, lines, (tx) => completeJob(tx, lease, out));
+  }
+
+  /** FAILED for good, with the attempt's last log lines. */
+  fail(lease: Lease, out: { error: string; result?: unknown }, lines: readonly LogLine[]) {
+    return this.endAttempt(lease, lines, (tx) => failJob(tx, lease, out));
+  }
+
+  /** Given up on: FAILED and dead-lettered (store/give-up.ts), with the last log lines. */
+  giveUp(lease: Lease, out: { reason: string; attempts?: number }, lines: readonly LogLine[]) {
+    return this.endAttempt(lease, lines, (tx) => giveUpJob(tx, lease, out));
+  }
+
+  /** CANCELLED: the attempt stopped on a cancel request. */
+  cancelled(lease: Lease, lines: readonly LogLine[]) {
+    return this.endAttempt(lease, lines, (tx) => cancelAttempt(tx, lease));
+  }
+
+  /**
+   * Interrupted (the worker is stopping or its deadline came): back to PENDING with the attempt
+   * given back. The delivery is left to come back; no new message.
+   */
+  release(lease: Lease, lines: readonly LogLine[]) {
+    return this.endAttempt(lease, lines, (tx) => requeueJob(tx, lease, { uncount: true }));
+  }
+
+  /**
+   * Failed retryably with attempts left: back to PENDING with the error, and a new message that
+   * becomes visible after `delaySeconds` (the backoff), in the same transaction.
+   */
+  async requeue(lease: Lease, out: { error: string; delaySeconds: number }, lines: readonly LogLine[]) {
+    const queued = await this.endAttempt(lease, lines, async (tx) => {
+      if (!(await requeueJob(tx, lease, { error: out.error }))) return false;
+      await this.queue.send(lease.jobId, tx, { delaySeconds: out.delaySeconds });
+      return true;
+    });
+    if (queued) this.queue.afterCommit?.();
+    return queued;
+  }
+
+  /** A line in a job's log from the platform (a duplicate delivery noticed, say). */
+  log(jobId: string, level: LogLine['level'], message: string): Promise<void> {
+    return appendLogs(this.prisma, jobId, [line(level, message)]);
+  }
+
+  /** The job's status and dead-letter mark (null when it does not exist). */
+  async state(jobId: string): Promise<{ status: Job['status']; deadLettered: boolean } | null> {
+    const row = await this.prisma.job.findUnique({
+      where: { id: jobId },
+      select: { status: true, deadLetteredAt: true },
+    });
+    return row && { status: row.status, deadLettered: row.deadLetteredAt !== null };
+  }
+
+  // ---- maintenance ----
+
+  /**
+   * One sweep of the reaper: RUNNING jobs whose lease expired more than `graceSeconds` ago (their
+   * worker died or hung, and their message is gone) are cancelled if that was asked for, given up
+   * on if their attempts are used up, and otherwise put back in line with a new message; each
+   * with a log line saying so, in one transaction.
+   */
+  async reap(graceSeconds: number, limit: number): Promise<Reaped> {
+    const done: Reaped = { requeued: [], failed: [], cancelled: [] };
+    await this.prisma.$transaction(async (tx) => {
+      for (const job of await lockExpired(tx, graceSeconds, limit)) {
+        const id = job.lease.jobId;
+        if (job.cancelRequested) {
+          await cancelAttempt(tx, job.lease);
+          await appendLogs(tx, id, [
+            line('warn', 'cancelled: its worker stopped before it could stop the handler'),
+          ]);
+          done.cancelled.push(id);
+        } else if (job.attempts >= job.maxAttempts) {
+          const reason = gaveUpReason(job.attempts);
+          await giveUpJob(tx, job.lease, { reason });
+          await appendLogs(tx, id, [line('error', reason)]);
+          done.failed.push(id);
+        } else {
+          // attempts is kept: the next claim counts the next attempt.
+          await requeueJob(tx, job.lease);
+          await this.queue.send(id, tx);
+          await appendLogs(tx, id, [
+            line(
+              'warn',
+              `lease of attempt ${job.attempts} expired (its worker stopped, hung or was cut off, and its message is gone); requeued, attempt ${job.attempts + 1} of ${job.maxAttempts} next`,
+            ),
+          ]);
+          done.requeued.push(id);
+        }
+      }
+    });
+    if (done.requeued.length > 0) this.queue.afterCommit?.();
+    return done;
+  }
+
+  /** Embedded start-up only (see store/recover.ts): every RUNNING job claimable again now. */
+  expireAllLeases(): Promise<number> {
+    return expireAllLeases(this.prisma);
+  }
+
+  /**
+   * An attempt's end: its last log lines and its outcome in one transaction, retried through a
+   * database blip (the last lines may then be written twice, which beats losing them).
+   */
+  private endAttempt<T>(lease: Lease, lines: readonly LogLine[], write: (tx: Tx) => Promise<T>): Promise<T> {
+    return retryTransient(
+      () =>
+        this.prisma.$transaction(async (tx) => {
+          await appendLogs(tx, lease.jobId, lines);
+          return write(tx);
+        }),
+      { what: `writing job ${lease.jobId}'s status`, logger: this.logger },
+    );
+  }
+}

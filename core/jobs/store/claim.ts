@@ -1,0 +1,75 @@
+import type { Db } from './types.js';
+
+/** A job as its claim returns it: what the processor needs to run the attempt. */
+export interface ClaimedJob {
+  /** The status before this claim: RUNNING means the previous attempt died with its worker. */
+  prevStatus: 'PENDING' | 'RUNNING';
+  id: string;
+  type: string;
+  params: unknown;
+  /** This attempt's number (the claim counted it). */
+  attempts: number;
+  maxAttempts: number;
+  /** Cancelling was asked for while the previous attempt ran (which then died). */
+  cancelRequested: boolean;
+  input: { key: string; name: string; size: number; sha256: string | null } | null;
+}
+
+interface Row {
+  prev_status: 'PENDING' | 'RUNNING';
+  id: string;
+  type: string;
+  params: unknown;
+  attempts: number;
+  max_attempts: number;
+  cancel_requested: boolean;
+  input_key: string | null;
+  input_name: string | null;
+  input_size: bigint | null;
+  input_sha256: string | null;
+}
+
+/**
+ * Claims a job for one attempt: only a PENDING job, or a RUNNING one whose lease expired (its
+ * worker died or hung). Counts the attempt and writes the lease: `token` and an expiry
+ * `leaseSeconds` from now. Undefined when the job is not claimable (a duplicate delivery, a job
+ * held by a live attempt, a finished or missing job).
+ */
+export async function claimJob(
+  db: Db,
+  jobId: string,
+  token: string,
+  leaseSeconds: number,
+): Promise<ClaimedJob | undefined> {
+  const [row] = await db.$queryRaw<Row[]>`
+    WITH prev AS (SELECT id, status FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE)
+    UPDATE jobs
+    SET status = 'RUNNING', attempts = attempts + 1, lease_token = ${token}::uuid,
+        lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8),
+        started_at = coalesce(started_at, now()), updated_at = now()
+    FROM prev
+    WHERE jobs.id = prev.id
+      AND (jobs.status = 'PENDING' OR (jobs.status = 'RUNNING' AND jobs.lease_expires_at < now()))
+    RETURNING prev.status::text AS prev_status, jobs.id, jobs.type, jobs.params, jobs.attempts,
+      jobs.max_attempts, jobs.cancel_requested_at IS NOT NULL AS cancel_requested,
+      jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256`;
+  if (!row) return undefined;
+  return {
+    prevStatus: row.prev_status,
+    id: row.id,
+    type: row.type,
+    params: row.params,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    cancelRequested: row.cancel_requested,
+    input:
+      row.input_key !== null
+        ? {
+            key: row.input_key,
+            name: row.input_name ?? '',
+            size: Number(row.input_size ?? 0),
+            sha256: row.input_sha256,
+          }
+        : null,
+  };
+}

@@ -1,0 +1,51 @@
+import type { Job } from '../../db/generated/client.js';
+import { Prisma as P } from '../../db/generated/client.js';
+import type { Db, Tx } from './types.js';
+
+/** A new job's row. */
+export interface JobInsert {
+  id: string;
+  type: string;
+  params: unknown;
+  ownerId: string;
+  maxAttempts: number;
+  idempotencyKey: string | null;
+  input: { key: string; name: string; size: number; sha256: string } | null;
+}
+
+/**
+ * Frees the owner's Idempotency-Key when the job holding it is older than `ttlMs` (the key is
+ * unique per owner; an expired key belongs to nobody).
+ */
+export async function releaseIdempotencyKey(
+  db: Db,
+  ownerId: string,
+  key: string,
+  ttlMs: number,
+): Promise<void> {
+  await db.$executeRaw`
+    UPDATE jobs SET idempotency_key = NULL
+    WHERE owner_id = ${ownerId}::uuid AND idempotency_key = ${key}
+      AND created_at <= now() - make_interval(secs => ${ttlMs / 1000}::float8)`;
+}
+
+/**
+ * Inserts a PENDING job; the caller queues it in the same transaction. A key already held by
+ * another job of the owner fails with Prisma's P2002 (unique violation).
+ */
+export async function insertJob(tx: Tx, job: JobInsert): Promise<Job> {
+  return tx.job.create({
+    data: {
+      id: job.id,
+      type: job.type,
+      params: (job.params ?? {}) as P.InputJsonValue,
+      ownerId: job.ownerId,
+      maxAttempts: job.maxAttempts,
+      idempotencyKey: job.idempotencyKey,
+      inputKey: job.input?.key ?? null,
+      inputName: job.input?.name ?? null,
+      inputSize: job.input ? BigInt(job.input.size) : null,
+      inputSha256: job.input?.sha256 ?? null,
+    },
+  });
+}

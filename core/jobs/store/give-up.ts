@@ -1,0 +1,28 @@
+import type { Db, Lease } from './types.js';
+
+/** The error (and log line) of a job whose every attempt died with its worker or hung. */
+export function gaveUpReason(attempts: number): string {
+  return `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: the worker stopped (crashed or was killed) during each of them`;
+}
+
+/**
+ * Gives up on a job: its attempts are used up (each died with its worker, hung, or failed
+ * retryably). FAILED with `reason`, and marked dead-lettered (`jobs dlq`). Whoever gives up (the
+ * processor's claim, its retry logic, or the reaper), this is the one write; the job's queue
+ * message then goes to the dead letters: at once when the caller holds it, otherwise on its next
+ * delivery (processor/run-job.ts, `duplicate`). `attempts` corrects the count when the claim that
+ * found the job counted an attempt that will not run. Guarded by the lease.
+ */
+export async function giveUpJob(
+  db: Db,
+  lease: Lease,
+  out: { reason: string; attempts?: number },
+): Promise<boolean> {
+  const n = await db.$executeRaw`
+    UPDATE jobs SET status = 'FAILED', error = ${out.reason},
+      attempts = coalesce(${out.attempts ?? null}::int, attempts),
+      finished_at = now(), dead_lettered_at = now(), lease_token = NULL, lease_expires_at = NULL,
+      updated_at = now()
+    WHERE id = ${lease.jobId}::uuid AND lease_token = ${lease.token}::uuid AND status = 'RUNNING'`;
+  return n > 0;
+}
