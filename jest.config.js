@@ -9,6 +9,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json', diagnostics: false }],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  setupFiles: ['<rootDir>/test/setup-v8.mjs'],
   testTimeout: 60_000,
   // Suites spawn servers and PGlite instances; two cores do not like more than two at once.
   maxWorkers: 2,

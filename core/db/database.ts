@@ -152,7 +152,12 @@ async function initPgliteDir(dir: string): Promise<void> {
     PGlite.create(process.argv[1], ${JSON.stringify(PGLITE_OPTIONS)}).then((db) => db.close()).then(
       () => process.exit(0), (err) => { console.error(err.message); process.exit(1); });`;
   const stderr = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own short-lived process, so its own flags: Liftoff alone compiles PGlite's WASM without
+    // TurboFan's second pass (measured on a loaded 2-core machine: 41 s instead of 163 s, and
+    // 100 MB less), which is all a one-off initdb needs.
+    const child = spawn(process.execPath, ['--liftoff-only', '-e', script, dir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', reject);

@@ -1,0 +1,383 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { JobStore, type Lease } from '../../../core/jobs/job-store.js';
+import { line } from '../../../core/jobs/store/types.js';
+import { DbQueue } from '../../../core/queue/db-queue.js';
+import { dbKinds, openTestDatabase, type TestDatabase } from '../../helpers/db.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The job store's contract: every transition, on PGlite and on PostgreSQL. Each transition an
+ * attempt makes is guarded by its lease: once the attempt no longer holds the job (claimed again,
+ * cancelled, given up on), its writes change nothing.
+ */
+describe.each(dbKinds())('JobStore on %s', (kind) => {
+  let t: TestDatabase;
+  let queue: DbQueue;
+  let store: JobStore;
+  const ownerId = randomUUID();
+
+  beforeAll(async () => {
+    t = await openTestDatabase(kind);
+    queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
+    store = new JobStore(t.db.prisma, queue);
+  });
+  afterAll(async () => {
+    await queue.close();
+    await t.close();
+  });
+  beforeEach(async () => {
+    await t.reset();
+    await t.db.prisma.user.create({ data: { id: ownerId, name: 'owner' } });
+  });
+
+  const row = (id: string) => t.db.prisma.job.findUniqueOrThrow({ where: { id } });
+  const messages = (id: string) => t.db.prisma.queueMessage.findMany({ where: { jobId: id } });
+  const logs = async (id: string) =>
+    (await t.db.prisma.jobLog.findMany({ where: { jobId: id }, orderBy: { seq: 'asc' } })).map((l) => [
+      l.seq,
+      l.level,
+      l.message,
+    ]);
+
+  async function created(opts: { maxAttempts?: number; key?: string } = {}) {
+    const job = await store.create(
+      {
+        id: randomUUID(),
+        type: 'noop',
+        params: { sleepMs: 1 },
+        ownerId,
+        maxAttempts: opts.maxAttempts ?? 3,
+        idempotencyKey: opts.key ?? null,
+      },
+      { idempotencyTtlMs: DAY_MS },
+    );
+    return job.id;
+  }
+
+  async function running(opts: { maxAttempts?: number } = {}): Promise<Lease> {
+    const id = await created(opts);
+    const attempt = await store.claim(id, randomUUID(), 30);
+    return attempt!.lease;
+  }
+
+  /** Makes the job's lease expired `secondsAgo` ago (its worker died). */
+  async function expire(id: string, secondsAgo = 60) {
+    await t.db.prisma.$executeRaw`
+      UPDATE jobs SET lease_expires_at = now() - make_interval(secs => ${secondsAgo}::float8) WHERE id = ${id}::uuid`;
+  }
+
+  describe('create', () => {
+    it('records a PENDING job and its message in one transaction', async () => {
+      const id = await created();
+      expect(await row(id)).toMatchObject({ status: 'PENDING', attempts: 0, params: { sleepMs: 1 } });
+      expect(await messages(id)).toHaveLength(1);
+    });
+
+    it('refuses a live Idempotency-Key of the owner (P2002), frees an expired one', async () => {
+      const first = await created({ key: 'k1' });
+      await expect(created({ key: 'k1' })).rejects.toMatchObject({ code: 'P2002' });
+      await t.db.prisma
+        .$executeRaw`UPDATE jobs SET created_at = now() - interval '2 days' WHERE id = ${first}::uuid`;
+      const second = await created({ key: 'k1' });
+      expect((await row(second)).idempotencyKey).toBe('k1');
+      expect((await row(first)).idempotencyKey).toBeNull();
+    });
+
+    it('rolls back the job and its message when resolving the input fails', async () => {
+      const id = randomUUID();
+      await expect(
+        store.create(
+          { id, type: 'noop', params: {}, ownerId, maxAttempts: 3, idempotencyKey: null },
+          {
+            idempotencyTtlMs: DAY_MS,
+            input: async () => {
+              throw new Error('upload not found');
+            },
+          },
+        ),
+      ).rejects.toThrow('upload not found');
+      expect(await t.db.prisma.job.count()).toBe(0);
+      expect(await t.db.prisma.queueMessage.count()).toBe(0);
+    });
+  });
+
+  describe('claim', () => {
+    it('claims a PENDING job once: RUNNING, attempt counted, leased', async () => {
+      const id = await created();
+      const token = randomUUID();
+      const attempt = await store.claim(id, token, 30);
+      expect(attempt?.job).toMatchObject({ id, prevStatus: 'PENDING', attempts: 1, maxAttempts: 3 });
+      expect(await row(id)).toMatchObject({ status: 'RUNNING', attempts: 1, leaseToken: token });
+      expect(await store.claim(id, randomUUID(), 30)).toBeUndefined();
+    });
+
+    it('claims a RUNNING job again only after its lease expired', async () => {
+      const lease = await running();
+      expect(await store.claim(lease.jobId, randomUUID(), 30)).toBeUndefined();
+      await expire(lease.jobId);
+      const again = await store.claim(lease.jobId, randomUUID(), 30);
+      expect(again?.job).toMatchObject({ prevStatus: 'RUNNING', attempts: 2, cancelRequested: false });
+    });
+
+    it('does not claim a finished or missing job', async () => {
+      const lease = await running();
+      await store.complete(lease, { result: null }, []);
+      expect(await store.claim(lease.jobId, randomUUID(), 30)).toBeUndefined();
+      expect(await store.claim(randomUUID(), randomUUID(), 30)).toBeUndefined();
+    });
+  });
+
+  describe('heartbeat', () => {
+    it('extends a held lease, reports a cancel request, and tells a lost one', async () => {
+      const lease = await running();
+      const before = (await row(lease.jobId)).leaseExpiresAt!.getTime();
+      expect(await store.heartbeat(lease, 300)).toEqual({ held: true, cancelRequested: false });
+      expect((await row(lease.jobId)).leaseExpiresAt!.getTime()).toBeGreaterThan(before);
+
+      expect(await store.requestCancel(lease.jobId, 'alice')).toEqual({ kind: 'requested' });
+      expect(await store.heartbeat(lease, 30)).toEqual({ held: true, cancelRequested: true });
+
+      await expire(lease.jobId);
+      await store.claim(lease.jobId, randomUUID(), 30); // another attempt takes over
+      expect(await store.heartbeat(lease, 30)).toEqual({ held: false, status: 'RUNNING' });
+    });
+  });
+
+  describe('log lines', () => {
+    it('appends with contiguous seqs, from any number of writers', async () => {
+      const id = await created();
+      await Promise.all(
+        Array.from({ length: 10 }, (_, w) =>
+          store.appendLogs(id, [line('info', `w${w} a`), line('info', `w${w} b`)]),
+        ),
+      );
+      const seqs = (await logs(id)).map(([seq]) => seq);
+      expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect((await row(id)).logSeq).toBe(20);
+    });
+  });
+
+  describe("an attempt's outcome", () => {
+    it('complete: COMPLETED with result, final progress and last lines; lease cleared', async () => {
+      const lease = await running();
+      expect(await store.progress(lease, { done: 5, total: 10 })).toBe(true);
+      const ok = await store.complete(lease, { result: { rows: 10n }, progress: { done: 10, total: 10 } }, [
+        line('info', 'done'),
+      ]);
+      expect(ok).toBe(true);
+      expect(await row(lease.jobId)).toMatchObject({
+        status: 'COMPLETED',
+        result: { rows: 10 },
+        progressDone: 10n,
+        progressTotal: 10n,
+        leaseToken: null,
+        leaseExpiresAt: null,
+        error: null,
+      });
+      expect((await row(lease.jobId)).finishedAt).not.toBeNull();
+      expect(await logs(lease.jobId)).toEqual([[1, 'info', 'done']]);
+    });
+
+    it('fail: FAILED with error and data, not dead-lettered', async () => {
+      const lease = await running();
+      expect(await store.fail(lease, { error: 'bad rows', result: { invalid: 3 } }, [])).toBe(true);
+      expect(await row(lease.jobId)).toMatchObject({
+        status: 'FAILED',
+        error: 'bad rows',
+        result: { invalid: 3 },
+        deadLetteredAt: null,
+      });
+    });
+
+    it('give up: FAILED and dead-lettered, attempts corrected', async () => {
+      const lease = await running({ maxAttempts: 1 });
+      expect(await store.giveUp(lease, { reason: 'gave up', attempts: 0 }, [line('error', 'gave up')])).toBe(
+        true,
+      );
+      const job = await row(lease.jobId);
+      expect(job).toMatchObject({ status: 'FAILED', error: 'gave up', attempts: 0 });
+      expect(job.deadLetteredAt).not.toBeNull();
+      expect(await store.state(lease.jobId)).toEqual({ status: 'FAILED', deadLettered: true });
+    });
+
+    it('requeue: PENDING with the error and a new delayed message', async () => {
+      const lease = await running();
+      const before = (await messages(lease.jobId)).length;
+      expect(
+        await store.requeue(lease, { error: 'busy', delaySeconds: 60 }, [line('warn', 'retrying')]),
+      ).toBe(true);
+      expect(await row(lease.jobId)).toMatchObject({
+        status: 'PENDING',
+        error: 'busy',
+        attempts: 1,
+        leaseToken: null,
+      });
+      const msgs = await messages(lease.jobId);
+      expect(msgs).toHaveLength(before + 1);
+      expect(Math.max(...msgs.map((m) => m.visibleAt.getTime()))).toBeGreaterThan(Date.now() + 50_000);
+    });
+
+    it('release: PENDING with the attempt given back, no new message', async () => {
+      const lease = await running();
+      const before = (await messages(lease.jobId)).length;
+      expect(await store.release(lease, [])).toBe(true);
+      expect(await row(lease.jobId)).toMatchObject({ status: 'PENDING', attempts: 0, leaseToken: null });
+      expect(await messages(lease.jobId)).toHaveLength(before);
+    });
+
+    it('cancelled: CANCELLED with the last lines', async () => {
+      const lease = await running();
+      await store.requestCancel(lease.jobId, 'alice');
+      expect(await store.cancelled(lease, [line('warn', 'stopped: the job was cancelled')])).toBe(true);
+      expect(await row(lease.jobId)).toMatchObject({ status: 'CANCELLED', leaseToken: null });
+      expect((await logs(lease.jobId)).map(([, , m]) => m)).toEqual([
+        'cancel requested by alice; stopping the handler',
+        'stopped: the job was cancelled',
+      ]);
+    });
+
+    it.each(['complete', 'fail', 'giveUp', 'requeue', 'release', 'cancelled', 'progress'] as const)(
+      '%s by a stale attempt changes nothing',
+      async (transition) => {
+        const stale = await running();
+        await expire(stale.jobId);
+        const current = (await store.claim(stale.jobId, randomUUID(), 30))!;
+        const before = await row(stale.jobId);
+        const write = {
+          complete: () => store.complete(stale, { result: 1 }, []),
+          fail: () => store.fail(stale, { error: 'x' }, []),
+          giveUp: () => store.giveUp(stale, { reason: 'x' }, []),
+          requeue: () => store.requeue(stale, { error: 'x', delaySeconds: 0 }, []),
+          release: () => store.release(stale, []),
+          cancelled: () => store.cancelled(stale, []),
+          progress: () => store.progress(stale, { done: 1, total: 2 }),
+        }[transition];
+        expect(await write()).toBe(false);
+        expect(await row(stale.jobId)).toEqual(before);
+        expect(before.leaseToken).toBe(current.lease.token);
+      },
+    );
+  });
+
+  describe('cancel', () => {
+    it('ends a PENDING job at once, with a log line', async () => {
+      const id = await created();
+      expect(await store.requestCancel(id, 'alice')).toEqual({ kind: 'cancelled', wasRunning: false });
+      expect((await row(id)).status).toBe('CANCELLED');
+      expect((await logs(id)).map(([, , m]) => m)).toEqual(['cancelled by alice before it started']);
+    });
+
+    it('asks a running attempt to stop: still RUNNING, cancel_requested_at set', async () => {
+      const lease = await running();
+      expect(await store.requestCancel(lease.jobId, 'alice')).toEqual({ kind: 'requested' });
+      const job = await row(lease.jobId);
+      expect(job.status).toBe('RUNNING');
+      expect(job.cancelRequestedAt).not.toBeNull();
+      expect(job.leaseToken).toBe(lease.token);
+    });
+
+    it('ends a RUNNING job nobody holds (lease expired) at once', async () => {
+      const lease = await running();
+      await expire(lease.jobId);
+      expect(await store.requestCancel(lease.jobId, 'alice')).toEqual({
+        kind: 'cancelled',
+        wasRunning: true,
+      });
+      expect(await row(lease.jobId)).toMatchObject({ status: 'CANCELLED', leaseToken: null });
+      expect(await store.cancelled(lease, [])).toBe(false); // the old attempt writes nothing
+    });
+
+    it('refuses a finished job', async () => {
+      const lease = await running();
+      await store.complete(lease, { result: null }, []);
+      expect(await store.requestCancel(lease.jobId, 'alice')).toEqual({ kind: 'not-cancellable' });
+    });
+
+    it('a claim of an expired attempt whose cancel was requested tells the processor so', async () => {
+      const lease = await running();
+      await store.requestCancel(lease.jobId, 'alice');
+      await expire(lease.jobId);
+      const again = await store.claim(lease.jobId, randomUUID(), 30);
+      expect(again?.job).toMatchObject({ prevStatus: 'RUNNING', cancelRequested: true });
+    });
+  });
+
+  describe('retry and redrive', () => {
+    it('retry: a FAILED or CANCELLED job back to PENDING with fresh attempts and a message', async () => {
+      const lease = await running();
+      await store.giveUp(lease, { reason: 'x' }, []);
+      const msgsBefore = (await messages(lease.jobId)).length;
+      expect(await store.retry(lease.jobId)).toBe(true);
+      expect(await row(lease.jobId)).toMatchObject({
+        status: 'PENDING',
+        attempts: 0,
+        error: null,
+        result: null,
+        deadLetteredAt: null,
+        cancelRequestedAt: null,
+        startedAt: null,
+        finishedAt: null,
+      });
+      expect(await messages(lease.jobId)).toHaveLength(msgsBefore + 1);
+      expect(await store.retry(lease.jobId)).toBe(false); // PENDING: nothing to retry
+    });
+
+    it('redrive: every dead-lettered job (or the ones named) back in line, with a log line', async () => {
+      const dead: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const lease = await running();
+        await store.giveUp(lease, { reason: 'x' }, []);
+        dead.push(lease.jobId);
+      }
+      const failedOnly = await running();
+      await store.fail(failedOnly, { error: 'not a dead letter' }, []);
+
+      expect(await store.redrive('root', [dead[0]])).toEqual([dead[0]]);
+      expect((await store.redrive('root')).sort()).toEqual([dead[1], dead[2]].sort());
+      for (const id of dead) {
+        expect((await row(id)).status).toBe('PENDING');
+        expect((await logs(id)).map(([, , m]) => m)).toContain(
+          'redriven from the dead letters by root; attempts start over',
+        );
+      }
+      expect((await row(failedOnly.jobId)).status).toBe('FAILED');
+      expect(await store.redrive('root')).toEqual([]);
+    });
+  });
+
+  describe('reap', () => {
+    it('requeues, gives up on, or cancels long-expired attempts, each with a log line', async () => {
+      const requeue = await running();
+      const giveUp = await running({ maxAttempts: 1 });
+      const cancel = await running();
+      await store.requestCancel(cancel.jobId, 'alice');
+      const fresh = await running();
+      for (const l of [requeue, giveUp, cancel]) await expire(l.jobId, 120);
+      await expire(fresh.jobId, 1); // expired, but within the grace
+
+      const reaped = await store.reap(60, 100);
+      expect(reaped).toEqual({
+        requeued: [requeue.jobId],
+        failed: [giveUp.jobId],
+        cancelled: [cancel.jobId],
+      });
+      expect(await row(requeue.jobId)).toMatchObject({ status: 'PENDING', attempts: 1 });
+      expect(await row(giveUp.jobId)).toMatchObject({ status: 'FAILED' });
+      expect((await row(giveUp.jobId)).deadLetteredAt).not.toBeNull();
+      expect((await row(cancel.jobId)).status).toBe('CANCELLED');
+      expect((await row(fresh.jobId)).status).toBe('RUNNING');
+      expect((await logs(requeue.jobId)).at(-1)?.[2]).toMatch(/^lease of attempt 1 expired/);
+      // The old attempts write nothing any more.
+      for (const l of [requeue, giveUp, cancel])
+        expect(await store.complete(l, { result: 1 }, [])).toBe(false);
+    });
+  });
+
+  it('expireAllLeases makes every RUNNING job claimable at once (embedded start-up)', async () => {
+    const lease = await running();
+    expect(await store.expireAllLeases()).toBe(1);
+    expect((await store.claim(lease.jobId, randomUUID(), 30))?.job.prevStatus).toBe('RUNNING');
+  });
+});
