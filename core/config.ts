@@ -142,5 +142,6 @@ export function loadConfig(
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };
   merged.dataDir = path.resolve(merged.dataDir);
-  return merged;
+  // Frozen: a Config is read, never changed (an entry point that needs another makes a new one).
+  return Object.freeze(merged);
 }

@@ -13,10 +13,10 @@ export default class DbMigrate extends BaseCommand {
 
   async run(): Promise<void> {
     await this.parse(DbMigrate);
-    const config = loadConfig(process.env);
+    const env = loadConfig(process.env);
     // With JOBS_DATABASE_SECRET_ARN the password comes from Secrets Manager (as in the Lambda).
     const { resolveDatabaseUrl } = await import('../../../core/db/database-secret.js');
-    config.databaseUrl = await resolveDatabaseUrl(config);
+    const config = { ...env, databaseUrl: await resolveDatabaseUrl(env) };
     // Loaded lazily: the Prisma client is heavy and oclif imports every command file at start.
     const { openDatabase } = await import('../../../core/db/database.js');
     const { migrate } = await import('../../../core/db/migrate.js');
