@@ -245,7 +245,9 @@ describe.each(dbKinds())('reliability API on %s', (kind) => {
       expect(JSON.parse(asJson.stdout)).toMatchObject({ total: 1, items: [{ id }] });
       const denied = await runCli(['dlq', 'list'], { env: { JOBS_API_URL: s.url, JOBS_TOKEN: alice } });
       expect(denied.code).toBe(1);
-      expect(denied.stderr.trim()).toBe('only admins can see and redrive dead letters');
+      expect(denied.stderr.trim()).toBe(
+        'seeing and redriving dead letters needs the dlq:Manage permission, which this token lacks',
+      );
 
       const redrive = await runCli(['dlq', 'redrive', '--json'], { env });
       expect(redrive.code).toBe(0);
