@@ -66,3 +66,12 @@ export class DatabaseUnavailableError extends AppError {
   override readonly status = 503;
   override readonly code = 'database_unavailable';
 }
+
+/**
+ * The request is well formed but cannot be done as asked: e.g. an Idempotency-Key reused with a
+ * different request (`idempotency_conflict`), as payment APIs answer.
+ */
+export class IdempotencyConflictError extends AppError {
+  override readonly status = 422;
+  override readonly code = 'idempotency_conflict';
+}

@@ -1,7 +1,7 @@
 import type { RequestHandler, Response } from 'express';
 import type { AuthService } from '../core/auth/auth-service.js';
-import type { Principal } from '../core/auth/principal.js';
-import { ForbiddenError } from '../core/errors.js';
+import { requirePermission } from '../core/auth/can.js';
+import type { Permission, Principal } from '../core/auth/principal.js';
 
 /** Resolves the bearer token into `res.locals.principal`, or answers 401. */
 export function authenticate(auth: AuthService): RequestHandler {
@@ -17,7 +17,10 @@ export function principalOf(res: Response): Principal {
   return res.locals.principal as Principal;
 }
 
-export const requireAdmin: RequestHandler = (_req, res, next) => {
-  if (principalOf(res).role !== 'admin') throw new ForbiddenError('this needs an admin token');
-  next();
-};
+/** Answers 403 naming the permission unless the caller's token holds it (an admin route's gate). */
+export function requires(permission: Permission, doing?: string): RequestHandler {
+  return (_req, res, next) => {
+    requirePermission(principalOf(res), permission, doing);
+    next();
+  };
+}

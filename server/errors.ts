@@ -8,6 +8,7 @@ import {
   PayloadTooLargeError,
   ValidationError,
 } from '../core/errors.js';
+import { redactUrl } from './redact-url.js';
 
 /**
  * The one place errors become HTTP responses: `{"error":{"code","message","details"}}`.
@@ -20,7 +21,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const appError = toAppError(err);
     if (!appError) {
       // req.log (pino-http) carries the request id; the app's logger is the fallback.
-      (req.log ?? logger).error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
+      (req.log ?? logger).error(
+        { err, method: req.method, url: redactUrl(req.originalUrl) },
+        'unhandled error',
+      );
       res.status(500).json({ error: { code: 'internal', message: 'internal server error' } });
       return;
     }

@@ -4,6 +4,7 @@ import cors from 'cors';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { redactUrl } from './redact-url.js';
 
 /** An incoming X-Request-Id is kept when it looks like an id (a proxy's or a client's), not a payload. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -30,9 +31,9 @@ export function requestLogger(logger: Logger): RequestHandler {
       if (res.statusCode >= 400) return 'warn';
       return 'info';
     },
-    // Small lines: no headers (they carry bearer tokens), no bodies.
+    // Small lines: no headers (they carry bearer tokens), no bodies, no part-URL signatures.
     serializers: {
-      req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
+      req: (req: { method: string; url: string }) => ({ method: req.method, url: redactUrl(req.url) }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
   }) as unknown as RequestHandler;

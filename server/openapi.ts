@@ -111,12 +111,13 @@ const OPS: Op[] = [
     tag: 'jobs',
     summary: 'Create a job',
     description:
-      'As `multipart/form-data` (fields `type`, optional `params` as a JSON string, then optional `file`, streamed to storage), or as JSON (`{type, params, uploadId}`, where `uploadId` is a completed direct upload). Needs `job:Create`. The same `Idempotency-Key` again answers 200 with the first job.',
+      'As `multipart/form-data` (fields `type`, optional `params` as a JSON string, then optional `file`, streamed to storage), or as JSON (`{type, params, uploadId}`, where `uploadId` is a completed direct upload). Needs `job:Create`. The same `Idempotency-Key` (per user, for 24 h) with the same request (type, params after defaults, input file name/size/SHA-256 or `uploadId`, maxAttempts) answers 200 with the first job; with a different request, 422 `idempotency_conflict` naming the fields that differ (`details.fields`) and the first job (`details.jobId`).',
     headers: [
       {
         name: 'Idempotency-Key',
         schema: idempotencyKeyHeader,
-        description: 'a retry with the same key returns the same job instead of creating another',
+        description:
+          'a retry with the same key and request returns the same job instead of creating another; another request with the key is a 422',
       },
     ],
     body: {
@@ -136,13 +137,13 @@ const OPS: Op[] = [
       description: 'created (200: an earlier job with the same Idempotency-Key)',
       content: json(ref('Job')),
     },
-    errors: [200, 400, 401, 403, 404, 409, 413, 415],
+    errors: [200, 400, 401, 403, 404, 409, 413, 415, 422],
   },
   {
     method: 'get',
     path: '/api/jobs',
     tag: 'jobs',
-    summary: "List the caller's jobs (or everyone's with all=true, admins), newest first",
+    summary: "List the caller's jobs (or everyone's with all=true: job:ReadAll), newest first",
     description: LIST_STREAM,
     query: listJobsQuery,
     ok: {
@@ -211,7 +212,8 @@ const OPS: Op[] = [
     method: 'get',
     path: '/api/dlq',
     tag: 'dead letters',
-    summary: 'Admins: the dead-lettered jobs (given up on after their attempts ran out), newest first',
+    summary:
+      'Admins (dlq:Manage): the dead-lettered jobs (given up on after their attempts ran out), newest first',
     query: dlqListQuery,
     ok: { status: 200, description: 'the dead letters', content: json(ref('DeadLetterList')) },
     errors: [400, 401, 403],
@@ -220,7 +222,8 @@ const OPS: Op[] = [
     method: 'post',
     path: '/api/dlq/redrive',
     tag: 'dead letters',
-    summary: 'Admins: send dead-lettered jobs back to the queue with fresh attempts (all, or `ids`)',
+    summary:
+      'Admins (dlq:Manage): send dead-lettered jobs back to the queue with fresh attempts (all, or `ids`)',
     body: { 'application/json': dlqRedriveBody },
     ok: { status: 200, description: 'what was requeued and moved', content: json(ref('RedriveResult')) },
     errors: [400, 401, 403],
@@ -285,7 +288,9 @@ const OPS: Op[] = [
     method: 'post',
     path: '/api/tokens',
     tag: 'tokens',
-    summary: 'Create an API token (admins)',
+    summary: 'Create an API token (token:Manage)',
+    description:
+      'The user is created if new. `admin: true` makes the user an admin and, unless `permissions` narrows it, gives the token every permission. Admin permissions (job:ReadAll, job:ManageAll, token:Manage, dlq:Manage) for a user who is not an admin answer 400; permissions the calling token lacks answer 403. `expiresIn` (`90d`) or `expiresAt` sets an expiry; without them the token never expires.',
     body: { 'application/json': createTokenBody },
     ok: {
       status: 201,
@@ -298,7 +303,7 @@ const OPS: Op[] = [
     method: 'get',
     path: '/api/tokens',
     tag: 'tokens',
-    summary: 'List API tokens (admins)',
+    summary: 'List API tokens (token:Manage)',
     ok: {
       status: 200,
       description: 'tokens (never their secrets)',
@@ -314,7 +319,7 @@ const OPS: Op[] = [
     method: 'delete',
     path: '/api/tokens/:id',
     tag: 'tokens',
-    summary: 'Revoke an API token (admins)',
+    summary: 'Revoke an API token (token:Manage)',
     ok: { status: 200, description: 'the revoked token', content: json(ref('Token')) },
     errors: [401, 403, 404],
   },
@@ -322,12 +327,13 @@ const OPS: Op[] = [
 
 const ERROR_TEXT: Record<number, string> = {
   400: 'invalid request (the message names the field)',
-  401: 'missing, invalid or revoked token',
-  403: 'the token lacks the permission or role',
+  401: 'missing, invalid, revoked or expired token',
+  403: 'the token lacks the permission (the message names it)',
   404: 'not found (another user’s job answers 404 too)',
   409: 'the job or upload is in the wrong state',
   413: 'too large',
   415: 'unsupported content type',
+  422: 'the Idempotency-Key was used for a different request (`idempotency_conflict`)',
   503: 'not ready',
 };
 
@@ -374,7 +380,7 @@ function build(): Json {
       { name: 'jobs', description: 'Jobs, their logs and live streams' },
       { name: 'uploads', description: 'Direct (presigned multipart) uploads of large inputs' },
       { name: 'tokens', description: 'Identity and API tokens' },
-      { name: 'dead letters', description: 'Jobs given up on, and sending them back (admins)' },
+      { name: 'dead letters', description: 'Jobs given up on, and sending them back (admins: dlq:Manage)' },
       { name: 'operations', description: 'Health, readiness, metrics, this document' },
     ],
     security: [{ bearer: [] }],

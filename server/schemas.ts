@@ -87,7 +87,20 @@ export const createTokenBody = z.object({
   user: z.string({ error: 'user is required' }).min(1).max(100),
   admin: z.boolean().optional(),
   name: z.string().min(1).max(100).optional(),
-  permissions: z.array(z.enum(PERMISSIONS)).min(1).optional(),
+  permissions: z
+    .array(z.enum(PERMISSIONS))
+    .min(1)
+    .optional()
+    .describe('default: every permission with `admin`, else job:Create and job:Read'),
+  expiresIn: z
+    .string()
+    .max(20)
+    .optional()
+    .describe('lifetime from now: a number and s, m, h, d or w (`90d`); at most 3650 days'),
+  expiresAt: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe('the instant the token expires (ISO 8601); instead of expiresIn'),
 });
 
 // --- Response shapes ----------------------------------------------------------------------------
@@ -98,7 +111,11 @@ export const createTokenBody = z.object({
 export const responseSchemas = z.registry<{ id: string }>();
 
 const isoDate = z.iso.datetime({ offset: true }).describe('ISO 8601 timestamp');
-const roleSchema = z.enum(['user', 'admin']);
+const roleSchema = z
+  .enum(['user', 'admin'])
+  .describe(
+    'the token’s role: admin when it holds an admin permission (job:ReadAll, job:ManageAll, token:Manage, dlq:Manage)',
+  );
 
 export const errorResponse = z
   .strictObject({
@@ -182,9 +199,10 @@ export const tokenResponse = z
     userId: z.uuid(),
     userName: z.string(),
     role: roleSchema,
-    permissions: z.array(z.enum(PERMISSIONS)),
+    permissions: z.array(z.enum(PERMISSIONS)).describe('effective: within what the user’s role allows'),
     createdAt: isoDate,
-    lastUsedAt: isoDate.nullable(),
+    lastUsedAt: isoDate.nullable().describe('updated at most once a minute'),
+    expiresAt: isoDate.nullable().describe('null: never expires'),
     revokedAt: isoDate.nullable(),
   })
   .register(responseSchemas, { id: 'Token' });
@@ -198,6 +216,7 @@ export const createdTokenResponse = z
     name: z.string(),
     permissions: z.array(z.enum(PERMISSIONS)),
     createdAt: isoDate,
+    expiresAt: isoDate.nullable().describe('null: never expires'),
   })
   .register(responseSchemas, { id: 'CreatedToken' });
 

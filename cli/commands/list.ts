@@ -10,7 +10,7 @@ const STATUSES: JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CAN
 export default class List extends BaseCommand {
   static override summary = "List the caller's jobs, newest first.";
   static override description =
-    "Admins see every user's jobs with --all. When there are more, a hint shows the --cursor to pass for the next page.";
+    "Admin tokens with job:ReadAll see every user's jobs with --all. When there are more, a hint shows the --cursor to pass for the next page.";
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -26,7 +26,7 @@ export default class List extends BaseCommand {
     }),
     type: Flags.string({ char: 't', description: 'only jobs of this type' }),
     limit: Flags.integer({ char: 'n', description: 'jobs per page', min: 1 }),
-    all: Flags.boolean({ description: "every user's jobs (admins)" }),
+    all: Flags.boolean({ description: "every user's jobs (admin tokens with job:ReadAll)" }),
     cursor: Flags.string({ description: 'the page after this cursor (from a previous list)' }),
   };
 

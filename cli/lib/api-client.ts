@@ -187,7 +187,14 @@ export class ApiClient {
     return this.request<Me>('GET', '/api/me');
   }
 
-  createToken(input: { user: string; admin?: boolean; name?: string; permissions?: string[] }) {
+  createToken(input: {
+    user: string;
+    admin?: boolean;
+    name?: string;
+    permissions?: string[];
+    expiresIn?: string;
+    expiresAt?: string;
+  }) {
     return this.request<CreatedToken>('POST', '/api/tokens', { json: input });
   }
 

@@ -62,6 +62,7 @@ export interface CreatedToken {
   name: string | null;
   permissions: string[];
   createdAt: string;
+  expiresAt?: string | null;
 }
 
 export interface TokenSummary {
@@ -73,6 +74,8 @@ export interface TokenSummary {
   permissions: string[];
   createdAt: string;
   lastUsedAt: string | null;
+  /** Absent from servers older than token expiry. */
+  expiresAt?: string | null;
   revokedAt: string | null;
 }
 

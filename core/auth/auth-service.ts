@@ -1,7 +1,25 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Prisma } from '../db/database.js';
-import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
-import { PERMISSIONS, type Permission, type Principal, type Role } from './principal.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthorizedError,
+  ValidationError,
+} from '../errors.js';
+import {
+  allowedFor,
+  effectivePermissions,
+  PERMISSIONS,
+  roleOf,
+  USER_PERMISSIONS,
+  type Permission,
+  type Principal,
+  type Role,
+} from './principal.js';
+
+/** `last_used_at` is written at most this often per token, so reads do not each cost a write. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
 
 export const ADMIN_USER = 'admin';
 
@@ -22,6 +40,7 @@ export interface CreatedToken {
   name: string;
   permissions: Permission[];
   createdAt: string;
+  expiresAt: string | null;
 }
 
 export interface TokenSummary {
@@ -33,6 +52,7 @@ export interface TokenSummary {
   permissions: Permission[];
   createdAt: string;
   lastUsedAt: string | null;
+  expiresAt: string | null;
   revokedAt: string | null;
 }
 
@@ -40,27 +60,47 @@ export interface TokenSummary {
 export class AuthService {
   constructor(private readonly prisma: Prisma) {}
 
-  async authenticate(token: string | undefined): Promise<Principal> {
+  async authenticate(token: string | undefined, now = new Date()): Promise<Principal> {
     if (!token) throw new UnauthorizedError('missing bearer token: send "Authorization: Bearer <token>"');
     const row = await this.prisma.apiToken.findUnique({
       where: { tokenHash: hashToken(token) },
       include: { user: true },
     });
     if (!row || row.revokedAt) throw new UnauthorizedError('invalid or revoked token');
+    if (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) {
+      throw new UnauthorizedError('token expired');
+    }
+    if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
+      await this.touch(row.id);
+    }
+    const permissions = effectivePermissions(row.permissions, row.user.role);
     return {
       userId: row.userId,
       name: row.user.name,
-      role: row.user.role,
-      permissions: row.permissions.filter((p): p is Permission =>
-        (PERMISSIONS as readonly string[]).includes(p),
-      ),
+      role: roleOf(permissions),
+      permissions,
       tokenId: row.id,
     };
   }
 
   /**
+   * Records that the token was used. Conditional in SQL too, so API hosts that read the same old
+   * value write once between them. Bookkeeping only: a failure here never refuses the request.
+   */
+  private async touch(id: string): Promise<void> {
+    await this.prisma.$executeRaw`
+      UPDATE api_tokens SET last_used_at = now()
+      WHERE id = ${id}::uuid
+        AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`.catch(() => {});
+  }
+
+  /**
    * Creates a token for user `userName`, creating the user if needed. `admin` makes (or keeps)
-   * the user an admin; it never demotes one.
+   * the user an admin; it never demotes one. `permissions` default to every permission with
+   * `admin`, else to `job:Create` and `job:Read`; an admin permission for a user who is not an
+   * admin is a ValidationError. With `grantor` (the caller, through the API), the new token may
+   * hold only permissions the grantor holds (ForbiddenError otherwise), so `token:Manage` cannot
+   * mint more power than its holder has.
    */
   async createToken(opts: {
     userName: string;
@@ -68,12 +108,23 @@ export class AuthService {
     name?: string;
     permissions?: Permission[];
     token?: string;
+    expiresAt?: Date;
+    grantor?: Principal;
   }): Promise<CreatedToken> {
     const userName = opts.userName.trim();
     if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/.test(userName)) {
       throw new ValidationError('user must be 1-100 characters: letters, digits, ".", "_", "@", "-"');
     }
-    const permissions = [...new Set(opts.permissions ?? PERMISSIONS)];
+    const permissions = [...new Set(opts.permissions ?? (opts.admin ? PERMISSIONS : USER_PERMISSIONS))];
+    if (opts.grantor) {
+      const beyond = permissions.filter((p) => !opts.grantor!.permissions.includes(p));
+      if (beyond.length > 0) {
+        throw new ForbiddenError(
+          `a token can grant only permissions it holds; this one lacks ${beyond.join(', ')}`,
+          { missing: beyond },
+        );
+      }
+    }
     const token = opts.token ?? generateToken();
     const id = randomUUID();
     const role: Role = opts.admin ? 'admin' : 'user';
@@ -83,6 +134,16 @@ export class AuthService {
         create: { id: randomUUID(), name: userName, role },
         update: opts.admin ? { role: 'admin' } : {},
       });
+      const allowed = allowedFor(user.role);
+      const refused = permissions.filter((p) => !allowed.includes(p));
+      if (refused.length > 0) {
+        // Thrown inside the transaction: a user created just now is rolled back with it.
+        throw new ValidationError(
+          `${refused.join(', ')} ${refused.length > 1 ? 'are admin permissions' : 'is an admin permission'}; ` +
+            `user ${userName} is not an admin (create the token with admin: true / --admin)`,
+          { permissions: refused },
+        );
+      }
       const row = await tx.apiToken
         .create({
           data: {
@@ -91,20 +152,23 @@ export class AuthService {
             name: opts.name ?? `${userName} token`,
             tokenHash: hashToken(token),
             permissions,
+            expiresAt: opts.expiresAt ?? null,
           },
         })
         .catch((err: { code?: string }) => {
           if (err.code === 'P2002') throw new ConflictError('that token already exists');
           throw err;
         });
+      const effective = effectivePermissions(permissions, user.role);
       return {
         id: row.id,
         token,
         userId: user.id,
-        role: user.role,
+        role: roleOf(effective),
         name: row.name,
-        permissions,
+        permissions: effective,
         createdAt: row.createdAt.toISOString(),
+        expiresAt: row.expiresAt?.toISOString() ?? null,
       };
     });
   }
@@ -150,18 +214,21 @@ function toSummary(r: {
   permissions: string[];
   createdAt: Date;
   lastUsedAt: Date | null;
+  expiresAt: Date | null;
   revokedAt: Date | null;
   user: { name: string; role: Role };
 }): TokenSummary {
+  const permissions = effectivePermissions(r.permissions, r.user.role);
   return {
     id: r.id,
     name: r.name,
     userId: r.userId,
     userName: r.user.name,
-    role: r.user.role,
-    permissions: r.permissions as Permission[],
+    role: roleOf(permissions),
+    permissions,
     createdAt: r.createdAt.toISOString(),
     lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
+    expiresAt: r.expiresAt?.toISOString() ?? null,
     revokedAt: r.revokedAt?.toISOString() ?? null,
   };
 }

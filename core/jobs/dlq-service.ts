@@ -1,6 +1,7 @@
+import { requirePermission } from '../auth/can.js';
 import type { Principal } from '../auth/principal.js';
 import type { Prisma } from '../db/database.js';
-import { ForbiddenError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { toJobDto, type JobDto } from './job-dto.js';
 import type { JobStore } from './job-store.js';
@@ -72,7 +73,7 @@ export class DlqService {
   }
 
   private requireAdmin(p: Principal): void {
-    if (p.role !== 'admin') throw new ForbiddenError('only admins can see and redrive dead letters');
+    requirePermission(p, 'dlq:Manage', 'seeing and redriving dead letters');
   }
 }
 

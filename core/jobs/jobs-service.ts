@@ -1,15 +1,11 @@
+import { can, requireJobManage, requirePermission } from '../auth/can.js';
 import type { Principal } from '../auth/principal.js';
 import type { Prisma } from '../db/database.js';
-import {
-  ConflictError,
-  ForbiddenError,
-  NotFoundError,
-  UnknownJobTypeError,
-  ValidationError,
-} from '../errors.js';
+import { ConflictError, NotFoundError, UnknownJobTypeError, ValidationError } from '../errors.js';
 import type { JobStore } from './job-store.js';
 import type { Tx } from './store/types.js';
 import { toJobDto, toJobLogDto, type JobDto, type JobLogDto, type JobStatus } from './job-dto.js';
+import { assertSameRequest, type IdempotentRequest } from './idempotency.js';
 import type { JobTypeRegistry } from './job-types.js';
 
 export interface NewJob {
@@ -71,8 +67,15 @@ export class JobsService {
     return parsed.data;
   }
 
-  /** An earlier job created with the same Idempotency-Key by the same owner in the last 24 h. */
-  async findByIdempotencyKey(owner: Principal, key: string): Promise<JobDto | undefined> {
+  /**
+   * An earlier job created with the same Idempotency-Key by the same owner in the last 24 h. With
+   * `request`, throws IdempotencyConflictError (422) when that job was created by a different one.
+   */
+  async findByIdempotencyKey(
+    owner: Principal,
+    key: string,
+    request?: IdempotentRequest,
+  ): Promise<JobDto | undefined> {
     const row = await this.prisma.job.findFirst({
       where: {
         ownerId: owner.userId,
@@ -80,17 +83,23 @@ export class JobsService {
         createdAt: { gt: new Date(Date.now() - IDEMPOTENCY_TTL_MS) },
       },
     });
+    if (row && request) await assertSameRequest(this.prisma, key, row, request);
     return row ? toJobDto(row) : undefined;
   }
 
   /**
    * Records the job and queues it in one transaction. Returns `created: false` with the earlier
-   * job when the owner's Idempotency-Key was used before (the caller drops its upload).
+   * job when the owner's Idempotency-Key was used before by the same request (the caller drops
+   * its upload); a different request with that key is an IdempotencyConflictError (422).
    */
   async create(owner: Principal, job: NewJob): Promise<{ job: JobDto; created: boolean }> {
     this.require(owner, 'job:Create');
     const params = this.validate(job.type, job.params, job.input !== undefined || job.uploadId !== undefined);
     const handler = this.types.find(job.type)!;
+    const maxAttempts = job.maxAttempts ?? handler.maxAttempts ?? 3;
+    const asked = { ...job, params, maxAttempts };
+    const earlier = job.idempotencyKey && (await this.findByIdempotencyKey(owner, job.idempotencyKey, asked));
+    if (earlier) return { job: earlier, created: false };
     try {
       const row = await this.store.create(
         {
@@ -98,7 +107,7 @@ export class JobsService {
           type: job.type,
           params,
           ownerId: owner.userId,
-          maxAttempts: job.maxAttempts ?? handler.maxAttempts ?? 3,
+          maxAttempts,
           idempotencyKey: job.idempotencyKey ?? null,
           input: job.input ?? null,
         },
@@ -111,7 +120,7 @@ export class JobsService {
     } catch (err) {
       // Two requests raced with one Idempotency-Key: the loser answers with the winner's job.
       if (job.idempotencyKey && (err as { code?: string }).code === 'P2002') {
-        const existing = await this.findByIdempotencyKey(owner, job.idempotencyKey);
+        const existing = await this.findByIdempotencyKey(owner, job.idempotencyKey, asked);
         if (existing) return { job: existing, created: false };
       }
       throw err;
@@ -152,11 +161,10 @@ export class JobsService {
     };
   }
 
-  /** Throws unless the viewer may list jobs with this query (`all` is for admins). */
+  /** Throws unless the viewer may list jobs with this query (`all` needs `job:ReadAll`). */
   checkList(viewer: Principal, q: Pick<ListQuery, 'all'>): void {
     this.require(viewer, 'job:Read');
-    if (q.all && viewer.role !== 'admin')
-      throw new ForbiddenError("only admins can list every user's jobs (all=true)");
+    if (q.all) requirePermission(viewer, 'job:ReadAll', "listing every user's jobs (all=true)");
   }
 
   /**
@@ -225,7 +233,7 @@ export class JobsService {
    */
   async cancel(viewer: Principal, id: string): Promise<JobDto> {
     const job = await this.visibleRow(viewer, id);
-    this.require(viewer, 'job:Create');
+    requireJobManage(viewer, job.ownerId);
     const r = await this.store.requestCancel(id, viewer.name);
     if (r.kind === 'not-cancellable')
       throw new ConflictError(`job ${id} is ${job.status}; only PENDING or RUNNING jobs can be cancelled`);
@@ -235,7 +243,7 @@ export class JobsService {
   /** Puts a FAILED or CANCELLED job back in the queue with fresh attempts. */
   async retry(viewer: Principal, id: string): Promise<JobDto> {
     const job = await this.visibleRow(viewer, id);
-    this.require(viewer, 'job:Create');
+    requireJobManage(viewer, job.ownerId);
     if (!(await this.store.retry(id)))
       throw new ConflictError(`job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried`);
     return this.get(viewer, id);
@@ -245,16 +253,14 @@ export class JobsService {
   private async visibleRow(viewer: Principal, id: string) {
     this.require(viewer, 'job:Read');
     const row = UUID.test(id) ? await this.prisma.job.findUnique({ where: { id } }) : null;
-    if (!row || (row.ownerId !== viewer.userId && viewer.role !== 'admin')) {
+    if (!row || (row.ownerId !== viewer.userId && !can(viewer, 'job:ReadAll'))) {
       throw new NotFoundError(`job ${id} not found`);
     }
     return row;
   }
 
   private require(p: Principal, permission: 'job:Create' | 'job:Read'): void {
-    if (!p.permissions.includes(permission)) {
-      throw new ForbiddenError(`this token lacks the ${permission} permission`);
-    }
+    requirePermission(p, permission);
   }
 }
 

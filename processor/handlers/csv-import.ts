@@ -6,6 +6,33 @@ import { z } from 'zod';
 import { JobFailure, type JobContext, type JobHandler, type JobLogger } from '../handler.js';
 import { columnType, quoteValue, valueChecks, type ValueCheck } from './csv-validate.js';
 
+/**
+ * Names that object keys cannot safely carry: a parsed `{"__proto__": "integer"}` would lose the
+ * entry (zod's record skips it), `constructor` and `prototype` shadow what JavaScript code
+ * expects. Refused by name rather than dropped in silence.
+ */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** `types`: column name → type, refusing the reserved names with an issue at `types.<name>`. */
+function columnTypes() {
+  return z.preprocess(
+    (value, ctx) => {
+      if (value && typeof value === 'object' && !Array.isArray(value)) {
+        for (const key of Object.keys(value).filter((k) => RESERVED_KEYS.has(k))) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            input: value,
+            message: `"${key}" cannot be a column name in types (reserved: ${[...RESERVED_KEYS].join(', ')})`,
+          });
+        }
+      }
+      return value;
+    },
+    z.record(z.string(), columnType),
+  );
+}
+
 export const csvImportParams = z.strictObject({
   delimiter: z
     .string()
@@ -13,7 +40,7 @@ export const csvImportParams = z.strictObject({
     .refine((d) => d !== '"' && d !== '\r' && d !== '\n', 'delimiter cannot be a quote or a line break')
     .default(','),
   required: z.array(z.string()).default(() => []),
-  types: z.record(z.string(), columnType).default(() => ({})),
+  types: columnTypes().default(() => ({})),
   maxErrors: z.int().min(0).default(0),
 });
 export type CsvImportParams = z.output<typeof csvImportParams>;

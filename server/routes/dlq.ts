@@ -1,12 +1,13 @@
 import express, { Router } from 'express';
 import type { DlqService } from '../../core/jobs/dlq-service.js';
-import { principalOf } from '../auth.js';
+import { principalOf, requires } from '../auth.js';
 import { dlqListQuery, dlqRedriveBody } from '../schemas.js';
 import { parseOr400 } from '../validate.js';
 
-/** Admin-only: the dead-lettered jobs, and sending them back to the queue. */
+/** Admins (`dlq:Manage`): the dead-lettered jobs, and sending them back to the queue. */
 export function dlqRouter(dlq: DlqService): Router {
   const r = Router();
+  r.use(requires('dlq:Manage', 'seeing and redriving dead letters'));
   r.get('/', async (req, res) => {
     const q = parseOr400(dlqListQuery, req.query, 'query');
     res.json(await dlq.list(principalOf(res), q));

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { LiveEvents } from '../../core/jobs/live-events.js';
 import type { JobsService } from '../../core/jobs/jobs-service.js';
 import type { BlobStore } from '../../core/blobs/blob-store.js';
-import { ForbiddenError, UnsupportedMediaTypeError } from '../../core/errors.js';
+import { requirePermission } from '../../core/auth/can.js';
+import { UnsupportedMediaTypeError } from '../../core/errors.js';
 import type { JobStatus } from '../../core/jobs/job-dto.js';
 import { principalOf } from '../auth.js';
 import { receiveJobUpload } from '../job-upload.js';
@@ -34,21 +35,12 @@ export function jobsRouter(deps: {
 
   r.post('/', async (req, res) => {
     const owner = principalOf(res);
-    if (!owner.permissions.includes('job:Create'))
-      throw new ForbiddenError('this token lacks the job:Create permission');
+    requirePermission(owner, 'job:Create');
     const rawKey = req.header('idempotency-key');
     const idempotencyKey =
       rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key');
-    if (idempotencyKey) {
-      const earlier = await jobs.findByIdempotencyKey(owner, idempotencyKey);
-      if (earlier) {
-        // The body is not needed (no second upload is kept); a client that sent
-        // `Expect: 100-continue` never sends it.
-        req.resume();
-        res.status(200).json(earlier);
-        return;
-      }
-    }
+    // A reused Idempotency-Key is settled by `jobs.create`, once the body is read: the same
+    // request answers 200 with the first job (a second upload is deleted), another one 422.
     const id = randomUUID();
     if (req.is('multipart/form-data')) {
       const upload = await receiveJobUpload(req, res, {

@@ -1,17 +1,19 @@
 import express, { Router } from 'express';
 import type { AuthService } from '../../core/auth/auth-service.js';
-import { principalOf, requireAdmin } from '../auth.js';
+import { tokenExpiry } from '../../core/auth/token-expiry.js';
+import { principalOf, requires } from '../auth.js';
 import { createTokenBody } from '../schemas.js';
 import { parseOr400 } from '../validate.js';
 
-/** Admin-only management of API tokens; plus `/api/me` for anyone authenticated. */
+/** Management of API tokens (`token:Manage`); plus `/api/me` for anyone authenticated. */
 export function tokensRouter(auth: AuthService): Router {
   const r = Router();
   r.get('/me', (_req, res) => {
     const p = principalOf(res);
     res.json({ userId: p.userId, name: p.name, role: p.role, permissions: p.permissions });
   });
-  r.post('/tokens', requireAdmin, express.json({ limit: '64kb' }), async (req, res) => {
+  const manage = requires('token:Manage', 'managing API tokens');
+  r.post('/tokens', manage, express.json({ limit: '64kb' }), async (req, res) => {
     const body = parseOr400(createTokenBody, req.body, 'body');
     res.status(201).json(
       await auth.createToken({
@@ -19,13 +21,15 @@ export function tokensRouter(auth: AuthService): Router {
         admin: body.admin,
         name: body.name,
         permissions: body.permissions,
+        expiresAt: tokenExpiry(body),
+        grantor: principalOf(res),
       }),
     );
   });
-  r.get('/tokens', requireAdmin, async (_req, res) => {
+  r.get('/tokens', manage, async (_req, res) => {
     res.json({ items: await auth.listTokens() });
   });
-  r.delete('/tokens/:id', requireAdmin, async (req, res) => {
+  r.delete('/tokens/:id', manage, async (req, res) => {
     res.json(await auth.revokeToken(String(req.params.id)));
   });
   return r;

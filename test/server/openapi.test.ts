@@ -96,6 +96,12 @@ describe('the OpenAPI document', () => {
     const create = doc.paths['/api/jobs'].post;
     expect(create.requestBody.content['application/json'].schema.required).toEqual(['type']);
     expect(create.requestBody.content['multipart/form-data']).toBeDefined();
+    expect(create.responses['422'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Error',
+    });
+    const tokenBody = doc.paths['/api/tokens'].post.requestBody.content['application/json'].schema;
+    expect(Object.keys(tokenBody.properties)).toEqual(expect.arrayContaining(['expiresIn', 'expiresAt']));
+    expect(doc.components.schemas.Token.required).toContain('expiresAt');
     expect(doc.paths['/healthz'].get.security).toEqual([]);
     expect(doc.security).toEqual([{ bearer: [] }]);
     expect(doc.paths['/api/jobs/{id}'].get.responses['404'].content['application/json'].schema).toEqual({
@@ -126,6 +132,22 @@ describe('the OpenAPI document', () => {
       schemas.createdTokenResponse,
       (await api(s.url, admin, 'POST', '/api/tokens', { user: 'carol' })).body,
     );
+    check(
+      schemas.createdTokenResponse,
+      (await api(s.url, admin, 'POST', '/api/tokens', { user: 'dave', expiresIn: '30d' })).body,
+    );
+    const reused = { 'idempotency-key': 'k' };
+    await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop' }, reused);
+    const conflict = await api(
+      s.url,
+      alice,
+      'POST',
+      '/api/jobs',
+      { type: 'noop', params: { fail: true } },
+      reused,
+    );
+    expect(conflict.status).toBe(422);
+    check(schemas.errorResponse, conflict.body);
     for (const t of (await api(s.url, admin, 'GET', '/api/tokens')).body.items)
       check(schemas.tokenResponse, t);
     check(schemas.errorResponse, (await api(s.url, alice, 'GET', '/api/jobs/nope')).body);

@@ -88,17 +88,19 @@ describe.each(dbKinds())('reliability API on %s', (kind) => {
       const first = await jobs(alice, form({ type: 'csv-import' }, { name: 'a.csv', data: csv }), headers);
       expect(first.status).toBe(201);
       expect(filesUnder(s.blobsDir)).toHaveLength(1);
-      const again = await jobs(alice, form({ type: 'csv-import' }, { name: 'b.csv', data: csv }), headers);
+      const retried = () => jobs(alice, form({ type: 'csv-import' }, { name: 'a.csv', data: csv }), headers);
+      const again = await retried();
       expect(again.status).toBe(200);
       expect(again.body.id).toBe(first.body.id);
       expect(filesUnder(s.blobsDir)).toHaveLength(1);
-      // JSON submissions share the key space.
-      expect((await jobs(alice, { type: 'noop' }, headers)).body.id).toBe(first.body.id);
+      // JSON submissions share the key space: another request with the key is a conflict.
+      const other = await jobs(alice, { type: 'noop' }, headers);
+      expect([other.status, other.body.error.code]).toEqual([422, 'idempotency_conflict']);
 
       // 23 h later: still the same job.
       await s.t.db.prisma.$executeRaw`
         UPDATE jobs SET created_at = now() - interval '23 hours' WHERE id = ${first.body.id}::uuid`;
-      expect((await jobs(alice, { type: 'noop' }, headers)).status).toBe(200);
+      expect((await retried()).status).toBe(200);
 
       // 24 h and a minute later: the key makes a new job, and its upload is kept.
       await s.t.db.prisma.$executeRaw`
@@ -108,8 +110,9 @@ describe.each(dbKinds())('reliability API on %s', (kind) => {
       expect(fresh.body.id).not.toBe(first.body.id);
       expect(filesUnder(s.blobsDir)).toHaveLength(2);
       // ... and from then on returns the new job.
-      const after = await jobs(alice, { type: 'noop' }, headers);
+      const after = await jobs(alice, form({ type: 'csv-import' }, { name: 'c.csv', data: csv }), headers);
       expect([after.status, after.body.id]).toEqual([200, fresh.body.id]);
+      expect(filesUnder(s.blobsDir)).toHaveLength(2);
       // The old job is still there, only without the key.
       expect((await api(s.url, alice, 'GET', `/api/jobs/${first.body.id}`)).status).toBe(200);
     });
@@ -244,7 +247,9 @@ describe.each(dbKinds())('reliability API on %s', (kind) => {
       expect(JSON.parse(asJson.stdout)).toMatchObject({ total: 1, items: [{ id }] });
       const denied = await runCli(['dlq', 'list'], { env: { JOBS_API_URL: s.url, JOBS_TOKEN: alice } });
       expect(denied.code).toBe(1);
-      expect(denied.stderr.trim()).toBe('only admins can see and redrive dead letters');
+      expect(denied.stderr.trim()).toBe(
+        'seeing and redriving dead letters needs the dlq:Manage permission, which this token lacks',
+      );
 
       const redrive = await runCli(['dlq', 'redrive', '--json'], { env });
       expect(redrive.code).toBe(0);

@@ -4,7 +4,7 @@ import { formatDate } from '../../lib/format.js';
 import { renderTable } from '../../lib/table.js';
 
 export default class DlqList extends BaseCommand {
-  static override summary = 'List dead-lettered jobs (admins).';
+  static override summary = 'List dead-lettered jobs (admin tokens with dlq:Manage).';
   static override description = `Jobs given up on after their attempts ran out (workers that kept dying or hanging, or retryable errors to the last attempt): FAILED, with their message dead-lettered. \`jobs dlq redrive\` sends them back.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
 
 export default class DlqRedrive extends BaseCommand {
-  static override summary = 'Send dead-lettered jobs back to the queue (admins).';
+  static override summary = 'Send dead-lettered jobs back to the queue (admin tokens with dlq:Manage).';
   static override description = `Each dead-lettered job goes back to PENDING with its attempts reset (a full maxAttempts again) and a new message; the queue's own dead letters (SQS: the DLQ; embedded: the dead-letter rows) are moved back to the queue, except those of the jobs just requeued. With --id, only those jobs.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -3,7 +3,9 @@ import { formatDate } from '../../lib/format.js';
 import { renderTable } from '../../lib/table.js';
 
 export default class TokensList extends BaseCommand {
-  static override summary = 'List API tokens (admins).';
+  static override summary = 'List API tokens (needs token:Manage).';
+  static override description =
+    'Every token (never its secret) with its user, role, effective permissions, when it was created and last used (updated at most once a minute), when it expires and whether it was revoked.';
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --json',
@@ -22,7 +24,7 @@ export default class TokensList extends BaseCommand {
     }
     this.out(
       renderTable(
-        ['id', 'name', 'user', 'role', 'permissions', 'created', 'last used', 'revoked'],
+        ['id', 'name', 'user', 'role', 'permissions', 'created', 'last used', 'expires', 'revoked'],
         page.items.map((t) => [
           t.id,
           t.name ?? '-',
@@ -31,9 +33,16 @@ export default class TokensList extends BaseCommand {
           t.permissions.join(', '),
           formatDate(t.createdAt),
           formatDate(t.lastUsedAt),
+          expiryCell(t.expiresAt),
           formatDate(t.revokedAt),
         ]),
       ),
     );
   }
+}
+
+/** `never`, the date, or the date marked `(expired)` once past. */
+function expiryCell(iso: string | null | undefined): string {
+  if (!iso) return 'never';
+  return new Date(iso).getTime() <= Date.now() ? `${formatDate(iso)} (expired)` : formatDate(iso);
 }

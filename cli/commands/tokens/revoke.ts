@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
 
 export default class TokensRevoke extends BaseCommand {
-  static override summary = 'Revoke an API token (admins).';
+  static override summary = 'Revoke an API token (needs token:Manage).';
   static override examples = ['<%= config.bin %> <%= command.id %> 8d2e…'];
 
   static override args = {

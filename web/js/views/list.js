@@ -11,7 +11,7 @@ export function listView(params, { me }) {
   const filter = {
     status: STATUSES.includes(params.get('status')) ? params.get('status') : '',
     type: params.get('type') ?? '',
-    all: me.role === 'admin' && params.get('all') === '1',
+    all: canReadAll(me) && params.get('all') === '1',
   };
   /** id → job, and the order shown (newest first). */
   const jobs = new Map();
@@ -56,20 +56,19 @@ export function listView(params, { me }) {
       }
     })
     .catch(() => {});
-  const allToggle =
-    me.role === 'admin'
-      ? h(
-          'label',
-          { class: 'check' },
-          h('input', {
-            type: 'checkbox',
-            id: 'all-jobs',
-            checked: filter.all,
-            onchange: (e) => setFilter({ all: e.target.checked }),
-          }),
-          'All jobs (every user)',
-        )
-      : null;
+  const allToggle = canReadAll(me)
+    ? h(
+        'label',
+        { class: 'check' },
+        h('input', {
+          type: 'checkbox',
+          id: 'all-jobs',
+          checked: filter.all,
+          onchange: (e) => setFilter({ all: e.target.checked }),
+        }),
+        'All jobs (every user)',
+      )
+    : null;
   const live = h('span', { class: 'live', id: 'live', 'data-state': 'connecting' }, 'connecting…');
   const body = h('tbody', { id: 'jobs-body' });
   const table = h(
@@ -226,4 +225,9 @@ export function listView(params, { me }) {
   });
 
   return { el, dispose: () => ctrl.abort() };
+}
+
+/** The All jobs toggle is for tokens that may read every user's jobs (not merely of an admin user). */
+function canReadAll(me) {
+  return (me.permissions ?? []).includes('job:ReadAll');
 }
