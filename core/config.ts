@@ -39,11 +39,25 @@ export interface Config {
   /** Backoff of retryable failures: base * 2^(attempt-1), capped at max, with jitter. */
   retryBaseMs: number;
   retryMaxMs: number;
+  /** Base URL of links the API hands out (direct-upload part URLs); default: its own address. */
+  publicUrl?: string;
+  /** Event streams one token may hold open at once per API process (429 beyond). */
+  maxStreamsPerToken: number;
+  /** A request body that sends nothing for this long is cut (its upload removed). */
+  bodyIdleTimeoutSeconds: number;
+  /** A client gets this long to send a request's headers. */
+  headersTimeoutSeconds: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutSeconds: number;
+  /** Connections the API server holds at once; more are refused. */
+  maxConnections: number;
   /** TEST-ONLY crash points (JOBS_FAILPOINTS, see core/failpoints.ts); absent in production. */
   failpoints?: ReadonlyMap<FailpointName, FailpointAction>;
 }
 
 const GiB = 1024 ** 3;
+
+export const DEFAULT_MAX_STREAMS_PER_TOKEN = 20;
 
 const intFrom = (name: string) =>
   z.coerce
@@ -79,6 +93,18 @@ const envSchema = z.object({
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
   JOBS_RETRY_BASE_MS: intFrom('JOBS_RETRY_BASE_MS').default(2_000),
   JOBS_RETRY_MAX_MS: intFrom('JOBS_RETRY_MAX_MS').default(15 * 60_000),
+  JOBS_PUBLIC_URL: z
+    .string()
+    .regex(
+      /^https?:\/\/[^/?#\s]+\/?$/,
+      'JOBS_PUBLIC_URL must be an http(s) URL without a path, e.g. https://jobs.example.com',
+    )
+    .optional(),
+  JOBS_MAX_STREAMS_PER_TOKEN: intFrom('JOBS_MAX_STREAMS_PER_TOKEN').default(DEFAULT_MAX_STREAMS_PER_TOKEN),
+  JOBS_BODY_IDLE_TIMEOUT_SECONDS: intFrom('JOBS_BODY_IDLE_TIMEOUT_SECONDS').default(30),
+  JOBS_HEADERS_TIMEOUT_SECONDS: intFrom('JOBS_HEADERS_TIMEOUT_SECONDS').default(20),
+  JOBS_KEEP_ALIVE_TIMEOUT_SECONDS: intFrom('JOBS_KEEP_ALIVE_TIMEOUT_SECONDS').default(5),
+  JOBS_MAX_CONNECTIONS: intFrom('JOBS_MAX_CONNECTIONS').default(1000),
   JOBS_FAILPOINTS: z.string().optional(),
 });
 
@@ -131,6 +157,12 @@ export function loadConfig(
     lambdaFunctionName: e.JOBS_LAMBDA_FUNCTION_NAME,
     retryBaseMs: e.JOBS_RETRY_BASE_MS,
     retryMaxMs: e.JOBS_RETRY_MAX_MS,
+    publicUrl: e.JOBS_PUBLIC_URL?.replace(/\/+$/, ''),
+    maxStreamsPerToken: e.JOBS_MAX_STREAMS_PER_TOKEN,
+    bodyIdleTimeoutSeconds: e.JOBS_BODY_IDLE_TIMEOUT_SECONDS,
+    headersTimeoutSeconds: e.JOBS_HEADERS_TIMEOUT_SECONDS,
+    keepAliveTimeoutSeconds: e.JOBS_KEEP_ALIVE_TIMEOUT_SECONDS,
+    maxConnections: e.JOBS_MAX_CONNECTIONS,
     failpoints,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));

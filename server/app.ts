@@ -24,6 +24,9 @@ import { uploadPartsRouter, uploadsRouter } from './routes/uploads.js';
 import { FsBlobStore } from '../core/blobs/fs-blob-store.js';
 import { supportsMultipart } from '../core/blobs/multipart-uploads.js';
 import { UploadsService } from '../core/uploads/uploads-service.js';
+import { TokenValidity } from '../core/auth/token-validity.js';
+import { DEFAULT_MAX_STREAMS_PER_TOKEN } from '../core/config.js';
+import { StreamGuard } from './stream-guard.js';
 
 export interface AppDeps {
   db: Database;
@@ -38,6 +41,12 @@ export interface AppDeps {
   live?: LiveEvents;
   /** Period of the `: ping` comments on live streams (default 15 s; tests shorten it). */
   livePingMs?: number;
+  /** Open event streams allowed per token (JOBS_MAX_STREAMS_PER_TOKEN; default 20). */
+  maxStreamsPerToken?: number;
+  /** How often open streams re-check their token (default 2 s; tests shorten it). */
+  streamAuthTtlMs?: number;
+  /** Base URL of links the API hands out (JOBS_PUBLIC_URL); default: its own address. */
+  publicUrl?: string;
 }
 
 /** Builds the API. Listening is the caller's business (server/main.ts, tests). */
@@ -45,6 +54,10 @@ export function createApp(deps: AppDeps): Express {
   const auth = new AuthService(deps.db.prisma);
   const jobs = new JobsService(deps.db.prisma, deps.queue, deps.types);
   const live = deps.live ?? new LiveEvents(deps.db);
+  const streams = new StreamGuard(
+    new TokenValidity((ids) => auth.activeTokenIds(ids), { ttlMs: deps.streamAuthTtlMs }),
+    deps.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN,
+  );
   // Direct uploads need a store with multipart sessions (both built-in stores have them).
   const uploads = supportsMultipart(deps.blobs)
     ? new UploadsService(deps.db.prisma, deps.blobs, { maxUploadBytes: deps.maxUploadBytes })
@@ -70,7 +83,7 @@ export function createApp(deps: AppDeps): Express {
     app.use('/api/uploads', uploadPartsRouter({ uploads, store: deps.blobs }));
   app.use('/api', authenticate(auth));
   app.use(continueUnlessUpload);
-  if (uploads) app.use('/api/uploads', uploadsRouter({ uploads }));
+  if (uploads) app.use('/api/uploads', uploadsRouter({ uploads, publicUrl: deps.publicUrl }));
   app.use(
     '/api/jobs',
     jobsRouter({
@@ -78,6 +91,7 @@ export function createApp(deps: AppDeps): Express {
       blobs: deps.blobs,
       maxUploadBytes: deps.maxUploadBytes,
       live,
+      guard: streams,
       logger: deps.logger,
       pingMs: deps.livePingMs,
     }),

@@ -13,6 +13,7 @@ import { startQueueWorker, startReaper } from '../processor/start-worker.js';
 import { createApp } from './app.js';
 import { createHttpServer } from './continue.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { applyHttpLimits, httpLimitsFrom } from './http-limits.js';
 
 export interface ServerOptions {
   config: Config;
@@ -65,11 +66,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     logger,
     maxUploadBytes: config.maxUploadBytes,
     corsOrigins: config.corsOrigins,
+    maxStreamsPerToken: config.maxStreamsPerToken,
+    publicUrl: config.publicUrl,
   });
   const server = createHttpServer(app);
-  // Large uploads may take long: no request timeout, but idle sockets still time out.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  applyHttpLimits(server, httpLimitsFrom(config));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -14,8 +14,9 @@ import type { LiveEvents } from '../../core/jobs/live-events.js';
 import { findHandler, handlers } from '../../processor/handlers/index.js';
 import { createProcessor } from '../../processor/processor.js';
 import { QueueWorker } from '../../processor/queue-worker.js';
-import { createApp } from '../../server/app.js';
+import { createApp, type AppDeps } from '../../server/app.js';
 import { createHttpServer } from '../../server/continue.js';
+import { applyHttpLimits, type HttpLimits } from '../../server/http-limits.js';
 import { openTestDatabase, type DbKind, type TestDatabase } from './db.js';
 
 export interface TestServer {
@@ -46,6 +47,10 @@ export async function startTestServer(
     logger?: Logger;
     live?: LiveEvents | ((db: Database) => LiveEvents);
     livePingMs?: number;
+    /** More of createApp's options (stream limits, public URL, another blob store…). */
+    appDeps?: Partial<AppDeps> | ((t: TestDatabase) => Partial<AppDeps>);
+    /** Timeouts and connection cap, as server/main.ts applies them from the configuration. */
+    httpLimits?: HttpLimits;
   } = {},
 ): Promise<TestServer> {
   const t = await openTestDatabase(kind);
@@ -63,8 +68,10 @@ export async function startTestServer(
     corsOrigins: opts.corsOrigins,
     live: typeof opts.live === 'function' ? opts.live(t.db) : opts.live,
     livePingMs: opts.livePingMs,
+    ...(typeof opts.appDeps === 'function' ? opts.appDeps(t) : opts.appDeps),
   });
   const server = createHttpServer(app);
+  if (opts.httpLimits) applyHttpLimits(server, opts.httpLimits);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const auth = new AuthService(t.db.prisma);
