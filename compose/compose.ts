@@ -51,6 +51,10 @@ export interface ApiParts {
   logger: Logger;
   maxUploadBytes: number;
   corsOrigins: string[];
+  /** Open event streams allowed per token (JOBS_MAX_STREAMS_PER_TOKEN). */
+  maxStreamsPerToken: number;
+  /** Base URL of links the API hands out (JOBS_PUBLIC_URL); default: its own address. */
+  publicUrl?: string;
 }
 
 /** A running worker: the queue consumer and the lease reaper beside it. */
@@ -156,6 +160,8 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       logger,
       maxUploadBytes: config.maxUploadBytes,
       corsOrigins: config.corsOrigins,
+      maxStreamsPerToken: config.maxStreamsPerToken,
+      publicUrl: config.publicUrl,
     },
     processor,
     startWorker({ concurrency }) {

@@ -45,9 +45,23 @@ export interface Config {
    * queue is embedded (smoke tests use it), off on SQS deployments unless JOBS_ENABLE_NOOP=true.
    */
   enableNoop: boolean;
+  /** Base URL of links the API hands out (direct-upload part URLs); default: its own address. */
+  publicUrl?: string;
+  /** Event streams one token may hold open at once per API process (429 beyond). */
+  maxStreamsPerToken: number;
+  /** A request body that sends nothing for this long is cut (its upload removed). */
+  bodyIdleTimeoutSeconds: number;
+  /** A client gets this long to send a request's headers. */
+  headersTimeoutSeconds: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutSeconds: number;
+  /** Connections the API server holds at once; more are refused. */
+  maxConnections: number;
 }
 
 const GiB = 1024 ** 3;
+
+export const DEFAULT_MAX_STREAMS_PER_TOKEN = 20;
 
 const intFrom = (name: string) =>
   z.coerce
@@ -87,6 +101,18 @@ const envSchema = z.object({
   JOBS_ENABLE_NOOP: z
     .enum(['true', 'false', '1', '0'], { error: 'JOBS_ENABLE_NOOP must be true or false' })
     .optional(),
+  JOBS_PUBLIC_URL: z
+    .string()
+    .regex(
+      /^https?:\/\/[^/?#\s]+\/?$/,
+      'JOBS_PUBLIC_URL must be an http(s) URL without a path, e.g. https://jobs.example.com',
+    )
+    .optional(),
+  JOBS_MAX_STREAMS_PER_TOKEN: intFrom('JOBS_MAX_STREAMS_PER_TOKEN').default(DEFAULT_MAX_STREAMS_PER_TOKEN),
+  JOBS_BODY_IDLE_TIMEOUT_SECONDS: intFrom('JOBS_BODY_IDLE_TIMEOUT_SECONDS').default(30),
+  JOBS_HEADERS_TIMEOUT_SECONDS: intFrom('JOBS_HEADERS_TIMEOUT_SECONDS').default(20),
+  JOBS_KEEP_ALIVE_TIMEOUT_SECONDS: intFrom('JOBS_KEEP_ALIVE_TIMEOUT_SECONDS').default(5),
+  JOBS_MAX_CONNECTIONS: intFrom('JOBS_MAX_CONNECTIONS').default(1000),
 });
 
 export class ConfigError extends Error {
@@ -138,6 +164,12 @@ export function loadConfig(
       .filter(Boolean)
       .map((p) => path.resolve(p)),
     enableNoop: e.JOBS_ENABLE_NOOP ? ['true', '1'].includes(e.JOBS_ENABLE_NOOP) : !e.JOBS_SQS_QUEUE_URL,
+    publicUrl: e.JOBS_PUBLIC_URL?.replace(/\/+$/, ''),
+    maxStreamsPerToken: e.JOBS_MAX_STREAMS_PER_TOKEN,
+    bodyIdleTimeoutSeconds: e.JOBS_BODY_IDLE_TIMEOUT_SECONDS,
+    headersTimeoutSeconds: e.JOBS_HEADERS_TIMEOUT_SECONDS,
+    keepAliveTimeoutSeconds: e.JOBS_KEEP_ALIVE_TIMEOUT_SECONDS,
+    maxConnections: e.JOBS_MAX_CONNECTIONS,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

@@ -75,3 +75,25 @@ export class IdempotencyConflictError extends AppError {
   override readonly status = 422;
   override readonly code = 'idempotency_conflict';
 }
+
+/**
+ * A token holds as many event streams open as it may (JOBS_MAX_STREAMS_PER_TOKEN): answered 429
+ * with `Retry-After`, since a slot frees as soon as one of its streams closes.
+ */
+export class TooManyStreamsError extends AppError {
+  override readonly status = 429;
+  override readonly code = 'too_many_streams';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    details?: unknown,
+  ) {
+    super(message, details);
+  }
+}
+
+/** The store ran out of space (ENOSPC) while writing: nothing was kept; try again later. */
+export class InsufficientStorageError extends AppError {
+  override readonly status = 507;
+  override readonly code = 'insufficient_storage';
+}

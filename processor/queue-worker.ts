@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSRecord } from 'aws-lambda';
 import type { Logger } from 'pino';
 import type { JobQueue, ReceivedMessage } from '../core/queue/job-queue.js';
@@ -10,6 +11,8 @@ export interface QueueWorkerOptions {
   waitMs?: number;
   /** Delay before a failed delivery is tried again (visibility after a batch item failure). */
   retryDelaySeconds?: number;
+  /** Backoff after a failed receive: base doubling to max, with jitter (default 250 ms to 5 s). */
+  receiveBackoff?: { baseMs: number; maxMs: number };
   logger: Logger;
 }
 
@@ -57,9 +60,12 @@ export class QueueWorker {
       } catch (err) {
         // The queue (or the database under it) is down: back off, 250 ms doubling to 5 s, so a
         // restarted PostgreSQL is noticed within seconds without hammering it meanwhile.
-        const delay = backoffMs(failures++, 250, 5_000);
+        const { baseMs, maxMs } = this.opts.receiveBackoff ?? { baseMs: 250, maxMs: 5_000 };
+        const delay = backoffMs(failures++, baseMs, maxMs);
         this.opts.logger.error({ err }, `receiving from the queue failed; retrying in ${delay} ms`);
-        await sleep(delay, signal);
+        // timers/promises removes its abort listener when the timer fires: one added per failed
+        // receive and never removed would pile up on the signal for as long as an outage lasts.
+        await sleep(delay, undefined, { signal }).catch(() => {});
         continue;
       }
       for (const m of messages) {
@@ -110,11 +116,4 @@ export function toRecord(m: ReceivedMessage): SQSRecord {
     eventSourceARN: 'arn:aws:sqs:local:000000000000:jobs',
     awsRegion: 'local',
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 }

@@ -18,10 +18,14 @@ import { jobTypesRouter } from './routes/job-types.js';
 import { uploadPartsRouter, uploadsRouter } from './routes/uploads.js';
 import { receivesParts, supportsMultipart } from '../core/blobs/multipart-uploads.js';
 import { UploadsService } from '../core/uploads/uploads-service.js';
+import { TokenValidity } from '../core/auth/token-validity.js';
+import { StreamGuard } from './stream-guard.js';
 
 export interface AppDeps extends ApiParts {
   /** Period of the `: ping` comments on live streams (default 15 s; tests shorten it). */
   livePingMs?: number;
+  /** How often open streams re-check their token (default 2 s; tests shorten it). */
+  streamAuthTtlMs?: number;
 }
 
 /**
@@ -32,6 +36,10 @@ export function createApp(deps: AppDeps): Express {
   const auth = new AuthService(deps.db.prisma);
   const jobs = new JobsService(deps.db.prisma, deps.store, deps.types);
   const live = deps.live;
+  const streams = new StreamGuard(
+    new TokenValidity((ids) => auth.activeTokenIds(ids), { ttlMs: deps.streamAuthTtlMs }),
+    deps.maxStreamsPerToken,
+  );
   // Direct uploads need a store with multipart sessions (both built-in stores have them).
   const uploads = supportsMultipart(deps.blobs)
     ? new UploadsService(deps.db.prisma, deps.blobs, { maxUploadBytes: deps.maxUploadBytes })
@@ -57,7 +65,7 @@ export function createApp(deps: AppDeps): Express {
     app.use('/api/uploads', uploadPartsRouter({ uploads, store: deps.blobs }));
   app.use('/api', authenticate(auth));
   app.use(continueUnlessUpload);
-  if (uploads) app.use('/api/uploads', uploadsRouter({ uploads }));
+  if (uploads) app.use('/api/uploads', uploadsRouter({ uploads, publicUrl: deps.publicUrl }));
   app.use(
     '/api/jobs',
     jobsRouter({
@@ -65,6 +73,7 @@ export function createApp(deps: AppDeps): Express {
       blobs: deps.blobs,
       maxUploadBytes: deps.maxUploadBytes,
       live,
+      guard: streams,
       logger: deps.logger,
       pingMs: deps.livePingMs,
     }),

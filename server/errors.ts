@@ -4,8 +4,11 @@ import { isTransientDbError } from '../core/db/transient.js';
 import {
   AppError,
   DatabaseUnavailableError,
+  InsufficientStorageError,
   NotFoundError,
   PayloadTooLargeError,
+  TooManyStreamsError,
+  UnsupportedMediaTypeError,
   ValidationError,
 } from '../core/errors.js';
 import { redactUrl } from './redact-url.js';
@@ -30,6 +33,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (appError.status === 413) res.setHeader('Connection', 'close');
     if (appError instanceof DatabaseUnavailableError) res.setHeader('Retry-After', '2');
+    if (appError instanceof TooManyStreamsError)
+      res.setHeader('Retry-After', String(appError.retryAfterSeconds));
     res.status(appError.status).json({
       error: {
         code: appError.code,
@@ -46,10 +51,21 @@ function toAppError(err: unknown): AppError | undefined {
   // PostgreSQL restarting or unreachable: the client may try again in a moment (503, not 500).
   if (isTransientDbError(err))
     return new DatabaseUnavailableError('the database is unavailable right now; try again in a few seconds');
-  const e = err as { type?: string; status?: number };
+  const e = err as { type?: string; status?: number; code?: string; expose?: boolean; errno?: number };
+  // A disk that filled up under a write the store did not wrap (it maps its own).
+  if (e?.code === 'ENOSPC')
+    return new InsufficientStorageError('the server ran out of storage space; try again later');
   if (e?.type === 'entity.parse.failed') return new ValidationError('malformed JSON body');
   if (e?.type === 'entity.too.large') return new PayloadTooLargeError('JSON body too large');
-  if (e?.status === 400 && e.type) return new ValidationError('malformed request body');
+  if (e?.type === 'encoding.unsupported')
+    return new UnsupportedMediaTypeError('unsupported Content-Encoding: send identity, gzip, deflate or br');
+  // body-parser passes zlib's errors on as 400s without a `type`: the body is not what its
+  // Content-Encoding says.
+  if (e?.status === 400 && e.expose && typeof e.errno === 'number')
+    return new ValidationError(
+      'the request body could not be decompressed (it does not match its Content-Encoding)',
+    );
+  if (e?.status === 400 && (e.type || e.expose)) return new ValidationError('malformed request body');
   return undefined;
 }
 

@@ -4,7 +4,11 @@ import type { Principal } from '../core/auth/principal.js';
 import { ValidationError } from '../core/errors.js';
 import { TERMINAL_STATUSES, type JobDto, type JobStatus } from '../core/jobs/job-dto.js';
 import type { JobsService } from '../core/jobs/jobs-service.js';
-import type { LiveEvent, LiveEvents } from '../core/jobs/live-events.js';
+import type { LiveEvents } from '../core/jobs/live-events.js';
+import { coalesced } from './coalesced.js';
+import type { JobListFeed, ListFollower } from './job-list-feed.js';
+import { MAX_LOG_SEQ } from './schemas.js';
+import type { StreamGuard } from './stream-guard.js';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
 export const DEFAULT_PING_MS = 15_000;
@@ -14,6 +18,8 @@ const PAGE = 1000;
 export interface LiveDeps {
   jobs: JobsService;
   live: LiveEvents;
+  /** Streams per token, and their tokens re-checked while open. */
+  guard: StreamGuard;
   logger: Logger;
   /** Period of the `: ping` comments (default 15 s). */
   pingMs?: number;
@@ -70,6 +76,16 @@ export class SseStream {
     this.close();
   }
 
+  /**
+   * Ends the stream because its token no longer authenticates: a last `event: error` with the
+   * API's error shape, then the server closes (written at once, whatever the client's backlog).
+   */
+  endUnauthorized(): void {
+    if (this.closed) return;
+    void this.send('error', { error: { code: 'unauthorized', message: 'token revoked' } });
+    this.end();
+  }
+
   private write(chunk: string): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.res.write(chunk)) return Promise.resolve();
@@ -92,42 +108,16 @@ export class SseStream {
   }
 }
 
-/**
- * Runs `work` whenever `kick` is called, never twice at once; kicks during a run cause exactly
- * one more run. Followers wake on notifications and re-read: however many arrive while a read is
- * in progress, they cost one read more.
- */
-function coalesced(work: () => Promise<void>, onError: (err: unknown) => void): () => void {
-  let running = false;
-  let again = false;
-  return function kick() {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
-    void (async () => {
-      try {
-        do {
-          again = false;
-          await work();
-        } while (again);
-      } catch (err) {
-        onError(err);
-      } finally {
-        running = false;
-      }
-    })();
-  };
-}
-
 /** `Last-Event-ID` (the last seq the client saw, sent by EventSource on reconnect) wins over `?after`. */
 function startAfter(req: Request, after: number): number {
   const header = req.header('last-event-id');
   if (header === undefined || header.trim() === '') return after;
-  if (!/^\d{1,10}$/.test(header.trim()))
-    throw new ValidationError('Last-Event-ID must be the seq of a log line (a whole number)');
-  return Number(header.trim());
+  const seq = /^\d{1,10}$/.test(header.trim()) ? Number(header.trim()) : NaN;
+  if (!(seq <= MAX_LOG_SEQ))
+    throw new ValidationError(
+      `Last-Event-ID must be the seq of a log line (a whole number from 0 to ${MAX_LOG_SEQ})`,
+    );
+  return seq;
 }
 
 /**
@@ -143,19 +133,31 @@ export async function streamJobLogs(
   const { jobs, live, id } = deps;
   let cursor = startAfter(req, deps.after);
   await jobs.get(deps.viewer, id); // 404 for a job the viewer may not see, before any header
+  const ticket = deps.guard.admit(deps.viewer); // 429 past the token's streams, before any header
   let lastJob = '';
   // Subscribed before the first read, so nothing committed in between is missed.
   // Events before the stream exists need nothing: its first read comes after them.
   let ready = false;
-  const unsubscribe = await live.subscribeJob(id, (e) => {
-    if (ready) return e.k === 'closing' ? s.end() : kick();
-  });
-  if (req.destroyed || res.writableEnded) return unsubscribe();
+  let unsubscribe: () => void;
+  try {
+    unsubscribe = await live.subscribeJob(id, (e) => {
+      if (ready) return e.k === 'closing' ? s.end() : kick();
+    });
+  } catch (err) {
+    ticket.release();
+    throw err;
+  }
+  if (req.destroyed || res.writableEnded) return (unsubscribe(), ticket.release());
   const s = new SseStream(res, deps.pingMs);
-  s.whenClosed(unsubscribe);
+  s.whenClosed(() => {
+    unsubscribe();
+    ticket.release();
+  });
+  ticket.onRevoked(() => s.endUnauthorized());
   const kick = coalesced(
     async () => {
       if (s.closed) return;
+      if (!(await ticket.active())) return s.endUnauthorized();
       // The job is read before its lines: once it is seen ended, every line it wrote is
       // committed (an attempt's last lines commit with its outcome, a cancelled one's too: the
       // processor writes CANCELLED itself once the handler stopped), so the drain below is
@@ -192,51 +194,83 @@ export async function streamJobLogs(
 
 /**
  * GET /api/jobs as an event stream: a `job` event each time a job the viewer's list shows (same
- * filters and permissions as the JSON list) is created or changes status or progress.
+ * filters and permissions as the JSON list) is created or changes status or progress. Rows come
+ * from the process's JobListFeed (one read per change for every open list); this stream only
+ * filters by status, drops repeats and writes at its client's pace.
  */
 export async function streamJobList(
   req: Request,
   res: Response,
-  deps: LiveDeps & { viewer: Principal; query: { status?: JobStatus; type?: string; all?: boolean } },
+  deps: LiveDeps & {
+    viewer: Principal;
+    query: { status?: JobStatus; type?: string; all?: boolean };
+    /** Every list stream of the process, served from one read per change. */
+    listFeed: JobListFeed;
+  },
 ): Promise<void> {
-  const { jobs, live, viewer, query } = deps;
+  const { jobs, viewer, query } = deps;
   jobs.checkList(viewer, query); // 403 before any header
-  const changed = new Set<string>();
+  const ticket = deps.guard.admit(viewer); // 429 past the token's streams, before any header
+  // The latest state of each job not sent yet: a slow client holds one entry per job, however
+  // many changes it missed.
+  const pending = new Map<string, JobDto>();
   const sent = new Map<string, string>();
   let ready = false;
-  const onEvent = (e: LiveEvent) => {
-    if (e.k === 'closing') return ready ? s.end() : undefined;
-    if (e.k === 'resync') {
-      for (const id of sent.keys()) changed.add(id);
-    } else if (e.k === 'job') {
-      // Cheap filters from the notification itself; the read re-checks them all.
-      if (!query.all && e.owner !== viewer.userId) return;
-      if (query.type && e.type !== query.type) return;
-      changed.add(e.id);
-    } else return;
-    if (ready) kick();
-  };
-  const unsubscribe = await live.subscribe(onEvent);
-  if (req.destroyed || res.writableEnded) return unsubscribe();
-  const s = new SseStream(res, deps.pingMs);
-  s.whenClosed(unsubscribe);
-  const kick = coalesced(
-    async () => {
-      if (s.closed || changed.size === 0) return;
-      const ids = [...changed];
-      changed.clear();
-      // Status is filtered here rather than in the query: a job already sent that moves out of
-      // the filter (RUNNING → COMPLETED under status=RUNNING) is sent once more, so the client
-      // sees it leave.
-      const rows = await jobs.listed(viewer, ids, { ...query, status: undefined });
+  let closing = false;
+  let failed = false;
+  const follower: ListFollower = {
+    viewer,
+    filter: query,
+    shown: () => sent.keys(),
+    deliver(rows) {
       for (const job of rows) {
-        if (query.status && job.status !== query.status && !sent.has(job.id)) continue;
-        // Several notifications may name one state (a resync, a progress write that rounded to
-        // the same value): send each state of a job once.
-        const state = jobState(job);
-        if (sent.get(job.id) === state) continue;
-        sent.set(job.id, state);
-        await s.send('job', job);
+        pending.delete(job.id); // re-inserted: keeps the order the feed read them in
+        pending.set(job.id, job);
+      }
+      if (ready) drain();
+    },
+    failed(err) {
+      (req.log ?? deps.logger).warn({ err }, 'job list stream failed');
+      if (ready) s.end();
+      else failed = true;
+    },
+    closing() {
+      if (ready) s.end();
+      else closing = true;
+    },
+  };
+  let unfollow: () => void;
+  try {
+    unfollow = await deps.listFeed.follow(follower);
+  } catch (err) {
+    ticket.release();
+    throw err;
+  }
+  if (req.destroyed || res.writableEnded) return (unfollow(), ticket.release());
+  const s = new SseStream(res, deps.pingMs);
+  s.whenClosed(() => {
+    unfollow();
+    ticket.release();
+  });
+  ticket.onRevoked(() => s.endUnauthorized());
+  const drain = coalesced(
+    async () => {
+      while (pending.size > 0 && !s.closed) {
+        if (!(await ticket.active())) return s.endUnauthorized();
+        const jobsNow = [...pending.values()];
+        pending.clear();
+        for (const job of jobsNow) {
+          if (s.closed) return;
+          // A job already sent that moves out of the status filter (RUNNING → COMPLETED under
+          // status=RUNNING) is sent once more, so the client sees it leave.
+          if (query.status && job.status !== query.status && !sent.has(job.id)) continue;
+          // Several notifications may name one state (a resync, a progress write that rounded to
+          // the same value): send each state of a job once.
+          const state = jobState(job);
+          if (sent.get(job.id) === state) continue;
+          sent.set(job.id, state);
+          await s.send('job', job);
+        }
       }
       if (sent.size > 10_000) sent.clear(); // bounded: at worst a repeated event
     },
@@ -246,7 +280,8 @@ export async function streamJobList(
     },
   );
   ready = true;
-  kick(); // jobs that changed while the stream was being set up
+  if (closing || failed) return s.end();
+  drain(); // jobs that changed while the stream was being set up
 }
 
 function jobState(job: JobDto): string {

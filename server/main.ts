@@ -7,6 +7,7 @@ import type { JobHandler } from '../processor/handler.js';
 import { createApp } from './app.js';
 import { createHttpServer } from './continue.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { applyHttpLimits, httpLimitsFrom } from './http-limits.js';
 
 export interface ServerOptions {
   config: Config;
@@ -52,9 +53,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const app = createApp(api);
   const server = createHttpServer(app);
-  // Large uploads may take long: no request timeout, but idle sockets still time out.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  applyHttpLimits(server, httpLimitsFrom(config));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -49,17 +49,22 @@ const json = (schema: Json) => ({ 'application/json': { schema } });
 const JOB_ID = { name: 'id', schema: z.uuid(), description: 'the job id' };
 const UPLOAD_ID = { name: 'id', schema: z.uuid(), description: 'the upload id' };
 
+const STREAM_LIMITS = `The stream's token is re-checked every few seconds: once it
+is revoked the stream ends with \`event: error\`, \`data: {"error":{"code":"unauthorized","message":"token revoked"}}\`.
+A token holds at most \`JOBS_MAX_STREAMS_PER_TOKEN\` (default 20) streams open at once per server; one more is
+answered 429 (\`too_many_streams\`) with \`Retry-After\`.`;
+
 const LOG_STREAM = `With \`Accept: text/event-stream\`: a live Server-Sent Events stream instead of a page. It sends
 the lines after \`Last-Event-ID\` (a seq; or \`after\`), then new lines as they are written, each as
 \`event: log\`, \`id: <seq>\`, \`data: <LogLine JSON>\`; \`event: job\` with the Job whenever its status or
 progress changes; and, once the job has ended and every line was sent, \`event: end\` with the Job,
 after which the server closes the stream. A \`: ping\` comment comes every 15 s. Reconnecting with
-the last id seen loses and repeats nothing.`;
+the last id seen loses and repeats nothing. ${STREAM_LIMITS}`;
 
 const LIST_STREAM = `With \`Accept: text/event-stream\`: a live Server-Sent Events stream of \`event: job\`, \`data: <Job JSON>\`
 each time a job this list would show (same \`status\`, \`type\`, \`all\` and permissions) is created or
 changes status or progress. A job that leaves a \`status\` filter is sent once more, with its new
-status. \`limit\` and \`cursor\` do not apply. A \`: ping\` comment comes every 15 s.`;
+status. \`limit\` and \`cursor\` do not apply. A \`: ping\` comment comes every 15 s. ${STREAM_LIMITS}`;
 
 const OPS: Op[] = [
   {
@@ -76,6 +81,8 @@ const OPS: Op[] = [
     tag: 'operations',
     public: true,
     summary: 'Readiness: database and blob store usable',
+    description:
+      'The blob store check fails (`error: no space left on the device …`) once a write failed for want of space, until a write succeeds again.',
     ok: {
       status: 200,
       description: 'ready (503 with the same shape when a check fails)',
@@ -137,7 +144,7 @@ const OPS: Op[] = [
       description: 'created (200: an earlier job with the same Idempotency-Key)',
       content: json(ref('Job')),
     },
-    errors: [200, 400, 401, 403, 404, 409, 413, 415, 422],
+    errors: [200, 400, 401, 403, 404, 408, 409, 413, 415, 422, 507],
   },
   {
     method: 'get',
@@ -154,7 +161,7 @@ const OPS: Op[] = [
         'text/event-stream': { schema: { type: 'string', description: LIST_STREAM } },
       },
     },
-    errors: [400, 401, 403],
+    errors: [400, 401, 403, 429],
   },
   {
     method: 'get',
@@ -190,7 +197,7 @@ const OPS: Op[] = [
         },
       },
     },
-    errors: [400, 401, 404],
+    errors: [400, 401, 404, 429],
   },
   {
     method: 'post',
@@ -237,7 +244,7 @@ const OPS: Op[] = [
       'Answers presigned part URLs under a key the server chooses. PUT each part to its URL (no Authorization header), keep each answer’s ETag, then complete the upload and create the job with JSON `{type, params, uploadId}`.',
     body: { 'application/json': beginUploadBody },
     ok: { status: 201, description: 'the part URLs', content: json(ref('BegunUpload')) },
-    errors: [400, 401, 413],
+    errors: [400, 401, 413, 507],
   },
   {
     method: 'post',
@@ -246,7 +253,7 @@ const OPS: Op[] = [
     summary: 'Complete a direct upload (assemble and verify size and SHA-256)',
     body: { 'application/json': completeUploadBody },
     ok: { status: 200, description: 'completed', content: json(ref('CompletedUpload')) },
-    errors: [400, 401, 404, 409],
+    errors: [400, 401, 404, 409, 507],
   },
   {
     method: 'put',
@@ -266,7 +273,7 @@ const OPS: Op[] = [
         ETag: { description: "the part's ETag, for the completion call", schema: { type: 'string' } },
       },
     },
-    errors: [400, 403, 404, 413],
+    errors: [400, 403, 404, 408, 413, 507],
   },
   {
     method: 'get',
@@ -331,10 +338,13 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'the token lacks the permission (the message names it)',
   404: 'not found (another user’s job answers 404 too)',
   409: 'the job or upload is in the wrong state',
+  408: 'the request body sent nothing for JOBS_BODY_IDLE_TIMEOUT_SECONDS: the connection is closed and nothing was kept',
   413: 'too large',
-  415: 'unsupported content type',
+  415: 'unsupported content type or Content-Encoding',
   422: 'the Idempotency-Key was used for a different request (`idempotency_conflict`)',
+  429: 'too many open event streams for this token (JOBS_MAX_STREAMS_PER_TOKEN); retry after `Retry-After` seconds',
   503: 'not ready',
+  507: 'the server is out of storage space (insufficient_storage); nothing was kept',
 };
 
 let cached: Json | undefined;
@@ -445,7 +455,20 @@ function operation(op: Op): Json {
         ? { description: 'an earlier job with the same Idempotency-Key', content: json(ref('Job')) }
         : status === 503
           ? { description: ERROR_TEXT[503], content: json(toSchema(readyResponse, 'output')) }
-          : { description: ERROR_TEXT[status] ?? 'error', content: json(ref('Error')) };
+          : {
+              description: ERROR_TEXT[status] ?? 'error',
+              content: json(ref('Error')),
+              ...(status === 429
+                ? {
+                    headers: {
+                      'Retry-After': {
+                        description: 'seconds to wait before trying again',
+                        schema: { type: 'integer' },
+                      },
+                    },
+                  }
+                : {}),
+            };
   }
   if (!op.public && !responses[401])
     responses[401] = { description: ERROR_TEXT[401], content: json(ref('Error')) };

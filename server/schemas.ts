@@ -14,8 +14,16 @@ export const listJobsQuery = z.object({
   all: boolString.optional(),
 });
 
+/** Log seqs are PostgreSQL `integer`s: a larger cursor is a client error, not a query to run. */
+export const MAX_LOG_SEQ = 2_147_483_647;
+
 export const logsQuery = z.object({
-  after: z.coerce.number().int().min(0).default(0),
+  after: z.coerce
+    .number()
+    .int('after must be a whole number (a log seq)')
+    .min(0, 'after must be a log seq from 0')
+    .max(MAX_LOG_SEQ, `after must be a log seq up to ${MAX_LOG_SEQ}`)
+    .default(0),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 

@@ -95,6 +95,20 @@ export class AuthService {
   }
 
   /**
+   * Of the tokens `ids`, those that still authenticate (exist, not revoked, not expired): one
+   * query for any number of them. Open event streams re-check their tokens with it (see
+   * TokenValidity).
+   */
+  async activeTokenIds(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.prisma.apiToken.findMany({
+      where: { id: { in: ids }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
+      select: { id: true },
+    });
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
    * Creates a token for user `userName`, creating the user if needed. `admin` makes (or keeps)
    * the user an admin; it never demotes one. `permissions` default to every permission with
    * `admin`, else to `job:Create` and `job:Read`; an admin permission for a user who is not an

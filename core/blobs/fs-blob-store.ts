@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { ForbiddenError, InsufficientStorageError, NotFoundError, ValidationError } from '../errors.js';
 import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
 import {
   MiB,
@@ -16,6 +16,9 @@ import {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** What check() writes, once the disk was found full, to tell whether space is back. */
+const SPACE_PROBE_BYTES = MiB;
+
 /**
  * Blobs as files under one directory (the embedded default, `<data-dir>/blobs`). A blob is
  * written to a temporary name and renamed into place, so a crash never leaves a half file under
@@ -26,6 +29,8 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
   readonly hashedOnWrite = true;
   private secret?: Buffer;
   private readonly partSize: number;
+  /** When a write last failed with ENOSPC; cleared by the next write that succeeds (or check()'s probe). */
+  private outOfSpaceSince?: Date;
 
   /**
    * @param opts.partSize bytes per part of a direct upload (default 8 MiB)
@@ -42,7 +47,11 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     return path.join(this.root, ...key.split('/'));
   }
 
-  async put(key: string, body: Readable, opts: { maxBytes: number }): Promise<StoredBlob> {
+  put(key: string, body: Readable, opts: { maxBytes: number }): Promise<StoredBlob> {
+    return this.writing(() => this.write(key, body, opts));
+  }
+
+  private async write(key: string, body: Readable, opts: { maxBytes: number }): Promise<StoredBlob> {
     const file = this.pathOf(key);
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
     const tmp = path.join(this.root, '.tmp', randomUUID());
@@ -75,6 +84,45 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
   async check(): Promise<void> {
     await fs.promises.mkdir(this.root, { recursive: true });
     await fs.promises.access(this.root, fs.constants.W_OK);
+    if (this.outOfSpaceSince) await this.probeSpace(this.outOfSpaceSince);
+  }
+
+  /**
+   * Runs a write; one that fails for want of space becomes InsufficientStorageError (507) and
+   * marks the store full for check() (so /readyz says so), until a write succeeds again.
+   */
+  private async writing<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      this.outOfSpaceSince = undefined;
+      return result;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      this.outOfSpaceSince ??= new Date();
+      throw new InsufficientStorageError(
+        'the server is out of storage space: nothing was kept; try again later',
+        undefined,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * The store ran out of space at `since`: writes a probe file (and removes it) to tell whether
+   * space is back (nothing else would clear the mark while a load balancer keeps traffic away).
+   */
+  private async probeSpace(since: Date): Promise<void> {
+    const probe = path.join(this.root, '.tmp', `.space-probe-${randomUUID()}`);
+    try {
+      await fs.promises.mkdir(path.dirname(probe), { recursive: true });
+      await fs.promises.writeFile(probe, Buffer.alloc(SPACE_PROBE_BYTES), { flag: 'wx' });
+      this.outOfSpaceSince = undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      throw new Error(`no space left on the device (writes fail with ENOSPC since ${since.toISOString()})`);
+    } finally {
+      await fs.promises.rm(probe, { force: true });
+    }
   }
 
   /** Removes temporary files left by a crash mid-upload (called at start-up). */
@@ -130,7 +178,16 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
    * Streams one part to disk (at most `maxBytes`), answering its ETag (the part's MD5, as S3).
    * A part sent again replaces the earlier one.
    */
-  async putPart(
+  putPart(
+    uploadId: string,
+    partNumber: number,
+    body: Readable,
+    maxBytes: number,
+  ): Promise<{ etag: string; size: number }> {
+    return this.writing(() => this.writePart(uploadId, partNumber, body, maxBytes));
+  }
+
+  private async writePart(
     uploadId: string,
     partNumber: number,
     body: Readable,
@@ -158,7 +215,14 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     }
   }
 
-  async complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }> {
+  complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }> {
+    return this.writing(() => this.assemble(key, opts));
+  }
+
+  private async assemble(
+    key: string,
+    opts: CompleteOptions,
+  ): Promise<{ size: number; sha256Verified: boolean }> {
     const dir = this.partsDir(opts.uploadId);
     const files = opts.parts.map((p, i) => {
       if (p.partNumber !== i + 1)

@@ -18,7 +18,7 @@ export interface BeginOptions {
   partSize: number;
   /** When the part URLs stop working. */
   expiresAt: Date;
-  /** Base URL of this API as the client reached it (for stores whose part URLs are on the API). */
+  /** Base URL of this API (JOBS_PUBLIC_URL, else its own address; never the client's Host header), for stores whose part URLs are on the API. */
   apiBaseUrl: string;
 }
 

@@ -297,7 +297,9 @@ function encodeCursor(createdAt: Date, id: string): string {
 
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [ts, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(ts);
-  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) throw new ValidationError('invalid cursor');
+  // Exactly what encodeCursor writes: `new Date` also takes "-000001-…" (a year PostgreSQL refuses).
+  const createdAt = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(ts) ? new Date(ts) : new Date(NaN);
+  if (!id || !UUID.test(id) || !(createdAt.getUTCFullYear() >= 1))
+    throw new ValidationError('invalid cursor');
   return { createdAt, id };
 }

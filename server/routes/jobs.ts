@@ -18,6 +18,18 @@ import {
 } from '../schemas.js';
 import { parseOr400 } from '../validate.js';
 import { streamJobList, streamJobLogs, wantsEventStream } from '../live.js';
+import { JobListFeed } from '../job-list-feed.js';
+import type { StreamGuard } from '../stream-guard.js';
+import type { Principal } from '../../core/auth/principal.js';
+
+/** The list feed reads changed jobs as an admin's `all=true` list would; each stream then filters. */
+const FEED_READER: Principal = {
+  userId: '',
+  name: 'live list feed',
+  role: 'admin',
+  permissions: ['job:Read'],
+  tokenId: '',
+};
 
 /** How long `POST /api/jobs/:id/cancel` waits for a running job's processor to end it. */
 const CANCEL_WAIT_MS = 5_000;
@@ -27,11 +39,18 @@ export function jobsRouter(deps: {
   blobs: BlobStore;
   maxUploadBytes: number;
   live: LiveEvents;
+  /** Event streams per token, and their tokens re-checked while open. */
+  guard: StreamGuard;
   logger: Logger;
   pingMs?: number;
 }): Router {
   const { jobs } = deps;
   const r = Router();
+  const listFeed = new JobListFeed({
+    live: deps.live,
+    read: (ids) => jobs.listed(FEED_READER, ids, { all: true }),
+    logger: deps.logger,
+  });
 
   r.post('/', async (req, res) => {
     const owner = principalOf(res);
@@ -101,6 +120,7 @@ export function jobsRouter(deps: {
     if (wantsEventStream(req)) {
       return streamJobList(req, res, {
         ...deps,
+        listFeed,
         viewer: principalOf(res),
         query: { status: q.status as JobStatus | undefined, type: q.type, all: q.all },
       });

@@ -1,24 +1,32 @@
-import express, { Router, type Request } from 'express';
+import express, { Router } from 'express';
 import { partCount, partLength, type ReceivesParts } from '../../core/blobs/multipart-uploads.js';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors.js';
 import type { UploadsService } from '../../core/uploads/uploads-service.js';
 import { principalOf } from '../auth.js';
 import { sendContinue } from '../continue.js';
 import { checkFileName } from '../job-upload.js';
+import { publicBaseUrl } from '../public-url.js';
 import { beginUploadBody, completeUploadBody, uploadPartQuery } from '../schemas.js';
 import { parseOr400 } from '../validate.js';
 
 const json = express.json({ limit: '2mb', strict: true });
 
-/** `POST /api/uploads` and `POST /api/uploads/:id/complete` (bearer token, behind `authenticate`). */
-export function uploadsRouter(deps: { uploads: UploadsService }): Router {
+/**
+ * `POST /api/uploads` and `POST /api/uploads/:id/complete` (bearer token, behind `authenticate`).
+ * `publicUrl` (JOBS_PUBLIC_URL) is where the directory store's part URLs point.
+ */
+export function uploadsRouter(deps: { uploads: UploadsService; publicUrl?: string }): Router {
   const r = Router();
 
   r.post('/', json, async (req, res) => {
     const body = parseOr400(beginUploadBody, req.body, 'body');
     const fileName = checkFileName(body.fileName);
     if (fileName instanceof ValidationError) throw fileName;
-    res.status(201).json(await deps.uploads.begin(principalOf(res), { ...body, fileName }, apiBaseUrl(req)));
+    res
+      .status(201)
+      .json(
+        await deps.uploads.begin(principalOf(res), { ...body, fileName }, publicBaseUrl(deps.publicUrl, req)),
+      );
   });
 
   r.post('/:id/complete', json, async (req, res) => {
@@ -56,9 +64,4 @@ export function uploadPartsRouter(deps: { uploads: UploadsService; store: Receiv
     res.status(200).end();
   });
   return r;
-}
-
-/** The API's base URL as this client reached it (part URLs of the directory store point here). */
-function apiBaseUrl(req: Request): string {
-  return `${req.protocol}://${req.get('host') ?? '127.0.0.1'}`;
 }

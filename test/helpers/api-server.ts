@@ -13,9 +13,10 @@ import type { JobStore } from '../../core/jobs/job-store.js';
 import type { LiveEvents } from '../../core/jobs/live-events.js';
 import type { DbQueue } from '../../core/queue/db-queue.js';
 import type { JobHandler } from '../../processor/handler.js';
-import { createApp } from '../../server/app.js';
+import { createApp, type AppDeps } from '../../server/app.js';
 import { createHttpServer } from '../../server/continue.js';
 import { testConfig } from './config.js';
+import { applyHttpLimits, type HttpLimits } from '../../server/http-limits.js';
 import { openTestDatabase, type DbKind, type TestDatabase } from './db.js';
 
 export interface TestServer {
@@ -56,6 +57,10 @@ export async function startTestServer(
     handlers?: JobHandler[];
     /** Configuration overrides (lease, max receives, retry backoff…). */
     config?: Partial<Config>;
+    /** More of createApp's options (stream limits, public URL, another blob store…). */
+    appDeps?: Partial<AppDeps> | ((t: TestDatabase) => Partial<AppDeps>);
+    /** Timeouts and connection cap, as server/main.ts applies them from the configuration. */
+    httpLimits?: HttpLimits;
   } = {},
 ): Promise<TestServer> {
   const t = await openTestDatabase(kind);
@@ -78,8 +83,13 @@ export async function startTestServer(
     handlers: [...defaultHandlers(config), ...(opts.handlers ?? [])],
     migrate: false, // openTestDatabase migrated it
   });
-  const app = createApp({ ...platform.api, livePingMs: opts.livePingMs });
+  const app = createApp({
+    ...platform.api,
+    livePingMs: opts.livePingMs,
+    ...(typeof opts.appDeps === 'function' ? opts.appDeps(t) : opts.appDeps),
+  });
   const server = createHttpServer(app);
+  if (opts.httpLimits) applyHttpLimits(server, opts.httpLimits);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const auth = new AuthService(t.db.prisma);

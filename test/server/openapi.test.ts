@@ -93,7 +93,12 @@ describe('the OpenAPI document', () => {
       'FAILED',
       'CANCELLED',
     ]);
+    expect(list.responses['429'].headers['Retry-After']).toBeDefined();
+    expect(logs.responses['429']).toBeDefined();
+    expect(list.responses['200'].content['text/event-stream'].schema.description).toMatch(/token revoked/);
     const create = doc.paths['/api/jobs'].post;
+    expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(['408', '507']));
+    expect(doc.paths['/api/uploads/{id}/parts/{n}'].put.responses['507']).toBeDefined();
     expect(create.requestBody.content['application/json'].schema.required).toEqual(['type']);
     expect(create.requestBody.content['multipart/form-data']).toBeDefined();
     expect(create.responses['422'].content['application/json'].schema).toEqual({

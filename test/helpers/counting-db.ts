@@ -1,0 +1,27 @@
+import type { Database, Prisma } from '../../core/db/database.js';
+
+/**
+ * The same database with every Prisma operation recorded (`Model.operation`, or the raw
+ * operation's name): the statements the app sends, counted without pg_stat_statements.
+ */
+export function countingDatabase(db: Database): { db: Database; ops: string[] } {
+  const ops: string[] = [];
+  const prisma = db.prisma.$extends({
+    query: {
+      $allOperations({ model, operation, args, query }) {
+        ops.push(model ? `${model}.${operation}` : operation);
+        return query(args);
+      },
+    },
+  }) as unknown as Prisma;
+  return {
+    ops,
+    db: {
+      kind: db.kind,
+      prisma,
+      session: (fn) => db.session(fn),
+      listen: (channel, onNotify, opts) => db.listen(channel, onNotify, opts),
+      close: () => db.close(),
+    },
+  };
+}
