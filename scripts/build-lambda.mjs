@@ -25,12 +25,15 @@ const { values } = parseArgs({
 const outDir = path.resolve(values['out-dir'] ?? path.join(root, 'dist-lambda'));
 fs.rmSync(outDir, { recursive: true, force: true });
 
-/** A deployment's own handler modules, resolved against the working directory (core/config.ts does the same). */
+// A deployment's own handler modules, resolved against the working directory as core/config.ts
+// does; under `npm run build:lambda` (npm runs scripts in the package root), the directory npm
+// was run from.
+const cwd = (process.env.npm_lifecycle_event === 'build:lambda' && process.env.INIT_CWD) || process.cwd();
 const modules = (process.env.JOBS_HANDLERS ?? '')
   .split(',')
   .map((s) => s.trim())
   .filter(Boolean)
-  .map((p) => path.resolve(p));
+  .map((p) => path.resolve(cwd, p));
 for (const m of modules) {
   if (!fs.existsSync(m)) {
     console.error(`JOBS_HANDLERS: cannot load ${m}: no such file`);
@@ -55,34 +58,41 @@ function entryWithHandlers() {
 }
 
 const outfile = path.join(outDir, 'index.mjs');
-const result = await build({
-  ...(modules.length > 0
-    ? {
-        stdin: {
-          contents: entryWithHandlers(),
-          resolveDir: root,
-          sourcefile: 'lambda-entry.mjs',
-          loader: 'js',
-        },
-      }
-    : { entryPoints: [path.join(root, 'processor', 'lambda.ts')] }),
-  outfile,
-  bundle: true,
-  platform: 'node',
-  target: 'node22',
-  format: 'esm',
-  minify: true,
-  sourcemap: 'external',
-  legalComments: 'none',
-  metafile: true,
-  // The embedded database is never used in Lambda (DATABASE_URL is required there).
-  external: ['@electric-sql/pglite', 'pglite-prisma-adapter'],
-  // CommonJS dependencies inside an ESM bundle still call require().
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
-  logLevel: 'warning',
-});
+let result;
+try {
+  result = await build({
+    ...(modules.length > 0
+      ? {
+          stdin: {
+            contents: entryWithHandlers(),
+            resolveDir: root,
+            sourcefile: 'lambda-entry.mjs',
+            loader: 'js',
+          },
+        }
+      : { entryPoints: [path.join(root, 'processor', 'lambda.ts')] }),
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minify: true,
+    sourcemap: 'external',
+    legalComments: 'none',
+    metafile: true,
+    // The embedded database is never used in Lambda (DATABASE_URL is required there).
+    external: ['@electric-sql/pglite', 'pglite-prisma-adapter'],
+    // CommonJS dependencies inside an ESM bundle still call require().
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });
+} catch (err) {
+  // esbuild has printed its errors (e.g. a module's import that cannot be resolved from its directory).
+  if (Array.isArray(err.errors)) process.exit(1);
+  throw err;
+}
 
 if (modules.length > 0) {
   // Loading the bundle reads the modules' exports (no database, no invocation): a bad shape or a
@@ -106,9 +116,7 @@ const zipBytes = fs.statSync(zipPath).size;
 const mb = (n) => `${(n / 1024 / 1024).toFixed(2)} MiB`;
 console.log(`lambda bundle: ${mb(bundleBytes)} (index.mjs, handler "index.handler")`);
 if (modules.length > 0)
-  console.log(
-    `job types of:  ${modules.map((m) => path.relative(process.cwd(), m)).join(', ')} (JOBS_HANDLERS)`,
-  );
+  console.log(`job types of:  ${modules.map((m) => path.relative(cwd, m)).join(', ')} (JOBS_HANDLERS)`);
 console.log(`lambda zip:    ${mb(zipBytes)} ${path.relative(process.cwd(), zipPath)}`);
 if (values.analyze) {
   const { analyzeMetafile } = await import('esbuild');
