@@ -9,10 +9,12 @@
 //   skip_empty_lines, max_record_size: the handler's options) → count records.
 // - handler: the csv-import handler's run() alone, on a file stream (the params' defaults, or
 //   with --typed a type for every column).
-// - processor: the whole path a worker takes (processor/processor.ts → run-job.ts): the input
-//   stored in the directory blob store and the job created through JobsService (PGlite in a temp
-//   directory; with --postgres also a scratch PostgreSQL database), then one SQS-shaped event
-//   for it: claim, input stream (with its SHA-256 check), handler, log and progress writes, finish.
+// - processor: the whole path a worker takes (the platform composed as `jobs worker` composes
+//   it, compose/compose.ts; processor/processor.ts → run-job.ts): the input stored in the
+//   directory blob store and the job created through JobsService (PGlite in a temp directory;
+//   with --postgres also a scratch PostgreSQL database), its message received from the queue, then
+//   one SQS-shaped event for it: claim, input stream (with its SHA-256 check), handler, log and
+//   progress writes, finish.
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -108,52 +110,44 @@ async function measure(mode, file) {
   }
   if (mode === 'processor') {
     const { loadConfig } = await dist('core/config.js');
-    const { openRuntime } = await dist('core/runtime.js');
+    const { compose } = await dist('compose/compose.js');
     const { AuthService } = await dist('core/auth/auth-service.js');
     const { JobsService } = await dist('core/jobs/jobs-service.js');
-    const { JobTypeRegistry } = await dist('core/jobs/job-types.js');
     const { inputKey } = await dist('core/blobs/blob-store.js');
-    const { handlers } = await dist('processor/handlers/index.js');
-    const { processorFor } = await dist('processor/start-worker.js');
-    const { createLogger } = await dist('core/logger.js');
-    const { encodeMessage } = await dist('processor/processor.js');
+    const { toRecord } = await dist('processor/queue-worker.js');
     const config = loadConfig({
       JOBS_DATA_DIR: values['data-dir'],
       JOBS_LOG_LEVEL: 'warn',
       ...(values.db ? { DATABASE_URL: values.db } : {}),
     });
-    const runtime = await openRuntime(config);
-    const auth = new AuthService(runtime.db.prisma);
+    // The platform as `jobs server` and `jobs worker` compose it: its processor is the worker's.
+    const platform = await compose(config);
+    const { db, blobs, queue, store, types } = platform.api;
+    const auth = new AuthService(db.prisma);
     const { token } = await auth.createToken({ userName: 'bench', name: 'bench' });
     const owner = await auth.authenticate(token);
     const id = randomUUID();
     const key = inputKey(owner.userId, id);
-    const stored = await runtime.blobs.put(key, fs.createReadStream(file), { maxBytes: 1e12 });
-    const jobs = new JobsService(runtime.db.prisma, runtime.queue, new JobTypeRegistry(handlers));
+    const stored = await blobs.put(key, fs.createReadStream(file), { maxBytes: 1e12 });
+    // What the API does on POST /api/jobs (server/app.ts builds the same service).
+    const jobs = new JobsService(db.prisma, store, types);
     await jobs.create(owner, {
       id,
       type: 'csv-import',
       params,
       input: { key, name: path.basename(file), ...stored },
     });
-    const process = processorFor(runtime, config, createLogger('warn'));
-    const event = {
-      Records: [
-        {
-          messageId: '1',
-          receiptHandle: randomUUID(),
-          body: encodeMessage(id),
-          attributes: { ApproximateReceiveCount: '1' },
-        },
-      ],
-    };
+    // The job's message, received as the worker receives it; then one SQS-shaped event.
+    const messages = await queue.receive({ max: 1, waitMs: 5000 });
+    if (messages.length !== 1) throw new Error(`received ${messages.length} messages, not 1`);
+    const event = { Records: messages.map(toRecord) };
     const { rssBefore, t0 } = start();
-    const res = await process(event);
+    const res = await platform.processor(event);
     const job = await jobs.get(owner, id);
     const out = done(job.result?.rows ?? 0, t0, rssBefore);
     if (res.batchItemFailures.length > 0 || job.status !== 'COMPLETED')
       throw new Error(`the job ended ${job.status}: ${job.error}`);
-    await runtime.close();
+    await platform.close();
     return out;
   }
   throw new Error(`unknown mode ${mode}`);

@@ -123,17 +123,18 @@ async function jobsSystem(via) {
     } else {
       const dist = (p) => import(path.join(ROOT, 'dist', p));
       const { loadConfig } = await dist('core/config.js');
-      const { openRuntime } = await dist('core/runtime.js');
+      const { compose } = await dist('compose/compose.js');
       const { AuthService } = await dist('core/auth/auth-service.js');
       const { JobsService } = await dist('core/jobs/jobs-service.js');
-      const { JobTypeRegistry } = await dist('core/jobs/job-types.js');
-      const { handlers } = await dist('processor/handlers/index.js');
-      const runtime = await openRuntime(loadConfig({ DATABASE_URL: db.url, JOBS_LOG_LEVEL: 'warn' }), {
+      // The platform as `jobs server` composes it (the server has migrated the database); its
+      // API parts give what POST /api/jobs calls, without HTTP.
+      const platform = await compose(loadConfig({ DATABASE_URL: db.url, JOBS_LOG_LEVEL: 'warn' }), {
         migrate: false,
       });
-      close = () => runtime.close();
-      const owner = await new AuthService(runtime.db.prisma).authenticate(server.token);
-      const jobs = new JobsService(runtime.db.prisma, runtime.queue, new JobTypeRegistry(handlers));
+      close = () => platform.close();
+      const { db: database, store, types } = platform.api;
+      const owner = await new AuthService(database.prisma).authenticate(server.token);
+      const jobs = new JobsService(database.prisma, store, types);
       submit = () => jobs.create(owner, { id: randomUUID(), type: 'noop', params: {} });
     }
     const r = await timeIt(

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { JobHandler } from '../processor/handler.js';
 
@@ -20,10 +21,14 @@ export function handlersOf(mod: Record<string, unknown>, from: string): JobHandl
   return list.map((h, i) => checkHandler(h, `${from}: handler ${i + 1}`));
 }
 
-/** Imports each module of JOBS_HANDLERS (absolute paths) and returns their handlers in order. */
+/**
+ * Imports each module of JOBS_HANDLERS (absolute paths) and returns their handlers in order. A
+ * module is imported as any ES module is, so its own imports (`zod`) resolve from its directory.
+ */
 export async function loadHandlerModules(paths: readonly string[]): Promise<JobHandler[]> {
   const all: JobHandler[] = [];
   for (const p of paths) {
+    if (!fs.existsSync(p)) throw new HandlerModuleError(`JOBS_HANDLERS: cannot load ${p}: no such file`);
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(p).href)) as Record<string, unknown>;

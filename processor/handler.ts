@@ -2,8 +2,9 @@ import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 
 /**
- * A job type (strategy pattern). Adding a type is one file in processor/handlers/ and one line in
- * processor/handlers/index.ts.
+ * A job type (strategy pattern). The built-ins are `builtinHandlers` (processor/handlers/); a
+ * deployment adds its own in a module of its own named in JOBS_HANDLERS (examples/handlers/), or
+ * passes them to `compose(config, { handlers })`: no edit to the platform.
  *
  * @example
  * export const hello: JobHandler<{ name: string }> = {

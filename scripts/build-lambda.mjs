@@ -2,47 +2,123 @@
 // dist-lambda/processor.zip, ready for UpdateFunctionCode or the cdktf asset. No node_modules,
 // no Prisma Rust engine (Prisma 7 compiles queries in WASM, inlined in the bundle), no dev
 // dependencies. Prints the zip's size.
+//
+//   node scripts/build-lambda.mjs [--out-dir DIR] [--analyze]
+//
+// With JOBS_HANDLERS set (comma-separated paths of a deployment's own handler modules, as for
+// `jobs server`), the entry is generated: it imports each module statically, so esbuild bundles
+// it and what it imports (resolved from the module's own directory, as Node would), and exports
+// `handler = createLambdaHandler([...their handlers])`. The modules' exports are read by
+// compose/handler-modules.ts `handlersOf`, so the shapes accepted are `jobs server`'s; the bundle
+// is imported once here to check them (and that no type clashes with a built-in) at build time.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import AdmZip from 'adm-zip';
 import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = path.join(root, 'dist-lambda');
+const { values } = parseArgs({
+  options: { 'out-dir': { type: 'string' }, analyze: { type: 'boolean' } },
+});
+const outDir = path.resolve(values['out-dir'] ?? path.join(root, 'dist-lambda'));
 fs.rmSync(outDir, { recursive: true, force: true });
 
-const result = await build({
-  entryPoints: [path.join(root, 'processor', 'lambda.ts')],
-  outfile: path.join(outDir, 'index.mjs'),
-  bundle: true,
-  platform: 'node',
-  target: 'node22',
-  format: 'esm',
-  minify: true,
-  sourcemap: 'external',
-  legalComments: 'none',
-  metafile: true,
-  // The embedded database is never used in Lambda (DATABASE_URL is required there).
-  external: ['@electric-sql/pglite', 'pglite-prisma-adapter'],
-  // CommonJS dependencies inside an ESM bundle still call require().
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
-  logLevel: 'warning',
-});
+// A deployment's own handler modules, resolved against the working directory as core/config.ts
+// does; under `npm run build:lambda` (npm runs scripts in the package root), the directory npm
+// was run from.
+const cwd = (process.env.npm_lifecycle_event === 'build:lambda' && process.env.INIT_CWD) || process.cwd();
+const modules = (process.env.JOBS_HANDLERS ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean)
+  .map((p) => path.resolve(cwd, p));
+for (const m of modules) {
+  if (!fs.existsSync(m)) {
+    console.error(`JOBS_HANDLERS: cannot load ${m}: no such file`);
+    process.exit(1);
+  }
+}
+
+/** The generated entry: processor/lambda.ts's createLambdaHandler over the modules' handlers. */
+function entryWithHandlers() {
+  const src = (p) => JSON.stringify(path.join(root, p));
+  const lines = [
+    `import { createLambdaHandler } from ${src('processor/lambda.ts')};`,
+    `import { handlersOf } from ${src('compose/handler-modules.ts')};`,
+    `import { builtinHandlers, handlersByType } from ${src('processor/handlers/index.ts')};`,
+    ...modules.map((m, i) => `import * as m${i} from ${JSON.stringify(m)};`),
+    `const extra = [${modules.map((m, i) => `...handlersOf(m${i}, ${JSON.stringify(m)})`).join(', ')}];`,
+    // A clash with a built-in fails here, at import (the build's check, the Lambda's init).
+    'handlersByType([...builtinHandlers, ...extra]);',
+    'export const handler = createLambdaHandler(extra);',
+  ];
+  return lines.join('\n');
+}
+
+const outfile = path.join(outDir, 'index.mjs');
+let result;
+try {
+  result = await build({
+    ...(modules.length > 0
+      ? {
+          stdin: {
+            contents: entryWithHandlers(),
+            resolveDir: root,
+            sourcefile: 'lambda-entry.mjs',
+            loader: 'js',
+          },
+        }
+      : { entryPoints: [path.join(root, 'processor', 'lambda.ts')] }),
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minify: true,
+    sourcemap: 'external',
+    legalComments: 'none',
+    metafile: true,
+    // The embedded database is never used in Lambda (DATABASE_URL is required there).
+    external: ['@electric-sql/pglite', 'pglite-prisma-adapter'],
+    // CommonJS dependencies inside an ESM bundle still call require().
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });
+} catch (err) {
+  // esbuild has printed its errors (e.g. a module's import that cannot be resolved from its directory).
+  if (Array.isArray(err.errors)) process.exit(1);
+  throw err;
+}
+
+if (modules.length > 0) {
+  // Loading the bundle reads the modules' exports (no database, no invocation): a bad shape or a
+  // clash is the same one sentence `jobs server` gives, now rather than at the first cold start.
+  try {
+    await import(pathToFileURL(outfile).href);
+  } catch (err) {
+    console.error(err.message);
+    fs.rmSync(outDir, { recursive: true, force: true });
+    process.exit(1);
+  }
+}
 
 const zip = new AdmZip();
-zip.addLocalFile(path.join(outDir, 'index.mjs'));
+zip.addLocalFile(outfile);
 const zipPath = path.join(outDir, 'processor.zip');
 zip.writeZip(zipPath);
 
-const bundleBytes = fs.statSync(path.join(outDir, 'index.mjs')).size;
+const bundleBytes = fs.statSync(outfile).size;
 const zipBytes = fs.statSync(zipPath).size;
 const mb = (n) => `${(n / 1024 / 1024).toFixed(2)} MiB`;
 console.log(`lambda bundle: ${mb(bundleBytes)} (index.mjs, handler "index.handler")`);
+if (modules.length > 0)
+  console.log(`job types of:  ${modules.map((m) => path.relative(cwd, m)).join(', ')} (JOBS_HANDLERS)`);
 console.log(`lambda zip:    ${mb(zipBytes)} ${path.relative(process.cwd(), zipPath)}`);
-if (process.argv.includes('--analyze')) {
+if (values.analyze) {
   const { analyzeMetafile } = await import('esbuild');
   console.log(await analyzeMetafile(result.metafile));
 }

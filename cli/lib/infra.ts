@@ -54,7 +54,10 @@ export function runTerraform(
   });
 }
 
-/** Builds dist-lambda/processor.zip with scripts/build-lambda.mjs (esbuild); returns its path. */
+/**
+ * Builds dist-lambda/processor.zip with scripts/build-lambda.mjs (esbuild), with the job types of
+ * JOBS_HANDLERS bundled in; returns its path.
+ */
 export function buildProcessorZip(opts: { json: boolean }): Promise<string> {
   const root = packageRoot();
   const script = path.join(root, 'scripts', 'build-lambda.mjs');
@@ -65,8 +68,8 @@ export function buildProcessorZip(opts: { json: boolean }): Promise<string> {
     );
   }
   return new Promise((resolve, reject) => {
+    // In the caller's directory: JOBS_HANDLERS paths are relative to it, as for `jobs server`.
     const child = spawn(process.execPath, [script], {
-      cwd: root,
       stdio: ['ignore', opts.json ? process.stderr : 'inherit', 'inherit'],
     });
     child.on('error', (err) =>
