@@ -32,6 +32,8 @@ export interface AppDeps {
   types: JobTypeRegistry;
   logger: Logger;
   maxUploadBytes: number;
+  /** Direct uploads a user may have open at once (default 20). */
+  maxOpenUploads?: number;
   /** Browser origins allowed to call the API (JOBS_CORS_ORIGINS); none: same origin only. */
   corsOrigins?: string[];
   /** The process's live-update fan-out (one LISTEN); created here when not given. */
@@ -47,7 +49,10 @@ export function createApp(deps: AppDeps): Express {
   const live = deps.live ?? new LiveEvents(deps.db);
   // Direct uploads need a store with multipart sessions (both built-in stores have them).
   const uploads = supportsMultipart(deps.blobs)
-    ? new UploadsService(deps.db.prisma, deps.blobs, { maxUploadBytes: deps.maxUploadBytes })
+    ? new UploadsService(deps.db.prisma, deps.blobs, {
+        maxUploadBytes: deps.maxUploadBytes,
+        maxOpenUploads: deps.maxOpenUploads,
+      })
     : undefined;
   const app = express();
   app.disable('x-powered-by');

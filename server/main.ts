@@ -8,6 +8,7 @@ import { profilePath, readProfile, writeProfile } from '../core/profile.js';
 import { openRuntime } from '../core/runtime.js';
 import { DbQueue } from '../core/queue/db-queue.js';
 import { FsBlobStore } from '../core/blobs/fs-blob-store.js';
+import { startUploadSweeperFor } from '../core/uploads/upload-sweeper.js';
 import { handlers } from '../processor/handlers/index.js';
 import { startQueueWorker, startReaper } from '../processor/start-worker.js';
 import { createApp } from './app.js';
@@ -64,6 +65,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     types,
     logger,
     maxUploadBytes: config.maxUploadBytes,
+    maxOpenUploads: config.maxOpenUploads,
     corsOrigins: config.corsOrigins,
   });
   const server = createHttpServer(app);
@@ -85,6 +87,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const worker: { stop(graceMs?: number): Promise<void> } = opts.worker
     ? startQueueWorker({ runtime, config, logger, concurrency: opts.concurrency })
     : startReaper(runtime, config, logger);
+  const uploadSweeper = startUploadSweeperFor({ prisma: db.prisma, blobs, config, logger });
   logger.info({ url, dataDir: config.dataDir, worker: opts.worker }, 'jobs server started');
 
   let closing: Promise<void> | undefined;
@@ -104,6 +107,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             server.closeIdleConnections();
           }).then(() => clearTimeout(cut)),
           worker.stop(opts.graceMs ?? 10_000),
+          uploadSweeper.stop(),
         ]);
         await runtime.close();
         unlock();

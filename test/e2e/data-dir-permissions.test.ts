@@ -43,7 +43,7 @@ describe('the data directory of `jobs server`', () => {
         sha256: createHash('sha256').update(data).digest('hex'),
       });
       expect(begun.status).toBe(201);
-      const put = await fetch(begun.body.parts[0].url, { method: 'PUT', body: new Blob([data]) });
+      const put = await fetch(begun.body.parts[0].url, { method: 'PUT', body: new Blob([data as BlobPart]) });
       expect(put.status).toBe(200);
       if (complete) {
         const done = await api(server!.url, token, 'POST', `/api/uploads/${begun.body.uploadId}/complete`, {
