@@ -50,6 +50,8 @@ export interface ApiParts {
   live: LiveEvents;
   logger: Logger;
   maxUploadBytes: number;
+  /** Direct uploads a user may have open at once (JOBS_MAX_OPEN_UPLOADS). */
+  maxOpenUploads: number;
   corsOrigins: string[];
   /** Open event streams allowed per token (JOBS_MAX_STREAMS_PER_TOKEN). */
   maxStreamsPerToken: number;
@@ -159,6 +161,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       live,
       logger,
       maxUploadBytes: config.maxUploadBytes,
+      maxOpenUploads: config.maxOpenUploads,
       corsOrigins: config.corsOrigins,
       maxStreamsPerToken: config.maxStreamsPerToken,
       publicUrl: config.publicUrl,

@@ -17,6 +17,10 @@ export interface Config {
   port: number;
   host: string;
   maxUploadBytes: number;
+  /** Direct uploads one user may have begun and not completed at once (429 beyond). */
+  maxOpenUploads: number;
+  /** Seconds between sweeps of expired direct uploads (their parts and unused files). */
+  uploadSweepIntervalSeconds: number;
   corsOrigins: string[];
   logLevel: string;
   adminToken?: string;
@@ -83,6 +87,8 @@ const envSchema = z.object({
   PORT: intFrom('PORT').max(65535).default(8080),
   JOBS_HOST: z.string().min(1).default('127.0.0.1'),
   JOBS_MAX_UPLOAD_BYTES: intFrom('JOBS_MAX_UPLOAD_BYTES').default(5 * GiB),
+  JOBS_MAX_OPEN_UPLOADS: intFrom('JOBS_MAX_OPEN_UPLOADS').default(20),
+  JOBS_UPLOAD_SWEEP_INTERVAL_SECONDS: intFrom('JOBS_UPLOAD_SWEEP_INTERVAL_SECONDS').default(600),
   JOBS_CORS_ORIGINS: z.string().default(''),
   JOBS_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   JOBS_ADMIN_TOKEN: z.string().min(16, 'JOBS_ADMIN_TOKEN must be at least 16 characters').optional(),
@@ -141,6 +147,8 @@ export function loadConfig(
     port: e.PORT,
     host: e.JOBS_HOST,
     maxUploadBytes: e.JOBS_MAX_UPLOAD_BYTES,
+    maxOpenUploads: e.JOBS_MAX_OPEN_UPLOADS,
+    uploadSweepIntervalSeconds: e.JOBS_UPLOAD_SWEEP_INTERVAL_SECONDS,
     corsOrigins: e.JOBS_CORS_ORIGINS.split(',')
       .map((s) => s.trim())
       .filter(Boolean),

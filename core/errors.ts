@@ -56,6 +56,23 @@ export class UnsupportedMediaTypeError extends AppError {
   override readonly code = 'unsupported_media_type';
 }
 
+/**
+ * A limit was reached (429); the response carries `Retry-After: retryAfterSeconds`, when trying
+ * again can succeed without the client changing anything.
+ */
+export class TooManyRequestsError extends AppError {
+  override readonly status = 429;
+  override readonly code = 'too_many_requests';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    details?: unknown,
+    options?: ErrorOptions,
+  ) {
+    super(message, details, options);
+  }
+}
+
 export class ServiceUnavailableError extends AppError {
   override readonly status = 503;
   override readonly code = 'unavailable';

@@ -42,7 +42,10 @@ export function createApp(deps: AppDeps): Express {
   );
   // Direct uploads need a store with multipart sessions (both built-in stores have them).
   const uploads = supportsMultipart(deps.blobs)
-    ? new UploadsService(deps.db.prisma, deps.blobs, { maxUploadBytes: deps.maxUploadBytes })
+    ? new UploadsService(deps.db.prisma, deps.blobs, {
+        maxUploadBytes: deps.maxUploadBytes,
+        maxOpenUploads: deps.maxOpenUploads,
+      })
     : undefined;
   const app = express();
   app.disable('x-powered-by');

@@ -1,16 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { mkdirPrivateSync, PRIVATE_FILE_MODE } from '../core/private-files.js';
 
 /**
  * PGlite is one process's database: two servers on one data directory would corrupt it. A pid
  * file guards the directory; a stale one (its process is gone, e.g. after SIGKILL) is taken over.
  */
 export function lockDataDir(dataDir: string): () => void {
-  fs.mkdirSync(dataDir, { recursive: true });
+  mkdirPrivateSync(dataDir);
   const file = path.join(dataDir, 'server.pid');
   for (let tries = 0; tries < 2; tries++) {
     try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: PRIVATE_FILE_MODE });
       return () => fs.rmSync(file, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -7,7 +7,6 @@ import {
   InsufficientStorageError,
   NotFoundError,
   PayloadTooLargeError,
-  TooManyStreamsError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../core/errors.js';
@@ -33,8 +32,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (appError.status === 413) res.setHeader('Connection', 'close');
     if (appError instanceof DatabaseUnavailableError) res.setHeader('Retry-After', '2');
-    if (appError instanceof TooManyStreamsError)
-      res.setHeader('Retry-After', String(appError.retryAfterSeconds));
+    // Limits (too many streams, requests or open uploads) say when to come back.
+    const retryAfter = (appError as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number')
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
     res.status(appError.status).json({
       error: {
         code: appError.code,

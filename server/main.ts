@@ -4,6 +4,7 @@ import { compose, type Platform } from '../compose/compose.js';
 import { AuthService } from '../core/auth/auth-service.js';
 import type { Config } from '../core/config.js';
 import type { JobHandler } from '../processor/handler.js';
+import { startUploadSweeperFor } from '../core/uploads/upload-sweeper.js';
 import { createApp } from './app.js';
 import { createHttpServer } from './continue.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -70,6 +71,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const worker = opts.worker
     ? platform.startWorker({ concurrency: opts.concurrency })
     : platform.startReaper();
+  // Abandoned direct uploads are swept by the API hosts (they own the uploads table's use).
+  const uploadSweeper = startUploadSweeperFor({ prisma: api.db.prisma, blobs: api.blobs, config, logger });
   logger.info({ url, dataDir: config.dataDir, worker: opts.worker }, 'jobs server started');
 
   let closing: Promise<void> | undefined;
@@ -96,6 +99,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             server.closeIdleConnections();
           }).then(() => clearTimeout(cut)),
           worker.stop(opts.graceMs ?? 10_000),
+          uploadSweeper.stop(),
         ]);
         await platform.close();
         unlock();

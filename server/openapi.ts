@@ -241,16 +241,17 @@ const OPS: Op[] = [
     tag: 'uploads',
     summary: 'Begin a direct upload of a large input',
     description:
-      'Answers presigned part URLs under a key the server chooses. PUT each part to its URL (no Authorization header), keep each answer’s ETag, then complete the upload and create the job with JSON `{type, params, uploadId}`.',
+      'Answers presigned part URLs under a key the server chooses. PUT each part to its URL (no Authorization header) with exactly its bytes (`partSize`, the last part the rest: S3 part URLs sign the Content-Length), keep each answer’s ETag, then complete the upload before `expiresAt` and create the job with JSON `{type, params, uploadId}`. Uploads not completed, or completed but not used by a job, by `expiresAt` are removed. A user may have JOBS_MAX_OPEN_UPLOADS (default 20) uploads begun and not completed at once: beyond that, 429 with `Retry-After` (seconds until the oldest of them expires).',
     body: { 'application/json': beginUploadBody },
     ok: { status: 201, description: 'the part URLs', content: json(ref('BegunUpload')) },
-    errors: [400, 401, 413, 507],
+    errors: [400, 401, 413, 429, 507],
   },
   {
     method: 'post',
     path: '/api/uploads/:id/complete',
     tag: 'uploads',
     summary: 'Complete a direct upload (assemble and verify size and SHA-256)',
+    description: 'Answers 409 once the upload has expired (begin a new one).',
     body: { 'application/json': completeUploadBody },
     ok: { status: 200, description: 'completed', content: json(ref('CompletedUpload')) },
     errors: [400, 401, 404, 409, 507],
@@ -342,7 +343,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'too large',
   415: 'unsupported content type or Content-Encoding',
   422: 'the Idempotency-Key was used for a different request (`idempotency_conflict`)',
-  429: 'too many open event streams for this token (JOBS_MAX_STREAMS_PER_TOKEN); retry after `Retry-After` seconds',
+  429: 'a limit was reached (open event streams, requests per minute, active jobs or open uploads); retry after `Retry-After` seconds',
   503: 'not ready',
   507: 'the server is out of storage space (insufficient_storage); nothing was kept',
 };

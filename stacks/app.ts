@@ -1,6 +1,6 @@
 import { App } from 'cdktf';
 import { checkEnvironment, environments } from './config/index.js';
-import type { EnvironmentConfig } from './config/types.js';
+import type { EnvironmentConfig, S3StateBackend } from './config/types.js';
 import { JobsStack } from './jobs-stack.js';
 
 export interface JobsAppOptions {
@@ -12,6 +12,12 @@ export interface JobsAppOptions {
   alarmEmail?: string;
   /** Directory of local state files, relative to a stack's directory (see JobsStackOptions). */
   localStateDir?: string;
+  /**
+   * Overrides of the state backend (JOBS_STATE_*): with a bucket, every environment keeps its
+   * state there (under its own key); without one, the region and lock table apply to the
+   * environments that have a backend.
+   */
+  stateBackend?: Partial<Pick<S3StateBackend, 'bucket' | 'region' | 'dynamodbTable'>>;
   /** Environment configurations to choose from (default: `stacks/config`). */
   known?: Readonly<Record<string, EnvironmentConfig>>;
 }
@@ -28,10 +34,11 @@ export function buildJobsApp(opts: JobsAppOptions): { app: App; stacks: JobsStac
   const known = opts.known ?? environments;
   const app = new App({ outdir: opts.outdir, skipValidation: false });
   const stacks = opts.environments.map((name) => {
-    const environment = known[name];
-    if (!environment) {
+    const configured = known[name];
+    if (!configured) {
       throw new StackConfigError(`unknown environment "${name}"; known: ${Object.keys(known).join(', ')}`);
     }
+    const environment = withStateBackend(configured, opts.stateBackend);
     const problems = checkEnvironment(environment);
     if (problems.length > 0) throw new StackConfigError(problems.join('; '));
     return new JobsStack(app, stackId(name), {
@@ -42,4 +49,22 @@ export function buildJobsApp(opts: JobsAppOptions): { app: App; stacks: JobsStac
     });
   });
   return { app, stacks };
+}
+
+function withStateBackend(
+  env: EnvironmentConfig,
+  override: JobsAppOptions['stateBackend'],
+): EnvironmentConfig {
+  const base = env.stateBackend;
+  if (!override || (!override.bucket && !base)) return env;
+  const bucket = override.bucket ?? base!.bucket;
+  return {
+    ...env,
+    stateBackend: {
+      ...base,
+      bucket,
+      region: override.region ?? base?.region ?? env.region,
+      dynamodbTable: override.dynamodbTable ?? base?.dynamodbTable,
+    },
+  };
 }

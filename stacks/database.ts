@@ -39,10 +39,13 @@ export class Database extends Construct {
       return;
     }
     const sg = new SecurityGroup(this, 'sg', {
-      name: `${prefix}-database`,
-      description: 'jobs PostgreSQL: reachable from the processor only',
+      // A prefix, and created before the old one is destroyed: a group's description cannot be
+      // changed in place, and the database must never be without one.
+      namePrefix: `${prefix}-database-`,
+      description: 'jobs PostgreSQL: reachable on its port from the processor and the API hosts only',
       vpcId: opts.vpcId,
       tags: { Name: `${prefix}-database` },
+      lifecycle: { createBeforeDestroy: true },
     });
     const subnets = new DbSubnetGroup(this, 'subnets', {
       name: `${prefix}-database`,

@@ -1,14 +1,18 @@
 import path from 'node:path';
+import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity/index.js';
+import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { Fn, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { visibilityTimeoutOf } from './config/index.js';
 import type { EnvironmentConfig } from './config/types.js';
+import { AccessLogBucket } from './access-logs.js';
 import { ApiHostRole } from './api-host.js';
 import { Database } from './database.js';
+import { LogsKey } from './logs-key.js';
 import { Monitoring } from './monitoring.js';
-import { Network } from './network.js';
-import { Processor } from './processor.js';
+import { flowLogGroupName, Network } from './network.js';
+import { Processor, processorLogGroupName } from './processor.js';
 import { JobQueue } from './queue.js';
 import { InputBucket } from './storage.js';
 
@@ -27,10 +31,14 @@ export interface JobsStackOptions {
 }
 
 /**
- * One environment of jobs: network, input bucket, queue, database, processor Lambda, the API
- * hosts' role and monitoring. Its outputs are the values the API hosts and `jobs doctor` need.
+ * One environment of jobs: network, input bucket (and its access log bucket), queue, database,
+ * processor Lambda, the API hosts' role and monitoring, and the KMS key of its logs and alarms.
+ * Its outputs are the values the API hosts and `jobs doctor` need.
  */
 export class JobsStack extends TerraformStack {
+  readonly environment: EnvironmentConfig;
+  readonly logsKey: LogsKey;
+  readonly accessLogs: AccessLogBucket;
   readonly network: Network;
   readonly storage: InputBucket;
   readonly queue: JobQueue;
@@ -42,6 +50,7 @@ export class JobsStack extends TerraformStack {
   constructor(scope: Construct, id: string, opts: JobsStackOptions) {
     super(scope, id);
     const env = opts.environment;
+    this.environment = env;
     const prefix = `jobs-${env.name}`;
 
     new AwsProvider(this, 'aws', {
@@ -54,6 +63,7 @@ export class JobsStack extends TerraformStack {
         key: env.stateBackend.key ?? `jobs/${env.name}.tfstate`,
         region: env.stateBackend.region,
         encrypt: true,
+        kmsKeyId: env.stateBackend.kmsKeyId,
         dynamodbTable: env.stateBackend.dynamodbTable,
       });
       // Terraform ≥ 1.10 locks with an S3 object when there is no DynamoDB table.
@@ -64,8 +74,30 @@ export class JobsStack extends TerraformStack {
       });
     }
 
-    this.network = new Network(this, 'network', { prefix, region: env.region, config: env.network });
+    const account = new DataAwsCallerIdentity(this, 'account').accountId;
+    const partition = new DataAwsPartition(this, 'partition').partition;
+    const ownVpc = 'cidr' in env.network;
+    this.logsKey = new LogsKey(this, 'logs-key', {
+      prefix,
+      region: env.region,
+      account,
+      partition,
+      logGroupNames: [processorLogGroupName(prefix), ...(ownVpc ? [flowLogGroupName(prefix)] : [])],
+    });
+    this.network = new Network(this, 'network', {
+      prefix,
+      region: env.region,
+      config: env.network,
+      flowLogs: { kmsKeyArn: this.logsKey.arn, account, partition },
+    });
     this.storage = new InputBucket(this, 'storage', { prefix, config: env.storage });
+    this.accessLogs = new AccessLogBucket(this, 'access-logs', {
+      prefix,
+      account,
+      source: { id: this.storage.bucket.id, arn: this.storage.bucket.arn },
+      retentionDays: env.storage.accessLogRetentionDays,
+      forceDestroy: env.storage.forceDestroy,
+    });
     const visibilityTimeoutSeconds = visibilityTimeoutOf(env);
     this.queue = new JobQueue(this, 'queue', {
       prefix,
@@ -100,6 +132,7 @@ export class JobsStack extends TerraformStack {
         maxReceiveCount: env.queue.maxReceiveCount,
       },
       database: this.database,
+      logsKmsKeyArn: this.logsKey.arn,
     });
     this.apiHost = new ApiHostRole(this, 'api-host', {
       prefix,
@@ -116,6 +149,7 @@ export class JobsStack extends TerraformStack {
       functionName: this.processor.function.functionName,
       functionTimeoutSeconds: env.processor.timeoutSeconds,
       oldestMessageAgeAlarmSeconds: env.monitoring.oldestMessageAgeAlarmSeconds,
+      kmsKeyArn: this.logsKey.arn,
       durationAlarmRatio: env.monitoring.durationAlarmRatio,
     });
 

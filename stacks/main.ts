@@ -18,6 +18,12 @@ export interface StackEnvironment {
   JOBS_DEPLOY_ENV?: string;
   /** Alarm mail address, instead of the one in the environment's config file. */
   JOBS_ALARM_EMAIL?: string;
+  /** S3 bucket of the Terraform state, instead of the config's (every synthesized environment). */
+  JOBS_STATE_BUCKET?: string;
+  /** Region of that bucket (default: the config's, else the environment's region). */
+  JOBS_STATE_REGION?: string;
+  /** DynamoDB lock table; without one the state is locked by an S3 lock file. */
+  JOBS_STATE_LOCK_TABLE?: string;
 }
 
 export interface SynthOptions {
@@ -57,6 +63,9 @@ export function synthesize(
   const vars: StackEnvironment = {
     JOBS_DEPLOY_ENV: env.JOBS_DEPLOY_ENV || undefined,
     JOBS_ALARM_EMAIL: env.JOBS_ALARM_EMAIL || undefined,
+    JOBS_STATE_BUCKET: env.JOBS_STATE_BUCKET || undefined,
+    JOBS_STATE_REGION: env.JOBS_STATE_REGION || undefined,
+    JOBS_STATE_LOCK_TABLE: env.JOBS_STATE_LOCK_TABLE || undefined,
   };
   const environments = opts.environments?.length ? opts.environments : [vars.JOBS_DEPLOY_ENV ?? 'qa'];
   const outdir = path.resolve(opts.outdir ?? 'cdktf.out');
@@ -66,11 +75,16 @@ export function synthesize(
       `the processor bundle ${processorZipPath} does not exist; build it with \`npm run build:lambda\``,
     );
   }
-  const { app } = buildJobsApp({
+  const { app, stacks: built } = buildJobsApp({
     environments,
     outdir,
     processorZipPath,
     alarmEmail: vars.JOBS_ALARM_EMAIL,
+    stateBackend: {
+      bucket: vars.JOBS_STATE_BUCKET,
+      region: vars.JOBS_STATE_REGION,
+      dynamodbTable: vars.JOBS_STATE_LOCK_TABLE,
+    },
     // Local state (environments without a stateBackend) lives where `jobs` runs, whatever --out
     // is; Terraform resolves the path from the stack's directory.
     localStateDir: path.relative(path.join(outdir, 'stacks', 'stack'), process.cwd()) || '.',
@@ -81,8 +95,10 @@ export function synthesize(
     const dir = path.join(outdir, 'stacks', id);
     return { id, environment, dir, file: path.join(dir, 'cdk.tf.json') };
   });
-  const violations = stacks.flatMap((s) =>
-    checkStack(JSON.parse(fs.readFileSync(s.file, 'utf8'))).map((v) => ({
+  const violations = stacks.flatMap((s, i) =>
+    checkStack(JSON.parse(fs.readFileSync(s.file, 'utf8')), {
+      requireRemoteState: built[i].environment.requireRemoteState,
+    }).map((v) => ({
       ...v,
       resource: `${s.id}: ${v.resource}`,
     })),

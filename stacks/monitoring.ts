@@ -15,6 +15,8 @@ export interface MonitoringOptions {
   functionName: string;
   functionTimeoutSeconds: number;
   oldestMessageAgeAlarmSeconds: number;
+  /** KMS key of the alarm topic; its policy must let cloudwatch.amazonaws.com use it (stacks/logs-key.ts). */
+  kmsKeyArn: string;
   /** Share of the timeout beyond which the slowest invocation raises an alarm (default 0.8). */
   durationAlarmRatio?: number;
 }
@@ -32,9 +34,9 @@ export class Monitoring extends Construct {
     super(scope, id);
     const { prefix } = opts;
     this.prefix = prefix;
-    // Not KMS-encrypted: CloudWatch cannot publish to a topic under the AWS-managed SNS key, and
-    // alarm notifications hold no job data.
-    this.topic = new SnsTopic(this, 'alarms', { name: `${prefix}-alarms` });
+    // Encrypted with the environment's customer-managed key: CloudWatch cannot publish to a topic
+    // under the AWS-managed SNS key, so that key's policy lets cloudwatch.amazonaws.com in.
+    this.topic = new SnsTopic(this, 'alarms', { name: `${prefix}-alarms`, kmsMasterKeyId: opts.kmsKeyArn });
     new SnsTopicPolicy(this, 'alarms-policy', {
       arn: this.topic.arn,
       policy: policyDocument([

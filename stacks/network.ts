@@ -1,3 +1,7 @@
+import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group/index.js';
+import { FlowLog } from '@cdktf/provider-aws/lib/flow-log/index.js';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
 import { RouteTable } from '@cdktf/provider-aws/lib/route-table/index.js';
 import { RouteTableAssociation } from '@cdktf/provider-aws/lib/route-table-association/index.js';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group/index.js';
@@ -9,17 +13,25 @@ import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-securit
 import { Fn } from 'cdktf';
 import { Construct } from 'constructs';
 import type { NetworkConfig } from './config/types.js';
+import { assumeRolePolicy, policyDocument } from './policy-document.js';
 
 export interface NetworkOptions {
   /** Resource name prefix, e.g. `jobs-qa`. */
   prefix: string;
   region: string;
   config: NetworkConfig;
+  /** Where a created VPC's flow logs go: a log group encrypted with this key. */
+  flowLogs: { kmsKeyArn: string; account: string; partition: string };
 }
+
+/** The log group of a created VPC's flow logs. */
+export const flowLogGroupName = (prefix: string) => `/aws/vpc/${prefix}-flow-logs`;
 
 /**
  * Private subnets with no route to the internet: the Lambda reaches S3 through a gateway
  * endpoint, SQS and Secrets Manager through interface endpoints, so no NAT gateway is needed (nor paid for).
+ * A VPC created here records its flow logs (every accepted and rejected connection) in a
+ * KMS-encrypted log group; a VPC you bring keeps whatever flow logs you gave it.
  * The Lambda's security group starts with no egress at all; `allowLambdaTo…` open exactly what
  * it needs: HTTPS to the interface endpoints and the S3 prefix list, and the database port.
  */
@@ -49,6 +61,7 @@ export class Network extends Construct {
         tags: { Name: prefix },
       });
       this.vpcId = vpc.id;
+      this.flowLogs(vpc.id, prefix, region, config.flowLogRetentionDays ?? 90, opts.flowLogs);
       // One route table without a default route: these subnets are private by construction.
       const routes = new RouteTable(this, 'private-routes', {
         vpcId: vpc.id,
@@ -146,6 +159,61 @@ export class Network extends Construct {
         description: 'HTTPS to S3 through the gateway endpoint',
       });
     }
+  }
+
+  /**
+   * The VPC's flow logs (all traffic) to CloudWatch Logs, delivered by a role that may write to
+   * that one log group and nothing else, and that only VPC Flow Logs of this account may assume.
+   */
+  private flowLogs(
+    vpcId: string,
+    prefix: string,
+    region: string,
+    retentionDays: number,
+    o: NetworkOptions['flowLogs'],
+  ): void {
+    const group = new CloudwatchLogGroup(this, 'flow-logs', {
+      name: flowLogGroupName(prefix),
+      retentionInDays: retentionDays,
+      kmsKeyId: o.kmsKeyArn,
+    });
+    const role = new IamRole(this, 'flow-logs-role', {
+      name: `${prefix}-flow-logs`,
+      // Only flow logs of this account may use it (no confused deputy).
+      assumeRolePolicy: assumeRolePolicy('vpc-flow-logs.amazonaws.com', {
+        StringEquals: { 'aws:SourceAccount': o.account },
+        ArnLike: { 'aws:SourceArn': `arn:${o.partition}:ec2:${region}:${o.account}:vpc-flow-log/*` },
+      }),
+    });
+    const policy = new IamRolePolicy(this, 'flow-logs-policy', {
+      name: `${prefix}-flow-logs-least-privilege`,
+      role: role.id,
+      policy: policyDocument([
+        {
+          Sid: 'WriteFlowLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+          Resource: `${group.arn}:*`,
+        },
+        {
+          // In AWS's example flow-log role; here for this one group only.
+          Sid: 'FindTheLogGroup',
+          Effect: 'Allow',
+          Action: 'logs:DescribeLogGroups',
+          Resource: group.arn,
+        },
+      ]),
+    });
+    new FlowLog(this, 'flow-log', {
+      vpcId,
+      trafficType: 'ALL',
+      logDestinationType: 'cloud-watch-logs',
+      logDestination: group.arn,
+      iamRoleArn: role.arn,
+      maxAggregationInterval: 600,
+      tags: { Name: `${prefix}-flow-log` },
+      dependsOn: [policy],
+    });
   }
 
   /** The groups whose traffic this network opens, with a construct id and a label. */

@@ -16,10 +16,20 @@ export function policyDocument(statements: PolicyStatement[]): string {
   return JSON.stringify({ Version: '2012-10-17', Statement: statements });
 }
 
-/** The trust policy letting one AWS service (e.g. `lambda.amazonaws.com`) assume a role. */
-export function assumeRolePolicy(service: string): string {
+/**
+ * The trust policy letting one AWS service (e.g. `lambda.amazonaws.com`) assume a role, under
+ * `condition` when given (e.g. `aws:SourceAccount`, against the confused deputy).
+ */
+export function assumeRolePolicy(service: string, condition?: PolicyStatement['Condition']): string {
   return JSON.stringify({
     Version: '2012-10-17',
-    Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }],
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Service: service },
+        Action: 'sts:AssumeRole',
+        ...(condition ? { Condition: condition } : {}),
+      },
+    ],
   });
 }

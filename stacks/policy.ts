@@ -16,6 +16,9 @@ export type Rule =
   | 'missing-dlq'
   | 'missing-redrive'
   | 'missing-alarm'
+  | 'missing-logs'
+  | 'key-rotation'
+  | 'state-backend'
   | 'unreadable-policy';
 
 export interface Violation {
@@ -30,10 +33,13 @@ export interface PolicyOptions {
   wildcardResourceActions?: readonly string[];
   /** Least maxReceiveCount of a redrive policy. */
   minMaxReceiveCount?: number;
+  /** The state must be in a remote backend (the environment's `requireRemoteState`, prod). */
+  requireRemoteState?: boolean;
 }
 
 type Block = Record<string, unknown>;
 interface TerraformJson {
+  terraform?: { backend?: Record<string, Block> };
   resource?: Record<string, Record<string, Block>>;
   data?: Record<string, Record<string, Block>>;
 }
@@ -100,6 +106,53 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
         add('unencrypted', `${type}.${name}`, 'database storage is not encrypted');
     }
   }
+  // Logs and alarm messages under a customer-managed key (AWS's own keys would do for logs, but
+  // not for the alarm topic: CloudWatch cannot use the AWS-managed SNS key).
+  for (const [name, group] of all('aws_cloudwatch_log_group')) {
+    if (!group.kms_key_id)
+      add('unencrypted', `aws_cloudwatch_log_group.${name}`, 'log group has no kms_key_id');
+  }
+  for (const [name, topic] of all('aws_sns_topic')) {
+    if (!topic.kms_master_key_id)
+      add('unencrypted', `aws_sns_topic.${name}`, 'topic has no kms_master_key_id');
+  }
+  for (const [name, key] of all('aws_kms_key')) {
+    if (key.enable_key_rotation !== true)
+      add('key-rotation', `aws_kms_key.${name}`, 'customer-managed key without automatic rotation');
+  }
+
+  // --- state ----------------------------------------------------------------------------------
+  const backends = tf.terraform?.backend ?? {};
+  const s3State = backends.s3;
+  if (opts.requireRemoteState && !s3State) {
+    add(
+      'state-backend',
+      'terraform.backend',
+      `state must be in S3 (encrypted, locked), not ${Object.keys(backends)[0] ?? 'local'}`,
+    );
+  }
+  if (s3State) {
+    if (s3State.encrypt !== true) add('state-backend', 'terraform.backend.s3', 'state is not encrypted');
+    if (!s3State.dynamodb_table && s3State.use_lockfile !== true) {
+      add('state-backend', 'terraform.backend.s3', 'state has no lock (dynamodb_table or use_lockfile)');
+    }
+  }
+
+  // --- logs of who did what -------------------------------------------------------------------
+  const loggings = all('aws_s3_bucket_logging').map(([, l]) => l);
+  for (const [name] of all('aws_s3_bucket')) {
+    // A bucket receiving access logs does not log itself (its logs would land in itself).
+    if (loggings.some((l) => refersTo(l.target_bucket, 'aws_s3_bucket', name))) continue;
+    if (!loggings.some((l) => refersTo(l.bucket, 'aws_s3_bucket', name) && l.target_bucket)) {
+      add('missing-logs', `aws_s3_bucket.${name}`, 'bucket has no server access logging');
+    }
+  }
+  const flowLogs = all('aws_flow_log').map(([, f]) => f);
+  for (const [name] of all('aws_vpc')) {
+    if (!flowLogs.some((f) => refersTo(f.vpc_id, 'aws_vpc', name) && f.traffic_type === 'ALL')) {
+      add('missing-logs', `aws_vpc.${name}`, 'VPC has no flow log of all traffic');
+    }
+  }
 
   // --- public exposure ------------------------------------------------------------------------
   for (const [name, b] of all('aws_s3_bucket')) {
@@ -164,7 +217,7 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
   }
 
   // --- policy documents -----------------------------------------------------------------------
-  const documents: [string, string, unknown, 'identity' | 'resource' | 'trust'][] = [];
+  const documents: [string, string, unknown, 'identity' | 'resource' | 'trust' | 'key'][] = [];
   for (const type of [
     'aws_iam_role_policy',
     'aws_iam_policy',
@@ -182,6 +235,12 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
   for (const type of ['aws_s3_bucket_policy', 'aws_sqs_queue_policy', 'aws_sns_topic_policy']) {
     for (const [name, p] of all(type)) documents.push([type, name, p.policy, 'resource']);
   }
+  // Without a policy a key gets AWS's default one (the account, through IAM): nothing to check.
+  for (const [name, key] of all('aws_kms_key')) {
+    if (key.policy !== undefined) documents.push(['aws_kms_key', name, key.policy, 'key']);
+  }
+  for (const [name, p] of all('aws_kms_key_policy'))
+    documents.push(['aws_kms_key_policy', name, p.policy, 'key']);
   for (const [type, name, text, kind] of documents) {
     const where = `${type}.${name}`;
     const statements = parseStatements(text);
@@ -197,10 +256,16 @@ export function checkStack(json: unknown, opts: PolicyOptions = {}): Violation[]
       if (s.NotPrincipal) add('public', where, 'Allow with NotPrincipal grants to everyone else');
       if (s.NotAction) add('wildcard-action', where, 'Allow with NotAction grants every other action');
       const actions = list(s.Action);
+      // A key policy's one allowed wildcard: AWS's default statement giving the key to its own
+      // account (then governed by IAM), without which the key could not even be managed.
+      const accountAdmin = kind === 'key' && isAccountRoot(s.Principal) && !s.Condition;
       for (const a of actions) {
-        if (a.includes('*')) add('wildcard-action', where, `action "${a}" is a wildcard`);
+        if (a.includes('*') && !(accountAdmin && a === 'kms:*')) {
+          add('wildcard-action', where, `action "${a}" is a wildcard`);
+        }
       }
       if (kind === 'trust') continue; // trust policies name no resources
+      if (kind === 'key') continue; // in a key policy, Resource "*" is the key itself
       if (s.NotResource)
         add('wildcard-resource', where, 'Allow with NotResource grants every other resource');
       const starActions = actions.filter((a) => !allowedOnStar.has(a));
@@ -340,6 +405,13 @@ function isEveryone(principal: unknown): boolean {
     return aws === '*' || (Array.isArray(aws) && aws.includes('*'));
   }
   return false;
+}
+
+/** `{AWS: "arn:<partition>:iam::<account>:root"}`: the account itself, not a role or user in it. */
+function isAccountRoot(principal: unknown): boolean {
+  if (!principal || typeof principal !== 'object' || !('AWS' in principal)) return false;
+  const aws = (principal as { AWS: unknown }).AWS;
+  return typeof aws === 'string' && /^arn:[^:]+:iam::[^:]+:root$/.test(aws);
 }
 
 /** `*`, or an ARN whose resource part is only `*` (every bucket, every queue of an account…). */

@@ -19,7 +19,12 @@ export interface ProcessorOptions {
   bucket: { name: string; arn: string; kmsKeyArn?: string };
   queue: { arn: string; url: string; visibilityTimeoutSeconds: number; maxReceiveCount: number };
   database: { host: string; port: number; name: string; username: string; secretArn: string };
+  /** KMS key of the function's log group (stacks/logs-key.ts). */
+  logsKmsKeyArn: string;
 }
+
+/** The processor function's log group (its name is Lambda's default for the function). */
+export const processorLogGroupName = (prefix: string) => `/aws/lambda/${prefix}-processor`;
 
 /**
  * Actions Lambda needs to attach the function to the VPC (its elastic network interfaces).
@@ -51,8 +56,10 @@ export class Processor extends Construct {
     const functionName = `${prefix}-processor`;
 
     this.logGroup = new CloudwatchLogGroup(this, 'logs', {
-      name: `/aws/lambda/${functionName}`,
+      name: processorLogGroupName(prefix),
       retentionInDays: config.logRetentionDays,
+      // Job logs may quote input rows: encrypted with the environment's key, not only AWS's.
+      kmsKeyId: opts.logsKmsKeyArn,
     });
 
     this.role = new IamRole(this, 'role', {

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { loadConfig } from '../../core/config.js';
 import { profilePath, readProfile, writeProfile } from '../../core/profile.js';
+import { restrictNewFiles } from '../../core/private-files.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { closeOnSignal } from '../lib/until-signal.js';
 import { tuneServerProcess } from '../lib/v8-flags.js';
@@ -35,6 +36,9 @@ export default class Server extends BaseCommand {
   };
 
   async run(): Promise<void> {
+    // Before anything is created: the data directory holds the database, inputs and the upload
+    // secret, none of them for other users of the machine (files 0600, directories 0700).
+    restrictNewFiles();
     const { flags } = await this.parse(Server);
     const config = loadConfig(process.env, {
       port: flags.port,

@@ -102,7 +102,11 @@ export class AuthService {
   async activeTokenIds(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const rows = await this.prisma.apiToken.findMany({
-      where: { id: { in: ids }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
+      where: {
+        id: { in: ids },
+        revokedAt: null,
+        OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }],
+      },
       select: { id: true },
     });
     return new Set(rows.map((r) => r.id));

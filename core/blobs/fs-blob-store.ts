@@ -4,6 +4,7 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ForbiddenError, InsufficientStorageError, NotFoundError, ValidationError } from '../errors.js';
+import { mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.js';
 import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
 import {
   MiB,
@@ -22,7 +23,8 @@ const SPACE_PROBE_BYTES = MiB;
 /**
  * Blobs as files under one directory (the embedded default, `<data-dir>/blobs`). A blob is
  * written to a temporary name and renamed into place, so a crash never leaves a half file under
- * a real key.
+ * a real key. Everything it creates is its user's alone (directories 0700, files 0600), whatever
+ * the process's umask: inputs are users' data.
  */
 export class FsBlobStore implements BlobStore, MultipartUploads {
   /** put() hashes as it writes; a direct upload is hashed as its parts are assembled. */
@@ -53,12 +55,12 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
 
   private async write(key: string, body: Readable, opts: { maxBytes: number }): Promise<StoredBlob> {
     const file = this.pathOf(key);
-    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    await mkdirPrivate(path.dirname(file));
     const tmp = path.join(this.root, '.tmp', randomUUID());
-    await fs.promises.mkdir(path.dirname(tmp), { recursive: true });
+    await mkdirPrivate(path.dirname(tmp));
     const meter = new MeteredStream(opts.maxBytes);
     try {
-      await pipeline(body, meter, fs.createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(body, meter, fs.createWriteStream(tmp, { flags: 'wx', mode: PRIVATE_FILE_MODE }));
       await fs.promises.rename(tmp, file);
     } catch (err) {
       await fs.promises.rm(tmp, { force: true });
@@ -82,7 +84,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
   }
 
   async check(): Promise<void> {
-    await fs.promises.mkdir(this.root, { recursive: true });
+    await mkdirPrivate(this.root);
     await fs.promises.access(this.root, fs.constants.W_OK);
     if (this.outOfSpaceSince) await this.probeSpace(this.outOfSpaceSince);
   }
@@ -125,9 +127,15 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     }
   }
 
-  /** Removes temporary files left by a crash mid-upload (called at start-up). */
+  /**
+   * Removes temporary files left by a crash mid-upload (called at start-up). Also closes the
+   * root to other users: blobs an older version stored readable by all are then out of their
+   * reach too, without visiting every file.
+   */
   async recover(): Promise<void> {
     await fs.promises.rm(path.join(this.root, '.tmp'), { recursive: true, force: true });
+    await mkdirPrivate(this.root);
+    await fs.promises.chmod(this.root, PRIVATE_DIR_MODE);
   }
 
   // --- direct uploads -----------------------------------------------------------------------
@@ -142,7 +150,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
   }
 
   async begin(_key: string, opts: BeginOptions): Promise<{ storeUploadId: null; parts: PartTarget[] }> {
-    await fs.promises.mkdir(this.partsDir(opts.uploadId), { recursive: true });
+    await mkdirPrivate(this.partsDir(opts.uploadId));
     const secret = await this.uploadSecret();
     const expires = Math.floor(opts.expiresAt.getTime() / 1000);
     const parts: PartTarget[] = [];
@@ -202,7 +210,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     const tap = new PassThrough();
     tap.on('data', (c: Buffer) => md5.update(c));
     try {
-      await pipeline(body, meter, tap, fs.createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(body, meter, tap, fs.createWriteStream(tmp, { flags: 'wx', mode: PRIVATE_FILE_MODE }));
       const etag = md5.digest('hex');
       for (const old of await fs.promises.readdir(dir)) {
         if (old.startsWith(`${partNumber}-`)) await fs.promises.rm(path.join(dir, old), { force: true });
@@ -236,9 +244,9 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
         throw new ValidationError(`part ${i + 1} was not uploaded (or its etag is wrong)`);
     }
     const file = this.pathOf(key);
-    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    await mkdirPrivate(path.dirname(file));
     const tmp = path.join(this.root, '.tmp', randomUUID());
-    await fs.promises.mkdir(path.dirname(tmp), { recursive: true });
+    await mkdirPrivate(path.dirname(tmp));
     try {
       const got = await concatenate(files, tmp, opts.size);
       if (got.size !== opts.size) {
@@ -273,7 +281,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
   private async uploadSecret(): Promise<Buffer> {
     if (this.secret) return this.secret;
     const file = path.join(this.root, '.upload-secret');
-    await fs.promises.mkdir(this.root, { recursive: true });
+    await mkdirPrivate(this.root);
     try {
       await fs.promises.writeFile(file, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
     } catch (err) {
@@ -296,7 +304,7 @@ async function concatenate(files: string[], dest: string, maxBytes: number): Pro
   const hash = createHash('sha256');
   const buffer = Buffer.allocUnsafe(MiB);
   let size = 0;
-  const out = await fs.promises.open(dest, 'wx');
+  const out = await fs.promises.open(dest, 'wx', PRIVATE_FILE_MODE);
   try {
     for (const file of files) {
       const part = await fs.promises.open(file, 'r');

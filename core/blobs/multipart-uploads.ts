@@ -61,7 +61,12 @@ export interface MultipartUploads {
  */
 export interface ReceivesParts {
   verifyPartUrl(uploadId: string, partNumber: number, expires: string, signature: string): Promise<void>;
-  putPart(uploadId: string, partNumber: number, body: Readable, maxBytes: number): Promise<{ etag: string; size: number }>;
+  putPart(
+    uploadId: string,
+    partNumber: number,
+    body: Readable,
+    maxBytes: number,
+  ): Promise<{ etag: string; size: number }>;
 }
 
 export function receivesParts(store: object): store is ReceivesParts {

@@ -19,6 +19,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
 import {
   partCount,
+  partLength,
   type BeginOptions,
   type CompleteOptions,
   type MultipartUploads,
@@ -227,11 +228,14 @@ export class S3BlobStore implements BlobStore, MultipartUploads {
     );
     const parts: PartTarget[] = [];
     for (let n = 1; n <= partCount(opts.size, opts.partSize); n++) {
-      const url = await getSignedUrl(
-        this.client,
-        new UploadPartCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: n }),
-        { expiresIn },
-      );
+      const url = await presignPart(this.client, {
+        Bucket: this.bucket,
+        Key,
+        UploadId,
+        PartNumber: n,
+        ContentLength: partLength(opts.size, opts.partSize, n),
+        expiresIn,
+      });
       parts.push({ partNumber: n, url, method: 'PUT' });
     }
     return { storeUploadId: UploadId, parts };
@@ -277,16 +281,60 @@ export class S3BlobStore implements BlobStore, MultipartUploads {
     return { size: opts.size, sha256Verified: false };
   }
 
+  /** Drops the upload's parts; one S3 no longer knows (aborted or completed before) is no error. */
   async abort(key: string, opts: { storeUploadId: string | null }): Promise<void> {
     if (!opts.storeUploadId) return;
-    await this.client.send(
-      new AbortMultipartUploadCommand({
-        Bucket: this.bucket,
-        Key: this.keyOf(key),
-        UploadId: opts.storeUploadId,
-      }),
-    );
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.keyOf(key),
+          UploadId: opts.storeUploadId,
+        }),
+      );
+    } catch (err) {
+      if ((err as S3ErrorShape)?.name !== 'NoSuchUpload') throw err;
+    }
   }
+}
+
+/**
+ * A presigned UploadPart URL for exactly `ContentLength` bytes.
+ *
+ * - `content-length` is a signed header: S3 refuses a body of any other length, so a part URL
+ *   cannot carry more than its share of the declared size (unsigned, it would take up to 5 GiB).
+ *   The client must send that Content-Length (cli/lib/direct-upload.ts does; browsers do).
+ * - No checksum is pinned: the SDK would otherwise compute a CRC32 of the (absent) body at
+ *   signing time and put it in the URL (`x-amz-checksum-crc32=AAAAAA==`, the CRC of nothing),
+ *   and S3 would refuse every real part with BadDigest. Parts are checked at completion (size)
+ *   and when the processor reads the input (SHA-256).
+ */
+export async function presignPart(
+  client: S3Client,
+  part: {
+    Bucket: string;
+    Key: string;
+    UploadId: string;
+    PartNumber: number;
+    ContentLength: number;
+    expiresIn: number;
+  },
+): Promise<string> {
+  const { expiresIn, ...input } = part;
+  const command = new UploadPartCommand(input);
+  command.middlewareStack.add(
+    (next) => (args) => {
+      const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
+      for (const name of Object.keys(headers)) {
+        const h = name.toLowerCase();
+        if (h.startsWith('x-amz-checksum-') || h === 'x-amz-sdk-checksum-algorithm') delete headers[name];
+      }
+      return next(args);
+    },
+    // After the SDK's flexible-checksums middleware (same step, default priority), before signing.
+    { step: 'build', priority: 'low', name: 'jobsDropPresignedChecksum' },
+  );
+  return getSignedUrl(client, command, { expiresIn, signableHeaders: new Set(['content-length']) });
 }
 
 interface S3ErrorShape {

@@ -6,6 +6,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from './generated/client.js';
 import { PgListener } from './pg-listener.js';
+import { mkdirPrivateSync, restrictTree } from '../private-files.js';
 
 export type Prisma = InstanceType<typeof PrismaClient>;
 
@@ -118,6 +119,10 @@ async function openPglite(dir?: string): Promise<Database> {
   const { PrismaPGlite } = await import('pglite-prisma-adapter');
   if (dir && !fs.existsSync(path.join(dir, 'PG_VERSION'))) await initPgliteDir(dir);
   const pglite = dir ? await PGlite.create(dir, PGLITE_OPTIONS) : await PGlite.create(PGLITE_OPTIONS);
+  // PGlite sets some modes itself, whatever the umask: initdb unpacks its files 0666, the start
+  // writes the relation cache files 0644; a directory of an older version may be open too. The
+  // database is this process's alone: nobody else may read or write it.
+  if (dir) await restrictTree(dir);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',
@@ -146,7 +151,7 @@ async function openPglite(dir?: string): Promise<Database> {
  * server hundreds of MB larger for its whole life.
  */
 async function initPgliteDir(dir: string): Promise<void> {
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  mkdirPrivateSync(path.dirname(dir));
   const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   const script = `const { PGlite } = require(${JSON.stringify(entry)});
     PGlite.create(process.argv[1], ${JSON.stringify(PGLITE_OPTIONS)}).then((db) => db.close()).then(

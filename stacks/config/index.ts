@@ -36,8 +36,14 @@ export function checkEnvironment(c: EnvironmentConfig): string[] {
   );
   need(visibility <= 43_200, 'queue.visibilityTimeoutSeconds must be at most 43200 (12 hours)');
   need(c.storage.expireInputsAfterDays >= 1, 'storage.expireInputsAfterDays must be at least 1');
+  need((c.storage.accessLogRetentionDays ?? 90) >= 1, 'storage.accessLogRetentionDays must be at least 1');
+  need(
+    !c.requireRemoteState || c.stateBackend !== undefined,
+    'stateBackend is required (requireRemoteState): set it in the config, or JOBS_STATE_BUCKET',
+  );
   if ('cidr' in c.network) {
     need(c.network.availabilityZones.length >= 2, 'network.availabilityZones needs at least two zones');
+    need((c.network.flowLogRetentionDays ?? 90) >= 1, 'network.flowLogRetentionDays must be at least 1');
   } else {
     need(
       c.network.existingPrivateSubnetIds.length >= 2,

@@ -12,9 +12,16 @@ export interface EnvironmentConfig {
   tags?: Record<string, string>;
   /**
    * Where Terraform keeps the environment's state. Without it, a local file
-   * `terraform.jobs-<env>.tfstate` in the directory `jobs synth` runs from.
+   * `terraform.jobs-<env>.tfstate` in the directory `jobs synth` runs from. `jobs synth` takes
+   * the bucket, region and lock table from JOBS_STATE_BUCKET, JOBS_STATE_REGION and
+   * JOBS_STATE_LOCK_TABLE when set (stacks/main.ts).
    */
   stateBackend?: S3StateBackend;
+  /**
+   * The state must be remote (S3, encrypted, locked): synth refuses the environment without a
+   * `stateBackend`, and the guardrails refuse a stack with a local one (prod).
+   */
+  requireRemoteState?: boolean;
   network: NetworkConfig;
   storage: StorageConfig;
   queue: QueueConfig;
@@ -23,13 +30,19 @@ export interface EnvironmentConfig {
   monitoring: MonitoringConfig;
 }
 
-/** Terraform state in S3, locked by a DynamoDB table or (without one) by an S3 lock file. */
+/**
+ * Terraform state in S3 (encrypted at rest), locked by a DynamoDB table or, without one, by an
+ * S3 lock file next to the state (Terraform ≥ 1.10). The bucket (and table) must exist before
+ * the first `jobs deploy`: they hold the state of everything else, so no stack here creates them.
+ */
 export interface S3StateBackend {
   bucket: string;
   /** Object key of the state; default `jobs/<env>.tfstate`. */
   key?: string;
   region: string;
   dynamodbTable?: string;
+  /** Encrypt the state with this KMS key instead of the bucket's default encryption. */
+  kmsKeyId?: string;
 }
 
 export type NetworkConfig =
@@ -38,6 +51,8 @@ export type NetworkConfig =
       cidr: string;
       /** Availability zones (at least two, for RDS subnet groups). */
       availabilityZones: string[];
+      /** Days the VPC's flow logs are kept (default 90). */
+      flowLogRetentionDays?: number;
     }
   | {
       /** Reuse this VPC instead of creating one. */
@@ -55,6 +70,8 @@ export interface StorageConfig {
   expireInputsAfterDays: number;
   /** Lets `terraform destroy` empty and delete a bucket that still holds objects (qa only). */
   forceDestroy?: boolean;
+  /** Days the input bucket's server access logs are kept in the log bucket (default 90). */
+  accessLogRetentionDays?: number;
 }
 
 export interface QueueConfig {

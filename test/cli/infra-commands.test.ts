@@ -58,6 +58,10 @@ describe('jobs synth', () => {
     expect(r.stdout.trim()).toBe(path.join('cdktf.out', 'stacks', 'jobs-qa', 'cdk.tf.json'));
     const tf = JSON.parse(fs.readFileSync(path.join(work, r.stdout.trim()), 'utf8'));
     expect(Object.keys(tf.resource.aws_lambda_function)).toHaveLength(1);
+    // qa keeps local state, in the directory jobs ran in, wherever the JSON goes.
+    expect(path.resolve(work, 'cdktf.out', 'stacks', 'jobs-qa', tf.terraform.backend.local.path)).toBe(
+      path.join(work, 'terraform.jobs-qa.tfstate'),
+    );
     const asset = Object.values<{ filename: string }>(tf.resource.aws_lambda_function)[0].filename;
     expect(fs.readFileSync(path.join(work, 'cdktf.out', 'stacks', 'jobs-qa', asset), 'utf8')).toBe(
       'a stand-in bundle',
@@ -65,11 +69,13 @@ describe('jobs synth', () => {
     expect(seconds).toBeLessThan(30); // ~2 s here; slack for a loaded machine
   });
 
-  it('with --json prints the stacks; JOBS_DEPLOY_ENV and JOBS_ALARM_EMAIL apply', async () => {
+  it('with --json prints the stacks; JOBS_DEPLOY_ENV, JOBS_ALARM_EMAIL and JOBS_STATE_* apply', async () => {
     const out = path.join(work, 'out-json');
     const r = await jobs(['synth', '--out', out, '--zip', zip, '--json'], {
       JOBS_DEPLOY_ENV: 'prod',
       JOBS_ALARM_EMAIL: 'pager@example.org',
+      JOBS_STATE_BUCKET: 'acme-terraform-state',
+      JOBS_STATE_LOCK_TABLE: 'acme-terraform-locks',
     });
     expect(r.code).toBe(0);
     const printed = JSON.parse(r.stdout);
@@ -79,10 +85,16 @@ describe('jobs synth', () => {
       stacks: [{ id: 'jobs-prod', environment: 'prod', dir, file: path.join(dir, 'cdk.tf.json') }],
     });
     const tf = JSON.parse(fs.readFileSync(printed.stacks[0].file, 'utf8'));
-    // Local state stays in the directory jobs ran in, wherever --out puts the JSON.
-    expect(path.resolve(dir, tf.terraform.backend.local.path)).toBe(
-      path.join(work, 'terraform.jobs-prod.tfstate'),
-    );
+    // prod's state is in S3 (encrypted, locked), here in the bucket and table from the environment.
+    expect(tf.terraform.backend).toEqual({
+      s3: {
+        bucket: 'acme-terraform-state',
+        key: 'jobs/prod.tfstate',
+        region: 'eu-west-1',
+        encrypt: true,
+        dynamodb_table: 'acme-terraform-locks',
+      },
+    });
     expect(Object.values<{ endpoint: string }>(tf.resource.aws_sns_topic_subscription)[0].endpoint).toBe(
       'pager@example.org',
     );

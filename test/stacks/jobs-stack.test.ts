@@ -1,9 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../core/config.js';
 import { packageRoot } from '../../core/package-root.js';
 import { buildJobsApp, StackConfigError } from '../../stacks/app.js';
+import { synthesize } from '../../stacks/main.js';
 import { checkEnvironment, environments } from '../../stacks/config/index.js';
 import { prod } from '../../stacks/config/prod.js';
 import { qa } from '../../stacks/config/qa.js';
@@ -43,7 +45,19 @@ describe.each(stacks)('the %s stack', (name, env) => {
       environment: name,
       'managed-by': 'jobs-cdktf',
     });
-    expect(tf.terraform.backend.local.path).toBe(`../../../terraform.jobs-${name}.tfstate`);
+    if (env.requireRemoteState) {
+      expect(tf.terraform.backend).toEqual({
+        s3: {
+          bucket: env.stateBackend!.bucket,
+          key: `jobs/${name}.tfstate`,
+          region: env.stateBackend!.region,
+          encrypt: true,
+          use_lockfile: true,
+        },
+      });
+    } else {
+      expect(tf.terraform.backend.local.path).toBe(`../../../terraform.jobs-${name}.tfstate`);
+    }
   });
 
   it('network: a VPC with private subnets only, S3 gateway and SQS/Secrets Manager interface endpoints', () => {
@@ -113,7 +127,8 @@ describe.each(stacks)('the %s stack', (name, env) => {
   it('storage: encrypted with a bucket key, private, TLS only, versioned, expiring, owner-enforced', () => {
     const bucket = nameOf(tf, 'aws_s3_bucket', 'storage/bucket');
     const id = ref('aws_s3_bucket', bucket, 'id');
-    const sse = only(tf, 'aws_s3_bucket_server_side_encryption_configuration');
+    const at = (type: string, path: string) => tf.resource[type][nameOf(tf, type, path)];
+    const sse = at('aws_s3_bucket_server_side_encryption_configuration', 'storage/encryption');
     expect(sse.bucket).toBe(id);
     const byDefault = sse.rule[0].apply_server_side_encryption_by_default;
     if (env.storage.encryption.kind === 'KMS') {
@@ -122,22 +137,24 @@ describe.each(stacks)('the %s stack', (name, env) => {
         sse_algorithm: 'aws:kms',
         kms_master_key_id: ref('aws_kms_key', key, 'arn'),
       });
-      expect(only(tf, 'aws_kms_key').enable_key_rotation).toBe(true);
+      expect(tf.resource.aws_kms_key[key].enable_key_rotation).toBe(true);
     } else {
       expect(byDefault).toEqual({ sse_algorithm: 'AES256' });
-      expect(tf.resource.aws_kms_key).toBeUndefined();
+      expect(() => nameOf(tf, 'aws_kms_key', 'storage/key')).toThrow();
     }
     expect(sse.rule[0].bucket_key_enabled).toBe(true);
-    expect(only(tf, 'aws_s3_bucket_public_access_block')).toMatchObject({
+    expect(at('aws_s3_bucket_public_access_block', 'storage/public-access-block')).toMatchObject({
       bucket: id,
       block_public_acls: true,
       block_public_policy: true,
       ignore_public_acls: true,
       restrict_public_buckets: true,
     });
-    expect(only(tf, 'aws_s3_bucket_ownership_controls').rule.object_ownership).toBe('BucketOwnerEnforced');
+    expect(at('aws_s3_bucket_ownership_controls', 'storage/ownership').rule.object_ownership).toBe(
+      'BucketOwnerEnforced',
+    );
     expect(only(tf, 'aws_s3_bucket_versioning').versioning_configuration.status).toBe('Enabled');
-    const expire = only(tf, 'aws_s3_bucket_lifecycle_configuration').rule.find(
+    const expire = at('aws_s3_bucket_lifecycle_configuration', 'storage/lifecycle').rule.find(
       (r: Block) => r.id === 'expire-inputs',
     );
     expect(expire).toMatchObject({
@@ -146,7 +163,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
       expiration: [{ days: env.storage.expireInputsAfterDays }],
       noncurrent_version_expiration: [{ noncurrent_days: env.storage.expireInputsAfterDays }],
     });
-    const [tls] = policyOf(only(tf, 'aws_s3_bucket_policy')).Statement;
+    const [tls] = policyOf(at('aws_s3_bucket_policy', 'storage/policy')).Statement;
     expect(tls).toEqual({
       Sid: 'DenyInsecureTransport',
       Effect: 'Deny',
@@ -204,10 +221,12 @@ describe.each(stacks)('the %s stack', (name, env) => {
     expect(fn.vpc_config.subnet_ids).toEqual(
       Object.keys(tf.resource.aws_subnet).map((s) => ref('aws_subnet', s, 'id')),
     );
-    const logs = only(tf, 'aws_cloudwatch_log_group');
+    const logs =
+      tf.resource.aws_cloudwatch_log_group[nameOf(tf, 'aws_cloudwatch_log_group', 'processor/logs')];
     expect(logs).toMatchObject({
       name: `/aws/lambda/jobs-${name}-processor`,
       retention_in_days: env.processor.logRetentionDays,
+      kms_key_id: ref('aws_kms_key', nameOf(tf, 'aws_kms_key', 'logs-key/cmk'), 'arn'),
     });
     const mapping = only(tf, 'aws_lambda_event_source_mapping');
     expect(mapping).toMatchObject({
@@ -437,6 +456,177 @@ describe.each(stacks)('the %s stack', (name, env) => {
     );
   });
 
+  it('logs and alarms: one customer-managed key, rotated, for CloudWatch Logs (these log groups only) and alarms', () => {
+    const keyName = nameOf(tf, 'aws_kms_key', 'logs-key/cmk');
+    const key = tf.resource.aws_kms_key[keyName];
+    const keyArn = ref('aws_kms_key', keyName, 'arn');
+    expect(key.enable_key_rotation).toBe(true);
+    expect(key.deletion_window_in_days).toBe(30);
+    const account = `\${data.aws_caller_identity.${Object.keys(tf.data.aws_caller_identity)[0]}.account_id}`;
+    const partition = `\${data.aws_partition.${Object.keys(tf.data.aws_partition)[0]}.partition}`;
+    const groupArn = (group: string) => `arn:${partition}:logs:${env.region}:${account}:log-group:${group}`;
+    expect(policyOf({ policy: key.policy }).Statement).toEqual([
+      {
+        Sid: 'AccountAdministersThroughIam',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:${partition}:iam::${account}:root` },
+        Action: 'kms:*',
+        Resource: '*',
+      },
+      {
+        Sid: 'CloudWatchLogsEncryptsTheLogGroups',
+        Effect: 'Allow',
+        Principal: { Service: `logs.${env.region}.amazonaws.com` },
+        Action: [
+          'kms:Encrypt',
+          'kms:Decrypt',
+          'kms:ReEncryptFrom',
+          'kms:ReEncryptTo',
+          'kms:GenerateDataKey',
+          'kms:GenerateDataKeyWithoutPlaintext',
+          'kms:DescribeKey',
+        ],
+        Resource: '*',
+        Condition: {
+          ArnEquals: {
+            'kms:EncryptionContext:aws:logs:arn': [
+              groupArn(`/aws/lambda/jobs-${name}-processor`),
+              groupArn(`/aws/vpc/jobs-${name}-flow-logs`),
+            ],
+          },
+        },
+      },
+      {
+        Sid: 'CloudWatchAlarmsPublishToTheTopic',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        Resource: '*',
+      },
+    ]);
+    expect(only(tf, 'aws_kms_alias')).toEqual({
+      name: `alias/jobs-${name}-logs`,
+      target_key_id: ref('aws_kms_key', keyName, 'key_id'),
+    });
+    // Every log group, and the alarm topic, under that key; the names match the policy's.
+    const groups = resources(tf, 'aws_cloudwatch_log_group');
+    expect(groups.map((g) => g.name).sort()).toEqual(
+      [`/aws/lambda/jobs-${name}-processor`, `/aws/vpc/jobs-${name}-flow-logs`].sort(),
+    );
+    for (const g of groups) expect(g.kms_key_id).toBe(keyArn);
+    expect(only(tf, 'aws_sns_topic').kms_master_key_id).toBe(keyArn);
+  });
+
+  it('network: flow logs of all traffic to an encrypted log group, written by a role that may do only that', () => {
+    const groupName = nameOf(tf, 'aws_cloudwatch_log_group', 'network/flow-logs');
+    const group = tf.resource.aws_cloudwatch_log_group[groupName];
+    const groupArn = ref('aws_cloudwatch_log_group', groupName, 'arn');
+    expect(group).toMatchObject({ name: `/aws/vpc/jobs-${name}-flow-logs`, retention_in_days: 90 });
+    const role = nameOf(tf, 'aws_iam_role', 'network/flow-logs-role');
+    expect(only(tf, 'aws_flow_log')).toMatchObject({
+      vpc_id: ref('aws_vpc', Object.keys(tf.resource.aws_vpc)[0], 'id'),
+      traffic_type: 'ALL',
+      log_destination_type: 'cloud-watch-logs',
+      log_destination: groupArn,
+      iam_role_arn: ref('aws_iam_role', role, 'arn'),
+    });
+    const [trust] = JSON.parse(tf.resource.aws_iam_role[role].assume_role_policy).Statement;
+    expect(trust).toMatchObject({
+      Principal: { Service: 'vpc-flow-logs.amazonaws.com' },
+      Action: 'sts:AssumeRole',
+      Condition: {
+        StringEquals: { 'aws:SourceAccount': expect.stringContaining('aws_caller_identity') },
+        ArnLike: { 'aws:SourceArn': expect.stringMatching(/:vpc-flow-log\/\*$/) },
+      },
+    });
+    const policy =
+      tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'network/flow-logs-policy')];
+    expect(policyOf(policy).Statement).toEqual([
+      {
+        Sid: 'WriteFlowLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        Resource: `${groupArn}:*`,
+      },
+      { Sid: 'FindTheLogGroup', Effect: 'Allow', Action: 'logs:DescribeLogGroups', Resource: groupArn },
+    ]);
+  });
+
+  it('storage: server access logs go to a bucket of their own, private, encrypted, expiring, written only by S3 logging', () => {
+    const inputs = nameOf(tf, 'aws_s3_bucket', 'storage/bucket');
+    const logs = nameOf(tf, 'aws_s3_bucket', 'access-logs/bucket');
+    const logsId = ref('aws_s3_bucket', logs, 'id');
+    const logsArn = ref('aws_s3_bucket', logs, 'arn');
+    const at = (type: string, path: string) => tf.resource[type][nameOf(tf, type, path)];
+    expect(tf.resource.aws_s3_bucket[logs]).toMatchObject({
+      bucket_prefix: `jobs-${name}-access-logs-`,
+      force_destroy: env.storage.forceDestroy ?? false,
+    });
+    expect(only(tf, 'aws_s3_bucket_logging')).toMatchObject({
+      bucket: ref('aws_s3_bucket', inputs, 'id'),
+      target_bucket: logsId,
+      target_prefix: 'inputs-bucket/',
+    });
+    expect(at('aws_s3_bucket_server_side_encryption_configuration', 'access-logs/encryption')).toEqual({
+      bucket: logsId,
+      rule: [
+        { apply_server_side_encryption_by_default: { sse_algorithm: 'AES256' }, bucket_key_enabled: true },
+      ],
+    });
+    expect(at('aws_s3_bucket_public_access_block', 'access-logs/public-access-block')).toMatchObject({
+      bucket: logsId,
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
+    expect(at('aws_s3_bucket_ownership_controls', 'access-logs/ownership').rule.object_ownership).toBe(
+      'BucketOwnerEnforced',
+    );
+    expect(at('aws_s3_bucket_lifecycle_configuration', 'access-logs/lifecycle').rule[0]).toMatchObject({
+      status: 'Enabled',
+      expiration: [{ days: env.storage.accessLogRetentionDays ?? 90 }],
+    });
+    expect(policyOf(at('aws_s3_bucket_policy', 'access-logs/policy')).Statement).toEqual([
+      {
+        Sid: 'S3ServerAccessLogDelivery',
+        Effect: 'Allow',
+        Principal: { Service: 'logging.s3.amazonaws.com' },
+        Action: 's3:PutObject',
+        Resource: `${logsArn}/inputs-bucket/*`,
+        Condition: {
+          ArnLike: { 'aws:SourceArn': ref('aws_s3_bucket', inputs, 'arn') },
+          StringEquals: { 'aws:SourceAccount': expect.stringContaining('aws_caller_identity') },
+        },
+      },
+      expect.objectContaining({
+        Sid: 'DenyInsecureTransport',
+        Effect: 'Deny',
+        Resource: [logsArn, `${logsArn}/*`],
+      }),
+    ]);
+  });
+
+  it('database: its security group says who may reach it, and is replaced before the old one goes', () => {
+    const sg = tf.resource.aws_security_group[nameOf(tf, 'aws_security_group', 'database/sg')];
+    expect(sg.description).toBe(
+      'jobs PostgreSQL: reachable on its port from the processor and the API hosts only',
+    );
+    expect(sg.name_prefix).toBe(`jobs-${name}-database-`);
+    expect(sg.lifecycle).toEqual({ create_before_destroy: true });
+    // The description is what the rules say: ingress only from those two groups.
+    const dbSg = ref('aws_security_group', nameOf(tf, 'aws_security_group', 'database/sg'), 'id');
+    const from = resources(tf, 'aws_vpc_security_group_ingress_rule')
+      .filter((r) => r.security_group_id === dbSg)
+      .map((r) => r.referenced_security_group_id)
+      .sort();
+    expect(from).toEqual(
+      ['network/lambda-sg', 'network/api-host-sg']
+        .map((p) => ref('aws_security_group', nameOf(tf, 'aws_security_group', p), 'id'))
+        .sort(),
+    );
+  });
+
   it('matches its snapshot (asset hashes scrubbed)', () => {
     expect(scrub(tf)).toMatchSnapshot();
   });
@@ -496,6 +686,25 @@ describe('environment options', () => {
     );
   });
 
+  it('keeps no flow logs for a VPC it did not create, and lets CloudWatch Logs use the key for the processor only', () => {
+    const tf = synthStack({
+      ...qa,
+      network: {
+        existingVpcId: 'vpc-0abc',
+        existingPrivateSubnetIds: ['subnet-1', 'subnet-2'],
+        existingRouteTableIds: ['rtb-1'],
+      },
+    });
+    expect(tf.resource.aws_flow_log).toBeUndefined();
+    expect(resources(tf, 'aws_cloudwatch_log_group').map((g) => g.name)).toEqual([
+      '/aws/lambda/jobs-qa-processor',
+    ]);
+    const logs = JSON.parse(only(tf, 'aws_kms_key').policy).Statement[1];
+    expect(logs.Condition.ArnEquals['kms:EncryptionContext:aws:logs:arn']).toEqual([
+      expect.stringMatching(/:log-group:\/aws\/lambda\/jobs-qa-processor$/),
+    ]);
+  });
+
   it('keeps state in S3 when the environment says so, locked by a lock file without a DynamoDB table', () => {
     const tf = synthStack({ ...qa, stateBackend: { bucket: 'tf-state', region: 'eu-west-1' } });
     expect(tf.terraform.backend).toEqual({
@@ -507,6 +716,78 @@ describe('environment options', () => {
         use_lockfile: true,
       },
     });
+  });
+
+  it('locks the state with a DynamoDB table, encrypts it with a KMS key, when the environment says so', () => {
+    const tf = synthStack({
+      ...qa,
+      stateBackend: {
+        bucket: 'tf-state',
+        region: 'eu-west-1',
+        dynamodbTable: 'tf-locks',
+        kmsKeyId: 'alias/tf',
+      },
+    });
+    expect(tf.terraform.backend).toEqual({
+      s3: {
+        bucket: 'tf-state',
+        key: 'jobs/qa.tfstate',
+        region: 'eu-west-1',
+        encrypt: true,
+        kms_key_id: 'alias/tf',
+        dynamodb_table: 'tf-locks',
+      },
+    });
+  });
+
+  it('takes the state bucket, region and lock table from JOBS_STATE_* (stacks/main.ts) over the config', () => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-state-'));
+    try {
+      const { stacks } = synthesize(
+        { environments: ['qa', 'prod'], outdir, processorZipPath: fixtureZip() },
+        {
+          JOBS_STATE_BUCKET: 'acme-tf-state',
+          JOBS_STATE_REGION: 'us-east-2',
+          JOBS_STATE_LOCK_TABLE: 'acme-locks',
+        },
+      );
+      for (const s of stacks) {
+        const backend = JSON.parse(fs.readFileSync(s.file, 'utf8')).terraform.backend;
+        expect(backend).toEqual({
+          s3: {
+            bucket: 'acme-tf-state',
+            key: `jobs/${s.environment}.tfstate`,
+            region: 'us-east-2',
+            encrypt: true,
+            dynamodb_table: 'acme-locks',
+          },
+        });
+      }
+      // Without them, prod keeps its configured bucket and qa its local file.
+      const plain = synthesize({ environments: ['qa', 'prod'], outdir, processorZipPath: fixtureZip() }, {});
+      const backend = (i: number) =>
+        JSON.parse(fs.readFileSync(plain.stacks[i].file, 'utf8')).terraform.backend;
+      expect(Object.keys(backend(0))).toEqual(['local']);
+      expect(backend(1).s3).toMatchObject({ bucket: prod.stateBackend!.bucket, use_lockfile: true });
+    } finally {
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an environment that requires remote state but has no backend', () => {
+    const { stateBackend: _, ...noBackend } = prod;
+    expect(checkEnvironment(noBackend)).toEqual([
+      'prod: stateBackend is required (requireRemoteState): set it in the config, or JOBS_STATE_BUCKET',
+    ]);
+    expect(() =>
+      buildJobsApp({
+        environments: ['prod'],
+        outdir: '/nonexistent',
+        processorZipPath: fixtureZip(),
+        known: { prod: noBackend },
+        stateBackend: { bucket: 'from-env' },
+      }),
+    ).not.toThrow();
   });
 
   it('sends alarms to JOBS_ALARM_EMAIL when given instead of the config address', () => {

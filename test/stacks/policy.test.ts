@@ -65,6 +65,88 @@ describe('encryption', () => {
   });
 });
 
+describe('encryption of logs and alarms', () => {
+  it('fails a log group without a KMS key', () => {
+    const v = breakQa((tf, n) => {
+      delete res(tf, 'aws_cloudwatch_log_group', n('aws_cloudwatch_log_group', 'processor/logs')).kms_key_id;
+    });
+    expectOnly(v, 'unencrypted', /^aws_cloudwatch_log_group\.processor_logs_/, /kms_key_id/);
+  });
+  it('fails an SNS topic without a KMS key', () => {
+    const v = breakQa((tf, n) => {
+      delete res(tf, 'aws_sns_topic', n('aws_sns_topic', 'monitoring/alarms')).kms_master_key_id;
+    });
+    expectOnly(v, 'unencrypted', /^aws_sns_topic\./, /kms_master_key_id/);
+  });
+  it('fails a customer-managed key that is not rotated', () => {
+    const v = breakQa((tf, n) => {
+      res(tf, 'aws_kms_key', n('aws_kms_key', 'logs-key/cmk')).enable_key_rotation = false;
+    });
+    expectOnly(v, 'key-rotation', /^aws_kms_key\./);
+  });
+  it('fails a key policy with a wildcard action for anyone but the account, or open to everyone', () => {
+    const wildcard = breakQa((tf, n) => {
+      const key = res(tf, 'aws_kms_key', n('aws_kms_key', 'logs-key/cmk'));
+      const doc = policy(key);
+      doc.Statement.find((s) => s.Sid === 'CloudWatchAlarmsPublishToTheTopic')!.Action = 'kms:*';
+      setPolicy(key, doc);
+    });
+    expectOnly(wildcard, 'wildcard-action', /^aws_kms_key\./, /"kms:\*"/);
+    const conditionedRoot = breakQa((tf, n) => {
+      // The account statement is allowed kms:* as it is, not once narrowed by a condition.
+      const key = res(tf, 'aws_kms_key', n('aws_kms_key', 'logs-key/cmk'));
+      const doc = policy(key);
+      doc.Statement[0].Condition = { StringEquals: { 'aws:PrincipalTag/team': 'x' } };
+      setPolicy(key, doc);
+    });
+    expectOnly(conditionedRoot, 'wildcard-action', /^aws_kms_key\./);
+    const open = breakQa((tf, n) => {
+      const key = res(tf, 'aws_kms_key', n('aws_kms_key', 'logs-key/cmk'));
+      const doc = policy(key);
+      doc.Statement.push({ Effect: 'Allow', Principal: '*', Action: 'kms:Decrypt', Resource: '*' });
+      setPolicy(key, doc);
+    });
+    expectOnly(open, 'public', /^aws_kms_key\./, /to everyone/);
+  });
+});
+
+describe('logs of who did what', () => {
+  it('fails a bucket without server access logging (and its log bucket then logs nothing either)', () => {
+    const v = breakQa((tf) => delete tf.resource.aws_s3_bucket_logging);
+    expect(rules(v)).toEqual(['missing-logs']);
+    expect(v.map((x) => x.resource.replace(/_[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'aws_s3_bucket.access-logs_bucket',
+      'aws_s3_bucket.storage_bucket',
+    ]);
+  });
+  it('fails a VPC without a flow log of all its traffic', () => {
+    const none = breakQa((tf) => delete tf.resource.aws_flow_log);
+    expectOnly(none, 'missing-logs', /^aws_vpc\./, /flow log/);
+    const rejectedOnly = breakQa((tf, n) => {
+      res(tf, 'aws_flow_log', n('aws_flow_log', 'network/flow-log')).traffic_type = 'REJECT';
+    });
+    expectOnly(rejectedOnly, 'missing-logs', /^aws_vpc\./);
+  });
+});
+
+describe('terraform state', () => {
+  it('passes prod, whose state is in S3, encrypted and locked, when remote state is required', () => {
+    expect(checkStack(prodJson, { requireRemoteState: true })).toEqual([]);
+  });
+  it('fails local state when remote state is required', () => {
+    const v = checkStack(qaJson, { requireRemoteState: true });
+    expectOnly(v, 'state-backend', /^terraform\.backend$/, /not local/);
+  });
+  it('fails S3 state that is not encrypted or not locked', () => {
+    const tf = clone(prodJson);
+    tf.terraform.backend.s3.encrypt = false;
+    expectOnly(checkStack(tf), 'state-backend', /^terraform\.backend\.s3$/, /not encrypted/);
+    const unlocked = clone(prodJson);
+    delete unlocked.terraform.backend.s3.use_lockfile;
+    expectOnly(checkStack(unlocked), 'state-backend', /^terraform\.backend\.s3$/, /no lock/);
+  });
+});
+
 describe('anything public', () => {
   it('fails a bucket that does not block every kind of public access', () => {
     const v = breakQa((tf, n) => {

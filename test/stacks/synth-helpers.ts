@@ -8,6 +8,7 @@ import { JobsStack, type JobsStackOptions } from '../../stacks/jobs-stack.js';
 export type Block = Record<string, any>;
 export interface TfJson {
   resource: Record<string, Record<string, Block>>;
+  data: Record<string, Record<string, Block>>;
   terraform: Block;
   provider: Block;
   output: Record<string, Block>;

@@ -94,4 +94,56 @@ describe('FsBlobStore', () => {
     expect(await filesUnder(root)).toEqual(['inputs/u/kept']);
     expect(await digest(await store.get('inputs/u/kept'))).toEqual(stored);
   });
+
+  it('keeps what it writes private (directories 0700, files 0600) under a permissive umask', async () => {
+    const old = process.umask(0o022);
+    try {
+      const store = new FsBlobStore(path.join(root, 'blobs'), { partSize: 5 });
+      await store.put('inputs/u/put', Readable.from([Buffer.from('put')]), { maxBytes: 10 });
+      const bytes = Buffer.from('12345');
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const opts = (uploadId: string) => ({
+        uploadId,
+        size: 5,
+        partSize: 5,
+        expiresAt: new Date(Date.now() + 60_000),
+        apiBaseUrl: 'http://x',
+      });
+      const done = randomUUID();
+      await store.begin('inputs/u/done', opts(done));
+      const { etag } = await store.putPart(done, 1, Readable.from([bytes]), 5);
+      await store.complete('inputs/u/done', {
+        uploadId: done,
+        storeUploadId: null,
+        parts: [{ partNumber: 1, etag }],
+        size: 5,
+        sha256,
+      });
+      const open = randomUUID(); // begun, one part sent, never completed
+      await store.begin('inputs/u/open', opts(open));
+      await store.putPart(open, 1, Readable.from([bytes]), 5);
+
+      const modes = (await fs.promises.readdir(path.join(root, 'blobs'), { recursive: true })).map((f) => {
+        const st = fs.statSync(path.join(root, 'blobs', f));
+        return [f.split(path.sep).join('/'), st.isDirectory() ? 'dir' : 'file', st.mode & 0o777];
+      });
+      expect(modes.map(([f]) => f)).toEqual(
+        expect.arrayContaining(['inputs/u/put', 'inputs/u/done', `.uploads/${open}`, '.upload-secret']),
+      );
+      for (const [f, kind, mode] of modes) {
+        expect([f, mode]).toEqual([f, kind === 'dir' ? 0o700 : 0o600]);
+      }
+      expect(fs.statSync(path.join(root, 'blobs')).mode & 0o777).toBe(0o700);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('closes a root an older version left open when it starts', async () => {
+    const blobs = path.join(root, 'blobs');
+    await fs.promises.mkdir(blobs, { mode: 0o755 });
+    await fs.promises.chmod(blobs, 0o755);
+    await new FsBlobStore(blobs).recover();
+    expect(fs.statSync(blobs).mode & 0o777).toBe(0o700);
+  });
 });

@@ -7,12 +7,18 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { checkedInput } from '../../../core/blobs/multipart-uploads.js';
+import { checkedInput, partLength } from '../../../core/blobs/multipart-uploads.js';
 import { S3BlobStore } from '../../../core/blobs/s3-blob-store.js';
 import { ValidationError } from '../../../core/errors.js';
+import type { ApiClient } from '../../../cli/lib/api-client.js';
+import { directUpload } from '../../../cli/lib/direct-upload.js';
 import { startEmulator, type Emulator } from '../../helpers/fauxqs.js';
+import { startSigV4Proxy, type SigV4Proxy } from '../../helpers/sigv4-proxy.js';
 import { SSE_CASES } from './sse-cases.js';
 
 const MiB = 1024 * 1024;
@@ -110,6 +116,109 @@ describe('S3BlobStore direct uploads (fauxqs)', () => {
     expect(store.partSizeFor(100 * 1024 * MiB)).toBeGreaterThanOrEqual(
       Math.ceil((100 * 1024 * MiB) / 10_000),
     );
+  });
+});
+
+describe('S3 part URLs hold exactly one part (signatures checked as S3 does)', () => {
+  // fauxqs accepts any signature: a proxy in front of it checks SigV4 on presigned requests.
+  let emu: Emulator;
+  let proxy: SigV4Proxy;
+  let client: S3Client;
+  let store: S3BlobStore;
+  let bucket: string;
+  const data = bytes(11 * MiB + 17, 7); // parts of 5, 5 and 1 MiB + 17 bytes
+
+  beforeAll(async () => {
+    emu = await startEmulator();
+    bucket = await emu.createBucket('signed-parts');
+    const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+    proxy = await startSigV4Proxy(emu.endpoint, credentials);
+    client = new S3Client({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+      forcePathStyle: true,
+      credentials,
+    });
+    store = new S3BlobStore({ client, bucket, partSize: 5 * MiB });
+  });
+  afterAll(async () => {
+    client.destroy();
+    await proxy.close();
+    await emu.stop();
+  });
+
+  const begin = (key: string) =>
+    store.begin(key, {
+      uploadId: key,
+      size: data.length,
+      partSize: 5 * MiB,
+      expiresAt: new Date(Date.now() + 3600_000),
+      apiBaseUrl: 'http://unused',
+    });
+  const put = async (url: string, body: Buffer) => {
+    const res = await fetch(url, { method: 'PUT', body: new Blob([body as BlobPart]) });
+    return { status: res.status, etag: res.headers.get('etag'), text: await res.text() };
+  };
+
+  it('signs content-length, and pins no checksum of an empty body', async () => {
+    const { parts } = await begin('inputs/a/signed');
+    for (const p of parts) {
+      const q = new URL(p.url).searchParams;
+      expect(q.get('X-Amz-SignedHeaders')!.split(';')).toContain('content-length');
+      expect([...q.keys()].filter((k) => /checksum/i.test(k))).toEqual([]);
+    }
+  });
+
+  it('takes a part of exactly its length, refuses one byte more or less', async () => {
+    const { parts } = await begin('inputs/a/lengths');
+    const [first, , last] = parts;
+    const own = data.subarray(0, 5 * MiB);
+    expect((await put(first.url, Buffer.concat([own, Buffer.from('x')]))).status).toBe(403);
+    expect((await put(first.url, own.subarray(1))).status).toBe(403);
+    // The last part is shorter: the whole 5 MiB share of an earlier part does not fit it either.
+    expect((await put(last.url, own)).status).toBe(403);
+    expect(proxy.refused.map((r) => r.code)).toEqual(Array(3).fill('SignatureDoesNotMatch'));
+    const ok = await put(first.url, own);
+    expect(ok).toMatchObject({ status: 200, etag: expect.any(String) });
+    const tail = data.subarray(10 * MiB);
+    expect(tail.length).toBe(partLength(data.length, 5 * MiB, 3));
+    expect((await put(last.url, tail)).status).toBe(200);
+  });
+
+  it("the CLI's uploader sends each part with exactly its signed length", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-signed-'));
+    try {
+      const file = path.join(dir, 'big.csv');
+      fs.writeFileSync(file, data);
+      const refusedBefore = proxy.refused.length;
+      const key = 'inputs/a/cli';
+      let storeUploadId = '';
+      // The two API calls answered by the store itself; the parts go from the CLI's code to "S3".
+      const api = {
+        async beginUpload(input: { size: number }) {
+          const begun = await store.begin(key, {
+            uploadId: 'cli',
+            size: input.size,
+            partSize: 5 * MiB,
+            expiresAt: new Date(Date.now() + 3600_000),
+            apiBaseUrl: 'http://unused',
+          });
+          storeUploadId = begun.storeUploadId;
+          return { uploadId: 'cli', key, partSize: 5 * MiB, parts: begun.parts, expiresAt: '' };
+        },
+        async completeUpload(uploadId: string, parts: { partNumber: number; etag: string }[]) {
+          await store.complete(key, { uploadId, storeUploadId, parts, size: data.length, sha256: sha(data) });
+          return { uploadId, size: data.length, status: 'COMPLETED' };
+        },
+      } as unknown as ApiClient;
+      const id = await directUpload(api, { file, fileName: 'big.csv', size: data.length, sha256: sha(data) });
+      expect(id).toBe('cli');
+      expect(proxy.refused.length).toBe(refusedBefore);
+      const head = await emu.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      expect(head.ContentLength).toBe(data.length);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { isTransientDbError, retryTransient } from '../../../core/db/transient.js';
 import { parseFailpoints } from '../../../core/failpoints.js';
-import { ConfigError, loadConfig } from '../../../core/config.js';
+import { loadConfig } from '../../../core/config.js';
 import { DatabaseUnavailableError, ValidationError } from '../../../core/errors.js';
 
 /** Which errors count as connection trouble, and the bounded retry of those. */
