@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Prisma } from '../core/db/database.js';
 import { retryTransient } from '../core/db/transient.js';
+import { capLogLine, droppedLinesMessage, LogRateLimiter } from '../core/jobs/limits.js';
 import { LIVE_CHANNEL } from '../core/jobs/live-events.js';
 import type { JobLogger } from './handler.js';
 
@@ -11,8 +12,6 @@ interface Pending {
   /** The data as JSON text (jsonb in the table). */
   data?: string;
 }
-
-const MAX_MESSAGE = 4000;
 
 /** Lines taken from a writer for its owner to write (`take`, `writeIn`). */
 export type PendingLines = readonly unknown[];
@@ -39,12 +38,20 @@ export class JobLogWriter implements JobLogger {
   private scheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   private failed?: Error;
+  /** Lines per second per job (core/jobs/limits.ts): a runaway handler cannot flood the table. */
+  private readonly limiter: LogRateLimiter;
 
   constructor(
     private readonly prisma: Prisma,
     private readonly jobId: string,
-    private readonly opts: { batchSize?: number; logger?: Pick<Logger, 'warn'> } = {},
-  ) {}
+    private readonly opts: {
+      batchSize?: number;
+      logger?: Pick<Logger, 'warn'>;
+      rateLimit?: { perSecond?: number; burst?: number; now?: () => number };
+    } = {},
+  ) {
+    this.limiter = new LogRateLimiter(opts.rateLimit);
+  }
 
   info(message: string, data?: unknown): void {
     this.write('info', message, data);
@@ -57,14 +64,25 @@ export class JobLogWriter implements JobLogger {
   }
 
   private write(level: string, message: string, data?: unknown): void {
-    this.buffer.push({
-      level,
-      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message,
-      ts: new Date(),
-      ...(data === undefined ? {} : { data: toJson(data) }),
-    });
-    if (this.buffer.length >= (this.opts.batchSize ?? 500)) void this.flush().catch(() => {});
+    if (!this.limiter.allow()) return; // counted: said once, when logging resumes
+    this.noteDropped();
+    // Each line bounded (message and data): see core/jobs/limits.ts.
+    this.buffer.push({ level, ts: new Date(), ...capLogLine({ message, data }) });
+    if (this.buffer.length >= (this.opts.batchSize ?? 500)) void this.writeBuffered().catch(() => {});
     else this.schedule();
+  }
+
+  /** One line for the lines the rate limit dropped since the last one, if any. */
+  private noteDropped(): void {
+    const dropped = this.limiter.takeDropped();
+    if (dropped > 0) {
+      this.buffer.push({
+        level: 'warn',
+        ts: new Date(),
+        message: droppedLinesMessage(dropped),
+        data: JSON.stringify({ dropped }),
+      });
+    }
   }
 
   private schedule(): void {
@@ -75,13 +93,18 @@ export class JobLogWriter implements JobLogger {
     void this.flushing.then(() =>
       setImmediate(() => {
         if (!this.scheduled) return; // flushed explicitly in the meantime
-        void this.flush().catch(() => {});
+        void this.writeBuffered().catch(() => {});
       }),
     );
   }
 
   /** Writes everything buffered so far; rejects if any batch could not be written. */
   flush(): Promise<void> {
+    this.noteDropped();
+    return this.writeBuffered();
+  }
+
+  private writeBuffered(): Promise<void> {
     this.scheduled = false;
     const batch = this.buffer;
     this.buffer = [];
@@ -112,6 +135,7 @@ export class JobLogWriter implements JobLogger {
    * Nothing may be logged between `take` and the end of that transaction.
    */
   take(): PendingLines {
+    this.noteDropped();
     this.scheduled = false;
     const batch = this.buffer;
     this.buffer = [];
@@ -150,14 +174,5 @@ export class JobLogWriter implements JobLogger {
         ${batch.map((l) => l.message)}::text[],
         ${batch.map((l) => l.data ?? null)}::text[]
       ) WITH ORDINALITY AS u(ts, level, message, data, ord)`;
-  }
-}
-
-/** JSON text of a log line's data (bigints as numbers); a value JSON cannot hold, as a string. */
-function toJson(data: unknown): string {
-  try {
-    return JSON.stringify(data, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)) ?? 'null';
-  } catch {
-    return JSON.stringify(String(data));
   }
 }

@@ -8,6 +8,7 @@ import type { JobQueue } from '../core/queue/job-queue.js';
 import { Prisma as P } from '../core/db/generated/client.js';
 import { retryTransient } from '../core/db/transient.js';
 import { failpoint } from '../core/failpoints.js';
+import { capError, capResult } from '../core/jobs/limits.js';
 import { JobFailure, type JobHandler } from './handler.js';
 import { JobLogWriter } from './job-log-writer.js';
 
@@ -131,7 +132,13 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
           await log.writeIn(tx, lastLines);
           await tx.job.updateMany({
             where: { id: job.id, leaseToken: token, status: 'RUNNING' },
-            data: { ...data, leaseToken: null, leaseExpiresAt: null, updatedAt: new Date() },
+            data: {
+              ...data,
+              ...(typeof data.error === 'string' ? { error: capError(data.error) } : {}),
+              leaseToken: null,
+              leaseExpiresAt: null,
+              updatedAt: new Date(),
+            },
           });
         }),
       { what: `writing job ${job.id}'s status`, logger: deps.logger },
@@ -284,7 +291,7 @@ async function retryLater(
   await log.flush();
   const pending = {
     status: 'PENDING' as const,
-    error,
+    error: capError(error),
     leaseToken: null,
     leaseExpiresAt: null,
     updatedAt: new Date(),
@@ -438,9 +445,10 @@ function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/** A result as stored: bounded (core/jobs/limits.ts), bigints as numbers. */
 function toJsonValue(v: unknown): P.InputJsonValue | typeof P.DbNull {
-  if (v === undefined || v === null) return P.DbNull;
-  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)));
+  const capped = capResult(v);
+  return capped === null ? P.DbNull : (capped as P.InputJsonValue);
 }
 
 /** A delivery's visibility while its job runs: the lease plus the time between visibility beats. */
