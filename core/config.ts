@@ -39,6 +39,13 @@ export interface Config {
   /** Backoff of retryable failures: base * 2^(attempt-1), capped at max, with jitter. */
   retryBaseMs: number;
   retryMaxMs: number;
+  /**
+   * API requests allowed per token (per IP address without one) per minute, across every API host
+   * (counted in the database; in memory when embedded); 0 disables the limit.
+   */
+  rateLimitPerMinute: number;
+  /** Jobs a user may have PENDING or RUNNING at once (more answer 429); 0 disables the cap. */
+  maxActiveJobsPerUser: number;
   /** TEST-ONLY crash points (JOBS_FAILPOINTS, see core/failpoints.ts); absent in production. */
   failpoints?: ReadonlyMap<FailpointName, FailpointAction>;
 }
@@ -50,6 +57,13 @@ const intFrom = (name: string) =>
     .number({ error: `${name} must be a number` })
     .int(`${name} must be a whole number`)
     .positive(`${name} must be positive`);
+
+/** A whole number >= 0 (0 turns a limit off). */
+const countFrom = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(0, `${name} must be 0 (no limit) or more`);
 
 const envSchema = z.object({
   JOBS_DATA_DIR: z.string().min(1).optional(),
@@ -79,6 +93,8 @@ const envSchema = z.object({
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
   JOBS_RETRY_BASE_MS: intFrom('JOBS_RETRY_BASE_MS').default(2_000),
   JOBS_RETRY_MAX_MS: intFrom('JOBS_RETRY_MAX_MS').default(15 * 60_000),
+  JOBS_RATE_LIMIT_PER_MINUTE: countFrom('JOBS_RATE_LIMIT_PER_MINUTE').default(600),
+  JOBS_MAX_ACTIVE_JOBS_PER_USER: countFrom('JOBS_MAX_ACTIVE_JOBS_PER_USER').default(1000),
   JOBS_FAILPOINTS: z.string().optional(),
 });
 
@@ -131,6 +147,8 @@ export function loadConfig(
     lambdaFunctionName: e.JOBS_LAMBDA_FUNCTION_NAME,
     retryBaseMs: e.JOBS_RETRY_BASE_MS,
     retryMaxMs: e.JOBS_RETRY_MAX_MS,
+    rateLimitPerMinute: e.JOBS_RATE_LIMIT_PER_MINUTE,
+    maxActiveJobsPerUser: e.JOBS_MAX_ACTIVE_JOBS_PER_USER,
     failpoints,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));

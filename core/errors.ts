@@ -66,3 +66,28 @@ export class DatabaseUnavailableError extends AppError {
   override readonly status = 503;
   override readonly code = 'database_unavailable';
 }
+
+/**
+ * Too many requests (CONTRACT: "limits answer 429 with Retry-After"): server/errors.ts sends
+ * `retryAfterSeconds` as the Retry-After header.
+ */
+export abstract class TooManyRequestsError extends AppError {
+  override readonly status = 429;
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    details?: unknown,
+  ) {
+    super(message, details);
+  }
+}
+
+/** The caller's request rate limit is used up for this window (JOBS_RATE_LIMIT_PER_MINUTE). */
+export class RateLimitedError extends TooManyRequestsError {
+  override readonly code = 'rate_limited';
+}
+
+/** The caller has as many jobs waiting or running as allowed (JOBS_MAX_ACTIVE_JOBS_PER_USER). */
+export class QuotaExceededError extends TooManyRequestsError {
+  override readonly code = 'quota_exceeded';
+}

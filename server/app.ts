@@ -13,6 +13,7 @@ import { continueUnlessUpload } from './continue.js';
 import { dashboardRouter } from './dashboard.js';
 import { errorHandler, notFound } from './errors.js';
 import { corsFor, requestLogger } from './http-middleware.js';
+import { apiRateLimit } from './rate-limit.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { dlqRouter } from './routes/dlq.js';
@@ -38,12 +39,18 @@ export interface AppDeps {
   live?: LiveEvents;
   /** Period of the `: ping` comments on live streams (default 15 s; tests shorten it). */
   livePingMs?: number;
+  /**
+   * Request rate limit per token and cap on a user's active jobs (JOBS_RATE_LIMIT_PER_MINUTE,
+   * JOBS_MAX_ACTIVE_JOBS_PER_USER; 0 turns one off); none when absent. `sharedCounts` (default:
+   * on PostgreSQL) counts requests in the database, for several API hosts; else in memory.
+   */
+  limits?: { requestsPerMinute: number; maxActiveJobsPerUser: number; sharedCounts?: boolean };
 }
 
 /** Builds the API. Listening is the caller's business (server/main.ts, tests). */
 export function createApp(deps: AppDeps): Express {
   const auth = new AuthService(deps.db.prisma);
-  const jobs = new JobsService(deps.db.prisma, deps.queue, deps.types);
+  const jobs = new JobsService(deps.db.prisma, deps.queue, deps.types, deps.limits);
   const live = deps.live ?? new LiveEvents(deps.db);
   // Direct uploads need a store with multipart sessions (both built-in stores have them).
   const uploads = supportsMultipart(deps.blobs)
@@ -65,10 +72,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRouter(deps));
   // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
   app.use(dashboardRouter());
+  const rateLimit = apiRateLimit(deps.db, deps.limits, deps.logger);
+  app.use('/api', rateLimit); // requests without a token, by IP (see server/rate-limit.ts)
   // The directory store's part URLs carry their own signature instead of a bearer token.
   if (uploads && deps.blobs instanceof FsBlobStore)
     app.use('/api/uploads', uploadPartsRouter({ uploads, store: deps.blobs }));
-  app.use('/api', authenticate(auth));
+  app.use('/api', authenticate(auth), rateLimit); // the rest, by token
   app.use(continueUnlessUpload);
   if (uploads) app.use('/api/uploads', uploadsRouter({ uploads }));
   app.use(

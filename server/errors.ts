@@ -6,6 +6,7 @@ import {
   DatabaseUnavailableError,
   NotFoundError,
   PayloadTooLargeError,
+  TooManyRequestsError,
   ValidationError,
 } from '../core/errors.js';
 
@@ -26,6 +27,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (appError.status === 413) res.setHeader('Connection', 'close');
     if (appError instanceof DatabaseUnavailableError) res.setHeader('Retry-After', '2');
+    if (appError instanceof TooManyRequestsError)
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil(appError.retryAfterSeconds))));
     res.status(appError.status).json({
       error: {
         code: appError.code,

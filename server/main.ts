@@ -65,6 +65,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     logger,
     maxUploadBytes: config.maxUploadBytes,
     corsOrigins: config.corsOrigins,
+    limits: {
+      requestsPerMinute: config.rateLimitPerMinute,
+      maxActiveJobsPerUser: config.maxActiveJobsPerUser,
+    },
   });
   const server = createHttpServer(app);
   // Large uploads may take long: no request timeout, but idle sockets still time out.

@@ -11,6 +11,7 @@ import {
 import type { JobQueue } from '../queue/job-queue.js';
 import { toJobDto, toJobLogDto, type JobDto, type JobLogDto, type JobStatus } from './job-dto.js';
 import type { JobTypeRegistry } from './job-types.js';
+import { checkActiveJobsQuota } from './quota.js';
 
 export interface NewJob {
   /** Chosen by the caller so an upload can be stored under the job's key before the row exists. */
@@ -42,6 +43,8 @@ export class JobsService {
     private readonly prisma: Prisma,
     private readonly queue: JobQueue,
     private readonly types: JobTypeRegistry,
+    /** JOBS_MAX_ACTIVE_JOBS_PER_USER (core/jobs/quota.ts); absent or 0: no cap. */
+    private readonly limits: { maxActiveJobsPerUser?: number } = {},
   ) {}
 
   /**
@@ -104,6 +107,7 @@ export class JobsService {
             data: { idempotencyKey: null },
           });
         }
+        await checkActiveJobsQuota(tx, owner.userId, this.limits.maxActiveJobsPerUser ?? 0);
         const input = job.uploadId ? await claimUpload(tx, owner, job.uploadId) : job.input;
         const created = await tx.job.create({
           data: {
@@ -258,6 +262,9 @@ export class JobsService {
     const job = await this.visibleRow(viewer, id);
     this.require(viewer, 'job:Create');
     const updated = await this.prisma.$transaction(async (tx) => {
+      // A retry puts a job back in line: it counts against its owner's cap like a new one.
+      if (job.status === 'FAILED' || job.status === 'CANCELLED')
+        await checkActiveJobsQuota(tx, job.ownerId, this.limits.maxActiveJobsPerUser ?? 0);
       const n = await tx.job.updateMany({
         where: { id, status: { in: ['FAILED', 'CANCELLED'] } },
         data: freshAttempts(),
