@@ -116,7 +116,15 @@ async function stopChild(child, timeoutMs = 20_000) {
 export async function startJobsServer({ env = {}, args = [], dir = workDir() } = {}) {
   const dataDir = path.join(dir, `data-${Math.random().toString(36).slice(2, 8)}`);
   const configHome = path.join(dir, `cfg-${Math.random().toString(36).slice(2, 8)}`);
-  const fullEnv = { JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome, JOBS_LOG_LEVEL: 'warn', ...env };
+  const fullEnv = {
+    JOBS_DATA_DIR: dataDir,
+    XDG_CONFIG_HOME: configHome,
+    JOBS_LOG_LEVEL: 'warn',
+    // Benchmarks submit thousands of jobs as fast as they can: no request limit, no job cap.
+    JOBS_RATE_LIMIT_PER_MINUTE: '0',
+    JOBS_MAX_ACTIVE_JOBS_PER_USER: '0',
+    ...env,
+  };
   return startJobsServerIn(fullEnv, args);
 }
 

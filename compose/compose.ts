@@ -53,6 +53,12 @@ export interface ApiParts {
   /** Direct uploads a user may have open at once (JOBS_MAX_OPEN_UPLOADS). */
   maxOpenUploads: number;
   corsOrigins: string[];
+  /**
+   * Request rate limit per token and cap on a user's active jobs (JOBS_RATE_LIMIT_PER_MINUTE,
+   * JOBS_MAX_ACTIVE_JOBS_PER_USER; 0 turns one off). `sharedCounts` (default: on PostgreSQL)
+   * counts requests in the database, for several API hosts; else in memory.
+   */
+  limits: { requestsPerMinute: number; maxActiveJobsPerUser: number; sharedCounts?: boolean };
   /** Open event streams allowed per token (JOBS_MAX_STREAMS_PER_TOKEN). */
   maxStreamsPerToken: number;
   /** Base URL of links the API hands out (JOBS_PUBLIC_URL); default: its own address. */
@@ -164,6 +170,10 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       maxOpenUploads: config.maxOpenUploads,
       corsOrigins: config.corsOrigins,
       maxStreamsPerToken: config.maxStreamsPerToken,
+      limits: {
+        requestsPerMinute: config.rateLimitPerMinute,
+        maxActiveJobsPerUser: config.maxActiveJobsPerUser,
+      },
       publicUrl: config.publicUrl,
     },
     processor,

@@ -61,6 +61,13 @@ export interface Config {
   keepAliveTimeoutSeconds: number;
   /** Connections the API server holds at once; more are refused. */
   maxConnections: number;
+  /**
+   * API requests allowed per token (per IP address without one) per minute, across every API host
+   * (counted in the database; in memory when embedded); 0 disables the limit.
+   */
+  rateLimitPerMinute: number;
+  /** Jobs a user may have PENDING or RUNNING at once (more answer 429); 0 disables the cap. */
+  maxActiveJobsPerUser: number;
 }
 
 const GiB = 1024 ** 3;
@@ -72,6 +79,13 @@ const intFrom = (name: string) =>
     .number({ error: `${name} must be a number` })
     .int(`${name} must be a whole number`)
     .positive(`${name} must be positive`);
+
+/** A whole number >= 0 (0 turns a limit off). */
+const countFrom = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(0, `${name} must be 0 (no limit) or more`);
 
 const envSchema = z.object({
   JOBS_DATA_DIR: z.string().min(1).optional(),
@@ -119,6 +133,8 @@ const envSchema = z.object({
   JOBS_HEADERS_TIMEOUT_SECONDS: intFrom('JOBS_HEADERS_TIMEOUT_SECONDS').default(20),
   JOBS_KEEP_ALIVE_TIMEOUT_SECONDS: intFrom('JOBS_KEEP_ALIVE_TIMEOUT_SECONDS').default(5),
   JOBS_MAX_CONNECTIONS: intFrom('JOBS_MAX_CONNECTIONS').default(1000),
+  JOBS_RATE_LIMIT_PER_MINUTE: countFrom('JOBS_RATE_LIMIT_PER_MINUTE').default(600),
+  JOBS_MAX_ACTIVE_JOBS_PER_USER: countFrom('JOBS_MAX_ACTIVE_JOBS_PER_USER').default(1000),
 });
 
 export class ConfigError extends Error {
@@ -178,6 +194,8 @@ export function loadConfig(
     headersTimeoutSeconds: e.JOBS_HEADERS_TIMEOUT_SECONDS,
     keepAliveTimeoutSeconds: e.JOBS_KEEP_ALIVE_TIMEOUT_SECONDS,
     maxConnections: e.JOBS_MAX_CONNECTIONS,
+    rateLimitPerMinute: e.JOBS_RATE_LIMIT_PER_MINUTE,
+    maxActiveJobsPerUser: e.JOBS_MAX_ACTIVE_JOBS_PER_USER,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

@@ -62,7 +62,7 @@ export class UnsupportedMediaTypeError extends AppError {
  */
 export class TooManyRequestsError extends AppError {
   override readonly status = 429;
-  override readonly code = 'too_many_requests';
+  override readonly code: string = 'too_many_requests';
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
@@ -94,19 +94,21 @@ export class IdempotencyConflictError extends AppError {
 }
 
 /**
- * A token holds as many event streams open as it may (JOBS_MAX_STREAMS_PER_TOKEN): answered 429
- * with `Retry-After`, since a slot frees as soon as one of its streams closes.
+ * A token holds as many event streams open as it may (JOBS_MAX_STREAMS_PER_TOKEN): a slot frees
+ * as soon as one of its streams closes.
  */
-export class TooManyStreamsError extends AppError {
-  override readonly status = 429;
+export class TooManyStreamsError extends TooManyRequestsError {
   override readonly code = 'too_many_streams';
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-    details?: unknown,
-  ) {
-    super(message, details);
-  }
+}
+
+/** The caller's request rate limit is used up for this window (JOBS_RATE_LIMIT_PER_MINUTE). */
+export class RateLimitedError extends TooManyRequestsError {
+  override readonly code = 'rate_limited';
+}
+
+/** The caller has as many jobs waiting or running as allowed (JOBS_MAX_ACTIVE_JOBS_PER_USER). */
+export class QuotaExceededError extends TooManyRequestsError {
+  override readonly code = 'quota_exceeded';
 }
 
 /** The store ran out of space (ENOSPC) while writing: nothing was kept; try again later. */

@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import { retryTransient } from '../core/db/transient.js';
 import type { JobStore, LogLine } from '../core/jobs/job-store.js';
+import { capLogLine, droppedLinesMessage, LogRateLimiter } from '../core/jobs/limits.js';
 import type { JobLogger } from './handler.js';
-
-const MAX_MESSAGE = 4000;
 
 /**
  * Buffers a job's log lines and inserts them in batches, so a handler can log freely without a
@@ -22,12 +21,20 @@ export class JobLogWriter implements JobLogger {
   private scheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   private failed?: Error;
+  /** Lines per second per job (core/jobs/limits.ts): a runaway handler cannot flood the table. */
+  private readonly limiter: LogRateLimiter;
 
   constructor(
     private readonly store: Pick<JobStore, 'appendLogs'>,
     private readonly jobId: string,
-    private readonly opts: { batchSize?: number; logger?: Pick<Logger, 'warn'> } = {},
-  ) {}
+    private readonly opts: {
+      batchSize?: number;
+      logger?: Pick<Logger, 'warn'>;
+      rateLimit?: { perSecond?: number; burst?: number; now?: () => number };
+    } = {},
+  ) {
+    this.limiter = new LogRateLimiter(opts.rateLimit);
+  }
 
   info(message: string, data?: unknown): void {
     this.write('info', message, data);
@@ -40,14 +47,25 @@ export class JobLogWriter implements JobLogger {
   }
 
   private write(level: LogLine['level'], message: string, data?: unknown): void {
-    this.buffer.push({
-      level,
-      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message,
-      ts: new Date(),
-      ...(data === undefined ? {} : { data: toJson(data) }),
-    });
-    if (this.buffer.length >= (this.opts.batchSize ?? 500)) void this.flush().catch(() => {});
+    if (!this.limiter.allow()) return; // counted: said once, when logging resumes
+    this.noteDropped();
+    // Each line bounded (message and data): see core/jobs/limits.ts.
+    this.buffer.push({ level, ts: new Date(), ...capLogLine({ message, data }) });
+    if (this.buffer.length >= (this.opts.batchSize ?? 500)) void this.writeBuffered().catch(() => {});
     else this.schedule();
+  }
+
+  /** One line for the lines the rate limit dropped since the last one, if any. */
+  private noteDropped(): void {
+    const dropped = this.limiter.takeDropped();
+    if (dropped > 0) {
+      this.buffer.push({
+        level: 'warn',
+        ts: new Date(),
+        message: droppedLinesMessage(dropped),
+        data: JSON.stringify({ dropped }),
+      });
+    }
   }
 
   private schedule(): void {
@@ -58,13 +76,18 @@ export class JobLogWriter implements JobLogger {
     void this.flushing.then(() =>
       setImmediate(() => {
         if (!this.scheduled) return; // flushed explicitly in the meantime
-        void this.flush().catch(() => {});
+        void this.writeBuffered().catch(() => {});
       }),
     );
   }
 
   /** Writes everything buffered so far; rejects if any batch could not be written. */
   flush(): Promise<void> {
+    this.noteDropped();
+    return this.writeBuffered();
+  }
+
+  private writeBuffered(): Promise<void> {
     this.scheduled = false;
     const batch = this.buffer;
     this.buffer = [];
@@ -94,20 +117,12 @@ export class JobLogWriter implements JobLogger {
    * two). Rejects if a batch could not be written. Nothing may be logged after this.
    */
   async drain(): Promise<LogLine[]> {
+    this.noteDropped();
     this.scheduled = false;
     const batch = this.buffer;
     this.buffer = [];
     await this.flushing;
     if (this.failed) throw this.failed;
     return batch;
-  }
-}
-
-/** JSON text of a log line's data (bigints as numbers); a value JSON cannot hold, as a string. */
-function toJson(data: unknown): string {
-  try {
-    return JSON.stringify(data, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)) ?? 'null';
-  } catch {
-    return JSON.stringify(String(data));
   }
 }

@@ -8,6 +8,7 @@ import { continueUnlessUpload } from './continue.js';
 import { dashboardRouter } from './dashboard.js';
 import { errorHandler, notFound } from './errors.js';
 import { corsFor, requestLogger } from './http-middleware.js';
+import { apiRateLimit } from './rate-limit.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { dlqRouter } from './routes/dlq.js';
@@ -34,7 +35,7 @@ export interface AppDeps extends ApiParts {
  */
 export function createApp(deps: AppDeps): Express {
   const auth = new AuthService(deps.db.prisma);
-  const jobs = new JobsService(deps.db.prisma, deps.store, deps.types);
+  const jobs = new JobsService(deps.db.prisma, deps.store, deps.types, deps.limits);
   const live = deps.live;
   const streams = new StreamGuard(
     new TokenValidity((ids) => auth.activeTokenIds(ids), { ttlMs: deps.streamAuthTtlMs }),
@@ -63,10 +64,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRouter(deps));
   // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
   app.use(dashboardRouter());
+  const rateLimit = apiRateLimit(deps.db, deps.limits, deps.logger);
+  app.use('/api', rateLimit); // requests without a token, by IP (see server/rate-limit.ts)
   // The directory store's part URLs carry their own signature instead of a bearer token.
   if (uploads && receivesParts(deps.blobs))
     app.use('/api/uploads', uploadPartsRouter({ uploads, store: deps.blobs }));
-  app.use('/api', authenticate(auth));
+  app.use('/api', authenticate(auth), rateLimit); // the rest, by token
   app.use(continueUnlessUpload);
   if (uploads) app.use('/api/uploads', uploadsRouter({ uploads, publicUrl: deps.publicUrl }));
   app.use(

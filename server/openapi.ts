@@ -343,9 +343,20 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'too large',
   415: 'unsupported content type or Content-Encoding',
   422: 'the Idempotency-Key was used for a different request (`idempotency_conflict`)',
-  429: 'a limit was reached (open event streams, requests per minute, active jobs or open uploads); retry after `Retry-After` seconds',
+  429: 'a limit was reached: the token’s request rate (`rate_limited`, JOBS_RATE_LIMIT_PER_MINUTE), its open event streams (`too_many_streams`) or its user’s open direct uploads (`too_many_requests`); retry after `Retry-After` seconds',
   503: 'not ready',
   507: 'the server is out of storage space (insufficient_storage); nothing was kept',
+};
+
+/** Routes that create work also answer 429 when the caller's active-jobs cap is reached. */
+const QUOTA_429 =
+  'too many requests: the token’s request rate limit (`rate_limited`, JOBS_RATE_LIMIT_PER_MINUTE) is used up for this minute, or the user already has JOBS_MAX_ACTIVE_JOBS_PER_USER jobs pending or running (`quota_exceeded`); retry after Retry-After seconds';
+
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'seconds to wait before trying again',
+    schema: { type: 'integer', minimum: 1 },
+  },
 };
 
 let cached: Json | undefined;
@@ -385,7 +396,7 @@ function build(): Json {
       title: 'jobs',
       version,
       description:
-        'Async job platform: submit files, run handlers, follow progress and logs. Errors are `{"error":{"code","message","details"}}`; a user sees only their own jobs, an admin every job.',
+        'Async job platform: submit files, run handlers, follow progress and logs. Errors are `{"error":{"code","message","details"}}`; a user sees only their own jobs, an admin every job. Limits answer 429 with `Retry-After`: a request rate per token (`rate_limited`) and a cap on a user’s pending and running jobs (`quota_exceeded`).',
     },
     tags: [
       { name: 'jobs', description: 'Jobs, their logs and live streams' },
@@ -473,6 +484,16 @@ function operation(op: Op): Json {
   }
   if (!op.public && !responses[401])
     responses[401] = { description: ERROR_TEXT[401], content: json(ref('Error')) };
+  // Every /api route is rate limited (server/rate-limit.ts): by token, or by IP address without one.
+  if (op.path.startsWith('/api/')) {
+    const createsWork =
+      op.method === 'post' && (op.path === '/api/jobs' || op.path === '/api/jobs/:id/retry');
+    responses[429] = {
+      description: createsWork ? QUOTA_429 : ERROR_TEXT[429],
+      headers: RETRY_AFTER,
+      content: json(ref('Error')),
+    };
+  }
   return {
     operationId: operationId(op),
     summary: op.summary,

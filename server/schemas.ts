@@ -143,8 +143,14 @@ export const jobResponse = z
     params: z.record(z.string(), z.unknown()),
     input: z.strictObject({ name: z.string(), size: z.int().min(0), sha256: z.string() }).nullable(),
     progress: z.strictObject({ done: z.number(), total: z.number().nullable() }).nullable(),
-    result: z.unknown().describe('the handler’s result (COMPLETED) or failure data; null otherwise'),
-    error: z.string().nullable(),
+    result: z
+      .unknown()
+      .describe(
+        'the handler’s result (COMPLETED) or failure data; null otherwise. Stored as JSON of at most 64 KiB: ' +
+          'longer arrays, objects and strings are cut, ending in "… (N more items)", a "…" key or ' +
+          '"… (N more characters)"; {"truncated":true,"bytes":N} when that is not enough',
+      ),
+    error: z.string().nullable().describe('at most 4,096 characters, then "… (N more characters)"'),
     attempts: z.int().min(0),
     maxAttempts: z.int().min(1),
     ownerId: z.uuid(),
@@ -170,8 +176,8 @@ export const logLineResponse = z
     seq: z.int().min(1).describe('1, 2, 3… per job, in write order'),
     ts: isoDate,
     level: z.enum(['info', 'warn', 'error']),
-    message: z.string(),
-    data: z.unknown(),
+    message: z.string().describe('at most 4,000 characters (then "…")'),
+    data: z.unknown().describe('JSON of at most 8 KiB, cut like a job’s `result`'),
   })
   .register(responseSchemas, { id: 'LogLine' });
 

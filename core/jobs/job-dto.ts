@@ -1,4 +1,5 @@
 import type { Job as JobRow, JobLog as JobLogRow } from '../db/generated/client.js';
+import { capError, capJson, capResult, MAX_LOG_DATA_BYTES } from './limits.js';
 
 export type JobStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export const JOB_STATUSES: readonly JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
@@ -47,8 +48,10 @@ export function toJobDto(j: JobRow): JobDto {
       j.progressDone !== null
         ? { done: Number(j.progressDone), total: j.progressTotal === null ? null : Number(j.progressTotal) }
         : null,
-    result: j.result ?? null,
-    error: j.error,
+    // Bounded when written; bounded again here for rows written before that (or by an older
+    // processor during a deploy), so a list page never carries a 30 MB field.
+    result: capResult(j.result),
+    error: j.error === null ? null : capError(j.error),
     attempts: j.attempts,
     maxAttempts: j.maxAttempts,
     ownerId: j.ownerId,
@@ -61,5 +64,6 @@ export function toJobDto(j: JobRow): JobDto {
 }
 
 export function toJobLogDto(l: JobLogRow): JobLogDto {
-  return { seq: l.seq, ts: l.ts.toISOString(), level: l.level, message: l.message, data: l.data ?? null };
+  const data = l.data === null ? null : JSON.parse(capJson(l.data, MAX_LOG_DATA_BYTES) ?? 'null');
+  return { seq: l.seq, ts: l.ts.toISOString(), level: l.level, message: l.message, data };
 }

@@ -3,6 +3,7 @@ import type { Prisma } from '../db/database.js';
 import type { Job } from '../db/generated/client.js';
 import { retryTransient } from '../db/transient.js';
 import type { JobQueue } from '../queue/job-queue.js';
+import { capError, capResult } from './limits.js';
 import { appendLogs } from './store/append-logs.js';
 import { cancelAttempt, requestCancel, type CancelRequest } from './store/cancel.js';
 import { claimJob, type ClaimedJob } from './store/claim.js';
@@ -66,11 +67,17 @@ export class JobStore {
    */
   async create(
     job: Omit<JobInsert, 'input'> & { input?: JobInsert['input'] },
-    opts: { idempotencyTtlMs: number; input?: (tx: Tx) => Promise<JobInsert['input']> },
+    opts: {
+      idempotencyTtlMs: number;
+      input?: (tx: Tx) => Promise<JobInsert['input']>;
+      /** Runs first in the transaction; throws to refuse (the owner's active-jobs quota). */
+      guard?: (tx: Tx) => Promise<void>;
+    },
   ): Promise<Job> {
     const row = await this.prisma.$transaction(async (tx) => {
       if (job.idempotencyKey)
         await releaseIdempotencyKey(tx, job.ownerId, job.idempotencyKey, opts.idempotencyTtlMs);
+      await opts.guard?.(tx);
       const input = opts.input ? await opts.input(tx) : (job.input ?? null);
       const created = await insertJob(tx, { ...job, input });
       await this.queue.send(created.id, tx);
@@ -98,9 +105,13 @@ export class JobStore {
     });
   }
 
-  /** Puts a FAILED or CANCELLED job back in line with fresh attempts and a new message. */
-  async retry(jobId: string): Promise<boolean> {
+  /**
+   * Puts a FAILED or CANCELLED job back in line with fresh attempts and a new message. `guard`
+   * runs first in the transaction and throws to refuse (the owner's active-jobs quota).
+   */
+  async retry(jobId: string, guard?: (tx: Tx) => Promise<void>): Promise<boolean> {
     const queued = await this.prisma.$transaction(async (tx) => {
+      await guard?.(tx);
       if (!(await freshAttempts(tx, jobId, ['FAILED', 'CANCELLED']))) return false;
       await this.queue.send(jobId, tx);
       return true;
@@ -154,19 +165,25 @@ export class JobStore {
     return setProgress(this.prisma, lease, p);
   }
 
+  // What a handler returns or throws is stored bounded (core/jobs/limits.ts): an error of a few
+  // KB, a result of at most 64 KiB, so no job row can stall the lists that carry it.
+
   /** COMPLETED, with the attempt's last log lines. */
   complete(lease: Lease, out: { result: unknown; progress?: Progress }, lines: readonly LogLine[]) {
-    return this.endAttempt(lease, lines, (tx) => completeJob(tx, lease, out));
+    const capped = { ...out, result: capResult(out.result) };
+    return this.endAttempt(lease, lines, (tx) => completeJob(tx, lease, capped));
   }
 
   /** FAILED for good, with the attempt's last log lines. */
   fail(lease: Lease, out: { error: string; result?: unknown }, lines: readonly LogLine[]) {
-    return this.endAttempt(lease, lines, (tx) => failJob(tx, lease, out));
+    const capped = { error: capError(out.error), result: capResult(out.result) };
+    return this.endAttempt(lease, lines, (tx) => failJob(tx, lease, capped));
   }
 
   /** Given up on: FAILED and dead-lettered (store/give-up.ts), with the last log lines. */
   giveUp(lease: Lease, out: { reason: string; attempts?: number }, lines: readonly LogLine[]) {
-    return this.endAttempt(lease, lines, (tx) => giveUpJob(tx, lease, out));
+    const capped = { ...out, reason: capError(out.reason) };
+    return this.endAttempt(lease, lines, (tx) => giveUpJob(tx, lease, capped));
   }
 
   /** CANCELLED: the attempt stopped on a cancel request. */
@@ -188,7 +205,7 @@ export class JobStore {
    */
   async requeue(lease: Lease, out: { error: string; delaySeconds: number }, lines: readonly LogLine[]) {
     const queued = await this.endAttempt(lease, lines, async (tx) => {
-      if (!(await requeueJob(tx, lease, { error: out.error }))) return false;
+      if (!(await requeueJob(tx, lease, { error: capError(out.error) }))) return false;
       await this.queue.send(lease.jobId, tx, { delaySeconds: out.delaySeconds });
       return true;
     });

@@ -7,6 +7,7 @@ import type { Tx } from './store/types.js';
 import { toJobDto, toJobLogDto, type JobDto, type JobLogDto, type JobStatus } from './job-dto.js';
 import { assertSameRequest, type IdempotentRequest } from './idempotency.js';
 import type { JobTypeRegistry } from './job-types.js';
+import { checkActiveJobsQuota } from './quota.js';
 
 export interface NewJob {
   /** Chosen by the caller so an upload can be stored under the job's key before the row exists. */
@@ -38,6 +39,8 @@ export class JobsService {
     private readonly prisma: Prisma,
     private readonly store: JobStore,
     private readonly types: JobTypeRegistry,
+    /** JOBS_MAX_ACTIVE_JOBS_PER_USER (core/jobs/quota.ts); absent or 0: no cap. */
+    private readonly limits: { maxActiveJobsPerUser?: number } = {},
   ) {}
 
   /**
@@ -114,6 +117,7 @@ export class JobsService {
         {
           idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
           input: job.uploadId ? (tx) => claimUpload(tx, owner, job.uploadId!) : undefined,
+          guard: (tx) => checkActiveJobsQuota(tx, owner.userId, this.limits.maxActiveJobsPerUser ?? 0),
         },
       );
       return { job: toJobDto(row), created: true };
@@ -244,7 +248,9 @@ export class JobsService {
   async retry(viewer: Principal, id: string): Promise<JobDto> {
     const job = await this.visibleRow(viewer, id);
     requireJobManage(viewer, job.ownerId);
-    if (!(await this.store.retry(id)))
+    // A retry puts a job back in line: it counts against its owner's cap like a new one.
+    const quota = (tx: Tx) => checkActiveJobsQuota(tx, job.ownerId, this.limits.maxActiveJobsPerUser ?? 0);
+    if (!(await this.store.retry(id, ['FAILED', 'CANCELLED'].includes(job.status) ? quota : undefined)))
       throw new ConflictError(`job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried`);
     return this.get(viewer, id);
   }

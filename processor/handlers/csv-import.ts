@@ -50,12 +50,23 @@ export interface CsvImportResult {
   rows: number;
   valid: number;
   invalid: number;
-  /** The header's column names. */
+  /** The header's column names: the first MAX_RESULT_COLUMNS of them. */
   columns: string[];
+  /** How many columns the header has, when `columns` does not list them all. */
+  columnCount?: number;
 }
 
 /** Bad rows logged one by one; past this they are only counted. */
 export const MAX_LOGGED_BAD_ROWS = 100;
+/** Column names listed in the result (and a failure's data); past this they are only counted. */
+export const MAX_RESULT_COLUMNS = 1000;
+/**
+ * Items listed in one message (a bad row's reasons, duplicate or missing header names); past this
+ * "and N more". A row of 20,000 bad typed values is one short line, not a megabyte.
+ */
+export const MAX_LISTED = 10;
+/** A column name quoted in a message is cut to this many characters. */
+const MAX_NAME_CHARS = 100;
 const PROGRESS_EVERY_BYTES = 64 * 1024;
 /**
  * csv-parse buffers a record until it ends; without a cap, one unclosed quote near the top of a
@@ -160,7 +171,12 @@ class RowChecker {
   ) {}
 
   result(): CsvImportResult {
-    return { rows: this.rows, valid: this.rows - this.invalid, invalid: this.invalid, columns: this.columns };
+    return {
+      rows: this.rows,
+      valid: this.rows - this.invalid,
+      invalid: this.invalid,
+      ...listedColumns(this.columns),
+    };
   }
 
   check(record: string[], line: number): void {
@@ -171,24 +187,34 @@ class RowChecker {
       // The columns no longer line up, so checking values would only add noise.
       return this.bad(line, [`expected ${width} fields, got ${record.length}`]);
     }
+    // Reasons past MAX_LISTED are counted, not described (nor logged).
     let errors: string[] | undefined;
+    let count = 0;
+    const logged = this.invalid < MAX_LOGGED_BAD_ROWS;
     for (const { index, name } of this.requiredColumns) {
-      if (record[index] === '') (errors ??= []).push(`${name} is required`);
+      if (record[index] === '' && ++count <= MAX_LISTED && logged) {
+        (errors ??= []).push(`${shortName(name)} is required`);
+      }
     }
     for (const { index, name, check } of this.typedColumns) {
       const value = record[index]!;
       // Empty is allowed for any type; `required` is what rules it out.
-      if (value !== '' && !check.test(value)) {
-        (errors ??= []).push(`${name}: ${quoteValue(value)} is not ${check.expected}`);
+      if (value !== '' && !check.test(value) && ++count <= MAX_LISTED && logged) {
+        (errors ??= []).push(`${shortName(name)}: ${quoteValue(value)} is not ${check.expected}`);
       }
     }
-    if (errors) this.bad(line, errors);
+    if (count > 0) this.bad(line, errors ?? [], count);
   }
 
-  private bad(line: number, errors: string[]): void {
+  /** `errors`: the first MAX_LISTED reasons of `count` (none when the row is not logged). */
+  private bad(line: number, errors: string[], count = errors.length): void {
     this.invalid++;
     if (this.invalid <= MAX_LOGGED_BAD_ROWS) {
-      this.log.warn(`line ${line}: ${errors.join('; ')}`, { line, errors });
+      const more = count - errors.length;
+      this.log.warn(
+        `line ${line}: ${errors.join('; ')}${more > 0 ? `; and ${more} more` : ''}`,
+        more > 0 ? { line, errors, errorCount: count } : { line, errors },
+      );
     } else if (this.invalid === MAX_LOGGED_BAD_ROWS + 1) {
       this.log.warn(
         `more than ${MAX_LOGGED_BAD_ROWS} bad rows: further bad rows are not logged, only counted`,
@@ -205,15 +231,18 @@ class RowChecker {
     }
     const firstIndex = new Map<string, number>();
     const duplicates: string[] = [];
+    let duplicateCount = 0;
     record.forEach((name, i) => {
       const first = firstIndex.get(name);
       if (first === undefined) firstIndex.set(name, i);
-      else duplicates.push(`${JSON.stringify(name)} (columns ${first + 1} and ${i + 1})`);
+      else if (++duplicateCount <= MAX_LISTED)
+        duplicates.push(`${JSON.stringify(shortName(name))} (columns ${first + 1} and ${i + 1})`);
     });
-    if (duplicates.length > 0) {
-      throw new JobFailure(`duplicate column names in the header: ${duplicates.join(', ')}`, {
-        columns: record,
-      });
+    if (duplicateCount > 0) {
+      throw new JobFailure(
+        `duplicate column names in the header: ${andMore(duplicates, duplicateCount)}`,
+        listedColumns(record),
+      );
     }
     // A `types` entry for a column the header lacks fails too: it is almost always a typo or the
     // wrong file, and passing would claim a check that never ran.
@@ -224,10 +253,15 @@ class RowChecker {
         .map((c) => `${c} (types)`),
     ];
     if (missing.length > 0) {
+      const listed = missing.slice(0, MAX_LISTED).map(shortName);
       throw new JobFailure(
-        `the header lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; ` +
+        `the header lacks column${missing.length > 1 ? 's' : ''} ${andMore(listed, missing.length)}; ` +
           `it has ${listColumns(record)}`,
-        { columns: record, missing },
+        {
+          ...listedColumns(record),
+          missing: missing.slice(0, MAX_RESULT_COLUMNS),
+          ...(missing.length > MAX_RESULT_COLUMNS ? { missingCount: missing.length } : {}),
+        },
       );
     }
     this.columns = record;
@@ -243,8 +277,24 @@ class RowChecker {
 }
 
 function listColumns(names: string[]): string {
-  const shown = names.slice(0, 20).map((name) => JSON.stringify(name));
+  const shown = names.slice(0, 20).map((name) => JSON.stringify(shortName(name)));
   return names.length > shown.length ? `${shown.join(', ')}, … (${names.length} in all)` : shown.join(', ');
+}
+
+/** The header's names for a result: the first MAX_RESULT_COLUMNS, and the count if there are more. */
+function listedColumns(names: string[]): Pick<CsvImportResult, 'columns' | 'columnCount'> {
+  return names.length > MAX_RESULT_COLUMNS
+    ? { columns: names.slice(0, MAX_RESULT_COLUMNS), columnCount: names.length }
+    : { columns: names };
+}
+
+/** "a, b, c" or "a, b, c and 7 more" (`listed` being the first of `count`). */
+function andMore(listed: string[], count: number): string {
+  return count > listed.length ? `${listed.join(', ')} and ${count - listed.length} more` : listed.join(', ');
+}
+
+function shortName(name: string): string {
+  return name.length > MAX_NAME_CHARS ? `${name.slice(0, MAX_NAME_CHARS)}…` : name;
 }
 
 type RecordSink = (record: string[], line: number) => void;

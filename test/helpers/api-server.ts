@@ -72,6 +72,8 @@ export async function startTestServer(
     {
       maxUploadBytes: opts.maxUploadBytes ?? 1024 * 1024,
       corsOrigins: opts.corsOrigins ?? [],
+      // Tests poll far faster than a person: no request rate limit unless a test sets one.
+      rateLimitPerMinute: 0,
       ...opts.config,
     },
   );

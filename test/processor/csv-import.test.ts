@@ -10,6 +10,7 @@ import {
   csvImport,
   firstInvalidUtf8,
   MAX_RECORD_CHARS,
+  MAX_RESULT_COLUMNS,
   type CsvImportParams,
 } from '../../processor/handlers/csv-import.js';
 import { isIsoDate, valueChecks } from '../../processor/handlers/csv-validate.js';
@@ -383,6 +384,54 @@ describe('csv-import headers', () => {
     expect(err.message).toBe(
       'duplicate column names in the header: "a" (columns 1 and 3), "" (columns 4 and 5)',
     );
+  });
+
+  it('lists the first 10 duplicates and counts the rest', async () => {
+    const header = Array.from({ length: 100_000 }, () => 'a').join(',');
+    const err = await failure(start(`${header}\n1\n`));
+    const listed = Array.from({ length: 10 }, (_, i) => `"a" (columns 1 and ${i + 2})`).join(', ');
+    expect(err.message).toBe(`duplicate column names in the header: ${listed} and 99989 more`);
+    const data = err.data as { columns: string[]; columnCount: number };
+    expect(data.columns).toHaveLength(MAX_RESULT_COLUMNS);
+    expect(data.columnCount).toBe(100_000);
+  });
+
+  it('cuts long names in messages and lists at most 10 missing columns', async () => {
+    const long = 'n'.repeat(5000);
+    const dup = await failure(start(`${long},${long}\n1,2\n`));
+    expect(dup.message).toBe(`duplicate column names in the header: "${'n'.repeat(100)}…" (columns 1 and 2)`);
+    const required = Array.from({ length: 25 }, (_, i) => `c${i}`);
+    const missing = await failure(start('a\n1\n', { required }));
+    expect(missing.message).toBe(
+      `the header lacks columns ${required
+        .slice(0, 10)
+        .map((c) => `${c} (required)`)
+        .join(', ')} and 15 more; it has "a"`,
+    );
+  });
+
+  it('lists at most 1,000 columns in the result, with their count', async () => {
+    const names = Array.from({ length: 1500 }, (_, i) => `c${i}`);
+    const run = start(`${names.join(',')}\n${names.map(() => '1').join(',')}\n`);
+    const result = (await run.result) as { columns: string[]; columnCount?: number; rows: number };
+    expect(result.rows).toBe(1);
+    expect(result.columns).toEqual(names.slice(0, MAX_RESULT_COLUMNS));
+    expect(result.columnCount).toBe(1500);
+    await expect(start('a,b\n1,2\n').result).resolves.not.toHaveProperty('columnCount');
+  });
+
+  it('describes at most 10 reasons of a bad row and counts the rest', async () => {
+    const names = Array.from({ length: 20_000 }, (_, i) => `c${i}`);
+    const types = Object.fromEntries(names.map((n) => [n, 'integer']));
+    const run = start(`${names.join(',')}\n${names.map(() => 'x').join(',')}\n`, { types, maxErrors: 1 });
+    await run.result;
+    const [line] = run.logs.filter((l) => l.level === 'warn');
+    const reasons = names.slice(0, 10).map((n) => `${n}: "x" is not an integer`);
+    expect(line).toEqual({
+      level: 'warn',
+      message: `line 2: ${reasons.join('; ')}; and 19990 more`,
+      data: { line: 2, errors: reasons, errorCount: 20_000 },
+    });
   });
 
   it('fails on an empty header and on empty input', async () => {

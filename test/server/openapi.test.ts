@@ -114,6 +114,19 @@ describe('the OpenAPI document', () => {
     });
   });
 
+  it('documents the 429 of every /api route (rate limit; quota where work is created), with Retry-After', () => {
+    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const op of Object.values(ops)) {
+        if (!p.startsWith('/api/')) expect(op.responses['429']).toBeUndefined();
+        else
+          expect(op.responses['429'].headers['Retry-After'].schema).toEqual({ type: 'integer', minimum: 1 });
+      }
+    }
+    expect(doc.paths['/api/jobs'].post.responses['429'].description).toMatch(/quota_exceeded/);
+    expect(doc.paths['/api/jobs/{id}/retry'].post.responses['429'].description).toMatch(/quota_exceeded/);
+    expect(doc.paths['/api/jobs'].get.responses['429'].description).toMatch(/rate_limited/);
+  });
+
   it('describes what the API really answers (response schemas parse real answers)', async () => {
     const admin = await s.token('root', { admin: true });
     const alice = await s.token('alice');

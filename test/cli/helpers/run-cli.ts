@@ -32,7 +32,9 @@ export function tempConfigHome(): string {
 export function cliEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('JOBS_') || k === 'DATABASE_URL') delete env[k];
-  Object.assign(env, { NO_COLOR: '1', FORCE_COLOR: '0' }, extra);
+  // Tests poll their servers far faster than a person does: the request rate limit is off unless
+  // a test sets it (test/server/limits.test.ts tests it).
+  Object.assign(env, { NO_COLOR: '1', FORCE_COLOR: '0', JOBS_RATE_LIMIT_PER_MINUTE: '0' }, extra);
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
 
