@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, runCli, tempConfigHome } from '../cli/helpers/run-cli.js';
+import { FileLatch, LATCH_HANDLER } from '../helpers/latch.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 /**
@@ -17,6 +18,8 @@ let url = '';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-e2e-data-'));
 const adminHome = tempConfigHome();
 const emptyHome = tempConfigHome();
+/** The `latch` type (JOBS_HANDLERS): holds a job RUNNING until the test releases it. */
+const latch = new FileLatch(path.join(dataDir, 'latch'));
 
 const ORDERS = path.join(ROOT, 'examples', 'orders.csv');
 const BAD_ORDERS = path.join(ROOT, 'examples', 'orders-bad-rows.csv');
@@ -46,7 +49,11 @@ async function createToken(user: string, ...extra: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  server = await startServerProcess({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: adminHome });
+  server = await startServerProcess({
+    JOBS_DATA_DIR: dataDir,
+    XDG_CONFIG_HOME: adminHome,
+    JOBS_HANDLERS: LATCH_HANDLER,
+  });
   url = server.url;
 }, 120_000);
 
@@ -211,7 +218,8 @@ describe('jobs CLI against the real server', () => {
   });
 
   it('cancel, follow the cancelled job (exit 1), retry it', async () => {
-    const sub = await admin(['submit', '--type', 'noop', '--param', 'sleepMs=60000', '--json']);
+    // Held by its latch (never released): it cannot end before it is cancelled.
+    const sub = await admin(['submit', '--type', 'latch', '--param', `dir=${latch.dir}`, '--json']);
     const id = JSON.parse(sub.stdout).id;
     const c = await admin(['cancel', id, '--json']);
     expect(c.code).toBe(0);

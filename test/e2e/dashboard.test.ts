@@ -345,11 +345,14 @@ describeBrowser('the dashboard in Chromium', () => {
     const mine = await api(url, tokens.bob, 'POST', '/api/jobs', { type: 'noop', params: {} });
     await bob.locator(`#jobs-body tr[data-id="${mine.body.id}"]`).waitFor();
     await waitForTerminal(theirs.body.id);
-    await new Promise((r) => setTimeout(r, 1000));
+    // One more job of Bob's, created after Alice's job ended: once it shows, every change of
+    // Alice's job has been through Bob's stream before it, so what is not shown never will be.
+    const marker = await api(url, tokens.bob, 'POST', '/api/jobs', { type: 'noop', params: {} });
+    await bob.locator(`#jobs-body tr[data-id="${marker.body.id}"]`).waitFor();
     const ids = await bob
       .locator('#jobs-body tr')
       .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
-    expect(ids).toEqual([mine.body.id]);
+    expect(ids.sort()).toEqual([mine.body.id, marker.body.id].sort());
 
     // Alice's job page, opened by Bob, is "not found".
     await bob.goto(`${url}/#/jobs/${aliceCsvJob}`);

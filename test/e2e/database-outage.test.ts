@@ -7,6 +7,7 @@ import { api } from '../helpers/api-server.js';
 import { COUNTING_BIN, readRuns, until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { FileLatch } from '../helpers/latch.js';
 import { pgBinDir, startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 import {
   type CliProcess,
@@ -43,11 +44,13 @@ function deployment(topology: Topology) {
   const configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-outage-cfg-'));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-outage-data-'));
   const counter = path.join(dataDir, 'runs');
+  const latch = new FileLatch(path.join(dataDir, 'latch'));
   const procs: CliProcess[] = [];
   let server!: ServerProcess;
   let emu: Emulator | undefined;
   const d = {
     counter,
+    latch,
     server: () => server,
     token: () => profileToken(configHome),
     async start(databaseUrl: string) {
@@ -79,10 +82,11 @@ function deployment(topology: Topology) {
     },
     /** Every process still alive: none may have crashed. */
     alive: () => procs.every((p) => p.child.exitCode === null && p.child.signalCode === null),
-    async submit(sleepMs: number): Promise<string> {
+    /** Submits a `count` job; `held`: its handler waits between its two records until released. */
+    async submit(held = false): Promise<string> {
       const r = await api(server.url, d.token(), 'POST', '/api/jobs', {
         type: 'count',
-        params: { file: counter, sleepMs },
+        params: held ? { file: counter, latch: latch.dir } : { file: counter },
       });
       expect(r.status).toBe(201);
       return r.body.id;
@@ -138,7 +142,7 @@ withPostgres('pg_terminate_backend of the worker and server connections during a
   }, 60_000);
 
   it('completes the running job once, answers again at once, and the worker LISTENs again', async () => {
-    const id = await d.submit(3_000);
+    const id = await d.submit(true);
     await until(
       'the handler to start',
       () => d.runs(id),
@@ -151,6 +155,9 @@ withPostgres('pg_terminate_backend of the worker and server connections during a
       async () => (await api(d.server().url, d.token(), 'GET', `/api/jobs/${id}`)).status === 200,
       t,
     );
+    // The handler was running all along; it returns now, over the worker's new connections.
+    expect(d.runs(id)).toEqual(['start 1']);
+    d.latch.release(id);
 
     expect(await d.completed(id)).toMatchObject({ attempts: 1, result: { attempt: 1 } });
     expect(d.runs(id)).toEqual(['start 1', 'done 1']);
@@ -167,7 +174,7 @@ withPostgres('pg_terminate_backend of the worker and server connections during a
       (n) => n >= 1,
       30_000,
     );
-    const next = await d.submit(0);
+    const next = await d.submit();
     expect(await d.completed(next)).toMatchObject({ attempts: 1 });
     expect(d.alive()).toBe(true);
     console.log(
@@ -176,21 +183,23 @@ withPostgres('pg_terminate_backend of the worker and server connections during a
   }, 180_000);
 
   it('completes a job whose connections are killed again and again while it runs and finishes', async () => {
-    const id = await d.submit(2_000);
+    const id = await d.submit(true);
     await until(
       'the handler to start',
       () => d.runs(id),
       (r) => r.length > 0,
     );
-    // Keep killing every backend of the database for 4 s: through the handler's end, its log
-    // flush and its status write.
-    const until4s = Date.now() + 4_000;
-    let kills = 0;
-    while (Date.now() < until4s) {
-      kills += await terminate();
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    // Kill every backend of the database every 200 ms (the pace of the storm, not a wait): once
+    // while the handler runs, then for 4 s after it is let go, through its end, its log flush and
+    // its status write.
+    let kills = await terminate();
     expect(kills).toBeGreaterThan(0);
+    d.latch.release(id);
+    const until4s = Date.now() + 4_000;
+    while (Date.now() < until4s) {
+      await new Promise((r) => setTimeout(r, 200));
+      kills += await terminate();
+    }
     expect(await d.completed(id)).toMatchObject({ attempts: 1, result: { attempt: 1 } });
     expect(d.runs(id)).toEqual(['start 1', 'done 1']);
     expect(d.alive()).toBe(true);
@@ -222,7 +231,7 @@ withCluster.each<Topology>([
     'stopped %s and started again: the job completes in the attempt it started, the server is ready within seconds',
     async (mode) => {
       expect(await ready()).toBe(200);
-      const id = await d.submit(4_000);
+      const id = await d.submit(true);
       await until(
         'the handler to start',
         () => d.runs(id),
@@ -230,19 +239,22 @@ withCluster.each<Topology>([
       );
 
       cluster!.stop(mode);
-      // The handler returns while the database is down: its log and status writes must wait.
+      // Held by its latch, the handler is still running.
       expect(d.runs(id)).toEqual(['start 1']);
       // Down: /readyz says so, the API answers 503 (not a crash, not a hang).
-      await until('readyz to report the database down', ready, (s) => s === 503, 30_000);
+      await until('readyz to report the database down', ready, (s) => s === 503, 60_000);
       const during = await api(d.server().url, d.token(), 'GET', `/api/jobs/${id}`);
       expect(during.status).toBe(503);
       expect(during.body.error.code).toBe('database_unavailable');
+      // The handler returns while the database is down: its log and status writes must wait.
+      d.latch.release(id);
       await until(
         'the handler to return',
         () => d.runs(id),
         (r) => r.includes('done 1'),
-        30_000,
       );
+      // The outage goes on a while after the handler's end (its length is the scenario, not a
+      // wait for something): the writes meet a database that is down, and retry.
       await new Promise((r) => setTimeout(r, 1_000));
 
       const starting = Date.now();
@@ -261,7 +273,7 @@ withCluster.each<Topology>([
       expect(d.runs(id)).toEqual(['start 1', 'done 1']);
 
       // New work after the restart is taken too (the worker's receive loop and LISTEN recovered).
-      const next = await d.submit(0);
+      const next = await d.submit();
       expect(await d.completed(next)).toMatchObject({ attempts: 1 });
       expect(d.alive()).toBe(true);
       expect(readySeconds).toBeLessThan(30);

@@ -8,6 +8,7 @@ import { api } from '../helpers/api-server.js';
 import { until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { FileLatch, LATCH_HANDLER } from '../helpers/latch.js';
 import {
   profileToken,
   type ServerProcess,
@@ -30,6 +31,7 @@ withPostgres('a job that kills its worker every time', () => {
   let env: Record<string, string>;
   let queue: { url: string; dlqUrl: string };
   let configHome: string;
+  let latch: FileLatch;
   const workers: ChildProcess[] = [];
   const token = () => profileToken(configHome);
 
@@ -44,7 +46,10 @@ withPostgres('a job that kills its worker every time', () => {
       // The queue's settings, as a deployment sets both from one config.
       JOBS_VISIBILITY_TIMEOUT_SECONDS: '2',
       JOBS_MAX_RECEIVES: String(MAX_RECEIVES),
+      // The `latch` type: its handler holds the job RUNNING until the test lets go (never, here).
+      JOBS_HANDLERS: LATCH_HANDLER,
     };
+    latch = new FileLatch(path.join(env.JOBS_DATA_DIR, 'latch'));
     server = await startServerProcess({ ...env, XDG_CONFIG_HOME: configHome }, ['--no-worker']);
   }, 120_000);
 
@@ -68,17 +73,14 @@ withPostgres('a job that kills its worker every time', () => {
 
   it('is FAILED with the reason, and its message is in the DLQ after maxReceiveCount', async () => {
     const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
-      type: 'noop',
-      params: { sleepMs: 600_000 },
+      type: 'latch',
+      params: latch.params(),
     });
-    // Every delivery but the last: the worker takes the job and dies with it.
+    // Every delivery but the last: the worker takes the job and dies with it (mid-handler).
     for (let attempt = 1; attempt < MAX_RECEIVES; attempt++) {
       const worker = await startWorker();
-      await until(
-        `attempt ${attempt}`,
-        () => job(body.id),
-        (j) => j.status === 'RUNNING' && j.attempts === attempt,
-      );
+      const runs = await latch.started(body.id, { count: attempt });
+      expect(runs.at(-1)).toEqual({ attempt, pid: worker.pid });
       worker.kill('SIGKILL');
     }
     // The last delivery finds a job whose every attempt died: it is given up on, not run again.

@@ -8,6 +8,7 @@ import { api } from '../helpers/api-server.js';
 import { COUNTING_BIN, readRuns, until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { FileLatch } from '../helpers/latch.js';
 import {
   type CliProcess,
   profileToken,
@@ -32,6 +33,7 @@ withPostgres.each(['database', 'sqs'] as const)(
     const configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dup-cfg-'));
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-dup-data-'));
     const counter = path.join(dataDir, 'runs');
+    const latch = new FileLatch(path.join(dataDir, 'latch'));
     let db: { url: string; drop: () => Promise<void> };
     let emu: Emulator | undefined;
     let queueUrl = '';
@@ -105,7 +107,8 @@ withPostgres.each(['database', 'sqs'] as const)(
       const token = profileToken(configHome);
       const { body } = await api(server.url, token, 'POST', '/api/jobs', {
         type: 'count',
-        params: { file: counter, sleepMs: 3_000 },
+        // Its handler waits on the latch: the job stays RUNNING until the copies were set aside.
+        params: { file: counter, latch: latch.dir },
       });
       await duplicate(body.id);
       const logs = async () =>
@@ -117,8 +120,8 @@ withPostgres.each(['database', 'sqs'] as const)(
         'both copies to be set aside',
         logs,
         (l) => l.filter((m) => m === 'duplicate delivery ignored (job is RUNNING)').length === 2,
-        60_000,
       );
+      latch.release(body.id);
       // …and are acknowledged once it has finished (after the retry delay).
       await until('the queue to be empty', left, (n) => n === 0, 120_000);
       const job = (await api(server.url, token, 'GET', `/api/jobs/${body.id}`)).body;

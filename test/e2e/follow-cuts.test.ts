@@ -2,6 +2,7 @@ import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { api, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { until } from '../helpers/counting.js';
 import { dbKinds } from '../helpers/db.js';
 import { BIN, cliEnv, ROOT, tempConfigHome } from '../cli/helpers/run-cli.js';
 
@@ -92,8 +93,11 @@ describe.each(dbKinds())('following a job through dropped connections (%s)', (ki
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       // The worker starts once the follower is connected, so lines are written while it follows.
-      const until = Date.now() + 60_000;
-      while (proxy.heads.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await until(
+        'the follower to connect',
+        () => proxy.heads.length,
+        (n) => n > 0,
+      );
       s.startWorker();
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
       expect(stderr).toBe('');

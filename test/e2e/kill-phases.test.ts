@@ -7,6 +7,7 @@ import { runCli } from '../cli/helpers/run-cli.js';
 import { COUNTING_BIN, readRuns, until, type HandlerRun } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { sqsEnv, startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { FileLatch } from '../helpers/latch.js';
 import {
   type CliProcess,
   profileToken,
@@ -21,7 +22,7 @@ import {
  * write but before the acknowledgement) — leaves a job that ends COMPLETED, committed once, by a
  * handler run that no other live process repeated. Real processes: the phases are hit exactly by
  * the test-only failpoints (JOBS_FAILPOINTS, the worker SIGKILLs itself), mid-handler by a SIGKILL
- * from here while the handler sleeps. The `count` handler (test/fixtures/counting-jobs.mjs)
+ * from here while the handler waits on its latch (test/helpers/latch.ts FileLatch). The `count` handler (test/fixtures/counting-jobs.mjs)
  * records every run in a file, which survives the kills.
  *
  * Modes: the embedded server (PGlite, its own worker: the server is what dies); PostgreSQL with
@@ -169,6 +170,7 @@ describe.each(modes.map((make) => make()).map((m) => [m.name, m] as const))(
   'SIGKILL in each phase: %s',
   (_name, mode) => {
     const counter = path.join(tempDir('jobs-kill-counter-'), 'runs');
+    const latch = new FileLatch(path.join(path.dirname(counter), 'latch'));
     const processors: CliProcess[] = [];
 
     beforeAll(() => mode.setUp(), 120_000);
@@ -195,10 +197,10 @@ describe.each(modes.map((make) => make()).map((m) => [m.name, m] as const))(
       'killed %s: the job ends COMPLETED, its handler run to its end by one live process',
       async (phase) => {
         const { url, token } = await mode.api();
-        const sleepMs = phase === 'mid-handler' ? 4_000 : 0;
+        // Mid-handler, the handler waits on its latch until the kill has happened.
         const submitted = await api(url, token, 'POST', '/api/jobs', {
           type: 'count',
-          params: { file: counter, sleepMs },
+          params: phase === 'mid-handler' ? { file: counter, latch: latch.dir } : { file: counter },
         });
         expect(submitted.status).toBe(201);
         const id: string = submitted.body.id;
@@ -215,6 +217,7 @@ describe.each(modes.map((make) => make()).map((m) => [m.name, m] as const))(
           );
           killed = p.child.pid!;
           await mode.stopProcessor(p, 'SIGKILL');
+          latch.release(id); // the next run goes through
         } else {
           killed = await mode.killedAt(phase);
         }

@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { api, waitForJob } from '../helpers/api-server.js';
+import { until } from '../helpers/counting.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { EMULATOR_ENV, startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
@@ -37,6 +39,7 @@ withPostgres('an SQS outage during submit', () => {
       JOBS_SQS_QUEUE_URL: queue.url,
       JOBS_SQS_ENDPOINT: emu.endpoint,
       JOBS_DATA_DIR: dataDir,
+      JOBS_ENABLE_NOOP: 'true', // off by default on SQS; this test submits a noop
     };
     server = await startServerProcess({ ...env, XDG_CONFIG_HOME: configHome }, ['--no-worker']);
   }, 120_000);
@@ -59,7 +62,8 @@ withPostgres('an SQS outage during submit', () => {
     });
     expect(submitted.status).toBe(201);
     const id = submitted.body.id;
-    await new Promise((r) => setTimeout(r, 1500)); // the relay tries (and fails) meanwhile
+    // The relay tries, and fails (its warning on the server's stderr).
+    await server.waitForStderr(/outbox: publish failed; will retry/);
     expect((await api(server.url, token(), 'GET', `/api/jobs/${id}`)).body.status).toBe('PENDING');
 
     // SQS is back at the same address (an emulator keeps no state: the queue is created again).
@@ -67,21 +71,33 @@ withPostgres('an SQS outage during submit', () => {
     const queue = await emu.createQueue('jobs');
     expect(queue.url).toBe(env.JOBS_SQS_QUEUE_URL);
 
-    // The outbox relay publishes it; wait for the message, then count: exactly one.
-    const deadline = Date.now() + 60_000;
-    let visible = 0;
-    while (Date.now() < deadline) {
-      const a = await emu.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: queue.url,
-          AttributeNames: ['ApproximateNumberOfMessages'],
-        }),
+    // The outbox relay publishes it and then deletes its outbox row: once the outbox is empty,
+    // nothing can publish a second copy. Then count: exactly one.
+    const sqs = emu.sqs;
+    await until(
+      'the message in SQS',
+      async () =>
+        (
+          await sqs.send(
+            new GetQueueAttributesCommand({
+              QueueUrl: queue.url,
+              AttributeNames: ['ApproximateNumberOfMessages'],
+            }),
+          )
+        ).Attributes?.ApproximateNumberOfMessages,
+      (n) => Number(n ?? 0) > 0,
+    );
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await until(
+        'the outbox to empty',
+        async () => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM job_outbox')).rows[0].n,
+        (n) => n === 0,
       );
-      visible = Number(a.Attributes?.ApproximateNumberOfMessages ?? 0);
-      if (visible > 0) break;
-      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await c.end();
     }
-    await new Promise((r) => setTimeout(r, 1000)); // a second copy would show up by now
     const a = await emu.sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queue.url, AttributeNames: ['ApproximateNumberOfMessages'] }),
     );

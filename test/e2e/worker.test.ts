@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { api, waitForJob } from '../helpers/api-server.js';
 import { createScratchDatabase } from '../helpers/db.js';
+import { FileLatch, LATCH_HANDLER } from '../helpers/latch.js';
 import {
   type CliProcess,
   profileToken,
@@ -24,13 +25,20 @@ withPostgres('jobs worker', () => {
   let dataDir: string;
   const workers: ChildProcess[] = [];
   const token = () => profileToken(configHome);
+  let latch: FileLatch;
 
   beforeAll(async () => {
     db = await createScratchDatabase();
     configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-worker-cfg-'));
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-worker-data-'));
+    latch = new FileLatch(path.join(dataDir, 'latch'));
     server = await startServerProcess(
-      { DATABASE_URL: db.url, XDG_CONFIG_HOME: configHome, JOBS_DATA_DIR: dataDir },
+      {
+        DATABASE_URL: db.url,
+        XDG_CONFIG_HOME: configHome,
+        JOBS_DATA_DIR: dataDir,
+        JOBS_HANDLERS: LATCH_HANDLER,
+      },
       ['--no-worker'],
     );
   }, 120_000);
@@ -44,7 +52,10 @@ withPostgres('jobs worker', () => {
   });
 
   async function startWorker(args: string[] = []): Promise<CliProcess> {
-    const w = await startWorkerProcess({ DATABASE_URL: db.url, JOBS_DATA_DIR: dataDir }, args);
+    const w = await startWorkerProcess(
+      { DATABASE_URL: db.url, JOBS_DATA_DIR: dataDir, JOBS_HANDLERS: LATCH_HANDLER },
+      args,
+    );
     workers.push(w.child);
     return w;
   }
@@ -65,16 +76,16 @@ withPostgres('jobs worker', () => {
   }, 120_000);
 
   it('lets a running job finish on SIGTERM, then exits 0', async () => {
-    const w = await startWorker(['--grace', '30']);
+    const w = await startWorker(['--grace', '60']);
     const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
-      type: 'noop',
-      params: { sleepMs: 2000 },
+      type: 'latch',
+      params: latch.params(),
     });
-    for (;;) {
-      if ((await api(server.url, token(), 'GET', `/api/jobs/${body.id}`)).body.status === 'RUNNING') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await latch.started(body.id);
     w.child.kill('SIGTERM');
+    // The job finishes inside the grace period: it is let go only once the worker is stopping.
+    await w.waitForStderr(/SIGTERM received, shutting down/);
+    latch.release(body.id);
     expect(await w.exited).toBe(0);
     expect((await api(server.url, token(), 'GET', `/api/jobs/${body.id}`)).body).toMatchObject({
       status: 'COMPLETED',
@@ -85,22 +96,22 @@ withPostgres('jobs worker', () => {
   it('releases a running job past the grace period, and another worker completes it', async () => {
     const w = await startWorker(['--grace', '0']);
     const { body } = await api(server.url, token(), 'POST', '/api/jobs', {
-      type: 'noop',
-      params: { sleepMs: 3000 },
+      type: 'latch',
+      params: latch.params(),
     });
-    for (;;) {
-      if ((await api(server.url, token(), 'GET', `/api/jobs/${body.id}`)).body.status === 'RUNNING') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Held by its latch, it cannot finish within the (zero) grace period.
+    await latch.started(body.id);
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
     const released = (await api(server.url, token(), 'GET', `/api/jobs/${body.id}`)).body;
     expect(released).toMatchObject({ status: 'PENDING', attempts: 0 });
+    latch.release(body.id); // the next run goes straight through
     const next = await startWorker();
     expect(await waitForJob(server.url, token(), body.id, 60_000)).toMatchObject({
       status: 'COMPLETED',
       attempts: 1,
     });
+    expect(latch.runs(body.id).map((r) => r.pid)).toEqual([w.child.pid, next.child.pid]);
     next.child.kill('SIGTERM');
     expect(await next.exited).toBe(0);
   }, 120_000);

@@ -173,7 +173,8 @@ export async function api(
   return { status: res.status, body: parsed };
 }
 
-export async function waitForJob(url: string, token: string, id: string, timeoutMs = 20_000): Promise<any> {
+/** Polls the job until it ends; `timeoutMs` is a deadline for a stuck job (generous: a loaded machine). */
+export async function waitForJob(url: string, token: string, id: string, timeoutMs = 60_000): Promise<any> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const { body } = await api(url, token, 'GET', `/api/jobs/${id}`);

@@ -9,6 +9,11 @@ export interface CliProcess {
   exited: Promise<number | null>;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
+  /**
+   * Resolves once its stderr matches `re` (a log line as an event: `/SIGTERM received/` says a
+   * shutdown began); rejects if the process exits first, or after `ms` (a deadline).
+   */
+  waitForStderr(re: RegExp, ms?: number): Promise<RegExpExecArray>;
   /** Sends `signal` and resolves with the exit code (SIGKILL after `timeoutMs`). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
@@ -35,6 +40,35 @@ export async function startCliProcess(
   });
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitForStderr = (re: RegExp, ms = 90_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const check = () => {
+        const m = re.exec(stderr);
+        if (m) finish(() => resolve(m));
+      };
+      const onClose = () => {
+        check();
+        finish(() => reject(new Error(`jobs ${args[0]} exited before its stderr matched ${re}:\n${stderr}`)));
+      };
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`no ${re} on stderr within ${ms} ms:\n${stderr}`))),
+        ms,
+      );
+      let settled = false;
+      const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        child.stderr!.off('data', onData);
+        child.off('close', onClose);
+        settle();
+      };
+      // After the helper's own listener has appended the chunk (listeners run in order).
+      const onData = () => check();
+      child.stderr!.on('data', onData);
+      child.on('close', onClose); // 'close': after the last of its stderr was read
+      check();
+    });
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`jobs ${args[0]} did not start:\n${stderr}`)), 90_000);
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
@@ -55,6 +89,7 @@ export async function startCliProcess(
     exited,
     match,
     stderr: () => stderr,
+    waitForStderr,
     async stop(signal = 'SIGTERM', timeoutMs = 20_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);

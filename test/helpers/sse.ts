@@ -70,7 +70,7 @@ export function openSse(
           },
           events,
           ended,
-          async next(timeoutMs = 10_000) {
+          async next(timeoutMs = 30_000) {
             const until = Date.now() + timeoutMs;
             while (taken >= events.length) {
               if (isEnded) throw new Error(`stream ended after ${events.length} events`);

@@ -4,6 +4,7 @@ import type { JobQueue } from '../../core/queue/job-queue.js';
 import type { ProcessBatch } from '../../processor/processor.js';
 import { toRecord } from '../../processor/queue-worker.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createLatch } from '../helpers/latch.js';
 import { composeForTest, type TestPlatform } from '../helpers/platform.js';
 
 /** At-least-once delivery must never run a job twice: duplicates are acknowledged and logged. */
@@ -13,10 +14,11 @@ describe.each(dbKinds())('duplicate deliveries on %s', (kind) => {
   let process: ProcessBatch;
   let queue: JobQueue;
   const ownerId = randomUUID();
+  const latch = createLatch();
 
   beforeAll(async () => {
     t = await openTestDatabase(kind);
-    platform = await composeForTest(t);
+    platform = await composeForTest(t, { handlers: [latch.handler] });
     process = platform.processor;
     queue = platform.api.queue;
   });
@@ -29,9 +31,9 @@ describe.each(dbKinds())('duplicate deliveries on %s', (kind) => {
     await t.db.prisma.user.create({ data: { id: ownerId, name: 'owner' } });
   });
 
-  async function queuedJob(params: object) {
+  async function queuedJob(params: object, type = 'noop') {
     const id = randomUUID();
-    await t.db.prisma.job.create({ data: { id, type: 'noop', ownerId, params } });
+    await t.db.prisma.job.create({ data: { id, type, ownerId, params } });
     await queue.send(id);
     const [message] = await queue.receive({ max: 1, waitMs: 1000 });
     return { id, record: toRecord(message) };
@@ -54,8 +56,17 @@ describe.each(dbKinds())('duplicate deliveries on %s', (kind) => {
   });
 
   it('runs a message delivered three times concurrently once', async () => {
-    const { id, record } = await queuedJob({ sleepMs: 300 });
-    const results = await Promise.all([1, 2, 3].map(() => process({ Records: [record] })));
+    const { id, record } = await queuedJob({}, 'latch');
+    const deliveries = [1, 2, 3].map(() => process({ Records: [record] }));
+    // One runs it and waits on the latch; the two copies find it RUNNING and return. Only then
+    // does the runner go on.
+    await latch.started(id);
+    let returned = 0;
+    await new Promise<void>((copiesReturned) => {
+      for (const d of deliveries) void d.then(() => ++returned === 2 && copiesReturned());
+    });
+    latch.release(id);
+    const results = await Promise.all(deliveries);
     // One ran it; the copies that found it running keep their message (should the runner die,
     // that message is how the job runs again) and are ignored once it has finished.
     const failures = results.map((r) => r.batchItemFailures.length).sort();

@@ -67,7 +67,8 @@ describe('noop', () => {
     const reason = new Error('cancelled by owner');
     setTimeout(() => controller.abort(reason), 30);
     await expect(run.result).rejects.toBe(reason);
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Long before its 60 s sleep would end (generous: a loaded machine).
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('throws an AbortError when aborted without a reason', async () => {

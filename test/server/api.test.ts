@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { dbKinds } from '../helpers/db.js';
+import { createLatch } from '../helpers/latch.js';
 import { api, filesUnder, startTestServer, waitForJob, type TestServer } from '../helpers/api-server.js';
 
 const csv = 'id,name\n1,ada\n2,grace\n';
@@ -17,9 +18,10 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
   let admin: string;
   let alice: string;
   let bob: string;
+  const latch = createLatch();
 
   beforeAll(async () => {
-    s = await startTestServer(kind, { maxUploadBytes: 64 * 1024 });
+    s = await startTestServer(kind, { maxUploadBytes: 64 * 1024, handlers: [latch.handler] });
     s.startWorker();
   });
   afterAll(async () => {
@@ -372,8 +374,7 @@ describe.each(dbKinds())('REST API on %s', (kind) => {
   describe('cancel and retry', () => {
     it('cancels a pending or running job and retries it', async () => {
       const { body } = await api(s.url, alice, 'POST', '/api/jobs', {
-        type: 'noop',
-        params: { sleepMs: 60_000 },
+        type: 'latch', // held RUNNING (once the worker takes it) until cancelled: it cannot end first
       });
       const cancelled = await api(s.url, alice, 'POST', `/api/jobs/${body.id}/cancel`);
       expect(cancelled.status).toBe(200);

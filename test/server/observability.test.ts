@@ -8,6 +8,7 @@ import { LiveEvents } from '../../core/jobs/live-events.js';
 import { SqsQueue } from '../../core/queue/sqs-queue.js';
 import { createMetrics } from '../../server/metrics.js';
 import { startEmulator } from '../helpers/fauxqs.js';
+import { until } from '../helpers/counting.js';
 import { api, startTestServer, waitForJob, type TestServer } from '../helpers/api-server.js';
 import { dbKinds, openTestDatabase } from '../helpers/db.js';
 
@@ -40,7 +41,11 @@ describe.each(dbKinds())('/metrics on %s', (kind) => {
     const ok = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', params: { sleepMs: 300 } });
     const bad = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', params: { fail: true } });
     expect([ok.status, bad.status]).toEqual([201, 201]);
-    await new Promise((r) => setTimeout(r, 1100)); // the oldest message ages past a second
+    // The oldest message sent 90 s ago (a fixture date, instead of waiting for it to age).
+    await s.t.db.prisma.queueMessage.updateMany({
+      where: { jobId: ok.body.id },
+      data: { sentAt: new Date(Date.now() - 90_000) },
+    });
 
     let text = await scrape(s.url);
     expect(text).toContain('# TYPE jobs_jobs gauge');
@@ -48,7 +53,8 @@ describe.each(dbKinds())('/metrics on %s', (kind) => {
     expect(sample(text, 'jobs_jobs{status="COMPLETED",type="noop"}')).toBe(0);
     expect(sample(text, 'jobs_queue_messages{state="waiting"}')).toBe(2);
     expect(sample(text, 'jobs_queue_messages{state="in_flight"}')).toBe(0);
-    expect(sample(text, 'jobs_queue_oldest_message_age_seconds')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'jobs_queue_oldest_message_age_seconds')).toBeGreaterThanOrEqual(90);
+    expect(sample(text, 'jobs_queue_oldest_message_age_seconds')).toBeLessThan(3600);
     expect(sample(text, 'jobs_queue_scrape_ok')).toBe(1);
 
     s.startWorker();
@@ -57,9 +63,15 @@ describe.each(dbKinds())('/metrics on %s', (kind) => {
     await api(s.url, alice, 'GET', `/api/jobs/${ok.body.id}`);
     await api(s.url, alice, 'GET', '/api/nothing-here');
     await api(s.url, alice, 'GET', '/api/jobs/00000000-0000-4000-8000-000000000000'); // 404 thrown in the route
-    await new Promise((r) => setTimeout(r, 300)); // the end notifications reach the histogram
-
-    text = await scrape(s.url);
+    // The end notifications reach the histogram asynchronously (through LISTEN), and a request is
+    // counted once its response has finished: wait until what came before has landed.
+    const landed = (t: string) =>
+      ['COMPLETED', 'FAILED'].every(
+        (st) => sample(t, `jobs_job_duration_seconds_count{type="noop",status="${st}"}`) !== undefined,
+      ) &&
+      sample(t, 'http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"}') !==
+        undefined;
+    text = await until('the ends and the requests in the histograms', () => scrape(s.url), landed, 60_000);
     expect(sample(text, 'jobs_jobs{status="COMPLETED",type="noop"}')).toBe(1);
     expect(sample(text, 'jobs_jobs{status="FAILED",type="noop"}')).toBe(1);
     expect(sample(text, 'jobs_jobs{status="PENDING",type="noop"}')).toBe(0);
@@ -206,7 +218,12 @@ describe('CORS and request ids', () => {
     } finally {
       await s.t.db.prisma.$executeRawUnsafe('ALTER TABLE jobs_away RENAME TO jobs');
     }
-    await new Promise((r) => setTimeout(r, 50));
+    // pino-http logs a request as its response finishes: wait for the error request's line.
+    await until(
+      "the failed request's completion logged",
+      () => logs.filter((l) => l.reqId === 'req-broken-1'),
+      (lines) => lines.some((l) => l.res !== undefined),
+    );
     const meLine = logs.find((l) => l.reqId === 'edge-1234.abc');
     expect(meLine).toMatchObject({
       level: 30,

@@ -53,7 +53,7 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`jobs ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, opts.timeoutMs ?? 30_000);
+    }, opts.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { DbQueue } from '../../../core/queue/db-queue.js';
+import { until } from '../../helpers/counting.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../../helpers/db.js';
 import { describeJobQueue } from './job-queue-contract.js';
 
@@ -36,6 +37,20 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
       queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 3 });
     });
 
+    /**
+     * Resolves once `n` receives of `q` wait for a wake-up (their first claim found nothing):
+     * the queue's own set of waiters, read because it is the event itself.
+     */
+    async function waitingReceivers(q: DbQueue, n: number): Promise<void> {
+      const waiters = (q as unknown as { waiters: Set<unknown> }).waiters;
+      await until(
+        `${n} waiting receivers`,
+        () => waiters.size,
+        (size) => size >= n,
+        30_000,
+      );
+    }
+
     async function newJob(): Promise<string> {
       const id = randomUUID();
       await t.db.prisma.job.create({ data: { id, type: 'noop', ownerId } });
@@ -44,20 +59,24 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
 
     it('wakes a waiting receiver at once through NOTIFY, not the idle poll', async () => {
       const jobId = await newJob();
-      // Idle poll of 10 s: only the NOTIFY can deliver the message within the test's patience.
+      // Idle poll of 60 s: only the NOTIFY can deliver the message within the test's patience.
       const slowPoll = new DbQueue(t.db, {
         visibilityTimeoutSeconds: 30,
         maxReceives: 3,
-        idlePollMs: 10_000,
+        idlePollMs: 60_000,
       });
       try {
         await slowPoll.receive({ max: 1, waitMs: 1 }); // starts listening
-        const started = Date.now();
-        const pending = slowPoll.receive({ max: 1, waitMs: 8_000 });
-        setTimeout(() => void queue.send(jobId), 100);
+        const pending = slowPoll.receive({ max: 1, waitMs: 40_000 });
+        await waitingReceivers(slowPoll, 1);
+        const sent = Date.now();
+        await queue.send(jobId);
         const got = await pending;
         expect(got.map((m) => m.jobId)).toEqual([jobId]);
-        expect(Date.now() - started).toBeLessThan(3_000);
+        // Far sooner than the idle poll (generous: a loaded machine).
+        const wokenMs = Date.now() - sent;
+        console.log(`${kind}: a waiting receiver got the message ${wokenMs} ms after the send`);
+        expect(wokenMs).toBeLessThan(20_000);
       } finally {
         await slowPoll.close();
       }
@@ -84,14 +103,15 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
       const ac = new AbortController();
       try {
         await waiting.receive({ max: 1, waitMs: 1 }); // starts listening
-        const a = waiting.receive({ max: 1, waitMs: 8_000, signal: ac.signal });
-        const b = waiting.receive({ max: 1, waitMs: 8_000, signal: ac.signal });
-        await new Promise((r) => setTimeout(r, 200)); // both are waiting now
+        const a = waiting.receive({ max: 1, waitMs: 40_000, signal: ac.signal });
+        const b = waiting.receive({ max: 1, waitMs: 40_000, signal: ac.signal });
+        await waitingReceivers(waiting, 2); // both made their first claim and wait now
         claims = 0;
         await queue.send(jobId);
         const first = await Promise.race([a, b]);
         expect(first.map((m) => m.jobId)).toEqual([jobId]);
-        await new Promise((r) => setTimeout(r, 500)); // room for a needless second claim
+        // A "nothing happens" check, so a pause is the point: room for a needless second claim.
+        await new Promise((r) => setTimeout(r, 500));
         expect(claims).toBe(1);
         ac.abort();
         expect([...(await a), ...(await b)].map((m) => m.jobId)).toEqual([jobId]);
@@ -104,10 +124,12 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
     it('returns promptly when a waiting receive is aborted', async () => {
       const ac = new AbortController();
       const started = Date.now();
-      const pending = queue.receive({ max: 1, waitMs: 15_000, signal: ac.signal });
-      setTimeout(() => ac.abort(), 100);
+      const pending = queue.receive({ max: 1, waitMs: 45_000, signal: ac.signal });
+      await waitingReceivers(queue, 1);
+      ac.abort();
       expect(await pending).toEqual([]);
-      expect(Date.now() - started).toBeLessThan(5_000);
+      // Far sooner than its wait (generous: a loaded machine).
+      expect(Date.now() - started).toBeLessThan(20_000);
     });
 
     it('makes in-flight messages visible again after a crash (recover)', async () => {

@@ -34,7 +34,7 @@ function createQueues(server: FauxqsServer, visibilityTimeoutSeconds = 30, name 
 }
 
 /** Polls `check` until it holds or the deadline passes (no fixed sleeps as synchronisation). */
-async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+async function eventually(check: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -67,8 +67,8 @@ describe.each(dbKinds())('SqsQueue (fauxqs) with %s', (kind) => {
         ...createQueues(server, visibilityTimeoutSeconds),
         prisma: t.db.prisma,
         logger: silent,
-        // Only afterCommit() (a kick) can publish within the tests' patience.
-        relay: { pollMs: 30_000 },
+        // Only afterCommit() (a kick) can publish within the tests' patience (their deadlines).
+        relay: { pollMs: 600_000 },
       });
       return { queue, afterCommit: () => queue.afterCommit() };
     },

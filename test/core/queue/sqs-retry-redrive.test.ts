@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { SqsQueue } from '../../../core/queue/sqs-queue.js';
 import { RetryableError, type JobHandler } from '../../../processor/handler.js';
+import { until } from '../../helpers/counting.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../../helpers/db.js';
 import { EMULATOR_ENV, sqsEnv, startEmulator, type Emulator } from '../../helpers/fauxqs.js';
 import { composeForTest } from '../../helpers/platform.js';
@@ -62,27 +63,38 @@ describe.each(dbKinds())('SqsQueue retries and redrive with %s', (kind) => {
 
   it('a delayed send in a transaction waits in the outbox until due, then is published', async () => {
     const id = await newJob();
-    await t.db.prisma.$transaction((tx) => queue.send(id, tx, { delaySeconds: 1.5 }));
-    const sent = Date.now();
+    // A delay long enough that the "not yet" check below holds on a loaded machine.
+    const sent = Date.now(); // before the send: its delay starts inside it
+    await t.db.prisma.$transaction((tx) => queue.send(id, tx, { delaySeconds: 4 }));
     queue.afterCommit();
+    // A "nothing happens" check, so a pause is the point: the relay, woken by the commit, must
+    // leave the row alone until it is due.
     await new Promise((r) => setTimeout(r, 600));
     expect(await receive(urls.url)).toEqual([]);
     expect(await t.db.prisma.jobOutbox.count()).toBe(1);
-    let got: string[] = [];
-    while (got.length === 0 && Date.now() - sent < 10_000) {
-      got = await receive(urls.url);
-      if (got.length === 0) await new Promise((r) => setTimeout(r, 100));
-    }
+    const got = await until(
+      'the delayed message',
+      () => receive(urls.url),
+      (m) => m.length > 0,
+      60_000,
+    );
     expect(got).toEqual([id]);
-    expect(Date.now() - sent).toBeGreaterThanOrEqual(1_400);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(3_900);
   });
 
   it('a delayed send without a transaction uses DelaySeconds', async () => {
     const id = await newJob();
-    await queue.send(id, undefined, { delaySeconds: 1 });
+    const sent = Date.now(); // before the send: its delay starts inside it
+    await queue.send(id, undefined, { delaySeconds: 3 });
     expect(await receive(urls.url)).toEqual([]);
-    await new Promise((r) => setTimeout(r, 1_300));
-    expect(await receive(urls.url)).toEqual([id]);
+    const got = await until(
+      'the delayed message',
+      () => receive(urls.url),
+      (m) => m.length > 0,
+      60_000,
+    );
+    expect(got).toEqual([id]);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(2_900);
   });
 
   it('retries a retryable failure through SQS after its backoff, then completes', async () => {
@@ -112,12 +124,11 @@ describe.each(dbKinds())('SqsQueue retries and redrive with %s', (kind) => {
     platform.api.queue.afterCommit?.();
     const worker = platform.startWorker({ concurrency: 1 });
     try {
-      const deadline = Date.now() + 30_000;
-      let job = await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
-      while (job.status !== 'COMPLETED' && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-        job = await t.db.prisma.job.findUniqueOrThrow({ where: { id } });
-      }
+      const job = await until(
+        'the job to complete',
+        () => t.db.prisma.job.findUniqueOrThrow({ where: { id } }),
+        (j) => j.status === 'COMPLETED',
+      );
       expect(job).toMatchObject({ status: 'COMPLETED', attempts: 2, result: { n: 2 } });
       const logs = await t.db.prisma.jobLog.findMany({ where: { jobId: id }, orderBy: { seq: 'asc' } });
       const retry = logs.find((l) => l.message.includes('retrying in'))!;
