@@ -76,15 +76,19 @@ withPostgres('a job that kills its worker every time', () => {
       type: 'latch',
       params: latch.params(),
     });
-    // Every delivery but the last: the worker takes the job and dies with it (mid-handler).
+    // Every delivery but the last: the worker takes the job and dies with it (mid-handler). The
+    // next worker is started (and waiting on the queue) before the kill, so the redelivery reaches
+    // it as soon as the message is visible again: a worker still starting up on a loaded machine
+    // would leave the job to the reaper, whose requeue is a fresh message (a different scenario).
+    let worker = await startWorker();
     for (let attempt = 1; attempt < MAX_RECEIVES; attempt++) {
-      const worker = await startWorker();
       const runs = await latch.started(body.id, { count: attempt });
       expect(runs.at(-1)).toEqual({ attempt, pid: worker.pid });
+      const next = await startWorker();
       worker.kill('SIGKILL');
+      worker = next;
     }
     // The last delivery finds a job whose every attempt died: it is given up on, not run again.
-    const worker = await startWorker();
     const failed = await until(
       'FAILED',
       () => job(body.id),
