@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { StartedWorker } from '../../compose/compose.js';
 import type { JobQueue } from '../../core/queue/job-queue.js';
 import { RetryableError, type JobHandler } from '../../processor/handler.js';
+import { toRecord } from '../../processor/queue-worker.js';
 import { Reaper } from '../../processor/reaper.js';
 import { backoffSeconds } from '../../processor/run-job.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -238,6 +239,21 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
       expect(job.finishedAt).not.toBeNull();
       expect((await logs(id)).map((l) => [l.level, l.message])).toEqual([['error', reason]]);
       expect(await t.db.prisma.queueMessage.count()).toBe(0);
+    });
+
+    it('a job the reaper gave up on has its message dead-lettered when it is next delivered', async () => {
+      // The worker died; its message is still in the queue (hidden, or not yet redelivered).
+      const id = await abandoned(3);
+      await queue.send(id);
+      expect((await reaper().sweep()).failed).toEqual([id]);
+      // Whoever gives up, the message ends in the dead letters: here, on its next delivery.
+      const [message] = await queue.receive({ max: 1, waitMs: 1000 });
+      expect(message.jobId).toBe(id);
+      expect(await platform.processor({ Records: [toRecord(message)] })).toEqual({ batchItemFailures: [] });
+      const dead = await t.db.prisma.queueMessage.findMany({ where: { jobId: id } });
+      expect(dead.map((m) => m.deadLetteredAt !== null)).toEqual([true]);
+      expect((await queue.stats()).deadLetters).toBe(1);
+      expect((await t.db.prisma.job.findUniqueOrThrow({ where: { id } })).status).toBe('FAILED');
     });
 
     it('handles each expired job once when several reapers sweep at once', async () => {
