@@ -57,8 +57,21 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
  */
 const TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 30_000 };
 
+/** How long PostgreSQL lets a session sit idle inside a transaction before ending it. */
+export const IDLE_IN_TRANSACTION_MS = 15_000;
+
 async function openPostgres(url: string): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: 10, keepAlive: true });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    keepAlive: true,
+    // A process frozen or hung between two statements of a transaction (SIGSTOP, a stalled event
+    // loop) would hold that transaction's row locks for as long as it hangs: a reaper sweep that
+    // locked an expired job would stop every claim, cancel and sweep of that job. The server ends
+    // such a transaction after this long idle; none of ours idles between statements for more than
+    // moments. (Seen in the hung-worker test: a worker frozen inside its reaper's transaction.)
+    options: `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`,
+  });
   // An idle client that loses its connection emits 'error' on the pool; without a listener that
   // would crash the process. The pool drops that client and the next query gets a new connection
   // (after a PostgreSQL restart, every idle client errors this way at once).
