@@ -1,12 +1,11 @@
 import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket/index.js';
 import { S3BucketLifecycleConfiguration } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js';
 import { S3BucketLoggingA } from '@cdktf/provider-aws/lib/s3-bucket-logging/index.js';
-import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls/index.js';
 import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy/index.js';
-import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block/index.js';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
 import { Construct } from 'constructs';
 import { policyDocument } from './policy-document.js';
+import { lockDownBucket } from './private-bucket.js';
 
 export interface AccessLogBucketOptions {
   prefix: string;
@@ -43,18 +42,8 @@ export class AccessLogBucket extends Construct {
       bucket,
       rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' }, bucketKeyEnabled: true }],
     });
-    const publicAccessBlock = new S3BucketPublicAccessBlock(this, 'public-access-block', {
-      bucket,
-      blockPublicAcls: true,
-      blockPublicPolicy: true,
-      ignorePublicAcls: true,
-      restrictPublicBuckets: true,
-    });
     // Owner-enforced: log delivery is granted by the bucket policy below, not by ACLs.
-    new S3BucketOwnershipControls(this, 'ownership', {
-      bucket,
-      rule: { objectOwnership: 'BucketOwnerEnforced' },
-    });
+    const publicAccessBlock = lockDownBucket(this, bucket);
     new S3BucketLifecycleConfiguration(this, 'lifecycle', {
       bucket,
       rule: [

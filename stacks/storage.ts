@@ -1,14 +1,13 @@
 import { KmsKey } from '@cdktf/provider-aws/lib/kms-key/index.js';
 import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket/index.js';
 import { S3BucketLifecycleConfiguration } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js';
-import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls/index.js';
 import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy/index.js';
-import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block/index.js';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
 import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning/index.js';
 import { Construct } from 'constructs';
 import type { StorageConfig } from './config/types.js';
 import { policyDocument } from './policy-document.js';
+import { lockDownBucket } from './private-bucket.js';
 
 /** The key prefix of job inputs (`core/blobs/blob-store.ts` writes `inputs/<owner>/<job>`). */
 export const INPUT_PREFIX = 'inputs/';
@@ -57,17 +56,7 @@ export class InputBucket extends Construct {
         },
       ],
     });
-    const publicAccessBlock = new S3BucketPublicAccessBlock(this, 'public-access-block', {
-      bucket,
-      blockPublicAcls: true,
-      blockPublicPolicy: true,
-      ignorePublicAcls: true,
-      restrictPublicBuckets: true,
-    });
-    new S3BucketOwnershipControls(this, 'ownership', {
-      bucket,
-      rule: { objectOwnership: 'BucketOwnerEnforced' },
-    });
+    const publicAccessBlock = lockDownBucket(this, bucket);
     new S3BucketVersioningA(this, 'versioning', {
       bucket,
       versioningConfiguration: { status: 'Enabled' },
