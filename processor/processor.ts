@@ -34,7 +34,12 @@ export function createProcessor(deps: ProcessorDeps): ProcessBatch {
             return;
           }
           const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
-          const delivery = { jobId, receiptHandle: record.receiptHandle, receiveCount };
+          const delivery = {
+            jobId,
+            messageId: record.messageId,
+            receiptHandle: record.receiptHandle,
+            receiveCount,
+          };
           const outcome = await runJob(deps, delivery, stop);
           // Without a way to dead-letter it here, the message is left for the queue's redrive
           // policy, which moves it once its receive count runs out.

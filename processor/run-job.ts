@@ -52,6 +52,8 @@ export { gaveUpReason };
 
 export interface Delivery {
   jobId: string;
+  /** The queue message's id (stable across its deliveries; SQS's MessageId). */
+  messageId?: string;
   receiptHandle?: string;
   /** ApproximateReceiveCount: 1 on the first delivery. */
   receiveCount?: number;
@@ -85,7 +87,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   }
   failpoint('before-claim');
   const attempt = await store.claim(delivery.jobId, randomUUID(), leaseSeconds);
-  if (!attempt) return duplicate(deps, delivery.jobId);
+  if (!attempt) return duplicate(deps, delivery);
   const { job, lease } = attempt;
   const log = new JobLogWriter(store, job.id, { logger: deps.logger });
 
@@ -102,7 +104,11 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   if (job.attempts > job.maxAttempts || (job.prevStatus === 'RUNNING' && lastDelivery)) {
     const reason = gaveUpReason(crashed);
     log.error(reason);
-    await store.giveUp(lease, { reason, attempts: crashed }, await log.drain());
+    await store.giveUp(
+      lease,
+      { reason, attempts: crashed, messageId: delivery.messageId },
+      await log.drain(),
+    );
     return 'dead-letter';
   }
   if (job.prevStatus === 'RUNNING') {
@@ -210,7 +216,7 @@ async function runHandler(
       // Retryable, but no attempts left: given up on like a job whose workers kept dying.
       const reason = `failed after ${job.attempts} attempt${job.attempts === 1 ? '' : 's'}: ${message}`;
       log.error(reason);
-      await store.giveUp(lease, { reason }, await log.drain());
+      await store.giveUp(lease, { reason, messageId: delivery.messageId }, await log.drain());
       return 'dead-letter';
     }
     log.error(`failed: ${message}`);
@@ -232,10 +238,11 @@ async function runHandler(
  * A delivery whose job could not be claimed: a duplicate, a job a live attempt holds, or a
  * finished one. A job still RUNNING under someone's live lease keeps this message: should that
  * worker die, the message is how the job gets run again. The message of a job given up on goes
- * to the dead letters (whoever gave up: this is how the reaper's give-ups reach them); any other
- * finished job's message is done with.
+ * to the dead letters (whoever gave up: this is how the reaper's give-ups reach them), once per
+ * job: a second message of the same job (the reaper requeued it while this one was hidden) is
+ * done with, like any other finished job's message.
  */
-async function duplicate(deps: RunnerDeps, jobId: string): Promise<Outcome> {
+async function duplicate(deps: RunnerDeps, { jobId, messageId }: Delivery): Promise<Outcome> {
   const state = await deps.store.state(jobId);
   if (!state) {
     deps.logger.warn({ jobId }, 'message for a job that does not exist; dropped');
@@ -243,7 +250,10 @@ async function duplicate(deps: RunnerDeps, jobId: string): Promise<Outcome> {
   }
   await deps.store.log(jobId, 'info', `duplicate delivery ignored (job is ${state.status})`);
   if (state.status === 'RUNNING') return 'retry';
-  return state.status === 'FAILED' && state.deadLettered ? 'dead-letter' : 'done';
+  if (state.status !== 'FAILED' || !state.deadLettered) return 'done';
+  // Without a message id (a caller outside a queue) there is no second copy to tell apart.
+  const move = messageId === undefined || (await deps.store.claimDeadLetterMove(jobId, messageId));
+  return move ? 'dead-letter' : 'done';
 }
 
 function startHeartbeat(

@@ -5,6 +5,7 @@ import { retryTransient } from '../db/transient.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { capError, capResult } from './limits.js';
 import { appendLogs } from './store/append-logs.js';
+import { claimDeadLetterMove } from './store/dead-letter-move.js';
 import { cancelAttempt, requestCancel, type CancelRequest } from './store/cancel.js';
 import { claimJob, type ClaimedJob } from './store/claim.js';
 import { completeJob } from './store/complete.js';
@@ -181,7 +182,11 @@ export class JobStore {
   }
 
   /** Given up on: FAILED and dead-lettered (store/give-up.ts), with the last log lines. */
-  giveUp(lease: Lease, out: { reason: string; attempts?: number }, lines: readonly LogLine[]) {
+  giveUp(
+    lease: Lease,
+    out: { reason: string; attempts?: number; messageId?: string },
+    lines: readonly LogLine[],
+  ) {
     const capped = { ...out, reason: capError(out.reason) };
     return this.endAttempt(lease, lines, (tx) => giveUpJob(tx, lease, capped));
   }
@@ -225,6 +230,14 @@ export class JobStore {
       select: { status: true, deadLetteredAt: true },
     });
     return row && { status: row.status, deadLettered: row.deadLetteredAt !== null };
+  }
+
+  /**
+   * Whether the delivery `messageId` of a given-up job is the one to move to the dead letters
+   * (one message per job, whichever path gave up; see store/dead-letter-move.ts).
+   */
+  claimDeadLetterMove(jobId: string, messageId: string): Promise<boolean> {
+    return claimDeadLetterMove(this.prisma, jobId, messageId);
   }
 
   // ---- maintenance ----

@@ -256,6 +256,21 @@ describe.each(dbKinds())('retries and the reaper on %s', (kind) => {
       expect((await t.db.prisma.job.findUniqueOrThrow({ where: { id } })).status).toBe('FAILED');
     });
 
+    it('a given-up job with two messages in the queue dead-letters one of them', async () => {
+      // Its old message (hidden while its worker hung) and the one an earlier sweep requeued.
+      const id = await abandoned(3);
+      await queue.send(id);
+      await queue.send(id);
+      expect((await reaper().sweep()).failed).toEqual([id]);
+      const received = await queue.receive({ max: 2, waitMs: 1000 });
+      expect(received.map((m) => m.jobId)).toEqual([id, id]);
+      for (const m of received) {
+        expect(await platform.processor({ Records: [toRecord(m)] })).toEqual({ batchItemFailures: [] });
+      }
+      // The other message was answered 'done' (no failure above): its worker deletes it.
+      expect((await queue.stats()).deadLetters).toBe(1);
+    });
+
     it('handles each expired job once when several reapers sweep at once', async () => {
       const ids = await Promise.all(Array.from({ length: 20 }, () => abandoned(1)));
       const results = await Promise.all([reaper().sweep(), reaper().sweep(), reaper().sweep()]);

@@ -11,17 +11,20 @@ export function gaveUpReason(attempts: number): string {
  * processor's claim, its retry logic, or the reaper), this is the one write; the job's queue
  * message then goes to the dead letters: at once when the caller holds it, otherwise on its next
  * delivery (processor/run-job.ts, `duplicate`). `attempts` corrects the count when the claim that
- * found the job counted an attempt that will not run. Guarded by the lease.
+ * found the job counted an attempt that will not run. `messageId` is the message the caller holds
+ * and moves (none when the reaper gives up): the one the job's dead letters get
+ * (./dead-letter-move.ts). Guarded by the lease.
  */
 export async function giveUpJob(
   db: Db,
   lease: Lease,
-  out: { reason: string; attempts?: number },
+  out: { reason: string; attempts?: number; messageId?: string },
 ): Promise<boolean> {
   const n = await db.$executeRaw`
     UPDATE jobs SET status = 'FAILED', error = ${out.reason},
       attempts = coalesce(${out.attempts ?? null}::int, attempts),
-      finished_at = now(), dead_lettered_at = now(), lease_token = NULL, lease_expires_at = NULL,
+      finished_at = now(), dead_lettered_at = now(), dead_letter_message_id = ${out.messageId ?? null},
+      lease_token = NULL, lease_expires_at = NULL,
       updated_at = now()
     WHERE id = ${lease.jobId}::uuid AND lease_token = ${lease.token}::uuid AND status = 'RUNNING'`;
   return n > 0;

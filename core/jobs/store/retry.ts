@@ -14,7 +14,7 @@ export async function freshAttempts(
   const n = await db.$executeRaw`
     UPDATE jobs SET status = 'PENDING', attempts = 0, error = NULL, result = NULL,
       progress_done = NULL, progress_total = NULL, started_at = NULL, finished_at = NULL,
-      lease_token = NULL, lease_expires_at = NULL, dead_lettered_at = NULL,
+      lease_token = NULL, lease_expires_at = NULL, dead_lettered_at = NULL, dead_letter_message_id = NULL,
       cancel_requested_at = NULL, updated_at = now()
     WHERE id = ${jobId}::uuid AND status::text = ANY(${[...from]}::text[])`;
   return n > 0;

@@ -202,6 +202,30 @@ describe.each(dbKinds())('JobStore on %s', (kind) => {
       expect(await store.state(lease.jobId)).toEqual({ status: 'FAILED', deadLettered: true });
     });
 
+    it("dead-letter move: one message per given-up job, the giver-up's own when it held one", async () => {
+      // The claim gave up holding message m1: m1 is the job's dead letter, m2 (a second copy) is not.
+      const held = await running({ maxAttempts: 1 });
+      await store.giveUp(held, { reason: 'gave up', messageId: 'm1' }, []);
+      expect(await store.claimDeadLetterMove(held.jobId, 'm2')).toBe(false);
+      expect(await store.claimDeadLetterMove(held.jobId, 'm1')).toBe(true); // m1 again, after a crash
+
+      // The reaper gave up holding no message: the first delivery to ask moves, the other does not.
+      const reaped = await running({ maxAttempts: 1 });
+      await store.giveUp(reaped, { reason: 'gave up' }, []);
+      const asks = await Promise.all([
+        store.claimDeadLetterMove(reaped.jobId, 'a'),
+        store.claimDeadLetterMove(reaped.jobId, 'b'),
+      ]);
+      expect(asks.filter(Boolean)).toHaveLength(1);
+
+      // Not given up on: nothing to move. Retried: the mark is cleared with the dead-letter mark.
+      const failed = await running();
+      await store.fail(failed, { error: 'bad' }, []);
+      expect(await store.claimDeadLetterMove(failed.jobId, 'm1')).toBe(false);
+      expect(await store.retry(held.jobId)).toBe(true);
+      expect((await row(held.jobId)).deadLetterMessageId).toBeNull();
+    });
+
     it('requeue: PENDING with the error and a new delayed message', async () => {
       const lease = await running();
       const before = (await messages(lease.jobId)).length;
