@@ -11,6 +11,7 @@ import { openRuntime } from '../core/runtime.js';
 import type { JobHandler } from '../processor/handler.js';
 import { builtinHandlers, handlersByType } from '../processor/handlers/index.js';
 import { createProcessor, type ProcessBatch } from '../processor/processor.js';
+import { claimingReceive } from '../processor/claiming-receive.js';
 import { QueueWorker } from '../processor/queue-worker.js';
 import { Reaper } from '../processor/reaper.js';
 import { loadHandlerModules } from './handler-modules.js';
@@ -129,7 +130,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
   const store = new JobStore(db.prisma, queue, logger);
   const live = new LiveEvents(db);
   const timing = opts.timing ?? {};
-  const processor = createProcessor({
+  const { delivery, batch: processor } = createProcessor({
     store,
     blobs,
     findHandler: (type) => byType.get(type),
@@ -178,7 +179,12 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     },
     processor,
     startWorker({ concurrency }) {
-      const worker = new QueueWorker(queue, processor, { concurrency, logger, waitMs: timing.receiveWaitMs });
+      const worker = new QueueWorker(queue, delivery, {
+        concurrency,
+        logger,
+        waitMs: timing.receiveWaitMs,
+        receive: claimingReceive(queue, store, config.visibilityTimeoutSeconds),
+      });
       worker.start();
       const reaper = startReaper();
       return {

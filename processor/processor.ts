@@ -1,5 +1,5 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { runJob, type RunnerDeps } from './run-job.js';
+import { runJob, type Delivery, type RunnerDeps } from './run-job.js';
 
 /** The message body: the job id only; the job row is the truth. */
 export interface JobMessage {
@@ -13,17 +13,43 @@ export function encodeMessage(jobId: string): string {
 export type ProcessBatch = (event: SQSEvent, stop?: AbortSignal) => Promise<SQSBatchResponse>;
 
 /**
- * The processor, Lambda-shaped: an SQS batch in, partial batch failures out. Records run
- * concurrently; one failing record never fails the others. The embedded worker and `jobs worker`
- * feed it the same events, so every mode runs this one code path.
+ * What is left to do with a delivery once it has been processed: `delete` it (acknowledge),
+ * nothing (`acked`: acknowledged with the job's outcome, or moved to the dead letters), or
+ * `retry` (leave it to be delivered again).
  */
+export type DeliveryEnd = 'delete' | 'acked' | 'retry';
+
+export type ProcessDelivery = (delivery: Delivery, stop?: AbortSignal) => Promise<DeliveryEnd>;
+
 export interface ProcessorDeps extends RunnerDeps {
   /** Moves a delivery to the dead letters; resolves false when it could not. */
   deadLetter?(receiptHandle: string, jobId: string): Promise<boolean>;
 }
 
-export function createProcessor(deps: ProcessorDeps): ProcessBatch {
-  return async (event, stop) => {
+/**
+ * The processor: one delivery in, what to do with its message out. Lambda feeds it SQS batches
+ * (`batch`); the embedded worker and `jobs worker` feed it the deliveries they receive
+ * (`delivery`), so every mode runs this one code path.
+ */
+export interface Processor {
+  delivery: ProcessDelivery;
+  /** Lambda-shaped: an SQS batch in, partial batch failures out; records run concurrently. */
+  batch: ProcessBatch;
+}
+
+export function createProcessor(deps: ProcessorDeps): Processor {
+  const delivery: ProcessDelivery = async (d, stop) => {
+    const outcome = await runJob(deps, d, stop);
+    if (outcome === 'dead-letter') {
+      // Without a way to dead-letter it here, the message is left for the queue's redrive
+      // policy, which moves it once its receive count runs out.
+      const moved = d.receiptHandle !== undefined && (await deps.deadLetter?.(d.receiptHandle, d.jobId));
+      return moved ? 'acked' : 'retry';
+    }
+    return outcome === 'done' ? 'delete' : outcome;
+  };
+
+  const batch: ProcessBatch = async (event, stop) => {
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     await Promise.all(
       event.Records.map(async (record) => {
@@ -34,19 +60,8 @@ export function createProcessor(deps: ProcessorDeps): ProcessBatch {
             return;
           }
           const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
-          const delivery = {
-            jobId,
-            messageId: record.messageId,
-            receiptHandle: record.receiptHandle,
-            receiveCount,
-          };
-          const outcome = await runJob(deps, delivery, stop);
-          // Without a way to dead-letter it here, the message is left for the queue's redrive
-          // policy, which moves it once its receive count runs out.
-          const moved = outcome === 'dead-letter' && (await deps.deadLetter?.(record.receiptHandle, jobId));
-          if (outcome === 'retry' || (outcome === 'dead-letter' && !moved)) {
-            failures.push({ itemIdentifier: record.messageId });
-          }
+          const d = { jobId, messageId: record.messageId, receiptHandle: record.receiptHandle, receiveCount };
+          if ((await delivery(d, stop)) === 'retry') failures.push({ itemIdentifier: record.messageId });
         } catch (err) {
           // Infrastructure trouble (database down, blob store unreachable): let the queue
           // deliver the message again rather than lose the job.
@@ -60,6 +75,8 @@ export function createProcessor(deps: ProcessorDeps): ProcessBatch {
     );
     return { batchItemFailures: failures };
   };
+
+  return { delivery, batch };
 }
 
 function parseBody(record: SQSRecord): string | undefined {

@@ -3,7 +3,8 @@ import type { SQSRecord } from 'aws-lambda';
 import type { Logger } from 'pino';
 import type { JobQueue, ReceivedMessage } from '../core/queue/job-queue.js';
 import { backoffMs, retryTransient } from '../core/db/transient.js';
-import { encodeMessage, type ProcessBatch } from './processor.js';
+import { encodeMessage, type ProcessDelivery } from './processor.js';
+import type { Delivery } from './run-job.js';
 
 export interface QueueWorkerOptions {
   concurrency: number;
@@ -14,28 +15,40 @@ export interface QueueWorkerOptions {
   /** Backoff after a failed receive: base doubling to max, with jitter (default 250 ms to 5 s). */
   receiveBackoff?: { baseMs: number; maxMs: number };
   logger: Logger;
+  /** How to receive (default: the queue's receive); compose passes the job store's claimNext. */
+  receive?: Receive;
 }
+
+/** A received message, with its job's claim when the receive claimed it too (JobStore.claimNext). */
+export type Received = ReceivedMessage & Pick<Delivery, 'claimed'>;
+
+/** How the worker receives: the queue's own receive, or one that claims the jobs as well. */
+export type Receive = (opts: { max: number; waitMs: number; signal?: AbortSignal }) => Promise<Received[]>;
 
 /**
  * Feeds the processor from a queue, the way Lambda's SQS event source mapping does: receive,
- * hand the processor an SQSEvent, delete what succeeded. `concurrency` deliveries run at once.
- * Used by the embedded worker in `jobs server` and by `jobs worker`.
+ * process, delete what succeeded. `concurrency` deliveries run at once; one receive asks for as
+ * many messages as there are free slots (with the database queue, one statement claims them and
+ * their jobs). Used by the embedded worker in `jobs server` and by `jobs worker`.
  */
 export class QueueWorker {
   /** Aborted by stop(): no new receives. */
   private readonly stopping = new AbortController();
   /** Aborted when the grace period runs out: running jobs are interrupted and released. */
   private readonly release = new AbortController();
-  private readonly slots: Promise<void>[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private loopDone?: Promise<void>;
+  /** Resolves the dispatcher's wait for a free slot. */
+  private slotFreed?: () => void;
 
   constructor(
-    private readonly queue: JobQueue,
-    private readonly process: ProcessBatch,
+    private readonly queue: Pick<JobQueue, 'receive' | 'delete' | 'changeVisibility'>,
+    private readonly process: ProcessDelivery,
     private readonly opts: QueueWorkerOptions,
   ) {}
 
   start(): void {
-    for (let i = 0; i < this.opts.concurrency; i++) this.slots.push(this.loop());
+    this.loopDone ??= this.loop();
   }
 
   /**
@@ -44,18 +57,26 @@ export class QueueWorker {
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping.abort();
+    this.slotFreed?.();
     const timer = setTimeout(() => this.release.abort(), graceMs);
-    await Promise.all(this.slots);
+    await this.loopDone;
+    await Promise.all(this.running);
     clearTimeout(timer);
   }
 
   private async loop(): Promise<void> {
     const signal = this.stopping.signal;
+    const receive: Receive = this.opts.receive ?? ((o) => this.queue.receive(o));
     let failures = 0;
     while (!signal.aborted) {
-      let messages: ReceivedMessage[] = [];
+      const free = this.opts.concurrency - this.running.size;
+      if (free === 0) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        continue;
+      }
+      let messages: Received[] = [];
       try {
-        messages = await this.queue.receive({ max: 1, waitMs: this.opts.waitMs ?? 5_000, signal });
+        messages = await receive({ max: free, waitMs: this.opts.waitMs ?? 5_000, signal });
         failures = 0;
       } catch (err) {
         // The queue (or the database under it) is down: back off, 250 ms doubling to 5 s, so a
@@ -69,30 +90,52 @@ export class QueueWorker {
         continue;
       }
       for (const m of messages) {
-        // Received while stopping (a receive in flight returned late): give it back untouched.
-        if (signal.aborted) await this.queue.changeVisibility(m.receiptHandle, 0).catch(() => {});
-        else await this.handle(m);
+        // Received while stopping (a receive in flight returned late): the processor gives a
+        // claimed job back; an unclaimed message is made visible again untouched.
+        if (signal.aborted && m.claimed === undefined) {
+          await this.queue.changeVisibility(m.receiptHandle, 0).catch(() => {});
+          continue;
+        }
+        const run: Promise<void> = this.handle(m).finally(() => {
+          this.running.delete(run);
+          this.slotFreed?.();
+        });
+        this.running.add(run);
       }
     }
   }
 
-  private async handle(m: ReceivedMessage): Promise<void> {
+  private async handle(m: Received): Promise<void> {
     try {
-      const res = await this.process({ Records: [toRecord(m)] }, this.release.signal);
+      const end = await this.process(
+        {
+          jobId: m.jobId,
+          messageId: m.messageId,
+          receiptHandle: m.receiptHandle,
+          receiveCount: m.receiveCount,
+          claimed: m.claimed,
+        },
+        this.stopping.signal.aborted ? AbortSignal.abort() : this.release.signal,
+      );
+      if (end === 'acked') return;
       // The database queue's acknowledgement rides out a database blip (retried for a while),
       // so a finished job is not delivered again just because PostgreSQL restarted.
       const retry = { what: 'acknowledging a message', logger: this.opts.logger, maxMs: 30_000 };
-      if (res.batchItemFailures.length === 0)
-        await retryTransient(() => this.queue.delete(m.receiptHandle), retry);
+      if (end === 'delete') await retryTransient(() => this.queue.delete(m.receiptHandle), retry);
       else {
         // Released at shutdown: visible again at once for the next worker. Failed: after a delay.
-        const delay = this.release.signal.aborted ? 0 : (this.opts.retryDelaySeconds ?? 5);
+        const delay =
+          this.release.signal.aborted || this.stopping.signal.aborted
+            ? 0
+            : (this.opts.retryDelaySeconds ?? 5);
         await retryTransient(() => this.queue.changeVisibility(m.receiptHandle, delay), retry);
       }
     } catch (err) {
+      // Infrastructure trouble (database down, blob store unreachable): the message is delivered
+      // again after its visibility timeout rather than lost.
       this.opts.logger.error(
         { err, jobId: m.jobId },
-        'acknowledging a message failed; it will be delivered again',
+        'processing or acknowledging a message failed; it will be delivered again',
       );
     }
   }

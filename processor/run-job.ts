@@ -5,6 +5,7 @@ import type { BlobStore } from '../core/blobs/blob-store.js';
 import { checkedInput } from '../core/blobs/multipart-uploads.js';
 import {
   gaveUpReason,
+  startedLine,
   type Attempt,
   type JobStore,
   type Lease,
@@ -57,13 +58,19 @@ export interface Delivery {
   receiptHandle?: string;
   /** ApproximateReceiveCount: 1 on the first delivery. */
   receiveCount?: number;
+  /**
+   * Set when the message was received together with the claim of its job (the database queue:
+   * JobStore.claimNext): the attempt, or null when the job was not claimable. Unset: claim now.
+   */
+  claimed?: Attempt | null;
 }
 
 /**
- * `done`: acknowledge the message. `retry`: leave it to be delivered again. `dead-letter`: the job
+ * `done`: acknowledge the message. `acked`: done, and already acknowledged with the job's outcome
+ * (a queue in the job database). `retry`: leave it to be delivered again. `dead-letter`: the job
  * was given up on (FAILED); move the message to the dead letters.
  */
-export type Outcome = 'done' | 'retry' | 'dead-letter';
+export type Outcome = 'done' | 'acked' | 'retry' | 'dead-letter';
 
 /** The worker is stopping (shutdown grace over, Lambda deadline): release the job. */
 class ReleasedError extends Error {}
@@ -77,19 +84,19 @@ class CancelRequestedError extends Error {}
  * deadline or a worker shutdown) releases the job back to PENDING for another run.
  */
 export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortSignal): Promise<Outcome> {
-  const { store, leaseSeconds } = deps;
-  if (stop?.aborted) return 'retry'; // stopping (deadline passed, worker shutting down): don't claim
-  // The message must stay hidden longer than the lease this delivery may take: were it to reappear
-  // first (its worker dead), the redelivery would find the job still leased, be set aside, and
-  // spend one of the queue's receives. Extended before the claim, so no kill can fall in between.
-  if (delivery.receiptHandle && deps.extendDelivery) {
-    await deps.extendDelivery(delivery.receiptHandle, visibilityFor(leaseSeconds)).catch(() => {});
-  }
-  failpoint('before-claim');
-  const attempt = await store.claim(delivery.jobId, randomUUID(), leaseSeconds);
+  const { store } = deps;
+  const attempt = delivery.claimed !== undefined ? delivery.claimed : await claim(deps, delivery, stop);
+  if (attempt === 'stopping') return 'retry';
   if (!attempt) return duplicate(deps, delivery);
   const { job, lease } = attempt;
   const log = new JobLogWriter(store, job.id, { logger: deps.logger });
+  if (stop?.aborted) {
+    // Received with its claim as the worker began to stop: give the job back untouched.
+    await store.release(lease, []);
+    return 'retry';
+  }
+  // A queue in the job database acknowledges the message with the outcome's transaction.
+  const ended: Outcome = store.acknowledgesWithOutcome(lease) ? 'acked' : 'done';
 
   // Attempts that died with their worker (killed, out of memory, a crash) are not seen by any
   // catch: each shows up here as a claim of an expired RUNNING job.
@@ -97,7 +104,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   if (job.prevStatus === 'RUNNING' && job.cancelRequested) {
     log.warn('cancelled: its worker stopped before it could stop the handler');
     await store.cancelled(lease, await log.drain());
-    return 'done';
+    return ended;
   }
   // Give up when attempts are used up, or when this is the queue's last delivery.
   const lastDelivery = deps.maxReceives !== undefined && (delivery.receiveCount ?? 1) >= deps.maxReceives;
@@ -121,25 +128,26 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
     const reason = `no handler for job type "${job.type}" in this processor`;
     log.error(reason);
     await store.fail(lease, { error: reason }, await log.drain());
-    return 'done';
+    return ended;
   }
   const params = handler.params.safeParse(job.params);
   if (!params.success) {
     const reason = `invalid params: ${params.error.issues[0].path.join('.')}: ${params.error.issues[0].message}`;
     log.error(reason);
     await store.fail(lease, { error: reason }, await log.drain());
-    return 'done';
+    return ended;
   }
-  return runHandler(deps, attempt, handler, params.data, log, delivery, stop);
+  return runHandler(deps, attempt, handler, params.data, log, delivery, ended, stop);
 }
 
 async function runHandler(
   deps: RunnerDeps,
-  { job, lease }: Attempt,
+  { job, lease, startedLogged }: Attempt,
   handler: JobHandler,
   params: unknown,
   log: JobLogWriter,
   delivery: Delivery,
+  ended: Outcome,
   stop?: AbortSignal,
 ): Promise<Outcome> {
   const { store } = deps;
@@ -151,7 +159,7 @@ async function runHandler(
   const heartbeat = startHeartbeat(deps, lease, delivery.receiptHandle, (reason) => abort.abort(reason));
   const started = Date.now();
   let input: Readable | null = null;
-  log.info(`attempt ${job.attempts} of ${job.maxAttempts} started`);
+  if (!startedLogged) log.info(startedLine(job.attempts, job.maxAttempts));
   try {
     if (job.input) {
       input = await deps.blobs.get(job.input.key);
@@ -181,7 +189,7 @@ async function runHandler(
     // The final progress goes with the outcome.
     await store.complete(lease, { result, progress: progress.take() }, await log.drain());
     failpoint('before-ack');
-    return 'done';
+    return ended;
   } catch (err) {
     heartbeat.stop();
     await progress.flush().catch(() => {});
@@ -194,7 +202,7 @@ async function runHandler(
     if (reason instanceof CancelRequestedError) {
       log.warn(`stopped: ${reason.message}`);
       await store.cancelled(lease, await log.drain());
-      return 'done';
+      return ended;
     }
     if (abort.signal.aborted) {
       // Taken over (the lease was lost): the row is no longer ours; only the log is written.
@@ -210,7 +218,7 @@ async function runHandler(
         `attempt ${job.attempts} of ${job.maxAttempts} failed; retrying in ${delay.toFixed(1)} s: ${message}`,
       );
       await store.requeue(lease, { error: message, delaySeconds: delay }, await log.drain());
-      return 'done';
+      return ended;
     }
     if (retryable) {
       // Retryable, but no attempts left: given up on like a job whose workers kept dying.
@@ -226,12 +234,29 @@ async function runHandler(
       await log.drain(),
     );
     if (!(err instanceof JobFailure)) deps.logger.warn({ err, jobId: job.id }, 'job handler threw');
-    return 'done';
+    return ended;
   } finally {
     stop?.removeEventListener('abort', onStop);
     heartbeat.stop();
     input?.destroy();
   }
+}
+
+/**
+ * Claims the delivery's job (a queue whose receive did not claim it: SQS). 'stopping' when the
+ * worker is stopping (deadline passed, shutting down): nothing is claimed.
+ */
+async function claim(deps: RunnerDeps, delivery: Delivery, stop?: AbortSignal) {
+  if (stop?.aborted) return 'stopping' as const;
+  // The message must stay hidden longer than the lease this delivery may take: were it to reappear
+  // first (its worker dead), the redelivery would find the job still leased, be set aside, and
+  // spend one of the queue's receives. Extended before the claim, so no kill can fall in between.
+  if (delivery.receiptHandle && deps.extendDelivery) {
+    await deps.extendDelivery(delivery.receiptHandle, visibilityFor(deps.leaseSeconds)).catch(() => {});
+  }
+  failpoint('before-claim');
+  const attempt = await deps.store.claim(delivery.jobId, randomUUID(), deps.leaseSeconds);
+  return attempt && { ...attempt, lease: { ...attempt.lease, receipt: delivery.receiptHandle } };
 }
 
 /**

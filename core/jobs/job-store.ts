@@ -8,6 +8,7 @@ import { appendLogs } from './store/append-logs.js';
 import { claimDeadLetterMove } from './store/dead-letter-move.js';
 import { cancelAttempt, requestCancel, type CancelRequest } from './store/cancel.js';
 import { claimJob, type ClaimedJob } from './store/claim.js';
+import { claimNext, startedLine } from './store/claim-next.js';
 import { completeJob } from './store/complete.js';
 import { insertJob, releaseIdempotencyKey, type JobInsert } from './store/create.js';
 import { failJob } from './store/fail.js';
@@ -22,12 +23,14 @@ import { freshAttempts } from './store/retry.js';
 import { line, type Lease, type LogLine, type Tx } from './store/types.js';
 
 export type { CancelRequest, ClaimedJob, JobInsert, Lease, LogLine, Progress, Beat };
-export { gaveUpReason };
+export { gaveUpReason, startedLine };
 
 /** The job a claim handed to one attempt, with the lease every write of that attempt carries. */
 export interface Attempt {
   lease: Lease;
   job: ClaimedJob;
+  /** The claim wrote the attempt's "started" line (claimNext does, for a PENDING job). */
+  startedLogged?: boolean;
 }
 
 /** What one reaper sweep did. */
@@ -54,7 +57,7 @@ const REDRIVE_BATCH = 100;
 export class JobStore {
   constructor(
     private readonly prisma: Prisma,
-    private readonly queue: Pick<JobQueue, 'send' | 'afterCommit'>,
+    private readonly queue: Pick<JobQueue, 'send' | 'afterCommit' | 'deleteIn' | 'claimSettings'>,
     private readonly logger?: Pick<Logger, 'warn'>,
   ) {}
 
@@ -147,6 +150,33 @@ export class JobStore {
 
   // ---- an attempt's transitions (the processor) ----
 
+  /**
+   * With a queue in the job database: receives up to `max` messages and claims their jobs in one
+   * statement (store/claim-next.ts), each message hidden `visibilitySeconds`. Each comes with its
+   * attempt (the lease carries the message's receipt, acknowledged with the attempt's outcome),
+   * or null when its job was not claimable. Throws with any other queue.
+   */
+  async claimNext(opts: { max: number; leaseSeconds: number; visibilitySeconds: number }) {
+    const settings = this.queue.claimSettings;
+    if (!settings) throw new Error('claimNext needs the queue in the job database');
+    const got = await claimNext(this.prisma, { ...opts, maxReceives: settings.maxReceives });
+    return got.map((m) => ({
+      ...m,
+      claimed: m.claimed && {
+        ...m.claimed,
+        lease: { ...m.claimed.lease, receipt: m.receiptHandle },
+      },
+    }));
+  }
+
+  /**
+   * True when an attempt's end acknowledges its delivery in the same transaction (a queue in the
+   * job database, and a lease that carries the delivery's receipt): the caller must not delete it.
+   */
+  acknowledgesWithOutcome(lease: Lease): boolean {
+    return lease.receipt !== undefined && this.queue.deleteIn !== undefined;
+  }
+
   /** Claims a job for an attempt (see store/claim.ts); undefined when it is not claimable. */
   async claim(jobId: string, token: string, leaseSeconds: number): Promise<Attempt | undefined> {
     const job = await claimJob(this.prisma, jobId, token, leaseSeconds);
@@ -172,13 +202,13 @@ export class JobStore {
   /** COMPLETED, with the attempt's last log lines. */
   complete(lease: Lease, out: { result: unknown; progress?: Progress }, lines: readonly LogLine[]) {
     const capped = { ...out, result: capResult(out.result) };
-    return this.endAttempt(lease, lines, (tx) => completeJob(tx, lease, capped));
+    return this.endAttempt(lease, lines, (tx) => completeJob(tx, lease, capped), { ack: true });
   }
 
   /** FAILED for good, with the attempt's last log lines. */
   fail(lease: Lease, out: { error: string; result?: unknown }, lines: readonly LogLine[]) {
     const capped = { error: capError(out.error), result: capResult(out.result) };
-    return this.endAttempt(lease, lines, (tx) => failJob(tx, lease, capped));
+    return this.endAttempt(lease, lines, (tx) => failJob(tx, lease, capped), { ack: true });
   }
 
   /** Given up on: FAILED and dead-lettered (store/give-up.ts), with the last log lines. */
@@ -193,7 +223,7 @@ export class JobStore {
 
   /** CANCELLED: the attempt stopped on a cancel request. */
   cancelled(lease: Lease, lines: readonly LogLine[]) {
-    return this.endAttempt(lease, lines, (tx) => cancelAttempt(tx, lease));
+    return this.endAttempt(lease, lines, (tx) => cancelAttempt(tx, lease), { ack: true });
   }
 
   /**
@@ -209,11 +239,16 @@ export class JobStore {
    * becomes visible after `delaySeconds` (the backoff), in the same transaction.
    */
   async requeue(lease: Lease, out: { error: string; delaySeconds: number }, lines: readonly LogLine[]) {
-    const queued = await this.endAttempt(lease, lines, async (tx) => {
-      if (!(await requeueJob(tx, lease, { error: capError(out.error) }))) return false;
-      await this.queue.send(lease.jobId, tx, { delaySeconds: out.delaySeconds });
-      return true;
-    });
+    const queued = await this.endAttempt(
+      lease,
+      lines,
+      async (tx) => {
+        if (!(await requeueJob(tx, lease, { error: capError(out.error) }))) return false;
+        await this.queue.send(lease.jobId, tx, { delaySeconds: out.delaySeconds });
+        return true;
+      },
+      { ack: true },
+    );
     if (queued) this.queue.afterCommit?.();
     return queued;
   }
@@ -289,14 +324,26 @@ export class JobStore {
 
   /**
    * An attempt's end: its last log lines and its outcome in one transaction, retried through a
-   * database blip (the last lines may then be written twice, which beats losing them).
+   * database blip (the last lines may then be written twice, which beats losing them). With
+   * `ack`, a delivery the lease carries is acknowledged in it too (a queue in the job database):
+   * whether or not the attempt still held the job, its message is done with, as a separate
+   * delete would have done. A give-up (moved to the dead letters) and a release (delivered again)
+   * keep their message.
    */
-  private endAttempt<T>(lease: Lease, lines: readonly LogLine[], write: (tx: Tx) => Promise<T>): Promise<T> {
+  private endAttempt<T>(
+    lease: Lease,
+    lines: readonly LogLine[],
+    write: (tx: Tx) => Promise<T>,
+    opts: { ack?: boolean } = {},
+  ): Promise<T> {
+    const ack = opts.ack && lease.receipt !== undefined ? this.queue.deleteIn?.bind(this.queue) : undefined;
     return retryTransient(
       () =>
         this.prisma.$transaction(async (tx) => {
           await appendLogs(tx, lease.jobId, lines);
-          return write(tx);
+          const out = await write(tx);
+          await ack?.(lease.receipt!, tx);
+          return out;
         }),
       { what: `writing job ${lease.jobId}'s status`, logger: this.logger },
     );

@@ -51,11 +51,25 @@ export class DbQueue implements JobQueue {
     else await this.db.prisma.$transaction(run);
   }
 
-  async receive(opts: { max: number; waitMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]> {
+  get claimSettings() {
+    return {
+      visibilityTimeoutSeconds: this.opts.visibilityTimeoutSeconds,
+      maxReceives: this.opts.maxReceives,
+    };
+  }
+
+  receive(opts: { max: number; waitMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]> {
+    return this.receiveWith((max) => this.claim(max), opts);
+  }
+
+  async receiveWith<M>(
+    claim: (max: number) => Promise<M[]>,
+    opts: { max: number; waitMs: number; signal?: AbortSignal },
+  ): Promise<M[]> {
     this.listen();
     const deadline = Date.now() + opts.waitMs;
     for (;;) {
-      const got = await this.claim(opts.max);
+      const got = await claim(opts.max);
       if (got.length > 0 || opts.signal?.aborted) return got;
       const left = deadline - Date.now();
       if (left <= 0) return [];
@@ -95,9 +109,13 @@ export class DbQueue implements JobQueue {
     }));
   }
 
-  async delete(receiptHandle: string): Promise<void> {
+  delete(receiptHandle: string): Promise<void> {
+    return this.deleteIn(receiptHandle, this.db.prisma);
+  }
+
+  async deleteIn(receiptHandle: string, tx: Pick<Tx, '$executeRaw'>): Promise<void> {
     // A dead letter stays, whoever acknowledges it afterwards.
-    await this.db.prisma.$executeRaw`
+    await tx.$executeRaw`
       DELETE FROM queue_messages WHERE receipt_handle = ${receiptHandle}::uuid AND dead_lettered_at IS NULL`;
   }
 

@@ -41,6 +41,22 @@ export interface JobQueue {
   /** Acknowledges a delivery. A stale receipt (the message was received again since) is ignored. */
   delete(receiptHandle: string): Promise<void>;
   /**
+   * A queue in the job database only: acknowledges a delivery inside `tx`, so a job's outcome and
+   * the end of its message commit together (one transaction instead of two).
+   */
+  deleteIn?(receiptHandle: string, tx: Tx): Promise<void>;
+  /**
+   * A queue in the job database only: `receive`'s wait (NOTIFY wake-ups, the idle poll) around
+   * another claim of its messages: the job store's, which claims each message's job in the same
+   * statement (core/jobs/store/claim-next.ts).
+   */
+  receiveWith?<M>(
+    claim: (max: number) => Promise<M[]>,
+    opts: { max: number; waitMs: number; signal?: AbortSignal },
+  ): Promise<M[]>;
+  /** The visibility timeout and receive limit a claim in the job database must apply. */
+  readonly claimSettings?: { visibilityTimeoutSeconds: number; maxReceives: number };
+  /**
    * Moves a delivery to the dead letters now (the job was given up on). Resolves false when this
    * adapter cannot (SQS without a DLQ URL): leave the message, and the redrive policy moves it.
    */

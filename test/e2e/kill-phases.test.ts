@@ -36,6 +36,11 @@ const PHASES: Phase[] = ['before-claim', 'mid-handler', 'after-handler', 'before
 
 interface Mode {
   name: string;
+  /**
+   * The queue is a table in the job database: a job's outcome and the deletion of its message
+   * commit in one transaction, so a kill "before the ack" (after that commit) leaves no message.
+   */
+  acksWithOutcome: boolean;
   setUp(): Promise<void>;
   tearDown(): Promise<void>;
   /** The API of a server that is up (the embedded mode starts one, without a worker). */
@@ -85,6 +90,7 @@ function embeddedMode(): Mode {
   let server: ServerProcess | undefined;
   return {
     name: 'the embedded server (PGlite)',
+    acksWithOutcome: true,
     async setUp() {},
     async tearDown() {
       await server?.stop('SIGKILL');
@@ -122,6 +128,7 @@ function postgresMode(queue: 'database' | 'sqs'): Mode {
   let env: Record<string, string> = {};
   return {
     name: `PostgreSQL + ${queue === 'sqs' ? 'SQS (fauxqs)' : 'the database queue'}, \`jobs worker\``,
+    acksWithOutcome: queue === 'database',
     async setUp() {
       db = await createScratchDatabase();
       env = {
@@ -251,7 +258,14 @@ describe.each(modes.map((make) => make()).map((m) => [m.name, m] as const))(
           (j) => j.status === 'COMPLETED',
           120_000,
         );
-        if (phase === 'before-ack') {
+        if (phase === 'before-ack' && mode.acksWithOutcome) {
+          // The message was deleted in the outcome's transaction: nothing is left to deliver.
+          const { url, token } = await mode.api();
+          const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+          const text = await metrics.text();
+          expect(text).toMatch(/^jobs_queue_messages\{state="waiting"\} 0$/m);
+          expect(text).toMatch(/^jobs_queue_messages\{state="in_flight"\} 0$/m);
+        } else if (phase === 'before-ack') {
           // The message outlived the kill; its redelivery is recognised and not run.
           await until(
             'the redelivery to be ignored',

@@ -49,6 +49,7 @@ describe.each(dbKinds())('token expiry and last use on %s', (kind) => {
       where: { id: created.body.id },
       data: { expiresAt: new Date(Date.now() - 1000) },
     });
+    s.auth.dropCache();
     const refused = await api(s.url, created.body.token, 'GET', '/api/jobs');
     expect(refused.status).toBe(401);
     expect(refused.body.error).toEqual({ code: 'unauthorized', message: 'token expired' });
@@ -96,6 +97,7 @@ describe.each(dbKinds())('token expiry and last use on %s', (kind) => {
       // Used 30 s ago: no write (not even one that changes nothing).
       const recent = new Date(Date.now() - 30_000);
       await s.t.db.prisma.$executeRaw`UPDATE api_tokens SET last_used_at = ${recent} WHERE id = ${id}::uuid`;
+      s.auth.dropCache(); // as if the token cache's second had passed: the row is read again
       const writesBefore = await updates();
       expect((await api(s.url, token, 'GET', '/api/jobs')).status).toBe(200);
       expect(await updates()).toBe(writesBefore);
@@ -104,6 +106,7 @@ describe.each(dbKinds())('token expiry and last use on %s', (kind) => {
       // Used 2 minutes ago: written again.
       const old = new Date(Date.now() - 120_000);
       await s.t.db.prisma.$executeRaw`UPDATE api_tokens SET last_used_at = ${old} WHERE id = ${id}::uuid`;
+      s.auth.dropCache();
       expect((await api(s.url, token, 'GET', '/api/jobs')).status).toBe(200);
       expect((await tokenRow(id)).lastUsedAt!.getTime()).toBeGreaterThan(old.getTime() + 60_000);
       expect(await updates()).toBe(writesBefore + 2);

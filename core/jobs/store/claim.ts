@@ -15,7 +15,8 @@ export interface ClaimedJob {
   input: { key: string; name: string; size: number; sha256: string | null } | null;
 }
 
-interface Row {
+/** The columns a claim returns (claim-next.ts returns the same). */
+export interface ClaimedRow {
   prev_status: 'PENDING' | 'RUNNING';
   id: string;
   type: string;
@@ -41,7 +42,7 @@ export async function claimJob(
   token: string,
   leaseSeconds: number,
 ): Promise<ClaimedJob | undefined> {
-  const [row] = await db.$queryRaw<Row[]>`
+  const [row] = await db.$queryRaw<ClaimedRow[]>`
     WITH prev AS (SELECT id, status FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE)
     UPDATE jobs
     SET status = 'RUNNING', attempts = attempts + 1, lease_token = ${token}::uuid,
@@ -53,7 +54,10 @@ export async function claimJob(
     RETURNING prev.status::text AS prev_status, jobs.id, jobs.type, jobs.params, jobs.attempts,
       jobs.max_attempts, jobs.cancel_requested_at IS NOT NULL AS cancel_requested,
       jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256`;
-  if (!row) return undefined;
+  return row && toClaimedJob(row);
+}
+
+export function toClaimedJob(row: ClaimedRow): ClaimedJob {
   return {
     prevStatus: row.prev_status,
     id: row.id,

@@ -17,6 +17,11 @@ export type Db = Pick<Tx, '$executeRaw' | '$queryRaw'>;
 export interface Lease {
   readonly jobId: string;
   readonly token: string;
+  /**
+   * The receipt of the delivery the attempt came with. With a queue in the job database, the
+   * attempt's end acknowledges it in the same transaction (JobStore.acknowledgesWithOutcome).
+   */
+  readonly receipt?: string;
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';

@@ -129,6 +129,94 @@ describe.each(dbKinds())('JobStore on %s', (kind) => {
     });
   });
 
+  describe('claimNext (the database queue: messages and their jobs in one statement)', () => {
+    const next = (max: number) => store.claimNext({ max, leaseSeconds: 30, visibilitySeconds: 45 });
+
+    it('claims up to max messages with their jobs, logs "started", hides each message', async () => {
+      const ids = [await created(), await created(), await created()];
+      const got = await next(2);
+      expect(got.map((m) => m.jobId)).toEqual(ids.slice(0, 2));
+      for (const m of got) {
+        expect(m.receiveCount).toBe(1);
+        expect(m.claimed).toMatchObject({
+          startedLogged: true,
+          job: { prevStatus: 'PENDING', id: m.jobId, attempts: 1, maxAttempts: 3 },
+          lease: { jobId: m.jobId, receipt: m.receiptHandle },
+        });
+        expect(await row(m.jobId)).toMatchObject({
+          status: 'RUNNING',
+          attempts: 1,
+          leaseToken: m.claimed!.lease.token,
+          logSeq: 1,
+        });
+        expect(await logs(m.jobId)).toEqual([[1, 'info', 'attempt 1 of 3 started']]);
+        const [msg] = await messages(m.jobId);
+        expect(msg.receiptHandle).toBe(m.receiptHandle);
+        expect(msg.visibleAt.getTime() - Date.now()).toBeGreaterThan(40_000);
+      }
+      expect((await row(ids[2])).status).toBe('PENDING');
+      expect((await next(5)).map((m) => m.jobId)).toEqual([ids[2]]);
+      expect(await next(5)).toEqual([]);
+    });
+
+    it("hands back a duplicate message unclaimed, and a finished job's message unclaimed", async () => {
+      const id = await created();
+      await queue.send(id); // a duplicate of its message
+      const got = await next(5);
+      expect(got.map((m) => m.jobId)).toEqual([id, id]);
+      expect(got.filter((m) => m.claimed !== null)).toHaveLength(1);
+      expect((await row(id)).attempts).toBe(1);
+
+      const done = await created();
+      const attempt = (await next(1))[0].claimed!;
+      await store.complete(attempt.lease, { result: null }, []);
+      await queue.send(done);
+      expect((await next(1))[0]).toMatchObject({ jobId: done, claimed: null });
+    });
+
+    it('re-claims a job whose lease expired without logging for it (the processor says why)', async () => {
+      const id = await created();
+      await next(1);
+      await expire(id);
+      await t.db.prisma.$executeRaw`UPDATE queue_messages SET visible_at = now() WHERE job_id = ${id}::uuid`;
+      const [again] = await next(1);
+      expect(again.claimed).toMatchObject({
+        startedLogged: false,
+        job: { prevStatus: 'RUNNING', attempts: 2 },
+      });
+      expect(await logs(id)).toHaveLength(1);
+    });
+
+    it('dead-letters a message received maxReceives times instead of delivering it', async () => {
+      const id = await created();
+      await t.db.prisma.$executeRaw`UPDATE queue_messages SET receive_count = 5 WHERE job_id = ${id}::uuid`;
+      expect(await next(1)).toEqual([]);
+      expect((await messages(id))[0].deadLetteredAt).not.toBeNull();
+      expect((await row(id)).status).toBe('PENDING');
+    });
+
+    it("acknowledges the delivery in the outcome's transaction; a give-up keeps it for the dead letters", async () => {
+      const a = await created();
+      const b = await created({ maxAttempts: 1 });
+      const [ma, mb] = await next(2);
+      expect(store.acknowledgesWithOutcome(ma.claimed!.lease)).toBe(true);
+      await store.complete(ma.claimed!.lease, { result: 1 }, []);
+      expect(await messages(a)).toEqual([]);
+      await store.giveUp(mb.claimed!.lease, { reason: 'x' }, []);
+      expect(await messages(b)).toHaveLength(1);
+      // A lease without a receipt (SQS: the worker deletes the message itself) acknowledges nothing.
+      expect(store.acknowledgesWithOutcome({ jobId: a, token: randomUUID() })).toBe(false);
+    });
+
+    it('spreads jobs over concurrent receivers, each job claimed once', async () => {
+      const ids = await Promise.all(Array.from({ length: 20 }, () => created()));
+      const got = (await Promise.all([next(7), next(7), next(7), next(7)])).flat();
+      got.push(...(await next(20))); // any a receiver skipped while another held it
+      expect(got.map((m) => m.jobId).sort()).toEqual([...ids].sort());
+      expect(got.every((m) => m.claimed !== null)).toBe(true);
+    });
+  });
+
   describe('heartbeat', () => {
     it('extends a held lease, reports a cancel request, and tells a lost one', async () => {
       const lease = await running();
