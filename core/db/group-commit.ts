@@ -5,8 +5,9 @@
  * group instead of one per call. Hatchet's v1 engine and PostgreSQL's own commit_delay make the
  * same trade.
  *
- * `commit` gets the items in arrival order and answers one result per item, in that order. If
- * it throws, every call of that group rejects with its error.
+ * `commit` gets the items in arrival order and answers one result per item, in that order. If a
+ * group's commit throws, each of its items is committed again alone, so one bad item (or a
+ * deadlock between two groups) fails only its own call.
  *
  * @example
  * const creates = new GroupCommit((jobs: JobInsert[]) => store.createMany(jobs, opts));
@@ -38,7 +39,9 @@ export class GroupCommit<I, O> {
           const out = await this.commit(group.map((g) => g.item));
           group.forEach((g, i) => g.resolve(out[i]));
         } catch (err) {
-          for (const g of group) g.reject(err);
+          if (group.length === 1) group[0].reject(err);
+          else
+            await Promise.all(group.map((g) => this.commit([g.item]).then(([o]) => g.resolve(o), g.reject)));
         }
       }
     } finally {

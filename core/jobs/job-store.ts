@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Prisma } from '../db/database.js';
 import type { Job } from '../db/generated/client.js';
+import { GroupCommit } from '../db/group-commit.js';
 import { retryTransient } from '../db/transient.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { capError, capResult } from './limits.js';
@@ -33,6 +34,12 @@ export interface Attempt {
   startedLogged?: boolean;
 }
 
+/** One attempt's end: its writes in a transaction shared with other ends. */
+interface Ending {
+  jobId: string;
+  end(tx: Tx): Promise<unknown>;
+}
+
 /** What one reaper sweep did. */
 export interface Reaped {
   requeued: string[];
@@ -55,6 +62,20 @@ const REDRIVE_BATCH = 100;
  * no longer holds the job: cancelled, given up on, or claimed again after its lease expired.
  */
 export class JobStore {
+  /**
+   * Attempts' ends, group-committed (core/db/group-commit.ts): the ends that arrive while one
+   * transaction is committing share the next, in job id order (two groups never wait on each
+   * other's rows in opposite orders).
+   */
+  private readonly endings = new GroupCommit<Ending, unknown>((group) =>
+    this.prisma.$transaction(async (tx) => {
+      const order = [...group.keys()].sort((a, b) => group[a].jobId.localeCompare(group[b].jobId));
+      const out: unknown[] = [];
+      for (const i of order) out[i] = await group[i].end(tx);
+      return out;
+    }),
+  );
+
   constructor(
     private readonly prisma: Prisma,
     private readonly queue: Pick<JobQueue, 'send' | 'afterCommit' | 'deleteIn' | 'claimSettings'>,
@@ -337,15 +358,15 @@ export class JobStore {
     opts: { ack?: boolean } = {},
   ): Promise<T> {
     const ack = opts.ack && lease.receipt !== undefined ? this.queue.deleteIn?.bind(this.queue) : undefined;
-    return retryTransient(
-      () =>
-        this.prisma.$transaction(async (tx) => {
-          await appendLogs(tx, lease.jobId, lines);
-          const out = await write(tx);
-          await ack?.(lease.receipt!, tx);
-          return out;
-        }),
-      { what: `writing job ${lease.jobId}'s status`, logger: this.logger },
-    );
+    const end = async (tx: Tx) => {
+      await appendLogs(tx, lease.jobId, lines);
+      const out = await write(tx);
+      await ack?.(lease.receipt!, tx);
+      return out;
+    };
+    return retryTransient(() => this.endings.submit({ jobId: lease.jobId, end }) as Promise<T>, {
+      what: `writing job ${lease.jobId}'s status`,
+      logger: this.logger,
+    });
   }
 }
