@@ -36,13 +36,16 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const retryAfter = (appError as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof retryAfter === 'number')
       res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
-    res.status(appError.status).json({
-      error: {
-        code: appError.code,
-        message: appError.message,
-        ...(appError.details ? { details: appError.details } : {}),
-      },
-    });
+    res.status(appError.status).json(errorBody(appError));
+  };
+}
+
+/** The API's error shape, `{"error":{"code","message","details"}}` (also one job's error in a batch). */
+export function errorBody(err: AppError): {
+  error: { code: string; message: string; details?: unknown };
+} {
+  return {
+    error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
   };
 }
 

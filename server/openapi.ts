@@ -6,6 +6,7 @@ import {
   beginUploadBody,
   completeUploadBody,
   createJobBody,
+  createJobsBatchBody,
   createTokenBody,
   dlqListQuery,
   dlqRedriveBody,
@@ -145,6 +146,21 @@ const OPS: Op[] = [
       content: json(ref('Job')),
     },
     errors: [200, 400, 401, 403, 404, 408, 409, 413, 415, 422, 507],
+  },
+  {
+    method: 'post',
+    path: '/api/jobs/batch',
+    tag: 'jobs',
+    summary: 'Create up to 1,000 jobs in one request',
+    description:
+      'JSON `{jobs:[{type, params?, idempotencyKey?, maxAttempts?}, …]}` (1 to 1,000 jobs; body up to 8 MB). Needs `job:Create`. The jobs are created in one transaction, and each gets its own result, in order: `{status:201, job}` created; `{status:200, job}` the earlier job of its `idempotencyKey` (same request, as `Idempotency-Key` on POST /api/jobs, per user for 24 h; two jobs of one batch with one key: the first counts); or `{status, error}` with the error a POST of that job alone would have answered (400 `validation_failed` or `unknown_job_type`, 422 `idempotency_conflict`, 429 `quota_exceeded`). One bad job does not stop the others. Types that need an input file cannot be batched (400 for that job); `delay`, `runAt` and `priority` are not supported yet (400 for that job). The owner’s active-jobs cap (JOBS_MAX_ACTIVE_JOBS_PER_USER) admits jobs in order while there is room; the rest get 429 `quota_exceeded` each, and when no job could be created because of it the whole request answers 429 with `Retry-After`. The request counts once against the request rate limit. A request refused whole (400, 401, 403, 413, 415, 429) writes nothing.',
+    body: { 'application/json': createJobsBatchBody },
+    ok: {
+      status: 200,
+      description: 'one result per job, in order (created, existing, or its error)',
+      content: json(ref('JobBatchResult')),
+    },
+    errors: [400, 401, 403, 413, 415, 429],
   },
   {
     method: 'get',
@@ -487,7 +503,7 @@ function operation(op: Op): Json {
   // Every /api route is rate limited (server/rate-limit.ts): by token, or by IP address without one.
   if (op.path.startsWith('/api/')) {
     const createsWork =
-      op.method === 'post' && (op.path === '/api/jobs' || op.path === '/api/jobs/:id/retry');
+      op.method === 'post' && ['/api/jobs', '/api/jobs/batch', '/api/jobs/:id/retry'].includes(op.path);
     responses[429] = {
       description: createsWork ? QUOTA_429 : ERROR_TEXT[429],
       headers: RETRY_AFTER,

@@ -51,6 +51,74 @@ export const createJobBody = z.object({
   maxAttempts: maxAttemptsSchema.optional(),
 });
 
+/** The most jobs one POST /api/jobs/batch may hold. */
+export const MAX_BATCH_JOBS = 1000;
+
+/** Fields of the next wave (scheduling) that a batch job may not use yet: a clear refusal each. */
+const notYet = (field: string) =>
+  z
+    .unknown()
+    .refine((v) => v === undefined, {
+      message: `${field} is not supported by this server yet (scheduling: delay, runAt, priority); send the job without it`,
+    })
+    .optional();
+
+/**
+ * One job of a batch: as POST /api/jobs's JSON body, with its own `idempotencyKey`; no input file
+ * (no `uploadId`). Strict: a misspelt field is an error of that job, not silently ignored.
+ */
+export const batchJobItem = z.strictObject(
+  {
+    type: createJobBody.shape.type,
+    params: createJobBody.shape.params,
+    idempotencyKey: z
+      .string({ error: 'idempotencyKey must be a string' })
+      .min(1, 'idempotencyKey must not be empty')
+      .max(200, 'idempotencyKey must be at most 200 characters')
+      .optional()
+      .describe('like the Idempotency-Key header of POST /api/jobs, for this job'),
+    maxAttempts: maxAttemptsSchema.optional(),
+    uploadId: z
+      .unknown()
+      .refine((v) => v === undefined, {
+        message: 'a batch job takes no input file; create jobs with files one by one (POST /api/jobs)',
+      })
+      .optional(),
+    delay: notYet('delay'),
+    runAt: notYet('runAt'),
+    priority: notYet('priority'),
+  },
+  {
+    error: (iss) =>
+      iss.code === 'invalid_type'
+        ? 'each job must be a JSON object {type, params, idempotencyKey?}'
+        : undefined,
+  },
+);
+
+const batchSizeMessage = `a batch holds 1 to ${MAX_BATCH_JOBS} jobs; send more in several batches`;
+
+/**
+ * The batch envelope as the route reads it: each job is checked on its own afterwards
+ * (`batchJobItem`), so one bad job is that job's error, not the batch's.
+ */
+export const jobsBatchEnvelope = z.object(
+  {
+    jobs: z
+      .array(z.unknown(), { error: 'jobs must be an array of jobs' })
+      .min(1, { error: () => `jobs is empty: ${batchSizeMessage}` })
+      .max(MAX_BATCH_JOBS, {
+        error: (iss) => `jobs holds ${(iss.input as unknown[]).length} jobs: ${batchSizeMessage}`,
+      }),
+  },
+  { error: 'the body must be a JSON object {"jobs":[…]}' },
+);
+
+/** The batch as documented (OpenAPI): the envelope with each job's shape. */
+export const createJobsBatchBody = z.object({
+  jobs: z.array(batchJobItem).min(1).max(MAX_BATCH_JOBS),
+});
+
 export const beginUploadBody = z.object({
   fileName: z.string({ error: 'fileName is required' }).min(1, 'fileName is required'),
   size: z
@@ -163,6 +231,36 @@ export const jobResponse = z
       .describe('when cancelling this RUNNING job was asked for; its processor then ends it (CANCELLED)'),
   })
   .register(responseSchemas, { id: 'Job' });
+
+const batchJobError = z
+  .strictObject({
+    status: z.int().min(400).describe('what a POST /api/jobs of this job alone would have answered'),
+    error: errorResponse.shape.error,
+  })
+  .describe(
+    'this job was not created: its own error (400 validation, 422 idempotency_conflict, 429 quota_exceeded…)',
+  );
+
+export const jobsBatchResponse = z
+  .strictObject({
+    created: z.int().min(0).describe('jobs created by this batch'),
+    existing: z.int().min(0).describe('jobs answered with the earlier job of their idempotencyKey'),
+    failed: z.int().min(0).describe('jobs with an error'),
+    results: z
+      .array(
+        z.union([
+          z
+            .strictObject({
+              status: z.union([z.literal(201), z.literal(200)]),
+              job: jobResponse,
+            })
+            .describe('201: created; 200: the earlier job of its idempotencyKey (same request)'),
+          batchJobError,
+        ]),
+      )
+      .describe('one per job sent, in the same order'),
+  })
+  .register(responseSchemas, { id: 'JobBatchResult' });
 
 export const jobPageResponse = z
   .strictObject({

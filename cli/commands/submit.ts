@@ -3,33 +3,43 @@ import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import type { Job } from '../lib/api-types.js';
 import { BaseCommand } from '../lib/base-command.js';
+import { submitBatches, type BatchLineResult } from '../lib/batch-submit.js';
+import { ndjsonLines } from '../lib/ndjson.js';
+import { renderTable } from '../lib/table.js';
 import { UsageError } from '../lib/errors.js';
 import { followJob, waitForJob } from '../lib/follow.js';
 import { formatLogLine, formatProgress, jobSummary } from '../lib/format.js';
 import { directUpload, directUploadThreshold, sha256File } from '../lib/direct-upload.js';
 import { buildMultipart } from '../lib/multipart.js';
 import { mergeParams } from '../lib/params.js';
-import { progressBar } from '../lib/spinner.js';
+import { progressBar, type Spinner } from '../lib/spinner.js';
 
 export default class Submit extends BaseCommand {
   static override summary = 'Create a job, uploading FILE as its input; prints the job id.';
   static override description = `The file is streamed from disk (multipart/form-data) with a progress bar on a terminal.
 Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a direct upload instead: their SHA-256 is computed, then 4 parts at a time are sent straight to the store (S3 presigned URLs, or the API's own signed URLs) and the job is created referencing the upload.
 --param k=v sets params.k to v parsed as JSON when it parses (numbers, booleans, arrays), else the string; --params-json gives the whole object and --param wins where both set a key.
---wait blocks until the job ends; --follow also streams its logs. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.`;
+--wait blocks until the job ends; --follow also streams its logs. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.
+--batch FILE.ndjson (- for stdin) submits many jobs: one JSON object per line ({"type":"noop","params":{},"idempotencyKey":"k1"}), read as it streams and sent 1,000 lines per request (POST /api/jobs/batch). --type and --max-attempts fill in lines that have none. Each line's result is printed as it comes back: a table on a terminal, else tab-separated "line, job id, created|existing|error code, type or message"; with --json one JSON object per line ({"line","status","job"} or {"line","status","error"}). A line that is not a JSON object is reported by number and not sent. Exits 0 when every line has its job (created, or already there with its idempotencyKey), 1 when any failed.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> orders.csv --type csv-import --follow',
     `<%= config.bin %> <%= command.id %> orders.csv --type csv-import --param maxErrors=5 --params-json '{"types":{"quantity":"integer"}}'`,
     'ID=$(<%= config.bin %> <%= command.id %> --type noop --param sleepMs=500)',
+    '<%= config.bin %> <%= command.id %> --batch jobs.ndjson',
+    `seq 1 5000 | jq -c '{params: {sleepMs: .}, idempotencyKey: "sleep-\\(.)"}' | <%= config.bin %> <%= command.id %> --batch - --type noop --json`,
   ];
 
   static override args = {
-    file: Args.string({ description: 'input file to upload', required: false }),
+    // ignoreStdin: oclif would otherwise take piped stdin as FILE (`… | jobs submit --batch -`).
+    file: Args.string({ description: 'input file to upload', required: false, ignoreStdin: true }),
   };
 
   static override flags = {
-    type: Flags.string({ char: 't', description: 'job type (see `jobs types`)', required: true }),
+    type: Flags.string({
+      char: 't',
+      description: 'job type (see `jobs types`); with --batch, the type of lines that give none',
+    }),
     param: Flags.string({
       char: 'p',
       description: 'a parameter as key=value (repeatable); the value is parsed as JSON when it parses',
@@ -47,10 +57,20 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     }),
     wait: Flags.boolean({ description: 'wait until the job ends' }),
     follow: Flags.boolean({ description: 'stream the job logs until it ends (implies --wait)' }),
+    batch: Flags.string({
+      description: 'submit many jobs: one JSON object per line (type, params, idempotencyKey); - reads stdin',
+      helpValue: 'FILE.ndjson',
+      exclusive: ['param', 'params-json', 'idempotency-key', 'wait', 'follow'],
+    }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Submit);
+    if (flags.batch !== undefined) {
+      if (args.file) throw new UsageError('--batch reads its jobs from FILE.ndjson: give no other FILE');
+      return this.submitBatch(flags.batch, { type: flags.type, maxAttempts: flags['max-attempts'] });
+    }
+    if (flags.type === undefined) throw new UsageError('Missing required flag type (or --batch FILE.ndjson)');
     const params = mergeParams(flags.param ?? [], flags['params-json']);
     const key = flags['idempotency-key'];
     const maxAttempts = flags['max-attempts'];
@@ -90,6 +110,44 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       this.out(final.status);
     }
     if (final.status !== 'COMPLETED') this.exit(1);
+  }
+
+  /**
+   * `--batch`: streams the NDJSON file (or stdin), sends it in chunks and prints each line's
+   * result as its chunk is answered. Exit 1 when any line failed.
+   */
+  private async submitBatch(file: string, defaults: { type?: string; maxAttempts?: number }): Promise<void> {
+    const input = file === '-' ? process.stdin : await openFile(file);
+    let spinner: Spinner | undefined;
+    const tally = { created: 0, existing: 0, failed: 0 };
+    const tty = process.stdout.isTTY === true;
+    try {
+      const chunks = submitBatches(this.api, ndjsonLines(input), {
+        defaults,
+        onRequest: (first, last) => (spinner = this.spinner(`Submitting lines ${first}–${last}`)),
+      });
+      for await (const results of chunks) {
+        spinner?.stop();
+        for (const r of results) {
+          if (r.error) tally.failed++;
+          else if (r.status === 201) tally.created++;
+          else tally.existing++;
+        }
+        if (this.json) for (const r of results) this.printJsonLine(r);
+        else if (tty) this.out(renderTable(['line', 'job', 'result', 'type or error'], results.map(row)));
+        else for (const r of results) this.out(row(r).join('	'));
+      }
+    } finally {
+      spinner?.stop();
+      if (file !== '-') input.destroy();
+    }
+    const total = tally.created + tally.existing + tally.failed;
+    this.note(
+      total === 0
+        ? 'No jobs: the input has no lines.'
+        : `${total} line${total === 1 ? '' : 's'}: ${tally.created} created, ${tally.existing} already there (same idempotencyKey), ${tally.failed} failed.`,
+    );
+    if (tally.failed > 0) this.exit(1);
   }
 
   /** POSTs the job as multipart: `type`, `params`, then the file streamed from disk. */
@@ -171,5 +229,27 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     } finally {
       spinner.stop();
     }
+  }
+}
+
+/** One line's result as a row: line, job id, created/existing/error code, type or message. */
+function row(r: BatchLineResult): string[] {
+  if (r.job) return [String(r.line), r.job.id, r.status === 201 ? 'created' : 'existing', r.job.type];
+  return [String(r.line), '-', r.error?.code ?? 'error', r.error?.message ?? ''];
+}
+
+/** A readable stream of `file`, or a usage error (exit 2) saying why it cannot be read. */
+async function openFile(file: string): Promise<fs.ReadStream> {
+  try {
+    const stat = await fs.promises.stat(file);
+    if (!stat.isFile()) throw new UsageError(`${file} is not a file`);
+    const handle = await fs.promises.open(file, 'r');
+    return handle.createReadStream();
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`file not found: ${file}`);
+    if (code === 'EACCES') throw new UsageError(`cannot read ${file}: permission denied`);
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
   }
 }

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { profilePath, readProfile } from '../../core/profile.js';
 import type {
+  BatchAnswer,
   DeadLetterList,
   RedriveResult,
   CreatedToken,
@@ -109,6 +110,11 @@ export class ApiClient {
       json: input,
       headers: idempotencyHeader(idempotencyKey),
     });
+  }
+
+  /** Up to 1,000 jobs in one request; each gets its own result, in order (see cli/lib/batch-submit.ts). */
+  createJobsBatch(jobs: Record<string, unknown>[]): Promise<BatchAnswer> {
+    return this.request<BatchAnswer>('POST', '/api/jobs/batch', { json: { jobs } });
   }
 
   /** Streams a multipart body (type, params, file) built by `buildMultipart`. */

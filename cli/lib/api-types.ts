@@ -79,6 +79,18 @@ export interface TokenSummary {
   revokedAt: string | null;
 }
 
+/** One job's result in a POST /api/jobs/batch answer (in the order sent). */
+export type BatchJobResult =
+  | { status: 201 | 200; job: Job }
+  | { status: number; error: { code: string; message: string; details?: unknown } };
+
+export interface BatchAnswer {
+  created: number;
+  existing: number;
+  failed: number;
+  results: BatchJobResult[];
+}
+
 /** The body of every error response. */
 export interface ApiErrorBody {
   error: { code: string; message: string; details?: unknown };

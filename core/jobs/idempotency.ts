@@ -56,11 +56,19 @@ export async function assertSameRequest(
       })
     : null;
   const fields = idempotencyDifferences(first, request, upload?.key);
-  if (fields.length === 0) return;
-  throw new IdempotencyConflictError(
+  if (fields.length > 0) throw idempotencyConflict(key, first.id, fields);
+}
+
+/** The 422 of a key reused for a different request: names the differing fields and the first job. */
+export function idempotencyConflict(
+  key: string,
+  firstJobId: string,
+  fields: string[],
+): IdempotencyConflictError {
+  return new IdempotencyConflictError(
     `Idempotency-Key "${key}" was already used for a different request (${fields.join(', ')} differ); ` +
       `send a new key for a new job`,
-    { jobId: first.id, fields },
+    { jobId: firstJobId, fields },
   );
 }
 

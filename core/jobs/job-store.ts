@@ -12,6 +12,7 @@ import { claimJob, type ClaimedJob } from './store/claim.js';
 import { claimNext, startedLine } from './store/claim-next.js';
 import { completeJob } from './store/complete.js';
 import { insertJob, releaseIdempotencyKey, type JobInsert } from './store/create.js';
+import { insertJobs, releaseIdempotencyKeys } from './store/create-many.js';
 import { failJob } from './store/fail.js';
 import { gaveUpReason, giveUpJob } from './store/give-up.js';
 import { heartbeat, type Beat } from './store/heartbeat.js';
@@ -39,6 +40,14 @@ interface Ending {
   jobId: string;
   end(tx: Tx): Promise<unknown>;
 }
+
+/**
+ * What became of one job of `createMany`, in the order given: inserted (and queued); not admitted
+ * (the `admit` hook said no: the owner's active-jobs quota); or skipped because its owner's
+ * Idempotency-Key is held by another job (a live one committed before, or an earlier job of the
+ * same call): the caller looks that job up after the commit.
+ */
+export type CreateOutcome = { kind: 'created'; job: Job } | { kind: 'refused' } | { kind: 'key-taken' };
 
 /** What one reaper sweep did. */
 export interface Reaped {
@@ -78,7 +87,10 @@ export class JobStore {
 
   constructor(
     private readonly prisma: Prisma,
-    private readonly queue: Pick<JobQueue, 'send' | 'afterCommit' | 'deleteIn' | 'claimSettings'>,
+    private readonly queue: Pick<
+      JobQueue,
+      'send' | 'sendMany' | 'afterCommit' | 'deleteIn' | 'claimSettings'
+    >,
     private readonly logger?: Pick<Logger, 'warn'>,
   ) {}
 
@@ -110,6 +122,49 @@ export class JobStore {
     });
     this.queue.afterCommit?.();
     return row;
+  }
+
+  /**
+   * Records many PENDING jobs and queues them, in one transaction of a few statements whatever
+   * their number: expired Idempotency-Keys freed, `admit` (the owners' active-jobs quota), one
+   * multi-row INSERT, one multi-row send. One job's problem never aborts the others: a key held by
+   * another job skips that job (`key-taken`), a job `admit` refuses is left out (`refused`).
+   * Inputs must be resolved already (no upload claims here). The outcomes come in the jobs' order.
+   *
+   * Jobs of several owners may share a call (requests grouped into one commit): `admit` sees them
+   * all and answers per job.
+   *
+   * @example
+   * const out = await store.createMany(jobs, {
+   *   idempotencyTtlMs: DAY_MS,
+   *   admit: admitWithinQuota(1000), // core/jobs/quota.ts
+   * });
+   */
+  async createMany(
+    jobs: readonly JobInsert[],
+    opts: {
+      idempotencyTtlMs: number;
+      /** Runs in the transaction before the insert: whether each job may be inserted (default: all). */
+      admit?: (tx: Tx, jobs: readonly JobInsert[]) => Promise<readonly boolean[]>;
+    },
+  ): Promise<CreateOutcome[]> {
+    if (jobs.length === 0) return [];
+    const outcomes = await this.prisma.$transaction(async (tx) => {
+      await releaseIdempotencyKeys(tx, jobs, opts.idempotencyTtlMs);
+      const admitted = opts.admit ? await opts.admit(tx, jobs) : jobs.map(() => true);
+      const rows = await insertJobs(
+        tx,
+        jobs.filter((_, i) => admitted[i]),
+      );
+      if (rows.size > 0) await this.queue.sendMany([...rows.keys()], tx);
+      return jobs.map((j, i): CreateOutcome => {
+        if (!admitted[i]) return { kind: 'refused' };
+        const job = rows.get(j.id);
+        return job ? { kind: 'created', job } : { kind: 'key-taken' };
+      });
+    });
+    if (outcomes.some((o) => o.kind === 'created')) this.queue.afterCommit?.();
+    return outcomes;
   }
 
   /**

@@ -1,13 +1,28 @@
+import { randomUUID } from 'node:crypto';
 import { can, requireJobManage, requirePermission } from '../auth/can.js';
 import type { Principal } from '../auth/principal.js';
 import type { Prisma } from '../db/database.js';
-import { ConflictError, NotFoundError, UnknownJobTypeError, ValidationError } from '../errors.js';
-import type { JobStore } from './job-store.js';
+import type { Job as JobRow } from '../db/generated/client.js';
+import {
+  AppError,
+  ConflictError,
+  IdempotencyConflictError,
+  NotFoundError,
+  QuotaExceededError,
+  UnknownJobTypeError,
+  ValidationError,
+} from '../errors.js';
+import type { JobInsert, JobStore } from './job-store.js';
 import type { Tx } from './store/types.js';
 import { toJobDto, toJobLogDto, type JobDto, type JobLogDto, type JobStatus } from './job-dto.js';
-import { assertSameRequest, type IdempotentRequest } from './idempotency.js';
+import {
+  assertSameRequest,
+  idempotencyConflict,
+  idempotencyDifferences,
+  type IdempotentRequest,
+} from './idempotency.js';
 import type { JobTypeRegistry } from './job-types.js';
-import { checkActiveJobsQuota } from './quota.js';
+import { admitWithinQuota, checkActiveJobsQuota, quotaExceeded } from './quota.js';
 
 export interface NewJob {
   /** Chosen by the caller so an upload can be stored under the job's key before the row exists. */
@@ -21,6 +36,21 @@ export interface NewJob {
   /** Overrides the type's maxAttempts for this job (validated by the route: 1..MAX_ATTEMPTS_LIMIT). */
   maxAttempts?: number;
 }
+
+/** One job of a batch (POST /api/jobs/batch): no input file; its shape already checked. */
+export interface NewBatchJob {
+  type: string;
+  params?: unknown;
+  idempotencyKey?: string;
+  /** Overrides the type's maxAttempts (validated by the route: 1..MAX_ATTEMPTS_LIMIT). */
+  maxAttempts?: number;
+}
+
+/**
+ * What became of one job of a batch: created, or the earlier job its Idempotency-Key names
+ * (`created: false`); or its own error (the one a single POST of it would have answered).
+ */
+export type BatchOutcome = { job: JobDto; created: boolean } | { error: AppError };
 
 /** How long an Idempotency-Key returns its job; after that the key is free again. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -129,6 +159,119 @@ export class JobsService {
       }
       throw err;
     }
+  }
+
+  /**
+   * Creates a batch of jobs in one transaction; each job gets its own outcome, in order. A job
+   * that fails validation (unknown type, bad params, a type that needs an input file) gets the
+   * error its own POST would have had, and the rest go ahead. An Idempotency-Key works per job as
+   * on POST /api/jobs: used before with the same request, the job answers with the earlier job;
+   * with another request, with the 422 conflict. Two jobs of one batch with one key: the first
+   * counts, the second is answered like a retry of it.
+   *
+   * The owner's active-jobs cap (JOBS_MAX_ACTIVE_JOBS_PER_USER) admits jobs in order while there
+   * is room; those past it get `quota_exceeded` each. When that leaves the batch with nothing
+   * done at all (every job over the cap), the whole batch is refused with QuotaExceededError (a
+   * 429 with Retry-After, as a single POST is).
+   */
+  async createMany(owner: Principal, items: readonly NewBatchJob[]): Promise<BatchOutcome[]> {
+    this.require(owner, 'job:Create');
+    const max = this.limits.maxActiveJobsPerUser ?? 0;
+    const results: BatchOutcome[] = new Array(items.length);
+    const valid: BatchItem[] = [];
+    items.forEach((item, index) => {
+      try {
+        const params = this.validate(item.type, item.params, false);
+        const maxAttempts = item.maxAttempts ?? this.types.find(item.type)!.maxAttempts ?? 3;
+        const key = item.idempotencyKey;
+        valid.push({
+          index,
+          key,
+          asked: { type: item.type, params, maxAttempts },
+          insert: {
+            id: randomUUID(),
+            type: item.type,
+            params,
+            ownerId: owner.userId,
+            maxAttempts,
+            idempotencyKey: key ?? null,
+            input: null,
+          },
+        });
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        results[index] = { error: err };
+      }
+    });
+
+    // A key's first job in the batch is the one that counts; later ones are answered like it.
+    const firstOfKey = new Map<string, BatchItem>();
+    const repeats: { item: BatchItem; first: BatchItem }[] = [];
+    const candidates: BatchItem[] = [];
+    for (const item of valid) {
+      const first = item.key === undefined ? undefined : firstOfKey.get(item.key);
+      if (first) repeats.push({ item, first });
+      else {
+        if (item.key !== undefined) firstOfKey.set(item.key, item);
+        candidates.push(item);
+      }
+    }
+
+    // Keys used by earlier requests (read before the transaction: one query for the batch).
+    const earlier = await this.jobsByKeys(owner, [...firstOfKey.keys()]);
+    const fresh = candidates.filter((item) => {
+      const row = item.key === undefined ? undefined : earlier.get(item.key);
+      if (row) results[item.index] = replay(item, row);
+      return !row;
+    });
+
+    const outcomes = await this.store.createMany(
+      fresh.map((item) => item.insert),
+      { idempotencyTtlMs: IDEMPOTENCY_TTL_MS, admit: admitWithinQuota(max) },
+    );
+    const raced: BatchItem[] = [];
+    outcomes.forEach((o, i) => {
+      const item = fresh[i];
+      if (o.kind === 'created') results[item.index] = { job: toJobDto(o.job), created: true };
+      else if (o.kind === 'refused') results[item.index] = { error: quotaExceeded(max) };
+      else raced.push(item);
+    });
+    // A concurrent request took a key between the read above and the insert: like the single
+    // POST's race, the job answers with that request's job (or the conflict).
+    if (raced.length > 0) {
+      const taken = await this.jobsByKeys(
+        owner,
+        raced.map((item) => item.key!),
+      );
+      for (const item of raced) {
+        const row = taken.get(item.key!);
+        results[item.index] = row
+          ? replay(item, row)
+          : {
+              error: new ConflictError(
+                `Idempotency-Key "${item.key}" was taken by a concurrent request and freed again; send the job again`,
+              ),
+            };
+      }
+    }
+    for (const { item, first } of repeats) results[item.index] = repeatOf(item, first, results[first.index]);
+
+    const overCap = (r: BatchOutcome) => 'error' in r && r.error instanceof QuotaExceededError;
+    if (results.length > 0 && results.every(overCap)) throw quotaExceeded(max);
+    return results;
+  }
+
+  /** The owner's jobs holding these Idempotency-Keys (live: created in the last 24 h), by key. */
+  private async jobsByKeys(owner: Principal, keys: string[]): Promise<Map<string, JobRow>> {
+    if (keys.length === 0) return new Map();
+    const rows = await this.prisma.job.findMany({
+      where: {
+        ownerId: owner.userId,
+        idempotencyKey: { in: keys },
+        createdAt: { gt: new Date(Date.now() - IDEMPOTENCY_TTL_MS) },
+      },
+    });
+    return new Map(rows.map((r) => [r.idempotencyKey!, r]));
   }
 
   async get(viewer: Principal, id: string): Promise<JobDto> {
@@ -296,6 +439,50 @@ async function claimUpload(
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A valid job of a batch on its way: its place, its key, what it asks for, its row. */
+interface BatchItem {
+  index: number;
+  key?: string;
+  asked: IdempotentRequest;
+  insert: JobInsert;
+}
+
+/** A batch job whose key an earlier job holds: that job if the request is the same, else a 422. */
+function replay(item: BatchItem, row: JobRow): BatchOutcome {
+  const fields = idempotencyDifferences(row, item.asked);
+  return fields.length > 0
+    ? { error: idempotencyConflict(item.key!, row.id, fields) }
+    : { job: toJobDto(row), created: false };
+}
+
+/**
+ * A later job of the batch with the key of an earlier one: the same request is answered as the
+ * first was (its job, not created again; or its error), another request with a 422.
+ */
+function repeatOf(item: BatchItem, first: BatchItem, outcome: BatchOutcome): BatchOutcome {
+  const fields = idempotencyDifferences(
+    {
+      type: first.asked.type,
+      params: first.asked.params as JobRow['params'],
+      maxAttempts: first.asked.maxAttempts,
+      inputName: null,
+      inputSize: null,
+      inputSha256: null,
+      inputKey: null,
+    },
+    item.asked,
+  );
+  if (fields.length === 0) return 'job' in outcome ? { job: outcome.job, created: false } : outcome;
+  if ('job' in outcome) return { error: idempotencyConflict(item.key!, outcome.job.id, fields) };
+  return {
+    error: new IdempotencyConflictError(
+      `Idempotency-Key "${item.key}" is used by job ${first.index} of this batch for a different request ` +
+        `(${fields.join(', ')} differ); send a new key for a new job`,
+      { item: first.index, fields },
+    ),
+  };
+}
 
 function encodeCursor(createdAt: Date, id: string): string {
   return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');

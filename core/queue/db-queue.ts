@@ -3,6 +3,15 @@ import type { JobQueue, ReceivedMessage, SendOptions, Tx } from './job-queue.js'
 
 const CHANNEL = 'jobs_queue';
 
+/**
+ * Notifications a `sendMany` issues: each wakes one idle receiver of every listening process (a
+ * receiver takes one message at a time), and PostgreSQL folds identical notifications of one
+ * transaction into one, so a batch sends this many distinct ones (more would wake nobody more:
+ * a process rarely has more idle receivers; a receiver that finishes a job claims again before
+ * it sleeps).
+ */
+const MAX_WAKES_PER_BATCH = 32;
+
 export interface DbQueueOptions {
   visibilityTimeoutSeconds: number;
   /** A message received this many times is dead-lettered instead of delivered again. */
@@ -49,6 +58,24 @@ export class DbQueue implements JobQueue {
     };
     if (tx) await run(tx);
     else await this.db.prisma.$transaction(run);
+  }
+
+  async sendMany(jobIds: readonly string[], tx?: Tx, opts: SendOptions = {}): Promise<void> {
+    if (jobIds.length === 0) return;
+    const delay = Math.max(0, opts.delaySeconds ?? 0);
+    // One statement: the rows, then the wake-ups (distinct payloads, see MAX_WAKES_PER_BATCH),
+    // delivered on commit like `send`'s.
+    const run = (t: Pick<Tx, '$queryRaw'>) => t.$queryRaw`
+      WITH sent AS (
+        INSERT INTO queue_messages (job_id, visible_at)
+        SELECT id, now() + make_interval(secs => ${delay}::float8)
+        FROM unnest(${[...jobIds]}::uuid[]) AS ids(id)
+        RETURNING 1
+      )
+      SELECT count(pg_notify(${CHANNEL}, n::text))::int AS woken
+      FROM generate_series(1, least((SELECT count(*) FROM sent), ${MAX_WAKES_PER_BATCH})) AS n`;
+    if (tx) await run(tx);
+    else await this.db.prisma.$transaction((t) => run(t));
   }
 
   get claimSettings() {

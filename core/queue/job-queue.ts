@@ -31,6 +31,12 @@ export interface JobQueue {
    * backoff).
    */
   send(jobId: string, tx?: Tx, opts?: SendOptions): Promise<void>;
+  /**
+   * Queues several jobs at once, as `send` does one (same `tx` and `delaySeconds` semantics), in
+   * one statement (the database queue: one multi-row INSERT; SQS: one multi-row outbox INSERT in
+   * `tx`, or SendMessageBatch calls without one). A batch of jobs costs one round trip, not one each.
+   */
+  sendMany(jobIds: readonly string[], tx?: Tx, opts?: SendOptions): Promise<void>;
   /** Called after a transaction that sent messages commits (SQS: wakes the outbox relay at once). */
   afterCommit?(): void;
   /**

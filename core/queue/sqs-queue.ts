@@ -115,6 +115,48 @@ export class SqsQueue implements JobQueue {
     }
   }
 
+  async sendMany(jobIds: readonly string[], tx?: Tx, opts: SendOptions = {}): Promise<void> {
+    if (jobIds.length === 0) return;
+    const delay = Math.max(0, opts.delaySeconds ?? 0);
+    if (tx) {
+      if (!this.relay) throw new Error('SqsQueue: send in a transaction needs the database (prisma option)');
+      // One outbox row per job, in one statement; the relay publishes them after commit.
+      await tx.$executeRaw`
+        INSERT INTO job_outbox (job_id, next_attempt_at)
+        SELECT id, now() + make_interval(secs => ${delay}::float8)
+        FROM unnest(${[...jobIds]}::uuid[]) AS ids(id)`;
+      return;
+    }
+    if (delay > 0) {
+      // SendMessageBatch entries could carry DelaySeconds, but only up to 15 minutes: one by one.
+      for (const id of jobIds) await this.send(id, undefined, opts);
+      return;
+    }
+    let published: string[] = [];
+    let error: unknown;
+    try {
+      published = await this.publish([...jobIds]);
+    } catch (err) {
+      error = err;
+    }
+    const sent = new Set(published);
+    const missed = jobIds.filter((id) => !sent.has(id));
+    if (missed.length === 0) return;
+    if (!this.opts.prisma) throw error ?? new Error(`SQS did not accept ${missed.length} of the messages`);
+    // Keep them for the relay: the caller's jobs must not be lost to a queue outage.
+    this.opts.logger.warn(
+      { err: error, jobs: missed.length },
+      'SQS send failed; queued in the outbox for a retry',
+    );
+    await this.opts.prisma.jobOutbox.createMany({
+      data: missed.map((jobId) => ({
+        jobId,
+        attempts: 1,
+        lastError: error instanceof Error ? error.message : 'not accepted by the queue',
+      })),
+    });
+  }
+
   /** Wakes the outbox relay; call after a transaction that sent messages commits. */
   afterCommit(): void {
     this.relay?.kick();

@@ -2,21 +2,24 @@ import { randomUUID } from 'node:crypto';
 import express, { Router } from 'express';
 import type { Logger } from 'pino';
 import type { LiveEvents } from '../../core/jobs/live-events.js';
-import type { JobsService } from '../../core/jobs/jobs-service.js';
+import type { BatchOutcome, JobsService, NewBatchJob } from '../../core/jobs/jobs-service.js';
 import type { BlobStore } from '../../core/blobs/blob-store.js';
 import { requirePermission } from '../../core/auth/can.js';
-import { UnsupportedMediaTypeError } from '../../core/errors.js';
+import { UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js';
 import type { JobStatus } from '../../core/jobs/job-dto.js';
 import { principalOf } from '../auth.js';
 import { receiveJobUpload } from '../job-upload.js';
 import {
+  batchJobItem,
   createJobBody,
   idempotencyKeyHeader,
+  jobsBatchEnvelope,
   listJobsQuery,
   logsQuery,
   maxAttemptsField,
 } from '../schemas.js';
-import { parseOr400 } from '../validate.js';
+import { parseOr400, parseOrError } from '../validate.js';
+import { errorBody } from '../errors.js';
 import { streamJobList, streamJobLogs, wantsEventStream } from '../live.js';
 import { JobListFeed } from '../job-list-feed.js';
 import type { StreamGuard } from '../stream-guard.js';
@@ -33,6 +36,17 @@ const FEED_READER: Principal = {
 
 /** How long `POST /api/jobs/:id/cancel` waits for a running job's processor to end it. */
 const CANCEL_WAIT_MS = 5_000;
+
+/** A single job's JSON body, and a batch's (up to 1,000 jobs of a few KB each). */
+const JOB_BODY_LIMIT = '1mb';
+export const BATCH_BODY_LIMIT = '8mb';
+
+/** Parses a JSON body (strict: an object or array) into `req.body`, up to `limit`. */
+function readJson(req: express.Request, res: express.Response, limit: string): Promise<void> {
+  return new Promise<void>((resolve, reject) =>
+    express.json({ limit, strict: true })(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+  );
+}
 
 export function jobsRouter(deps: {
   jobs: JobsService;
@@ -98,11 +112,7 @@ export function jobsRouter(deps: {
     if (!req.is('application/json')) {
       throw new UnsupportedMediaTypeError('send multipart/form-data (with a file) or application/json');
     }
-    await new Promise<void>((resolve, reject) =>
-      express.json({ limit: '1mb', strict: true })(req, res, (err?: unknown) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
+    await readJson(req, res, JOB_BODY_LIMIT);
     const body = parseOr400(createJobBody, req.body, 'body');
     const { job, created } = await jobs.create(owner, {
       id,
@@ -113,6 +123,37 @@ export function jobsRouter(deps: {
       maxAttempts: body.maxAttempts,
     });
     res.status(created ? 201 : 200).json(job);
+  });
+
+  // Up to 1,000 jobs in one request and one transaction; each job gets its own result, in order
+  // (see JobsService.createMany). A job whose shape is wrong is that job's error; only a request
+  // that is wrong as a whole (not JSON, no `jobs`, too many, no permission) is refused whole, and
+  // then nothing is written.
+  r.post('/batch', async (req, res) => {
+    const owner = principalOf(res);
+    requirePermission(owner, 'job:Create');
+    if (req.header('idempotency-key') !== undefined) {
+      throw new ValidationError(
+        'Idempotency-Key: a batch takes no Idempotency-Key header; give each job its own idempotencyKey',
+      );
+    }
+    if (!req.is('application/json')) {
+      throw new UnsupportedMediaTypeError('send application/json: {"jobs":[{"type":…,"params":{…}}, …]}');
+    }
+    await readJson(req, res, BATCH_BODY_LIMIT);
+    const { jobs: items } = parseOr400(jobsBatchEnvelope, req.body, 'body');
+    const checked = items.map((item) => parseOrError(batchJobItem, item, 'job'));
+    const valid: NewBatchJob[] = [];
+    for (const c of checked) if (!(c instanceof ValidationError)) valid.push(c.data);
+    const outcomes = await jobs.createMany(owner, valid);
+    let next = 0;
+    const results = checked.map((c) => (c instanceof ValidationError ? { error: c } : outcomes[next++]));
+    res.json({
+      created: results.filter((r) => 'job' in r && r.created).length,
+      existing: results.filter((r) => 'job' in r && !r.created).length,
+      failed: results.filter((r) => 'error' in r).length,
+      results: results.map(batchResult),
+    });
   });
 
   r.get('/', async (req, res) => {
@@ -165,4 +206,11 @@ export function jobsRouter(deps: {
   });
 
   return r;
+}
+
+/** One job's result in a batch answer: the status its own POST would have had, and its job or error. */
+function batchResult(r: BatchOutcome) {
+  return 'job' in r
+    ? { status: r.created ? 201 : 200, job: r.job }
+    : { status: r.error.status, ...errorBody(r.error) };
 }

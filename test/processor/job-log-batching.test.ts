@@ -26,7 +26,10 @@ function countingStatements(prisma: Prisma): { prisma: Prisma; count: () => numb
 }
 
 /** Log writing needs no queue. */
-const noQueue = { send: () => Promise.reject(new Error('no queue here')) };
+const noQueue = {
+  send: () => Promise.reject(new Error('no queue here')),
+  sendMany: () => Promise.reject(new Error('no queue here')),
+};
 
 describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
   let t: TestDatabase;

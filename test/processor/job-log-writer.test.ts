@@ -6,7 +6,10 @@ import { dbKinds, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 /** Log lines: batched single-statement inserts, seqs without gaps or collisions, data as JSON. */
 /** Log writing needs no queue. */
-const noQueue = { send: () => Promise.reject(new Error('no queue here')) };
+const noQueue = {
+  send: () => Promise.reject(new Error('no queue here')),
+  sendMany: () => Promise.reject(new Error('no queue here')),
+};
 
 describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
   let t: TestDatabase;

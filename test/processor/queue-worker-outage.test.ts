@@ -9,6 +9,7 @@ function downQueue(onReceive: (listeners: number) => void): JobQueue {
   const fail = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
   return {
     send: fail,
+    sendMany: fail,
     receive: ({ signal }) => {
       onReceive(signal ? getEventListeners(signal, 'abort').length : -1);
       return fail();

@@ -21,6 +21,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** The entry script (default bin/run.js; the kill tests use test/fixtures/counting-jobs.mjs). */
   bin?: string;
+  /** Written to the child's stdin, which is then closed (default: no stdin). */
+  input?: string;
 }
 
 /** A temporary XDG_CONFIG_HOME, so tests never read or write the real profile. */
@@ -44,12 +46,13 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult
     const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: cliEnv(opts.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`jobs ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { JobStore, type Lease } from '../../../core/jobs/job-store.js';
+import { JobStore, type JobInsert, type Lease } from '../../../core/jobs/job-store.js';
+import { admitWithinQuota } from '../../../core/jobs/quota.js';
 import { line } from '../../../core/jobs/store/types.js';
 import { DbQueue } from '../../../core/queue/db-queue.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../../helpers/db.js';
@@ -100,6 +101,129 @@ describe.each(dbKinds())('JobStore on %s', (kind) => {
       ).rejects.toThrow('upload not found');
       expect(await t.db.prisma.job.count()).toBe(0);
       expect(await t.db.prisma.queueMessage.count()).toBe(0);
+    });
+  });
+
+  describe('createMany', () => {
+    const insert = (over: Partial<JobInsert> = {}): JobInsert => ({
+      id: randomUUID(),
+      type: 'noop',
+      params: { sleepMs: 1 },
+      ownerId,
+      maxAttempts: 3,
+      idempotencyKey: null,
+      input: null,
+      ...over,
+    });
+
+    it('records every job and one message each in one transaction; outcomes in order, rows as Prisma reads them', async () => {
+      const jobs = [
+        insert(),
+        insert({ params: { logLines: 2 }, maxAttempts: 5, idempotencyKey: 'a' }),
+        insert({ input: { key: 'inputs/x', name: 'x.csv', size: 12, sha256: 'f'.repeat(64) } }),
+      ];
+      const out = await store.createMany(jobs, { idempotencyTtlMs: DAY_MS });
+      expect(out.map((o) => o.kind)).toEqual(['created', 'created', 'created']);
+      for (const [i, o] of out.entries()) {
+        if (o.kind !== 'created') throw new Error('not created');
+        expect(o.job.id).toBe(jobs[i].id);
+        // The raw RETURNING gives the model's own types (Dates, bigints, JSON), field for field.
+        expect(o.job).toEqual(await row(jobs[i].id));
+        expect(await messages(jobs[i].id)).toHaveLength(1);
+      }
+      expect(await row(jobs[1].id)).toMatchObject({
+        status: 'PENDING',
+        params: { logLines: 2 },
+        maxAttempts: 5,
+      });
+      expect(await row(jobs[2].id)).toMatchObject({
+        inputKey: 'inputs/x',
+        inputSize: 12n,
+        inputName: 'x.csv',
+      });
+      expect(await store.createMany([], { idempotencyTtlMs: DAY_MS })).toEqual([]);
+    });
+
+    it('skips a job whose key is held (live, or earlier in the list) without aborting the others; frees an expired key', async () => {
+      const live = await created({ key: 'live' });
+      const old = await created({ key: 'old' });
+      await t.db.prisma
+        .$executeRaw`UPDATE jobs SET created_at = now() - interval '2 days' WHERE id = ${old}::uuid`;
+      const jobs = [
+        insert({ idempotencyKey: 'live' }),
+        insert({ idempotencyKey: 'twice' }),
+        insert({ idempotencyKey: 'twice' }),
+        insert({ idempotencyKey: 'old' }),
+        insert(),
+      ];
+      const out = await store.createMany(jobs, { idempotencyTtlMs: DAY_MS });
+      expect(out.map((o) => o.kind)).toEqual(['key-taken', 'created', 'key-taken', 'created', 'created']);
+      expect((await row(live)).idempotencyKey).toBe('live');
+      expect((await row(old)).idempotencyKey).toBeNull();
+      expect((await row(jobs[3].id)).idempotencyKey).toBe('old');
+      for (const i of [0, 2]) {
+        expect(await t.db.prisma.job.findUnique({ where: { id: jobs[i].id } })).toBeNull();
+        expect(await messages(jobs[i].id)).toHaveLength(0);
+      }
+      expect(await t.db.prisma.queueMessage.count()).toBe(2 + 3);
+    });
+
+    it('leaves out the jobs `admit` refuses (the quota), in the same transaction', async () => {
+      const jobs = [insert(), insert(), insert()];
+      const seen: number[] = [];
+      const out = await store.createMany(jobs, {
+        idempotencyTtlMs: DAY_MS,
+        admit: async (tx, js) => {
+          seen.push(js.length, await tx.job.count());
+          return [true, false, true];
+        },
+      });
+      expect(seen).toEqual([3, 0]);
+      expect(out.map((o) => o.kind)).toEqual(['created', 'refused', 'created']);
+      expect(await t.db.prisma.job.count()).toBe(2);
+      expect(await messages(jobs[1].id)).toHaveLength(0);
+    });
+
+    it('admitWithinQuota admits each owner in order while it has room', async () => {
+      const other = randomUUID();
+      await t.db.prisma.user.create({ data: { id: other, name: 'other' } });
+      await created();
+      const jobs = [insert(), insert({ ownerId: other }), insert(), insert({ ownerId: other })];
+      const out = await store.createMany(jobs, { idempotencyTtlMs: DAY_MS, admit: admitWithinQuota(2) });
+      expect(out.map((o) => o.kind)).toEqual(['created', 'created', 'refused', 'created']);
+      const none = await store.createMany([insert()], {
+        idempotencyTtlMs: DAY_MS,
+        admit: admitWithinQuota(2),
+      });
+      expect(none.map((o) => o.kind)).toEqual(['refused']);
+      const uncapped = await store.createMany([insert()], {
+        idempotencyTtlMs: DAY_MS,
+        admit: admitWithinQuota(0),
+      });
+      expect(uncapped.map((o) => o.kind)).toEqual(['created']);
+    });
+
+    it('writes nothing when the transaction fails (the rows and their messages roll back together)', async () => {
+      const failing = new JobStore(t.db.prisma, {
+        send: () => Promise.reject(new Error('unused')),
+        sendMany: async (ids, tx) => {
+          await queue.sendMany(ids, tx);
+          throw new Error('queue down');
+        },
+      });
+      await expect(
+        failing.createMany([insert(), insert({ idempotencyKey: 'k' })], { idempotencyTtlMs: DAY_MS }),
+      ).rejects.toThrow('queue down');
+      expect(await t.db.prisma.job.count()).toBe(0);
+      expect(await t.db.prisma.queueMessage.count()).toBe(0);
+    });
+
+    it('takes a thousand jobs in one call', async () => {
+      const jobs = Array.from({ length: 1000 }, (_, i) => insert({ idempotencyKey: `k${i}` }));
+      const out = await store.createMany(jobs, { idempotencyTtlMs: DAY_MS });
+      expect(out.every((o) => o.kind === 'created')).toBe(true);
+      expect(await t.db.prisma.job.count()).toBe(1000);
+      expect(await t.db.prisma.queueMessage.count()).toBe(1000);
     });
   });
 

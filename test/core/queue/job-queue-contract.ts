@@ -149,6 +149,35 @@ export function describeJobQueue(name: string, harness: () => JobQueueHarness): 
       expect(await t.queue.receive({ max: 10, waitMs: 0 })).toEqual([]);
     });
 
+    it('sendMany: one message per job, committed or rolled back with the transaction, each delivered once', async () => {
+      const t = await open();
+      const rolledBack = await Promise.all(Array.from({ length: 3 }, () => newJob()));
+      const committed = await Promise.all(Array.from({ length: 25 }, () => newJob()));
+      await expect(
+        db.prisma.$transaction(async (tx) => {
+          await t.queue.sendMany(rolledBack, tx);
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      await db.prisma.$transaction((tx) => t.queue.sendMany(committed, tx));
+      await t.queue.sendMany([]); // nothing to send: no error
+      t.afterCommit();
+      const got = await receiveN(t.queue, committed.length);
+      expect(got.map((m) => m.jobId).sort()).toEqual([...committed].sort());
+      expect(await t.queue.receive({ max: 10, waitMs: 0 })).toEqual([]);
+    });
+
+    it('sendMany without a transaction, and with a delay', async () => {
+      const t = await open();
+      const now = await Promise.all(Array.from({ length: 12 }, () => newJob()));
+      await t.queue.sendMany(now);
+      expect((await receiveN(t.queue, 12)).map((m) => m.jobId).sort()).toEqual([...now].sort());
+      const later = await newJob();
+      await db.prisma.$transaction((tx) => t.queue.sendMany([later], tx, { delaySeconds: 3600 }));
+      t.afterCommit();
+      expect(await t.queue.receive({ max: 10, waitMs: 0 })).toEqual([]);
+    });
+
     it('wakes a long-polling receiver when a message arrives', async () => {
       const { queue } = await open();
       const jobId = await newJob();

@@ -1,0 +1,23 @@
+// scratch: POST /api/jobs rate against a --no-worker server with a CPU profile of the server
+import { api, scratchDatabase, spawnNode, BIN, workDir, cleanup, sleep } from './lib.mjs';
+import path from 'node:path';
+import fs from 'node:fs';
+const db = await scratchDatabase();
+const dir = workDir();
+const env = { JOBS_DATA_DIR: path.join(dir, 'd'), XDG_CONFIG_HOME: path.join(dir, 'c'), JOBS_LOG_LEVEL: 'warn', JOBS_RATE_LIMIT_PER_MINUTE: '0', JOBS_MAX_ACTIVE_JOBS_PER_USER: '0', DATABASE_URL: db.url };
+const child = spawnNode(['--cpu-prof', '--cpu-prof-dir=/tmp/prof', BIN, 'server', '--port', '0', '--no-worker'], env);
+let err = '';
+const url = await new Promise((r) => child.stderr.on('data', (d) => { err += d; const m = /listening on (\S+)/.exec(err); if (m) r(m[1]); }));
+const { token } = JSON.parse(fs.readFileSync(path.join(env.XDG_CONFIG_HOME, 'jobs', 'config.json'), 'utf8'));
+const call = api(url, token);
+const N = Number(process.argv[2] ?? 2000);
+let next = 0;
+const t0 = performance.now();
+await Promise.all(Array.from({ length: 8 }, async () => { while (next < N) { next++; await call('POST', '/api/jobs', { type: 'noop' }); } }));
+const s = (performance.now() - t0) / 1000;
+console.log(`${N} POSTs in ${s.toFixed(2)} s: ${(N / s).toFixed(0)}/s`);
+child.kill('SIGINT');
+await new Promise((r) => child.on('exit', r));
+await db.drop?.();
+cleanup();
+process.exit(0);

@@ -1,0 +1,66 @@
+import type { Job } from '../../db/generated/client.js';
+import type { JobInsert } from './create.js';
+import { jsonText, type Db } from './types.js';
+
+/**
+ * Frees the Idempotency-Keys among `jobs` whose holder is older than `ttlMs`, in one statement
+ * (the batch twin of `releaseIdempotencyKey`).
+ */
+export async function releaseIdempotencyKeys(
+  db: Db,
+  jobs: readonly JobInsert[],
+  ttlMs: number,
+): Promise<void> {
+  const keyed = jobs.filter((j) => j.idempotencyKey !== null);
+  if (keyed.length === 0) return;
+  await db.$executeRaw`
+    UPDATE jobs SET idempotency_key = NULL
+    FROM unnest(${keyed.map((j) => j.ownerId)}::uuid[], ${keyed.map((j) => j.idempotencyKey)}::text[])
+      AS k(owner_id, idempotency_key)
+    WHERE jobs.owner_id = k.owner_id AND jobs.idempotency_key = k.idempotency_key
+      AND jobs.created_at <= now() - make_interval(secs => ${ttlMs / 1000}::float8)`;
+}
+
+/**
+ * Inserts PENDING jobs in one statement (an INSERT over `unnest` of one array per column, in the
+ * given order); the caller queues the inserted ones in the same transaction. A job whose owner's
+ * Idempotency-Key is already held (by a committed job, by one of a concurrent transaction that
+ * then commits, or by an earlier job of this same list) is skipped, not an error: `ON CONFLICT …
+ * DO NOTHING` keeps one item's key from aborting the others. Returns the rows inserted, by id;
+ * a job of `jobs` missing from the map was skipped for its key.
+ */
+export async function insertJobs(db: Db, jobs: readonly JobInsert[]): Promise<Map<string, Job>> {
+  if (jobs.length === 0) return new Map();
+  // Every column, under Prisma's field names: the rows are the model's `Job`.
+  const rows = await db.$queryRaw<Job[]>`
+    INSERT INTO jobs (id, type, params, owner_id, max_attempts, idempotency_key,
+                      input_key, input_name, input_size, input_sha256)
+    SELECT u.id, u.type, u.params::jsonb, u.owner_id, u.max_attempts, u.idempotency_key,
+           u.input_key, u.input_name, u.input_size, u.input_sha256
+    FROM unnest(
+      ${jobs.map((j) => j.id)}::uuid[],
+      ${jobs.map((j) => j.type)}::text[],
+      ${jobs.map((j) => jsonText(j.params) ?? '{}')}::text[],
+      ${jobs.map((j) => j.ownerId)}::uuid[],
+      ${jobs.map((j) => j.maxAttempts)}::int[],
+      ${jobs.map((j) => j.idempotencyKey)}::text[],
+      ${jobs.map((j) => j.input?.key ?? null)}::text[],
+      ${jobs.map((j) => j.input?.name ?? null)}::text[],
+      ${jobs.map((j) => (j.input ? String(j.input.size) : null))}::bigint[],
+      ${jobs.map((j) => j.input?.sha256 ?? null)}::text[]
+    ) WITH ORDINALITY AS u(id, type, params, owner_id, max_attempts, idempotency_key,
+                           input_key, input_name, input_size, input_sha256, ord)
+    -- In order: of two items with one key, the first is inserted and the second skipped.
+    ORDER BY u.ord
+    ON CONFLICT (owner_id, idempotency_key) DO NOTHING
+    RETURNING id::text AS id, type, status::text AS status, params,
+      input_name AS "inputName", input_size AS "inputSize", input_sha256 AS "inputSha256",
+      input_key AS "inputKey", progress_done AS "progressDone", progress_total AS "progressTotal",
+      result, error, attempts, max_attempts AS "maxAttempts", owner_id::text AS "ownerId",
+      idempotency_key AS "idempotencyKey", lease_token::text AS "leaseToken",
+      lease_expires_at AS "leaseExpiresAt", dead_lettered_at AS "deadLetteredAt",
+      dead_letter_message_id AS "deadLetterMessageId", cancel_requested_at AS "cancelRequestedAt",
+      log_seq AS "logSeq", created_at AS "createdAt", started_at AS "startedAt",
+      finished_at AS "finishedAt", updated_at AS "updatedAt"`;
+  return new Map(rows.map((r) => [r.id, r]));
+}
