@@ -12,7 +12,8 @@ import {
   UnknownJobTypeError,
   ValidationError,
 } from '../errors.js';
-import type { JobInsert, JobStore } from './job-store.js';
+import type { CreateOutcome, JobInsert, JobStore } from './job-store.js';
+import { GroupCommit } from '../db/group-commit.js';
 import type { Tx } from './store/types.js';
 import { toJobDto, toJobLogDto, type JobDto, type JobLogDto, type JobStatus } from './job-dto.js';
 import {
@@ -65,6 +66,17 @@ export interface ListQuery {
 
 /** Jobs as their owners (and admins) see them: create, read, list, logs, cancel, retry. */
 export class JobsService {
+  /**
+   * Single creates (POST /api/jobs without a direct upload), group-committed: one transaction,
+   * one multi-row INSERT, for the requests that arrive while the previous one commits.
+   */
+  private readonly creates = new GroupCommit<JobInsert, CreateOutcome>((jobs) =>
+    this.store.createMany(jobs, {
+      idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
+      admit: admitWithinQuota(this.limits.maxActiveJobsPerUser ?? 0),
+    }),
+  );
+
   constructor(
     private readonly prisma: Prisma,
     private readonly store: JobStore,
@@ -133,6 +145,27 @@ export class JobsService {
     const asked = { ...job, params, maxAttempts };
     const earlier = job.idempotencyKey && (await this.findByIdempotencyKey(owner, job.idempotencyKey, asked));
     if (earlier) return { job: earlier, created: false };
+    const insert: JobInsert = {
+      id: job.id,
+      type: job.type,
+      params,
+      ownerId: owner.userId,
+      maxAttempts,
+      idempotencyKey: job.idempotencyKey ?? null,
+      input: job.input ?? null,
+    };
+    if (!job.uploadId) {
+      // Group-committed: requests that arrive while a create commits share the next transaction.
+      const outcome = await this.creates.submit(insert);
+      if (outcome.kind === 'created') return { job: toJobDto(outcome.job), created: true };
+      if (outcome.kind === 'refused') throw quotaExceeded(this.limits.maxActiveJobsPerUser ?? 0);
+      // Its key was taken by a request that committed first: answer with that request's job.
+      const existing = await this.findByIdempotencyKey(owner, job.idempotencyKey!, asked);
+      if (existing) return { job: existing, created: false };
+      throw new ConflictError(
+        `Idempotency-Key "${job.idempotencyKey}" was taken by a concurrent request and freed again; send the job again`,
+      );
+    }
     try {
       const row = await this.store.create(
         {
