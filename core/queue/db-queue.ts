@@ -64,12 +64,13 @@ export class DbQueue implements JobQueue {
     if (jobIds.length === 0) return;
     const delay = Math.max(0, opts.delaySeconds ?? 0);
     // One statement: the rows, then the wake-ups (distinct payloads, see MAX_WAKES_PER_BATCH),
-    // delivered on commit like `send`'s.
+    // delivered on commit like `send`'s. The ids go as one comma-separated text (uuids hold no
+    // commas): a thousand-element array parameter costs the driver more than the insert.
     const run = (t: Pick<Tx, '$queryRaw'>) => t.$queryRaw`
       WITH sent AS (
         INSERT INTO queue_messages (job_id, visible_at)
         SELECT id, now() + make_interval(secs => ${delay}::float8)
-        FROM unnest(${[...jobIds]}::uuid[]) AS ids(id)
+        FROM unnest(string_to_array(${jobIds.join(',')}, ',')::uuid[]) AS ids(id)
         RETURNING 1
       )
       SELECT count(pg_notify(${CHANNEL}, n::text))::int AS woken

@@ -124,7 +124,7 @@ export class SqsQueue implements JobQueue {
       await tx.$executeRaw`
         INSERT INTO job_outbox (job_id, next_attempt_at)
         SELECT id, now() + make_interval(secs => ${delay}::float8)
-        FROM unnest(${[...jobIds]}::uuid[]) AS ids(id)`;
+        FROM unnest(string_to_array(${jobIds.join(',')}, ',')::uuid[]) AS ids(id)`;
       return;
     }
     if (delay > 0) {
