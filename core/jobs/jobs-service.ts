@@ -167,22 +167,12 @@ export class JobsService {
       );
     }
     try {
-      const row = await this.store.create(
-        {
-          id: job.id,
-          type: job.type,
-          params,
-          ownerId: owner.userId,
-          maxAttempts,
-          idempotencyKey: job.idempotencyKey ?? null,
-          input: job.input ?? null,
-        },
-        {
-          idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
-          input: job.uploadId ? (tx) => claimUpload(tx, owner, job.uploadId!) : undefined,
-          guard: (tx) => checkActiveJobsQuota(tx, owner.userId, this.limits.maxActiveJobsPerUser ?? 0),
-        },
-      );
+      // A direct upload is claimed inside the create's own transaction (it rolls back with it).
+      const row = await this.store.create(insert, {
+        idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
+        input: (tx) => claimUpload(tx, owner, job.uploadId!),
+        guard: (tx) => checkActiveJobsQuota(tx, owner.userId, this.limits.maxActiveJobsPerUser ?? 0),
+      });
       return { job: toJobDto(row), created: true };
     } catch (err) {
       // Two requests raced with one Idempotency-Key: the loser answers with the winner's job.
