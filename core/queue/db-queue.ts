@@ -165,14 +165,18 @@ export class DbQueue implements JobQueue {
    * except those of jobs that have a live message already (e.g. just queued again by a redrive),
    * which are deleted: one message per job is enough.
    */
-  async redriveDeadLetters(): Promise<{ moved: number; dropped: number }> {
+  async redriveDeadLetters(
+    requeued: ReadonlySet<string> = new Set(),
+  ): Promise<{ moved: number; dropped: number }> {
+    // A job just requeued may already have run and had its fresh message acknowledged: its dead
+    // letter is dropped by name, not only when a live message of the job is still there.
     const [dropped, moved] = await this.db.prisma.$transaction([
       this.db.prisma.$executeRaw`
         DELETE FROM queue_messages d
         WHERE d.dead_lettered_at IS NOT NULL
-          AND EXISTS (
+          AND (d.job_id = ANY(${[...requeued]}::uuid[]) OR EXISTS (
             SELECT 1 FROM queue_messages m
-            WHERE m.job_id = d.job_id AND (m.dead_lettered_at IS NULL OR m.id < d.id))`,
+            WHERE m.job_id = d.job_id AND (m.dead_lettered_at IS NULL OR m.id < d.id)))`,
       this.db.prisma.$executeRaw`
         UPDATE queue_messages
         SET dead_lettered_at = NULL, receive_count = 0, visible_at = now(), receipt_handle = NULL

@@ -57,6 +57,19 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
       return id;
     }
 
+    it('redrive drops the dead letter of a job requeued by name, even when its fresh message is gone', async () => {
+      const [a, b] = [await newJob(), await newJob()];
+      for (const id of [a, b]) {
+        await queue.send(id);
+        const [m] = await queue.receive({ max: 1, waitMs: 1000 });
+        await queue.deadLetter(m.receiptHandle, id);
+      }
+      // b was requeued, ran and had its fresh message acknowledged before this redrive.
+      expect(await queue.redriveDeadLetters(new Set([b]))).toEqual({ moved: 1, dropped: 1 });
+      const left = await t.db.prisma.queueMessage.findMany();
+      expect(left.map((m) => [m.jobId, m.deadLetteredAt])).toEqual([[a, null]]);
+    });
+
     it('wakes a waiting receiver at once through NOTIFY, not the idle poll', async () => {
       const jobId = await newJob();
       // Idle poll of 60 s: only the NOTIFY can deliver the message within the test's patience.
