@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { BlobStore } from './blobs/blob-store.js';
 import { FsBlobStore } from './blobs/fs-blob-store.js';
+import { LazyBlobStore } from './blobs/lazy-blob-store.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -28,6 +29,11 @@ export interface RuntimeOptions {
   migrate?: boolean;
   /** Run the SQS outbox relay in this process (default true; the Lambda never does). */
   relay?: boolean;
+  /**
+   * Open the S3 blob store at its first use (default false): a processor whose job has no input
+   * then never loads the S3 client (the Lambda's cold start). Its store has no direct uploads.
+   */
+  lazyBlobs?: boolean;
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -43,10 +49,13 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   }
   // The AWS adapters are imported only when configured: their SDK clients would cost an embedded
   // server ~25 MB of memory for nothing.
+  const s3Bucket = config.s3Bucket;
   const blobs: BlobStore = opts.blobs
     ? opts.blobs
-    : config.s3Bucket
-      ? await openS3BlobStore(config, config.s3Bucket)
+    : s3Bucket
+      ? opts.lazyBlobs
+        ? new LazyBlobStore(() => openS3BlobStore(config, s3Bucket), { hashedOnWrite: false })
+        : await openS3BlobStore(config, s3Bucket)
       : new FsBlobStore(path.join(config.dataDir, 'blobs'));
   const queue: JobQueue = config.sqsQueueUrl
     ? await openSqsQueue(config, config.sqsQueueUrl, db, opts.relay ?? true)

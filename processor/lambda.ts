@@ -41,6 +41,8 @@ export function createLambdaHandler(extra: readonly JobHandler[] = []): LambdaHa
       // and the outbox relay runs on the API hosts.
       migrate: false,
       relay: false,
+      // A job without an input never needs the S3 client: it is loaded by the first that has one.
+      lazyBlobs: true,
     });
     return platform.processor;
   }

@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError, type Config } from '../config.js';
 
 /** What a database secret may hold besides a plain URL (RDS's managed secret has the first two). */
@@ -26,6 +26,9 @@ export async function resolveDatabaseUrl(
 ): Promise<string | undefined> {
   const arn = config.databaseSecretArn;
   if (!arn) return config.databaseUrl;
+  // Imported here, not at the top: a process without a secret (and the Lambda's bundle until it
+  // reads one) neither loads nor parses the Secrets Manager client.
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   const secrets = client ?? new SecretsManagerClient({ region: config.awsRegion ?? regionOf(arn) });
   let text: string | undefined;
   try {
