@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import AdmZip from 'adm-zip';
 import { build } from 'esbuild';
 import {
+  builtinsThroughRequire,
   prismaQueryCompilerFile,
   QUERY_COMPILER_FILE,
   writeQueryCompiler,
@@ -89,7 +90,7 @@ try {
     mainFields: ['module', 'main'],
     chunkNames: 'chunk-[hash]',
     outExtension: { '.js': '.mjs' },
-    plugins: [prismaQueryCompilerFile(), zodEnglishOnly()],
+    plugins: [prismaQueryCompilerFile(), zodEnglishOnly(), builtinsThroughRequire()],
     bundle: true,
     platform: 'node',
     target: 'node22',

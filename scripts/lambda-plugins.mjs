@@ -1,7 +1,7 @@
 // esbuild plugins of the Lambda bundle (scripts/build-lambda.mjs): each removes work a cold start
 // would otherwise do before its first job (BENCHMARKS.md `## lambda` has the measurements).
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 
 /** The query compiler, as a file beside index.mjs in the zip. */
@@ -87,6 +87,32 @@ export function zodEnglishOnly() {
         contents: `export { default as en } from './en.js';\n`,
         loader: 'js',
         resolveDir: path.dirname(args.path),
+      }));
+    },
+  };
+}
+
+/**
+ * Node's built-in modules imported by ES modules (`import { request } from 'node:http'` or
+ * `await import('node:http')`, as the AWS SDK's ES builds do) get an ES module facade, which reads every export of the module when it
+ * is linked: on Node 22 `http`'s lazy `WebSocket` getter then loads undici, tens of milliseconds of
+ * a cold start spent on a WebSocket client nothing uses. Here such imports go through
+ * `require()` (esbuild's CommonJS interop reads a property only when the code uses it).
+ */
+export function builtinsThroughRequire() {
+  const builtins = new Set(builtinModules.filter((m) => !m.startsWith('_')));
+  return {
+    name: 'builtins-through-require',
+    setup(build) {
+      build.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+        const name = args.path.replace(/^node:/, '');
+        const esm = args.kind === 'import-statement' || args.kind === 'dynamic-import';
+        if (!esm || !builtins.has(name)) return undefined;
+        return { path: name, namespace: 'builtin-through-require' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'builtin-through-require' }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});\n`,
+        loader: 'js',
       }));
     },
   };
