@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { BlobStore } from './blobs/blob-store.js';
 import { FsBlobStore } from './blobs/fs-blob-store.js';
 import { LazyBlobStore } from './blobs/lazy-blob-store.js';
+import { LazyJobQueue } from './lazy-job-queue.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -30,10 +31,11 @@ export interface RuntimeOptions {
   /** Run the SQS outbox relay in this process (default true; the Lambda never does). */
   relay?: boolean;
   /**
-   * Open the S3 blob store at its first use (default false): a processor whose job has no input
-   * then never loads the S3 client (the Lambda's cold start). Its store has no direct uploads.
+   * Open the AWS adapters at their first use (default false): a processor whose job has no input
+   * never loads the S3 client, one that only runs jobs never loads the SQS client (the Lambda's
+   * cold start). Such a blob store has no direct uploads, such a queue no `recover`.
    */
-  lazyBlobs?: boolean;
+  lazyAdapters?: boolean;
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -53,12 +55,16 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const blobs: BlobStore = opts.blobs
     ? opts.blobs
     : s3Bucket
-      ? opts.lazyBlobs
+      ? opts.lazyAdapters
         ? new LazyBlobStore(() => openS3BlobStore(config, s3Bucket), { hashedOnWrite: false })
         : await openS3BlobStore(config, s3Bucket)
       : new FsBlobStore(path.join(config.dataDir, 'blobs'));
-  const queue: JobQueue = config.sqsQueueUrl
-    ? await openSqsQueue(config, config.sqsQueueUrl, db, opts.relay ?? true)
+  const sqsQueueUrl = config.sqsQueueUrl;
+  const relay = opts.relay ?? true;
+  const queue: JobQueue = sqsQueueUrl
+    ? opts.lazyAdapters && !relay // a relay runs from the start, so its queue is opened then
+      ? new LazyJobQueue(() => openSqsQueue(config, sqsQueueUrl, db, relay))
+      : await openSqsQueue(config, sqsQueueUrl, db, relay)
     : new DbQueue(db, {
         visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
         maxReceives: config.maxReceives,
