@@ -2,9 +2,10 @@ import type { JobQueue, ReceivedMessage, SendOptions, Tx } from './queue/job-que
 
 /**
  * A job queue opened at its first use rather than at start. The processor Lambda is composed
- * with one around SQS: its deliveries come in the event, and it calls the queue only to extend a
- * long job's visibility, dead-letter a delivery or queue a retry; a cold start whose first job
- * does none of that never loads the SQS client (BENCHMARKS.md `## lambda`).
+ * with one around SQS: its deliveries come in the event, and it calls the queue to extend a
+ * delivery's visibility (every job, before its claim: a signed request given as
+ * `direct.changeVisibility`, no SDK), to dead-letter a delivery or to queue a retry. A cold start
+ * whose first job needs only the first never loads the SQS client (BENCHMARKS.md `## lambda`).
  *
  * `afterCommit` calls the opened queue's: before the queue is opened no message was sent through
  * it, so there is nothing to wake. `recover` is not offered (a shared queue must not recover).
@@ -16,7 +17,16 @@ export class LazyJobQueue implements JobQueue {
   private opened?: Promise<JobQueue>;
   private queue?: JobQueue;
 
-  constructor(private readonly open: () => Promise<JobQueue>) {}
+  /**
+   * `changeVisibility`, when given, is tried first without opening the queue (a signed request,
+   * core/aws/change-message-visibility.ts); it resolves false where it does not apply.
+   */
+  constructor(
+    private readonly open: () => Promise<JobQueue>,
+    private readonly direct: {
+      changeVisibility?(receiptHandle: string, seconds: number): Promise<boolean>;
+    } = {},
+  ) {}
 
   private opening(): Promise<JobQueue> {
     this.opened ??= this.open().then(
@@ -50,6 +60,7 @@ export class LazyJobQueue implements JobQueue {
   }
 
   async changeVisibility(receiptHandle: string, seconds: number): Promise<void> {
+    if (await this.direct.changeVisibility?.(receiptHandle, seconds)) return;
     return (await this.opening()).changeVisibility(receiptHandle, seconds);
   }
 

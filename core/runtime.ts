@@ -3,6 +3,7 @@ import type { BlobStore } from './blobs/blob-store.js';
 import { FsBlobStore } from './blobs/fs-blob-store.js';
 import { LazyBlobStore } from './blobs/lazy-blob-store.js';
 import { LazyJobQueue } from './lazy-job-queue.js';
+import { changeMessageVisibility } from './aws/change-message-visibility.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -63,7 +64,16 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const relay = opts.relay ?? true;
   const queue: JobQueue = sqsQueueUrl
     ? opts.lazyAdapters && !relay // a relay runs from the start, so its queue is opened then
-      ? new LazyJobQueue(() => openSqsQueue(config, sqsQueueUrl, db, relay))
+      ? new LazyJobQueue(() => openSqsQueue(config, sqsQueueUrl, db, relay), {
+          changeVisibility: (receiptHandle, seconds) =>
+            changeMessageVisibility({
+              queueUrl: sqsQueueUrl,
+              receiptHandle,
+              seconds,
+              region: config.awsRegion,
+              endpoint: config.sqsEndpoint,
+            }),
+        })
       : await openSqsQueue(config, sqsQueueUrl, db, relay)
     : new DbQueue(db, {
         visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,

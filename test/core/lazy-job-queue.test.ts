@@ -30,7 +30,8 @@ describe('LazyJobQueue', () => {
     });
     queue.afterCommit(); // nothing was sent through it: nothing to wake, nothing opened
     expect(opened).toBe(0);
-    await Promise.all([queue.changeVisibility('r1', 30), queue.send('j1', undefined, { delaySeconds: 5 })]);
+    await queue.changeVisibility('r1', 30);
+    await queue.send('j1', undefined, { delaySeconds: 5 });
     queue.afterCommit();
     expect(await queue.deadLetter('r2', 'j2')).toBe(true);
     await queue.delete('r3');
@@ -60,6 +61,23 @@ describe('LazyJobQueue', () => {
     });
     await queue.close();
     expect(opened).toBe(0);
+  });
+
+  it('tries a direct changeVisibility first, and opens the queue only where it does not apply', async () => {
+    const calls: string[] = [];
+    let opened = 0;
+    const direct: string[] = [];
+    const queue = new LazyJobQueue(
+      async () => {
+        opened++;
+        return recordingQueue(calls);
+      },
+      { changeVisibility: async (r, s) => (direct.push(`${r} ${s}`), r !== 'sdk-only') },
+    );
+    await queue.changeVisibility('r1', 30);
+    expect([opened, direct, calls]).toEqual([0, ['r1 30'], []]);
+    await queue.changeVisibility('sdk-only', 30);
+    expect([opened, direct, calls]).toEqual([1, ['r1 30', 'sdk-only 30'], ['changeVisibility sdk-only 30']]);
   });
 
   it('tries to open again at the next use after a failed open', async () => {

@@ -3,7 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { getSecretValue, signedHeaders } from '../../../core/aws/get-secret-value.js';
+import { signedHeaders } from '../../../core/aws/aws-json-call.js';
+import { getSecretValue } from '../../../core/aws/get-secret-value.js';
 import { resolveDatabaseUrl } from '../../../core/db/database-secret.js';
 
 /** The hash the SDK's signer is given (its own comes from another package). */
@@ -33,6 +34,9 @@ describe('signedHeaders (SigV4 for GetSecretValue)', () => {
       const endpoint = new URL('https://secretsmanager.eu-west-1.amazonaws.com/');
       const body = JSON.stringify({ SecretId: ARN });
       const ours = signedHeaders({
+        service: 'secretsmanager',
+        target: 'secretsmanager.GetSecretValue',
+        contentType: 'application/x-amz-json-1.1',
         endpoint,
         region: 'eu-west-1',
         body,
