@@ -1,6 +1,4 @@
 import { createHash, createHmac } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 
 /**
  * One call of an AWS JSON-protocol API (Secrets Manager, SQS) as a single HTTPS request signed
@@ -80,7 +78,10 @@ export async function awsJsonCall(
 ): Promise<Record<string, unknown>> {
   const body = JSON.stringify(call.body);
   const headers = signedHeaders({ ...call, body, credentials, now });
-  const { status, text, queryError } = await post(call.endpoint, headers, body);
+  // Loaded here, for the endpoint's scheme only (https brings tls with it).
+  const { request } =
+    call.endpoint.protocol === 'http:' ? await import('node:http') : await import('node:https');
+  const { status, text, queryError } = await post(request, call.endpoint, headers, body);
   let out: Record<string, unknown>;
   try {
     out = text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -149,11 +150,11 @@ export function signedHeaders(opts: {
 const TIMEOUT_MS = 10_000;
 
 function post(
+  request: typeof import('node:https').request,
   url: URL,
   headers: Record<string, string>,
   body: string,
 ): Promise<{ status: number; text: string; queryError?: string }> {
-  const request = url.protocol === 'http:' ? http.request : https.request;
   return new Promise((resolve, reject) => {
     const req = request(
       url,
