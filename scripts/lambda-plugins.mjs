@@ -93,8 +93,8 @@ export function zodEnglishOnly() {
 }
 
 /**
- * Node's built-in modules imported by ES modules (`import { request } from 'node:http'` or
- * `await import('node:http')`, as the AWS SDK's ES builds do) get an ES module facade, which reads every export of the module when it
+ * Node's built-in modules imported by ES modules (`import { request } from 'node:http'`, as the
+ * AWS SDK's ES builds do) get an ES module facade, which reads every export of the module when it
  * is linked: on Node 22 `http`'s lazy `WebSocket` getter then loads undici, tens of milliseconds of
  * a cold start spent on a WebSocket client nothing uses. Here such imports go through
  * `require()` (esbuild's CommonJS interop reads a property only when the code uses it).
@@ -106,8 +106,9 @@ export function builtinsThroughRequire() {
     setup(build) {
       build.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
         const name = args.path.replace(/^node:/, '');
-        const esm = args.kind === 'import-statement' || args.kind === 'dynamic-import';
-        if (!esm || !builtins.has(name)) return undefined;
+        // Not `import()`: a chunk of CommonJS would hand it only a `default` (what the code
+        // destructures from it would be undefined); the SDK's lazy `import('node:http')` stays.
+        if (args.kind !== 'import-statement' || !builtins.has(name)) return undefined;
         return { path: name, namespace: 'builtin-through-require' };
       });
       build.onLoad({ filter: /.*/, namespace: 'builtin-through-require' }, (args) => ({

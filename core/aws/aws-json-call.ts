@@ -78,9 +78,11 @@ export async function awsJsonCall(
 ): Promise<Record<string, unknown>> {
   const body = JSON.stringify(call.body);
   const headers = signedHeaders({ ...call, body, credentials, now });
-  // Loaded here, for the endpoint's scheme only (https brings tls with it).
-  const { request } =
-    call.endpoint.protocol === 'http:' ? await import('node:http') : await import('node:https');
+  // Loaded here, for the endpoint's scheme only (https brings tls with it); getBuiltinModule
+  // rather than import(), whose ES facade of http would load undici (scripts/lambda-plugins.mjs).
+  const { request } = process.getBuiltinModule(
+    call.endpoint.protocol === 'http:' ? 'node:http' : 'node:https',
+  );
   const { status, text, queryError } = await post(request, call.endpoint, headers, body);
   let out: Record<string, unknown>;
   try {
