@@ -99,6 +99,9 @@ export function zodEnglishOnly() {
  * a cold start spent on a WebSocket client nothing uses. Here such imports go through
  * `require()` (esbuild's CommonJS interop reads a property only when the code uses it).
  */
+const DYNAMIC_BUILTIN = /\bimport\(\s*["'](?:node:)?[a-z_/0-9]+["']\s*\)/;
+const DYNAMIC_BUILTIN_ALL = /\bimport\(\s*["'](?:node:)?([a-z_/0-9]+)["']\s*\)/g;
+
 export function builtinsThroughRequire() {
   const builtins = new Set(builtinModules.filter((m) => !m.startsWith('_')));
   return {
@@ -106,10 +109,20 @@ export function builtinsThroughRequire() {
     setup(build) {
       build.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
         const name = args.path.replace(/^node:/, '');
-        // Not `import()`: a chunk of CommonJS would hand it only a `default` (what the code
-        // destructures from it would be undefined); the SDK's lazy `import('node:http')` stays.
+        // Not `import()`: a chunk of CommonJS would hand it only a `default` (see below).
         if (args.kind !== 'import-statement' || !builtins.has(name)) return undefined;
         return { path: name, namespace: 'builtin-through-require' };
+      });
+      // `await import('node:http')` (the SDK's HTTP handler, at its first request) would take the
+      // facade too: it becomes process.getBuiltinModule, the module itself, as require() gives
+      // it. The code reads names from it (`{ request }`, `E.default ?? E`), which both have.
+      build.onLoad({ filter: /[\\/]node_modules[\\/].*\.m?js$/ }, async (args) => {
+        const source = await fs.promises.readFile(args.path, 'utf8');
+        if (!DYNAMIC_BUILTIN.test(source)) return undefined;
+        const contents = source.replace(DYNAMIC_BUILTIN_ALL, (whole, name) =>
+          builtins.has(name) ? `Promise.resolve(process.getBuiltinModule("node:${name}"))` : whole,
+        );
+        return { contents, loader: 'js', resolveDir: path.dirname(args.path) };
       });
       build.onLoad({ filter: /.*/, namespace: 'builtin-through-require' }, (args) => ({
         contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});\n`,
