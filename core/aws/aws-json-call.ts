@@ -29,7 +29,12 @@ export interface Credentials {
 
 /** An error the service answered, named as the SDK names it (ResourceNotFoundException…). */
 export class AwsServiceError extends Error {
-  constructor(name: string, message: string) {
+  constructor(
+    name: string,
+    message: string,
+    /** The HTTP status it came with. */
+    readonly status: number,
+  ) {
     super(message);
     this.name = name;
   }
@@ -70,11 +75,40 @@ export function endpointOf(
   return suffix ? new URL(`https://${service.prefix}.${region}.${suffix}/`) : undefined;
 }
 
-/** Makes the call; resolves the answer's JSON, or rejects with AwsServiceError. */
+/** Attempts of one call, as the SDK's standard retry mode makes them. */
+const MAX_ATTEMPTS = 3;
+
+/**
+ * Makes the call; resolves the answer's JSON, or rejects with AwsServiceError. Like the SDK, it
+ * tries again (up to 3 attempts, 100–400 ms apart, jittered) after a network error, a 5xx or a
+ * throttling answer; each attempt is signed anew.
+ */
 export async function awsJsonCall(
   call: AwsJsonCall,
   credentials: Credentials,
-  now: Date = new Date(),
+  now?: Date,
+): Promise<Record<string, unknown>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await attemptCall(call, credentials, now ?? new Date());
+    } catch (err) {
+      if (attempt >= MAX_ATTEMPTS || !retryable(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1) * (0.5 + Math.random())));
+    }
+  }
+}
+
+const THROTTLING = /Throttl|TooManyRequests|RequestLimitExceeded|SlowDown/;
+
+function retryable(err: unknown): boolean {
+  if (err instanceof AwsServiceError) return err.status >= 500 || THROTTLING.test(err.name);
+  return true; // the request did not get an answer (connection refused or reset, timeout)
+}
+
+async function attemptCall(
+  call: AwsJsonCall,
+  credentials: Credentials,
+  now: Date,
 ): Promise<Record<string, unknown>> {
   const body = JSON.stringify(call.body);
   const headers = signedHeaders({ ...call, body, credentials, now });
@@ -88,14 +122,14 @@ export async function awsJsonCall(
   try {
     out = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
-    throw new AwsServiceError('InvalidResponse', `HTTP ${status}: ${text.slice(0, 200)}`);
+    throw new AwsServiceError('InvalidResponse', `HTTP ${status}: ${text.slice(0, 200)}`, status);
   }
   if (status === 200) return out;
   // `__type` is "ResourceNotFoundException" or "com.amazonaws.sqs#ReceiptHandleIsInvalid"; SQS
   // also names its classic error code in x-amzn-query-error ("AWS.SimpleQueueService.…;Sender").
   const type = String(out.__type ?? queryError?.split(';')[0] ?? `HTTP${status}`);
   const message = out.message ?? out.Message ?? `HTTP ${status}`;
-  throw new AwsServiceError(type.split('#').at(-1)!, String(message));
+  throw new AwsServiceError(type.split('#').at(-1)!, String(message), status);
 }
 
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');

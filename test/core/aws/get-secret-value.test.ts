@@ -140,6 +140,41 @@ describe('getSecretValue', () => {
     });
   });
 
+  it('tries again after a 5xx or a throttling answer, as the SDK does, and gives up after 3 attempts', async () => {
+    const flaky: { status: number; body: unknown }[] = [
+      { status: 500, body: { __type: 'InternalServiceError', message: 'try again' } },
+      { status: 400, body: { __type: 'ThrottlingException', message: 'Rate exceeded' } },
+    ];
+    let calls = 0;
+    const answers = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const a = flaky[calls++];
+        res.statusCode = a?.status ?? 200;
+        res.end(JSON.stringify(a?.body ?? { SecretString: 'third time' }));
+      });
+    });
+    await new Promise<void>((resolve) => answers.listen(0, '127.0.0.1', resolve));
+    try {
+      const at = {
+        ...env(),
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(answers.address() as AddressInfo).port}`,
+      };
+      expect(await getSecretValue(ARN, 'eu-west-1', at)).toEqual({ secretString: 'third time' });
+      expect(calls).toBe(3);
+      // Now every attempt fails: the third one's error is the answer.
+      const down = { status: 503, body: { __type: 'ServiceUnavailable', message: 'down' } };
+      flaky.splice(0, flaky.length, down, down, down, down);
+      calls = 0;
+      await expect(getSecretValue(ARN, 'eu-west-1', at)).rejects.toMatchObject({
+        name: 'ServiceUnavailable',
+      });
+      expect(calls).toBe(3);
+    } finally {
+      await new Promise((resolve) => answers.close(resolve));
+    }
+  });
+
   it('leaves the call to the SDK where it does not apply', async () => {
     // No credentials in the environment (the SDK's provider chain finds them), FIPS endpoints,
     // a partition whose endpoint is not known here.
