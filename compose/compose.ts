@@ -32,6 +32,8 @@ export interface ComposeOptions {
   migrate?: boolean;
   /** Run the SQS outbox relay in this process (default true; the Lambda never does). */
   relay?: boolean;
+  /** Open the S3 store and SQS queue at their first use (default false; the Lambda does): `RuntimeOptions`. */
+  lazyAdapters?: boolean;
   /** Tuning for tests: heartbeat period, reaper sweep period, worker long-poll wait. */
   timing?: {
     heartbeatMs?: number;
@@ -125,6 +127,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     blobs: opts.blobs,
     migrate: opts.migrate,
     relay: opts.relay,
+    lazyAdapters: opts.lazyAdapters,
   });
   const { db, blobs, queue } = runtime;
   const store = new JobStore(db.prisma, queue, logger);

@@ -1,6 +1,9 @@
 import path from 'node:path';
 import type { BlobStore } from './blobs/blob-store.js';
 import { FsBlobStore } from './blobs/fs-blob-store.js';
+import { LazyBlobStore } from './blobs/lazy-blob-store.js';
+import { LazyJobQueue } from './lazy-job-queue.js';
+import { changeMessageVisibility } from './aws/change-message-visibility.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -28,6 +31,12 @@ export interface RuntimeOptions {
   migrate?: boolean;
   /** Run the SQS outbox relay in this process (default true; the Lambda never does). */
   relay?: boolean;
+  /**
+   * Open the AWS adapters at their first use (default false): a processor whose job has no input
+   * never loads the S3 client, one that only runs jobs never loads the SQS client (the Lambda's
+   * cold start). Such a blob store has no direct uploads, such a queue no `recover`.
+   */
+  lazyAdapters?: boolean;
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -43,13 +52,29 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   }
   // The AWS adapters are imported only when configured: their SDK clients would cost an embedded
   // server ~25 MB of memory for nothing.
+  const s3Bucket = config.s3Bucket;
   const blobs: BlobStore = opts.blobs
     ? opts.blobs
-    : config.s3Bucket
-      ? await openS3BlobStore(config, config.s3Bucket)
+    : s3Bucket
+      ? opts.lazyAdapters
+        ? new LazyBlobStore(() => openS3BlobStore(config, s3Bucket), { hashedOnWrite: false })
+        : await openS3BlobStore(config, s3Bucket)
       : new FsBlobStore(path.join(config.dataDir, 'blobs'));
-  const queue: JobQueue = config.sqsQueueUrl
-    ? await openSqsQueue(config, config.sqsQueueUrl, db, opts.relay ?? true)
+  const sqsQueueUrl = config.sqsQueueUrl;
+  const relay = opts.relay ?? true;
+  const queue: JobQueue = sqsQueueUrl
+    ? opts.lazyAdapters && !relay // a relay runs from the start, so its queue is opened then
+      ? new LazyJobQueue(() => openSqsQueue(config, sqsQueueUrl, db, relay), {
+          changeVisibility: (receiptHandle, seconds) =>
+            changeMessageVisibility({
+              queueUrl: sqsQueueUrl,
+              receiptHandle,
+              seconds,
+              region: config.awsRegion,
+              endpoint: config.sqsEndpoint,
+            }),
+        })
+      : await openSqsQueue(config, sqsQueueUrl, db, relay)
     : new DbQueue(db, {
         visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
         maxReceives: config.maxReceives,

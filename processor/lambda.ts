@@ -41,6 +41,9 @@ export function createLambdaHandler(extra: readonly JobHandler[] = []): LambdaHa
       // and the outbox relay runs on the API hosts.
       migrate: false,
       relay: false,
+      // The S3 and SQS clients are loaded by the first job that needs them (an input to read, a
+      // delivery to extend or dead-letter, a retry to queue): many never do.
+      lazyAdapters: true,
     });
     return platform.processor;
   }

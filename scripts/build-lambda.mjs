@@ -1,7 +1,9 @@
-// Bundles the processor Lambda (processor/lambda.ts) with esbuild into one ESM file and zips it:
-// dist-lambda/processor.zip, ready for UpdateFunctionCode or the cdktf asset. No node_modules,
-// no Prisma Rust engine (Prisma 7 compiles queries in WASM, inlined in the bundle), no dev
-// dependencies. Prints the zip's size.
+// Bundles the processor Lambda (processor/lambda.ts) with esbuild into ESM files and zips them:
+// dist-lambda/processor.zip, ready for UpdateFunctionCode or the cdktf asset. The zip holds
+// index.mjs (the handler, "index.handler"), the chunks it imports on demand (chunk-*.mjs: the
+// AWS SDK clients, loaded only when a job or the configuration needs them) and Prisma's WASM
+// query compiler as a binary file. No node_modules, no Prisma Rust engine, no dev dependencies.
+// What a cold start parses is kept small (scripts/lambda-plugins.mjs); prints the zip's size.
 //
 //   node scripts/build-lambda.mjs [--out-dir DIR] [--analyze]
 //
@@ -17,6 +19,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import AdmZip from 'adm-zip';
 import { build } from 'esbuild';
+import {
+  builtinsThroughRequire,
+  prismaQueryCompilerFile,
+  QUERY_COMPILER_FILE,
+  writeQueryCompiler,
+  zodEnglishOnly,
+} from './lambda-plugins.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -71,7 +80,17 @@ try {
           },
         }
       : { entryPoints: [path.join(root, 'processor', 'lambda.ts')] }),
-    outfile,
+    outdir: outDir,
+    entryNames: 'index',
+    // Dynamic imports become chunks read only when imported: a cold start does not parse the S3,
+    // SQS or Secrets Manager client unless its job or its configuration needs it.
+    splitting: true,
+    // The ES module builds of packages that have one (the AWS SDK's): a chunk made of a CommonJS
+    // module exposes only its `default` to `await import()`, and ES modules tree-shake.
+    mainFields: ['module', 'main'],
+    chunkNames: 'chunk-[hash]',
+    outExtension: { '.js': '.mjs' },
+    plugins: [prismaQueryCompilerFile(), zodEnglishOnly(), builtinsThroughRequire()],
     bundle: true,
     platform: 'node',
     target: 'node22',
@@ -94,6 +113,8 @@ try {
   throw err;
 }
 
+await writeQueryCompiler(root, outDir);
+
 if (modules.length > 0) {
   // Loading the bundle reads the modules' exports (no database, no invocation): a bad shape or a
   // clash is the same one sentence `jobs server` gives, now rather than at the first cold start.
@@ -107,14 +128,21 @@ if (modules.length > 0) {
 }
 
 const zip = new AdmZip();
-zip.addLocalFile(outfile);
+// The bundle's files; the source maps stay out (for reading stack traces here, not in Lambda).
+for (const f of fs.readdirSync(outDir).sort())
+  if (!f.endsWith('.map')) zip.addLocalFile(path.join(outDir, f));
 const zipPath = path.join(outDir, 'processor.zip');
 zip.writeZip(zipPath);
 
-const bundleBytes = fs.statSync(outfile).size;
+const bundleBytes = fs
+  .readdirSync(outDir)
+  .filter((f) => f.endsWith('.mjs'))
+  .reduce((n, f) => n + fs.statSync(path.join(outDir, f)).size, 0);
+const wasmBytes = fs.statSync(path.join(outDir, QUERY_COMPILER_FILE)).size;
 const zipBytes = fs.statSync(zipPath).size;
 const mb = (n) => `${(n / 1024 / 1024).toFixed(2)} MiB`;
-console.log(`lambda bundle: ${mb(bundleBytes)} (index.mjs, handler "index.handler")`);
+console.log(`lambda bundle: ${mb(bundleBytes)} of JavaScript (index.mjs + chunks, handler "index.handler")`);
+console.log(`query compiler: ${mb(wasmBytes)} (${QUERY_COMPILER_FILE})`);
 if (modules.length > 0)
   console.log(`job types of:  ${modules.map((m) => path.relative(cwd, m)).join(', ')} (JOBS_HANDLERS)`);
 console.log(`lambda zip:    ${mb(zipBytes)} ${path.relative(process.cwd(), zipPath)}`);

@@ -1,4 +1,5 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { getSecretValue } from '../aws/get-secret-value.js';
 import { ConfigError, type Config } from '../config.js';
 
 /** What a database secret may hold besides a plain URL (RDS's managed secret has the first two). */
@@ -26,11 +27,12 @@ export async function resolveDatabaseUrl(
 ): Promise<string | undefined> {
   const arn = config.databaseSecretArn;
   if (!arn) return config.databaseUrl;
-  const secrets = client ?? new SecretsManagerClient({ region: config.awsRegion ?? regionOf(arn) });
+  const region = config.awsRegion ?? regionOf(arn);
   let text: string | undefined;
   try {
-    const out = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
-    text = out.SecretString;
+    // With credentials in the environment (Lambda), one signed request; else the SDK client.
+    const signed = client || !region ? undefined : await getSecretValue(arn, region);
+    text = signed ? signed.secretString : await readWithSdk(arn, region, client);
   } catch (err) {
     const e = err as { name?: string; message?: string };
     throw new ConfigError(
@@ -39,8 +41,6 @@ export async function resolveDatabaseUrl(
         cause: err,
       },
     );
-  } finally {
-    if (!client) secrets.destroy();
   }
   if (!text) throw new ConfigError(`the database secret ${arn} has no string value`);
   const trimmed = text.trim();
@@ -70,6 +70,24 @@ export async function resolveDatabaseUrl(
   if (fields.username) url.username = encodeURIComponent(fields.username);
   url.password = encodeURIComponent(fields.password);
   return url.toString();
+}
+
+/**
+ * GetSecretValue through the SDK (its credential provider chain: instance roles, SSO profiles…).
+ * Imported here, not at the top: a process without a secret never loads the client.
+ */
+async function readWithSdk(
+  arn: string,
+  region: string | undefined,
+  client?: SecretsManagerClient,
+): Promise<string | undefined> {
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+  const secrets = client ?? new SecretsManagerClient({ region });
+  try {
+    return (await secrets.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString;
+  } finally {
+    if (!client) secrets.destroy();
+  }
 }
 
 /** The region of an ARN (`arn:aws:secretsmanager:<region>:…`). */

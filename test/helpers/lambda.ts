@@ -24,6 +24,16 @@ export function buildAndUnpackLambda(opts: { outDir?: string; env?: Record<strin
 }
 
 /**
+ * What an unpacked zip holds besides its own code (index.mjs, the chunks it imports on demand and
+ * Prisma's query compiler, scripts/build-lambda.mjs): must be nothing.
+ */
+export function foreignBundleFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f !== 'index.mjs' && f !== 'query_compiler_bg.wasm' && !/^chunk-[A-Z0-9]+\.mjs$/.test(f));
+}
+
+/**
  * Runs `handler(event, context)` from the unpacked bundle in a fresh, plain `node` (no
  * node_modules, only PATH and `env` in its environment), as Lambda would.
  */

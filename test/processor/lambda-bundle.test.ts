@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -9,7 +11,7 @@ import { inputKey } from '../../core/blobs/blob-store.js';
 import { DbQueue } from '../../core/queue/db-queue.js';
 import { toRecord } from '../../processor/queue-worker.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { buildAndUnpackLambda, invokeLambda } from '../helpers/lambda.js';
+import { buildAndUnpackLambda, foreignBundleFiles, invokeLambda } from '../helpers/lambda.js';
 import { Readable } from 'node:stream';
 
 /**
@@ -41,8 +43,9 @@ withPostgres('the bundled processor Lambda', () => {
   const invoke = (event: unknown) =>
     invokeLambda(dir, event, { DATABASE_URL: t.url!, JOBS_DATA_DIR: dataDir });
 
-  it('contains one file and no node_modules', () => {
-    expect(fs.readdirSync(dir)).toEqual(['index.mjs']);
+  it('contains the handler, its chunks and the query compiler, and no node_modules', () => {
+    expect(fs.readdirSync(dir)).toEqual(expect.arrayContaining(['index.mjs', 'query_compiler_bg.wasm']));
+    expect(foreignBundleFiles(dir)).toEqual([]);
     let up = dir;
     while (path.dirname(up) !== up) {
       expect(fs.existsSync(path.join(up, 'node_modules'))).toBe(false);
@@ -94,6 +97,50 @@ withPostgres('the bundled processor Lambda', () => {
       'csv-import': ['COMPLETED', { rows: 2, valid: 2, invalid: 0, columns: ['id', 'name'] }],
     });
     await queue.close();
+  }, 60_000);
+
+  it('reads the database URL from Secrets Manager, as the stacks configure it', async () => {
+    // A stand-in for Secrets Manager's GetSecretValue on 127.0.0.1: the SDK client is loaded from
+    // its own chunk only when a secret is configured, so this proves the chunk is in the zip.
+    const arn = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:jobs-db';
+    const calls: string[] = [];
+    const secrets = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d));
+      req.on('end', () => {
+        calls.push(`${String(req.headers['x-amz-target'])} ${JSON.parse(body).SecretId}`);
+        res.setHeader('content-type', 'application/x-amz-json-1.1');
+        res.end(JSON.stringify({ ARN: arn, Name: 'jobs-db', SecretString: t.url }));
+      });
+    });
+    await new Promise<void>((resolve) => secrets.listen(0, '127.0.0.1', resolve));
+    const queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
+    try {
+      const id = randomUUID();
+      await t.db.prisma.job.create({ data: { id, type: 'noop', ownerId } });
+      await queue.send(id);
+      const messages = await queue.receive({ max: 10, waitMs: 1000 });
+      const res = await invokeLambda(
+        dir,
+        { Records: messages.map(toRecord) },
+        {
+          // Unusable on purpose: the secret holds the whole URL, which replaces it.
+          DATABASE_URL: 'postgresql://nobody@127.0.0.1:9/none',
+          JOBS_DATABASE_SECRET_ARN: arn,
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secrets.address() as AddressInfo).port}`,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+          JOBS_DATA_DIR: dataDir,
+        },
+      );
+      expect(JSON.parse(res.out)).toEqual({ batchItemFailures: [] });
+      expect(calls).toEqual([`secretsmanager.GetSecretValue ${arn}`]);
+      expect((await t.db.prisma.job.findUniqueOrThrow({ where: { id } })).status).toBe('COMPLETED');
+    } finally {
+      await queue.close();
+      await new Promise((resolve) => secrets.close(resolve));
+    }
   }, 60_000);
 
   it('fails the cold start clearly without DATABASE_URL', async () => {

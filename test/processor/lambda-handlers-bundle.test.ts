@@ -11,7 +11,7 @@ import { packageRoot } from '../../core/package-root.js';
 import { DbQueue } from '../../core/queue/db-queue.js';
 import { toRecord } from '../../processor/queue-worker.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { buildAndUnpackLambda, invokeLambda } from '../helpers/lambda.js';
+import { buildAndUnpackLambda, foreignBundleFiles, invokeLambda } from '../helpers/lambda.js';
 
 /**
  * `npm run build:lambda` with JOBS_HANDLERS bundles a deployment's own job types into the zip:
@@ -43,8 +43,9 @@ withPostgres('the Lambda zip built with JOBS_HANDLERS', () => {
     for (const d of [outDir, dir, dataDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  it('is still one self-contained file', () => {
-    expect(fs.readdirSync(dir)).toEqual(['index.mjs']);
+  it('is still self-contained: the handler, its chunks and the query compiler', () => {
+    expect(fs.readdirSync(dir)).toEqual(expect.arrayContaining(['index.mjs', 'query_compiler_bg.wasm']));
+    expect(foreignBundleFiles(dir)).toEqual([]);
   });
 
   it("runs jobs of the deployment's own types through the zip's handler, with their logs", async () => {

@@ -62,7 +62,7 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
       for (const id of [a, b]) {
         await queue.send(id);
         const [m] = await queue.receive({ max: 1, waitMs: 1000 });
-        await queue.deadLetter(m.receiptHandle, id);
+        await queue.deadLetter(m.receiptHandle);
       }
       // b was requeued, ran and had its fresh message acknowledged before this redrive.
       expect(await queue.redriveDeadLetters(new Set([b]))).toEqual({ moved: 1, dropped: 1 });
