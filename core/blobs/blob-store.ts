@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { PayloadTooLargeError, ValidationError } from '../errors.js';
 import { countStreamedBytes } from './stream-buffers.js';
@@ -57,16 +57,22 @@ export function assertSafeKey(key: string): void {
  * through it so size limits and checksums behave the same everywhere.
  */
 export class MeteredStream extends Transform {
-  private readonly hash;
+  private readonly hash?: Hash;
+  private readonly ownHash: boolean;
   size = 0;
 
-  /** `hash: false` only counts (a direct upload's part: the whole file is hashed at completion). */
+  /**
+   * `hash: false` only counts; `hash: <a Hash>` feeds the bytes into a hash the caller keeps
+   * (a direct upload's running SHA-256, continued across its parts: FsBlobStore.putPart).
+   */
   constructor(
     private readonly maxBytes: number,
-    opts: { hash?: boolean } = {},
+    opts: { hash?: boolean | Hash } = {},
   ) {
     super();
-    this.hash = (opts.hash ?? true) ? createHash('sha256') : undefined;
+    const hash = opts.hash ?? true;
+    this.ownHash = hash === true;
+    this.hash = hash === true ? createHash('sha256') : hash === false ? undefined : hash;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -81,7 +87,7 @@ export class MeteredStream extends Transform {
   }
 
   result(): StoredBlob {
-    if (!this.hash) throw new Error('this MeteredStream only counts bytes');
+    if (!this.hash || !this.ownHash) throw new Error('this MeteredStream has no hash of its own');
     return { size: this.size, sha256: this.hash.digest('hex') };
   }
 }
