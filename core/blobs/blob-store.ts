@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { PayloadTooLargeError, ValidationError } from '../errors.js';
-import { countStreamedBytes } from './stream-buffers.js';
+import { countStreamedBytes, streamOpened } from './stream-buffers.js';
 
 /** What the store measured while writing a blob. */
 export interface StoredBlob {
@@ -59,6 +59,8 @@ export function assertSafeKey(key: string): void {
 export class MeteredStream extends Transform {
   private readonly hash?: Hash;
   private readonly ownHash: boolean;
+  /** Ends this stream's part in the process's streaming mode (stream-buffers.ts). */
+  private readonly streamClosed: () => void;
   size = 0;
 
   /**
@@ -70,6 +72,7 @@ export class MeteredStream extends Transform {
     opts: { hash?: boolean | Hash } = {},
   ) {
     super();
+    this.streamClosed = streamOpened();
     const hash = opts.hash ?? true;
     this.ownHash = hash === true;
     this.hash = hash === true ? createHash('sha256') : hash === false ? undefined : hash;
@@ -84,6 +87,12 @@ export class MeteredStream extends Transform {
     }
     this.hash?.update(chunk);
     done(null, chunk);
+  }
+
+  // Called once the stream has ended or failed (autoDestroy), whichever way it goes.
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.streamClosed();
+    done(err);
   }
 
   result(): StoredBlob {
