@@ -289,6 +289,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     } catch (err) {
       // Its hash took in bytes that are not (all) in the file now: completion starts over.
       if (running && this.hashes.get(id) === running) this.hashes.delete(id);
+      await cutBack(path.join(dir, DATA_FILE), offset, maxBytes);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new NotFoundError(`upload ${uploadId} not found or already completed`, undefined, {
           cause: err,
@@ -418,6 +419,21 @@ async function hashRange(file: string, from: number, to: number, hash: Hash): Pr
     }
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * A part that failed midway leaves its bytes in the upload's file (without a marker they do not
+ * count): the file is cut back to where the part began, when nothing past the part's share was
+ * written (a later part), the usual case of parts sent in order. Otherwise they stay until the
+ * part is sent again, or the upload completes or expires.
+ */
+async function cutBack(file: string, offset: number, maxBytes: number): Promise<void> {
+  try {
+    const { size } = await fs.promises.stat(file);
+    if (size > offset && size <= offset + maxBytes) await fs.promises.truncate(file, offset);
+  } catch {
+    // The upload is gone (completed, aborted, swept): nothing to cut.
   }
 }
 
