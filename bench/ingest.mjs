@@ -2,16 +2,20 @@
 // Ingest: `jobs submit` of a large CSV to a jobs server, against curl sending the same file to a
 // minimal Node HTTP server that writes it to disk; then the server's memory while it imports it.
 //
-//   npm run bench:ingest [-- --size-mb 1024] [-- --postgres postgresql://…] [-- --s3] [-- --single-post]
+//   npm run bench:ingest [-- --size-mb 1024] [-- --postgres postgresql://…] [-- --s3] [-- --single-post] [-- --runs 3]
 //
+// Each of the --runs rounds (default 3) measures curl, then every jobs server, in turn; a jobs
+// figure is its ratio to the curl of the same round, and the table shows the median ratio (each
+// round's in the notes), the median times and the highest peaks.
 // - baseline: curl POSTing the file (`-X POST --upload-file FILE`, streamed: `--data-binary @FILE`
 //   reads the whole file into memory first and fails at 1 GiB) to
 //   `http.createServer((req, res) => pipeline(req, file))` in its own process; curl's whole run.
 // - jobs: a fresh `jobs server --port 0` (embedded PGlite; with --postgres also one on a scratch
 //   PostgreSQL database), fed by the real CLI: `jobs submit FILE --type csv-import --json`. The
-//   upload phase is that command's whole run (above JOBS_DIRECT_UPLOAD_THRESHOLD, 64 MiB, it hashes
-//   the file, then PUTs 8 MiB parts 4 at a time, completes and creates the job); MB/s = file size /
-//   that time. The import phase runs from then to the job's end (the server's embedded worker).
+//   upload phase is that command's whole run (above JOBS_DIRECT_UPLOAD_THRESHOLD, 64 MiB, it sends
+//   parts: to the directory store one at a time, in order, hashing the file as it is read; then it
+//   completes with the SHA-256 and creates the job); MB/s = file size / that time. The import
+//   phase runs from then to the job's end (the server's embedded worker).
 // - --s3: the same with the blob store on an S3 emulator (fauxqs, own process): parts go to
 //   presigned S3 URLs and skip the API host. --single-post: one streamed multipart POST instead of
 //   a direct upload (JOBS_DIRECT_UPLOAD_THRESHOLD above the file size).
@@ -25,6 +29,7 @@ import {
   BIN,
   cleanup,
   fmt,
+  median,
   memOf,
   MiB,
   printContext,
@@ -48,6 +53,7 @@ const { values } = parseArgs({
     s3: { type: 'boolean' },
     'single-post': { type: 'boolean' },
     keep: { type: 'boolean' },
+    runs: { type: 'string', default: '3' },
   },
 });
 const work = workDir('jobs-bench-ingest-', values.keep);
@@ -89,7 +95,6 @@ async function baseline(size) {
       before,
       uploadPeak: memOf(server.pid).hwm,
       uploadRead: readBytesOf(server.pid) - read0,
-      note: 'upload only',
     };
   } finally {
     await server.stop();
@@ -132,7 +137,7 @@ async function jobsRun(name, extraEnv) {
       importSeconds,
       importPeak: memOf(server.pid).hwm,
       importRead: readBytesOf(server.pid) - read0 - uploadRead,
-      note: `${job.result.rows.toLocaleString('en-US')} rows imported in ${importSeconds.toFixed(1)} s (${Math.round(job.result.rows / importSeconds).toLocaleString('en-US')} rows/s)`,
+      rows: job.result.rows,
     };
   } finally {
     await server.stop();
@@ -143,56 +148,107 @@ async function s3Run(name, extraEnv) {
   const emu = await startEmulator();
   try {
     const row = await jobsRun(name, { ...extraEnv, ...emu.env });
-    row.note += `; fauxqs peak RSS ${fmt.mib(emu.peak())} (own process, not counted)`;
+    row.extra = `fauxqs peak RSS ${fmt.mib(emu.peak())} (own process, not counted)`;
     return row;
   } finally {
     await emu.stop();
   }
 }
 
-const rows = [];
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a whole number ≥ 1');
+
+/** Samples by run name, in the order first seen: the baseline first. */
+const samples = new Map();
+const add = (row) => {
+  if (!samples.has(row.name)) samples.set(row.name, []);
+  samples.get(row.name).push(row);
+};
 let size = 0;
 try {
   size = await writeCsv(csvPath, Number(values['size-mb']) * MiB);
   const how = values['single-post'] ? 'one streamed multipart POST' : 'direct upload, API-signed part URLs';
   const env = values['single-post'] ? { JOBS_DIRECT_UPLOAD_THRESHOLD: String(size + 1) } : {};
-  printContext(`ingest: ${(size / MiB).toFixed(0)} MiB CSV (${how})`);
-  rows.push(await baseline(size));
-  rows.push(await jobsRun(`jobs submit → jobs server, embedded (PGlite): ${how}`, env));
-  if (values.s3)
-    rows.push(
-      await s3Run(
-        'jobs submit → jobs server, embedded (PGlite): direct upload, presigned S3 URLs (fauxqs)',
-        {},
-      ),
-    );
-  if (values.postgres) {
-    let db = await scratchDatabase(values.postgres);
-    rows.push(
-      await jobsRun(`jobs submit → jobs server, PostgreSQL: ${how}`, { ...env, DATABASE_URL: db.url }),
-    );
-    if (values.s3) {
-      await db.drop();
-      db = await scratchDatabase(values.postgres);
-      rows.push(
-        await s3Run('jobs submit → jobs server, PostgreSQL: direct upload, presigned S3 URLs (fauxqs)', {
-          DATABASE_URL: db.url,
-        }),
+  printContext(`ingest: ${(size / MiB).toFixed(0)} MiB CSV (${how}), ${runs} run${runs > 1 ? 's' : ''}`);
+  for (let run = 1; run <= runs; run++) {
+    // Each run has its own baseline: a figure is a ratio to curl at that same moment.
+    const base = await baseline(size);
+    add(base);
+    const measured = async (row) => {
+      row.ratio = base.uploadSeconds / row.uploadSeconds;
+      row.run = run;
+      add(row);
+      console.error(
+        `run ${run}: ${row.name}: ${row.uploadSeconds.toFixed(2)} s (curl ${base.uploadSeconds.toFixed(2)} s): ${row.ratio.toFixed(2)}×`,
       );
+    };
+    await measured(await jobsRun(`jobs submit → jobs server, embedded (PGlite): ${how}`, env));
+    if (values.s3)
+      await measured(
+        await s3Run(
+          'jobs submit → jobs server, embedded (PGlite): direct upload, presigned S3 URLs (fauxqs)',
+          {},
+        ),
+      );
+    if (values.postgres) {
+      let db = await scratchDatabase(values.postgres);
+      await measured(
+        await jobsRun(`jobs submit → jobs server, PostgreSQL: ${how}`, { ...env, DATABASE_URL: db.url }),
+      );
+      await db.drop();
+      if (values.s3) {
+        db = await scratchDatabase(values.postgres);
+        await measured(
+          await s3Run('jobs submit → jobs server, PostgreSQL: direct upload, presigned S3 URLs (fauxqs)', {
+            DATABASE_URL: db.url,
+          }),
+        );
+        await db.drop();
+      }
     }
   }
 } finally {
   await cleanup();
 }
 
-const base = rows[0];
-const baseRate = size / MB / base.uploadSeconds;
+const maxOf = (xs) =>
+  xs.some((x) => x !== undefined) ? Math.max(...xs.filter((x) => x !== undefined)) : undefined;
+const medianOf = (xs) =>
+  xs.some((x) => x !== undefined) ? median(xs.filter((x) => x !== undefined)) : undefined;
+const rows = [...samples.entries()].map(([name, rs]) => {
+  const isBase = rs[0].ratio === undefined;
+  const importSeconds = medianOf(rs.map((r) => r.importSeconds));
+  const rows = rs[0].rows;
+  return {
+    name,
+    isBase,
+    uploadSeconds: median(rs.map((r) => r.uploadSeconds)),
+    ratio: isBase ? 1 : median(rs.map((r) => r.ratio)),
+    ratios: rs.map((r) => r.ratio),
+    before: median(rs.map((r) => r.before)),
+    uploadPeak: maxOf(rs.map((r) => r.uploadPeak)),
+    importPeak: maxOf(rs.map((r) => r.importPeak)),
+    uploadRead: median(rs.map((r) => r.uploadRead)),
+    importRead: medianOf(rs.map((r) => r.importRead)),
+    note: isBase
+      ? `upload only; ${rs.map((r) => `${r.uploadSeconds.toFixed(1)}`).join(' / ')} s`
+      : [
+          runs > 1 ? `per run ${rs.map((r) => fmt.ratio(r.ratio)).join(' / ')}` : '',
+          rows === undefined
+            ? ''
+            : `${rows.toLocaleString('en-US')} rows imported in ${importSeconds.toFixed(1)} s (${Math.round(rows / importSeconds).toLocaleString('en-US')} rows/s)`,
+          rs[0].extra ?? '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+  };
+});
 printTable(
   [
     'run',
-    'upload',
+    runs > 1 ? 'upload (median)' : 'upload',
     'MB/s',
-    'vs baseline (target ≥ 0.7×)',
+    runs > 1 ? 'vs same-run curl, median (target ≥ 0.7×)' : 'vs baseline (target ≥ 0.7×)',
     'server RSS idle',
     'peak RSS, upload',
     'peak RSS, import',
@@ -208,11 +264,11 @@ printTable(
       r.name,
       `${r.uploadSeconds.toFixed(1)} s`,
       rate.toFixed(0),
-      r === base ? '1.00×' : fmt.ratio(rate / baseRate),
+      r.isBase ? '1.00×' : fmt.ratio(r.ratio),
       fmt.mib(r.before),
       fmt.mib(r.uploadPeak),
       r.importPeak === undefined ? '–' : fmt.mib(r.importPeak),
-      r === base
+      r.isBase
         ? '–'
         : peak < 200 * MB
           ? `yes (${(peak / MB).toFixed(0)} MB)`

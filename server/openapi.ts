@@ -257,7 +257,7 @@ const OPS: Op[] = [
     tag: 'uploads',
     summary: 'Begin a direct upload of a large input',
     description:
-      'Answers presigned part URLs under a key the server chooses. PUT each part to its URL (no Authorization header) with exactly its bytes (`partSize`, the last part the rest: S3 part URLs sign the Content-Length), keep each answer’s ETag, then complete the upload before `expiresAt` and create the job with JSON `{type, params, uploadId}`. Uploads not completed, or completed but not used by a job, by `expiresAt` are removed. A user may have JOBS_MAX_OPEN_UPLOADS (default 20) uploads begun and not completed at once: beyond that, 429 with `Retry-After` (seconds until the oldest of them expires).',
+      'Answers presigned part URLs under a key the server chooses. PUT each part to its URL (no Authorization header) with exactly its bytes (`partSize`, the last part the rest: S3 part URLs sign the Content-Length), one at a time and in order when `sequential` is true (the directory store then hashes the parts as they arrive), else in parallel; keep each answer’s ETag, then complete the upload before `expiresAt` and create the job with JSON `{type, params, uploadId}`. Uploads not completed, or completed but not used by a job, by `expiresAt` are removed. A user may have JOBS_MAX_OPEN_UPLOADS (default 20) uploads begun and not completed at once: beyond that, 429 with `Retry-After` (seconds until the oldest of them expires).',
     body: { 'application/json': beginUploadBody },
     ok: { status: 201, description: 'the part URLs', content: json(ref('BegunUpload')) },
     errors: [400, 401, 413, 429, 507],
@@ -267,7 +267,8 @@ const OPS: Op[] = [
     path: '/api/uploads/:id/complete',
     tag: 'uploads',
     summary: 'Complete a direct upload (assemble and verify size and SHA-256)',
-    description: 'Answers 409 once the upload has expired (begin a new one).',
+    description:
+      'Answers 409 once the upload has expired (begin a new one). `sha256` is required here when it was not given when the upload began (a client may hash the file while sending it); 400 when it differs from the bytes (the upload is then discarded) or from the one given at the start.',
     body: { 'application/json': completeUploadBody },
     ok: { status: 200, description: 'completed', content: json(ref('CompletedUpload')) },
     errors: [400, 401, 404, 409, 507],
@@ -290,7 +291,7 @@ const OPS: Op[] = [
         ETag: { description: "the part's ETag, for the completion call", schema: { type: 'string' } },
       },
     },
-    errors: [400, 403, 404, 408, 413, 507],
+    errors: [400, 403, 404, 408, 409, 413, 507],
   },
   {
     method: 'get',

@@ -119,6 +119,11 @@ export const createJobsBatchBody = z.object({
   jobs: z.array(batchJobItem).min(1).max(MAX_BATCH_JOBS),
 });
 
+const sha256Schema = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits')
+  .transform((v) => v.toLowerCase());
+
 export const beginUploadBody = z.object({
   fileName: z.string({ error: 'fileName is required' }).min(1, 'fileName is required'),
   size: z
@@ -126,13 +131,15 @@ export const beginUploadBody = z.object({
     .int('size must be a whole number of bytes')
     .positive('size must be positive (the file is empty)')
     .max(Number.MAX_SAFE_INTEGER),
-  sha256: z
-    .string({ error: 'sha256 is required' })
-    .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits')
-    .transform((v) => v.toLowerCase()),
+  sha256: sha256Schema
+    .optional()
+    .describe('the file’s SHA-256 (hex); may be left out here and given when completing instead'),
 });
 
 export const completeUploadBody = z.object({
+  sha256: sha256Schema
+    .optional()
+    .describe('the file’s SHA-256 (hex), when it was not given when the upload began'),
   parts: z
     .array(
       z.object({
@@ -345,6 +352,11 @@ export const begunUploadResponse = z
       }),
     ),
     expiresAt: isoDate,
+    sequential: z
+      .boolean()
+      .describe(
+        'true: send the parts one at a time, in order (the directory store hashes each as it arrives, so completing reads nothing back; parts sent otherwise are accepted and hashed at completion); false: in parallel, in any order (S3)',
+      ),
   })
   .register(responseSchemas, { id: 'BegunUpload' });
 

@@ -9,7 +9,7 @@ import { renderTable } from '../lib/table.js';
 import { UsageError } from '../lib/errors.js';
 import { followJob, waitForJob } from '../lib/follow.js';
 import { formatLogLine, formatProgress, jobSummary } from '../lib/format.js';
-import { directUpload, directUploadThreshold, sha256File } from '../lib/direct-upload.js';
+import { directUpload, directUploadThreshold } from '../lib/direct-upload.js';
 import { buildMultipart } from '../lib/multipart.js';
 import { mergeParams } from '../lib/params.js';
 import { progressBar, type Spinner } from '../lib/spinner.js';
@@ -17,7 +17,7 @@ import { progressBar, type Spinner } from '../lib/spinner.js';
 export default class Submit extends BaseCommand {
   static override summary = 'Create a job, uploading FILE as its input; prints the job id.';
   static override description = `The file is streamed from disk (multipart/form-data) with a progress bar on a terminal.
-Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a direct upload instead: their SHA-256 is computed, then 4 parts at a time are sent straight to the store (S3 presigned URLs, or the API's own signed URLs) and the job is created referencing the upload.
+Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a direct upload instead: parts are sent straight to the store (S3 presigned URLs, 4 at a time; or the API's own signed URLs, in order), the file's SHA-256 is computed as it is read and checked at completion, and the job is created referencing the upload.
 --param k=v sets params.k to v parsed as JSON when it parses (numbers, booleans, arrays), else the string; --params-json gives the whole object and --param wins where both set a key.
 --wait blocks until the job ends; --follow also streams its logs. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.
 --batch FILE.ndjson (- for stdin) submits many jobs: one JSON object per line ({"type":"noop","params":{},"idempotencyKey":"k1"}), read as it streams and sent 1,000 lines per request (POST /api/jobs/batch). --type and --max-attempts fill in lines that have none. Each line's result is printed as it comes back: a table on a terminal, else tab-separated "line, job id, created|existing|error code, type or message"; with --json one JSON object per line ({"line","status","job"} or {"line","status","error"}). A line that is not a JSON object is reported by number and not sent. Exits 0 when every line has its job (created, or already there with its idempotencyKey), 1 when any failed.`;
@@ -208,16 +208,13 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     key?: string,
     maxAttempts?: number,
   ): Promise<Job> {
-    const spinner = this.spinner(`Hashing ${filename}`);
+    const spinner = this.spinner(`Uploading ${filename} ${progressBar(0, size)}`);
     try {
-      const sha256 = await sha256File(file);
       const started = Date.now();
-      spinner.update(`Uploading ${filename} ${progressBar(0, size)}`);
       const uploadId = await directUpload(this.api, {
         file,
         fileName: filename,
         size,
-        sha256,
         onProgress(sent, total) {
           const seconds = (Date.now() - started) / 1000;
           spinner.update(

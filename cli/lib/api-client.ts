@@ -71,6 +71,8 @@ export interface BegunUpload {
   partSize: number;
   parts: { partNumber: number; url: string; method: 'PUT' }[];
   expiresAt: string;
+  /** Send the parts one at a time, in order (the directory store hashes them as they arrive). */
+  sequential: boolean;
 }
 
 interface RequestOptions {
@@ -125,15 +127,19 @@ export class ApiClient {
   // --- direct uploads ----------------------------------------------------------------------
 
   /** Starts a direct upload: part URLs under a key the server chooses (see cli/lib/direct-upload.ts). */
-  beginUpload(input: { fileName: string; size: number; sha256: string }): Promise<BegunUpload> {
+  beginUpload(input: { fileName: string; size: number; sha256?: string }): Promise<BegunUpload> {
     return this.request<BegunUpload>('POST', '/api/uploads', { json: input });
   }
 
+  /** `sha256`: the file's, when beginUpload did not declare it. */
   completeUpload(
     uploadId: string,
     parts: { partNumber: number; etag: string }[],
+    sha256?: string,
   ): Promise<{ uploadId: string; size: number; status: string }> {
-    return this.request('POST', `/api/uploads/${encodeURIComponent(uploadId)}/complete`, { json: { parts } });
+    return this.request('POST', `/api/uploads/${encodeURIComponent(uploadId)}/complete`, {
+      json: { parts, sha256 },
+    });
   }
 
   listJobs(query: { status?: JobStatus; type?: string; limit?: number; cursor?: string; all?: boolean }) {

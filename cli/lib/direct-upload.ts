@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -12,8 +12,11 @@ const MiB = 1024 * 1024;
 /** Files above this many bytes go through `POST /api/uploads` (env JOBS_DIRECT_UPLOAD_THRESHOLD). */
 export const DEFAULT_DIRECT_UPLOAD_THRESHOLD = 64 * MiB;
 
-/** Parts in flight at once. */
+/** Parts in flight at once, for stores that take them in parallel (S3). */
 const CONCURRENCY = 4;
+
+/** Bytes read from the file at a time (one buffer each, per part in flight). */
+const READ_CHUNK = 256 * 1024;
 
 export function directUploadThreshold(env: Record<string, string | undefined> = process.env): number {
   const raw = env.JOBS_DIRECT_UPLOAD_THRESHOLD;
@@ -31,7 +34,7 @@ export function directUploadThreshold(env: Record<string, string | undefined> = 
 /** SHA-256 of a file, streamed from disk. */
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }))
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: READ_CHUNK }))
     hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
@@ -40,47 +43,74 @@ export interface DirectUploadOptions {
   file: string;
   fileName: string;
   size: number;
-  sha256: string;
   /** Bytes sent so far over all parts, and the total. */
   onProgress?: (sent: number, total: number) => void;
 }
 
 /**
- * Uploads a file as a direct upload: asks the API for part URLs, PUTs the parts (4 at a time,
- * each streamed from its byte range of the file), completes, and returns the upload id for
- * `POST /api/jobs`. The same code serves S3 (presigned URLs) and the directory store (signed
+ * Uploads a file as a direct upload: asks the API for part URLs, PUTs the parts (each streamed
+ * from its byte range of the file), completes with the file's SHA-256, and returns the upload id
+ * for `POST /api/jobs`. The same code serves S3 (presigned URLs) and the directory store (signed
  * URLs on the API): the part URLs are the credential, so no Authorization header goes with them.
+ *
+ * The file is read once. When the store takes parts in order (`sequential`: the directory
+ * store, which hashes them as they arrive), they go one at a time and the SHA-256 is computed
+ * from the bytes as they are sent; otherwise (S3) 4 go at once while the file is hashed beside
+ * them. Either way the hash is declared at completion, not before the first byte is sent.
  */
 export async function directUpload(api: ApiClient, opts: DirectUploadOptions): Promise<string> {
-  const begun = await api.beginUpload({ fileName: opts.fileName, size: opts.size, sha256: opts.sha256 });
+  const begun = await api.beginUpload({ fileName: opts.fileName, size: opts.size });
   let sent = 0;
   const report = (n: number) => {
     sent += n;
     opts.onProgress?.(sent, opts.size);
   };
-  const etags: { partNumber: number; etag: string }[] = [];
-  const queue = [...begun.parts];
-  const worker = async () => {
-    for (let part = queue.shift(); part; part = queue.shift()) {
-      const start = (part.partNumber - 1) * begun.partSize;
-      const end = Math.min(start + begun.partSize, opts.size);
-      const etag = await putPart(part.url, opts.file, start, end, report);
-      etags.push({ partNumber: part.partNumber, etag });
-    }
+  const range = (partNumber: number) => {
+    const start = (partNumber - 1) * begun.partSize;
+    return [start, Math.min(start + begun.partSize, opts.size)] as const;
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, begun.parts.length) }, worker));
-  etags.sort((a, b) => a.partNumber - b.partNumber);
-  await api.completeUpload(begun.uploadId, etags);
+  const etags: { partNumber: number; etag: string }[] = [];
+  let sha256: string;
+  if (begun.sequential) {
+    const hash = createHash('sha256');
+    for (const part of begun.parts) {
+      const [start, end] = range(part.partNumber);
+      etags.push({
+        partNumber: part.partNumber,
+        etag: await putPart(part.url, opts.file, start, end, report, hash),
+      });
+    }
+    sha256 = hash.digest('hex');
+  } else {
+    const queue = [...begun.parts];
+    const worker = async () => {
+      for (let part = queue.shift(); part; part = queue.shift()) {
+        const [start, end] = range(part.partNumber);
+        etags.push({
+          partNumber: part.partNumber,
+          etag: await putPart(part.url, opts.file, start, end, report),
+        });
+      }
+    };
+    const workers = Array.from({ length: Math.min(CONCURRENCY, begun.parts.length) }, worker);
+    [sha256] = await Promise.all([sha256File(opts.file), ...workers]);
+    etags.sort((a, b) => a.partNumber - b.partNumber);
+  }
+  await api.completeUpload(begun.uploadId, etags, sha256);
   return begun.uploadId;
 }
 
-/** PUTs bytes [start, end) of `file` to a presigned URL; resolves to the part's ETag. */
+/**
+ * PUTs bytes [start, end) of `file` to a presigned URL, feeding them to `hash` if given;
+ * resolves to the part's ETag.
+ */
 function putPart(
   url: string,
   file: string,
   start: number,
   end: number,
   onBytes: (n: number) => void,
+  hash?: Hash,
 ): Promise<string> {
   const target = new URL(url);
   const transport = target.protocol === 'https:' ? https : http;
@@ -117,13 +147,14 @@ function putPart(
       const count = new Transform({
         transform(chunk: Buffer, _enc, done) {
           read += chunk.length;
+          hash?.update(chunk);
           onBytes(chunk.length);
           done(null, chunk);
         },
       });
       // One part at a time from disk: memory per part is a read buffer, never the part.
       const body =
-        length > 0 ? fs.createReadStream(file, { start, end: end - 1, highWaterMark: 256 * 1024 }) : [];
+        length > 0 ? fs.createReadStream(file, { start, end: end - 1, highWaterMark: READ_CHUNK }) : [];
       pipeline(body, count, req)
         .then(() => {
           if (read !== length)

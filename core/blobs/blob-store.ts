@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { PayloadTooLargeError, ValidationError } from '../errors.js';
-import { countStreamedBytes } from './stream-buffers.js';
+import { countStreamedBytes, streamOpened } from './stream-buffers.js';
 
 /** What the store measured while writing a blob. */
 export interface StoredBlob {
@@ -57,16 +57,25 @@ export function assertSafeKey(key: string): void {
  * through it so size limits and checksums behave the same everywhere.
  */
 export class MeteredStream extends Transform {
-  private readonly hash;
+  private readonly hash?: Hash;
+  private readonly ownHash: boolean;
+  /** Ends this stream's part in the process's streaming mode (stream-buffers.ts). */
+  private readonly streamClosed: () => void;
   size = 0;
 
-  /** `hash: false` only counts (a direct upload's part: the whole file is hashed at completion). */
+  /**
+   * `hash: false` only counts; `hash: <a Hash>` feeds the bytes into a hash the caller keeps
+   * (a direct upload's running SHA-256, continued across its parts: FsBlobStore.putPart).
+   */
   constructor(
     private readonly maxBytes: number,
-    opts: { hash?: boolean } = {},
+    opts: { hash?: boolean | Hash } = {},
   ) {
     super();
-    this.hash = (opts.hash ?? true) ? createHash('sha256') : undefined;
+    this.streamClosed = streamOpened();
+    const hash = opts.hash ?? true;
+    this.ownHash = hash === true;
+    this.hash = hash === true ? createHash('sha256') : hash === false ? undefined : hash;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -80,8 +89,14 @@ export class MeteredStream extends Transform {
     done(null, chunk);
   }
 
+  // Called once the stream has ended or failed (autoDestroy), whichever way it goes.
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.streamClosed();
+    done(err);
+  }
+
   result(): StoredBlob {
-    if (!this.hash) throw new Error('this MeteredStream only counts bytes');
+    if (!this.hash || !this.ownHash) throw new Error('this MeteredStream has no hash of its own');
     return { size: this.size, sha256: this.hash.digest('hex') };
   }
 }

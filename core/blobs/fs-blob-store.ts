@@ -1,9 +1,15 @@
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ForbiddenError, InsufficientStorageError, NotFoundError, ValidationError } from '../errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InsufficientStorageError,
+  NotFoundError,
+  ValidationError,
+} from '../errors.js';
 import { mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.js';
 import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
 import {
@@ -17,6 +23,25 @@ import {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A direct upload's bytes, in its directory under `.uploads/`, until completion renames it. */
+const DATA_FILE = 'data';
+
+/**
+ * What a part's write stream buffers before it pushes back on the socket: chunks that arrive
+ * while a write is in flight go down together in the next one (one writev), not one by one.
+ */
+const WRITE_BUFFER = 1024 * 1024;
+
+/** A direct upload's SHA-256 over its first `upto` bytes, fed by parts that arrived in order. */
+interface RunningHash {
+  hash: Hash;
+  upto: number;
+  /** The ETag of each part hashed, in order: completion uses the hash only for these parts. */
+  etags: string[];
+  /** A part is being hashed as it arrives. */
+  busy: boolean;
+}
+
 /** What check() writes, once the disk was found full, to tell whether space is back. */
 const SPACE_PROBE_BYTES = MiB;
 
@@ -27,21 +52,29 @@ const SPACE_PROBE_BYTES = MiB;
  * the process's umask: inputs are users' data.
  */
 export class FsBlobStore implements BlobStore, MultipartUploads {
-  /** put() hashes as it writes; a direct upload is hashed as its parts are assembled. */
+  /** put() hashes as it writes; a direct upload is hashed as its parts arrive, or at completion. */
   readonly hashedOnWrite = true;
   private secret?: Buffer;
   private readonly partSize: number;
   /** When a write last failed with ENOSPC; cleared by the next write that succeeds (or check()'s probe). */
   private outOfSpaceSince?: Date;
+  /**
+   * Running hashes of direct uploads, by upload id. In memory only: this process owns the
+   * directory (a restart loses them, and completion then hashes the whole file).
+   */
+  private readonly hashes = new Map<string, RunningHash>();
+  /** Parts being received (`<uploadId>/<n>`), so the same part sent twice at once is refused. */
+  private readonly receiving = new Set<string>();
 
   /**
-   * @param opts.partSize bytes per part of a direct upload (default 8 MiB)
+   * @param opts.partSize bytes per part of a direct upload (default 64 MiB: parts here cost a
+   *   request each, not parallelism, and the signed part URLs count against the caller's rate limit)
    */
   constructor(
     private readonly root: string,
     opts: { partSize?: number } = {},
   ) {
-    this.partSize = opts.partSize ?? 8 * MiB;
+    this.partSize = opts.partSize ?? 64 * MiB;
   }
 
   private pathOf(key: string): string {
@@ -142,15 +175,30 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
   // Part URLs point at the API itself (`PUT /api/uploads/:id/parts/:n?expires=&signature=`),
   // signed with an HMAC key kept in `<root>/.upload-secret` (created on first use, mode 0600), so
   // the client treats them exactly like S3's presigned URLs: no bearer token, the URL is the
-  // credential. Parts go to `<root>/.uploads/<uploadId>/` (outside any key: keys never start with
-  // a dot), and survive a restart like S3's parts do.
+  // credential. An upload lives in `<root>/.uploads/<uploadId>/` (outside any key: keys never
+  // start with a dot) and survives a restart like S3's parts do: one file, `data`, into which each
+  // part is written in place at its offset, and per part received a marker file `<n>` holding
+  // "<size> <etag>" of its last complete write. Completion renames `data` to the key: the bytes
+  // cross the disk once.
+  //
+  // The SHA-256 is computed once. Parts that arrive one at a time and in order (as the CLI sends
+  // them here: `hashesPartsInOrder`) feed one running hash as they are written, kept in memory per
+  // upload; completion then only compares. Whatever that hash does not cover (parts sent in
+  // parallel or out of order, a part sent again, a restart in between) is read back and hashed at
+  // completion. The ETag is a random tag of the write, not the part's MD5 as S3's: an MD5 of every
+  // byte would cost more than the rest of the upload (~300 MB/s), and the SHA-256 already covers
+  // the content; the tag only ties the completion to the last write of each part.
+
+  readonly hashesPartsInOrder = true;
 
   partSizeFor(size: number): number {
     return Math.max(this.partSize, Math.ceil(size / 10_000));
   }
 
   async begin(_key: string, opts: BeginOptions): Promise<{ storeUploadId: null; parts: PartTarget[] }> {
-    await mkdirPrivate(this.partsDir(opts.uploadId));
+    const dir = this.partsDir(opts.uploadId);
+    await mkdirPrivate(dir);
+    await (await fs.promises.open(path.join(dir, DATA_FILE), 'w', PRIVATE_FILE_MODE)).close();
     const secret = await this.uploadSecret();
     const expires = Math.floor(opts.expiresAt.getTime() / 1000);
     const parts: PartTarget[] = [];
@@ -183,44 +231,93 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
   }
 
   /**
-   * Streams one part to disk (at most `maxBytes`), answering its ETag (the part's MD5, as S3).
-   * A part sent again replaces the earlier one.
+   * Streams one part into the upload's file at `offset` (at most `maxBytes`), answering a fresh
+   * ETag. A part sent again replaces the earlier one: its marker goes before its bytes are
+   * overwritten, so completing with the old ETag fails instead of using half-new bytes. The same
+   * part sent twice at once is refused (409): both would write the same bytes of the file.
    */
   putPart(
     uploadId: string,
     partNumber: number,
     body: Readable,
-    maxBytes: number,
+    opts: { offset: number; maxBytes: number },
   ): Promise<{ etag: string; size: number }> {
-    return this.writing(() => this.writePart(uploadId, partNumber, body, maxBytes));
+    return this.writing(() => this.writePart(uploadId, partNumber, body, opts));
   }
 
   private async writePart(
     uploadId: string,
     partNumber: number,
     body: Readable,
-    maxBytes: number,
+    { offset, maxBytes }: { offset: number; maxBytes: number },
   ): Promise<{ etag: string; size: number }> {
     const dir = this.partsDir(uploadId);
-    if (!fs.existsSync(dir)) throw new NotFoundError(`upload ${uploadId} not found or already completed`);
-    const tmp = path.join(dir, `.${randomUUID()}`);
-    // Counted, not hashed: completion hashes the assembled file, and the MD5 below is the ETag.
-    const meter = new MeteredStream(maxBytes, { hash: false });
-    const md5 = createHash('md5');
-    const tap = new PassThrough();
-    tap.on('data', (c: Buffer) => md5.update(c));
+    const id = uploadId.toLowerCase();
+    const receiving = `${id}/${partNumber}`;
+    if (this.receiving.has(receiving)) {
+      throw new ConflictError(`part ${partNumber} of upload ${uploadId} is being uploaded already`);
+    }
+    this.receiving.add(receiving);
+    let running: RunningHash | undefined;
     try {
-      await pipeline(body, meter, tap, fs.createWriteStream(tmp, { flags: 'wx', mode: PRIVATE_FILE_MODE }));
-      const etag = md5.digest('hex');
-      for (const old of await fs.promises.readdir(dir)) {
-        if (old.startsWith(`${partNumber}-`)) await fs.promises.rm(path.join(dir, old), { force: true });
+      if (!fs.existsSync(path.join(dir, DATA_FILE)))
+        throw new NotFoundError(`upload ${uploadId} not found or already completed`);
+      running = this.hashPartInOrder(id, offset);
+      // Synchronous, like the checks above: the body is piped on in this same tick, so an error
+      // it emits (the client gone) always has a listener.
+      fs.rmSync(path.join(dir, String(partNumber)), { force: true });
+      const meter = new MeteredStream(maxBytes, { hash: running?.hash ?? false });
+      await pipeline(
+        body,
+        meter,
+        fs.createWriteStream(path.join(dir, DATA_FILE), {
+          flags: 'r+',
+          start: offset,
+          highWaterMark: WRITE_BUFFER,
+        }),
+      );
+      const etag = randomBytes(16).toString('hex');
+      const marker = path.join(dir, `.${randomUUID()}`);
+      await fs.promises.writeFile(marker, `${meter.size} ${etag}`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
+      await fs.promises.rename(marker, path.join(dir, String(partNumber)));
+      if (running) {
+        running.upto += meter.size;
+        running.etags.push(etag);
+        running.busy = false;
       }
-      await fs.promises.rename(tmp, path.join(dir, `${partNumber}-${etag}`));
       return { etag, size: meter.size };
     } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
+      // Its hash took in bytes that are not (all) in the file now: completion starts over.
+      if (running && this.hashes.get(id) === running) this.hashes.delete(id);
+      await cutBack(path.join(dir, DATA_FILE), offset, maxBytes);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new NotFoundError(`upload ${uploadId} not found or already completed`, undefined, {
+          cause: err,
+        });
+      }
       throw err;
+    } finally {
+      this.receiving.delete(receiving);
     }
+  }
+
+  /**
+   * The running hash a part starting at `offset` continues, marked busy; undefined when the part
+   * does not extend it (out of order, or while another part is being hashed). Part 1 starts a new
+   * one; a part sent again inside what was hashed makes the hash useless, so it is dropped.
+   */
+  private hashPartInOrder(id: string, offset: number): RunningHash | undefined {
+    let running = this.hashes.get(id);
+    if (offset === 0) {
+      running = { hash: createHash('sha256'), upto: 0, etags: [], busy: false };
+      this.hashes.set(id, running);
+    } else if (running && offset < running.upto) {
+      this.hashes.delete(id);
+      return undefined;
+    }
+    if (!running || running.busy || offset !== running.upto) return undefined;
+    running.busy = true;
+    return running;
   }
 
   complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }> {
@@ -232,44 +329,55 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     opts: CompleteOptions,
   ): Promise<{ size: number; sha256Verified: boolean }> {
     const dir = this.partsDir(opts.uploadId);
-    const files = opts.parts.map((p, i) => {
+    const id = opts.uploadId.toLowerCase();
+    if (!fs.existsSync(dir))
+      throw new NotFoundError(`upload ${opts.uploadId} not found or already completed`);
+    const etags = opts.parts.map((p, i) => {
       if (p.partNumber !== i + 1)
         throw new ValidationError('parts must be listed in order, from 1, without gaps');
       const etag = p.etag.replace(/"/g, '');
       if (!/^[0-9a-f]{32}$/.test(etag)) throw new ValidationError(`part ${p.partNumber}: invalid etag`);
-      return path.join(dir, `${p.partNumber}-${etag}`);
+      return etag;
     });
-    for (const [i, f] of files.entries()) {
-      if (!fs.existsSync(f))
-        throw new ValidationError(`part ${i + 1} was not uploaded (or its etag is wrong)`);
-    }
-    const file = this.pathOf(key);
-    await mkdirPrivate(path.dirname(file));
-    const tmp = path.join(this.root, '.tmp', randomUUID());
-    await mkdirPrivate(path.dirname(tmp));
     try {
-      const got = await concatenate(files, tmp, opts.size);
-      if (got.size !== opts.size) {
+      let size = 0;
+      for (const [i, etag] of etags.entries()) {
+        const marker = await readMarker(dir, i + 1);
+        if (marker?.etag !== etag)
+          throw new ValidationError(`part ${i + 1} was not uploaded (or its etag is wrong)`);
+        size += marker.size;
+      }
+      if (size > opts.size)
+        throw new ValidationError(`the uploaded parts hold more than the declared ${opts.size} bytes`);
+      if (size < opts.size) {
+        throw new ValidationError(`the uploaded parts hold ${size} bytes, but ${opts.size} were declared`);
+      }
+      const data = path.join(dir, DATA_FILE);
+      // A part sent again shorter than before (only the last can be) leaves stale bytes past the end.
+      await fs.promises.truncate(data, opts.size);
+      const running = this.hashes.get(id);
+      this.hashes.delete(id);
+      const usable = running && !running.busy && running.etags.every((e, i) => etags[i] === e);
+      const hash = usable ? running.hash : createHash('sha256');
+      await hashRange(data, usable ? running.upto : 0, opts.size, hash);
+      const sha256 = hash.digest('hex');
+      if (sha256 !== opts.sha256) {
         throw new ValidationError(
-          `the uploaded parts hold ${got.size} bytes, but ${opts.size} were declared`,
+          `the uploaded bytes have SHA-256 ${sha256}, but ${opts.sha256} was declared`,
         );
       }
-      if (got.sha256 !== opts.sha256) {
-        throw new ValidationError(
-          `the uploaded bytes have SHA-256 ${got.sha256}, but ${opts.sha256} was declared`,
-        );
-      }
-      await fs.promises.rename(tmp, file);
-    } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
+      const file = this.pathOf(key);
+      await mkdirPrivate(path.dirname(file));
+      await fs.promises.rename(data, file);
+    } finally {
+      // Done or refused, the upload is over: a failed check discards it (the client starts again).
       await this.abort(key, opts);
-      throw err;
     }
-    await this.abort(key, opts);
     return { size: opts.size, sha256Verified: true };
   }
 
   async abort(_key: string, opts: { uploadId: string }): Promise<void> {
+    this.hashes.delete(opts.uploadId.toLowerCase());
     await fs.promises.rm(this.partsDir(opts.uploadId), { recursive: true, force: true });
   }
 
@@ -293,43 +401,51 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
 }
 
 /**
- * Copies `files`, one after another, into a new file `dest`, hashing the bytes as they pass;
- * fails once more than `maxBytes` would be written.
- *
- * A plain read/write loop through one buffer, not streams: a stream allocates a fresh buffer per
- * chunk, and the GC frees those only when it next runs, so assembling 1 GiB that way left tens
- * of MB of dead buffers in the embedded server's memory at its peak (BENCHMARKS.md, ingest).
+ * Feeds bytes [from, to) of `file` into `hash`. A plain read loop through one buffer, not a
+ * stream: a stream allocates a fresh buffer per chunk, and the GC frees those only when it next
+ * runs, so reading 1 GiB that way left tens of MB of dead buffers in the embedded server's memory
+ * at its peak (BENCHMARKS.md, ingest).
  */
-async function concatenate(files: string[], dest: string, maxBytes: number): Promise<StoredBlob> {
-  const hash = createHash('sha256');
+async function hashRange(file: string, from: number, to: number, hash: Hash): Promise<void> {
+  if (from >= to) return;
   const buffer = Buffer.allocUnsafe(MiB);
-  let size = 0;
-  const out = await fs.promises.open(dest, 'wx', PRIVATE_FILE_MODE);
+  const handle = await fs.promises.open(file, 'r');
   try {
-    for (const file of files) {
-      const part = await fs.promises.open(file, 'r');
-      try {
-        for (;;) {
-          const { bytesRead } = await part.read(buffer, 0, buffer.length, null);
-          if (bytesRead === 0) break;
-          size += bytesRead;
-          if (size > maxBytes) {
-            throw new ValidationError(`the uploaded parts hold more than the declared ${maxBytes} bytes`);
-          }
-          hash.update(buffer.subarray(0, bytesRead));
-          // A write may take fewer bytes than offered (rare for files, but allowed).
-          for (let done = 0; done < bytesRead;) {
-            done += (await out.write(buffer, done, bytesRead - done)).bytesWritten;
-          }
-        }
-      } finally {
-        await part.close();
-      }
+    for (let at = from; at < to;) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at), at);
+      if (bytesRead === 0) throw new ValidationError(`the uploaded file ends at ${at} bytes, before ${to}`);
+      hash.update(buffer.subarray(0, bytesRead));
+      at += bytesRead;
     }
   } finally {
-    await out.close();
+    await handle.close();
   }
-  return { size, sha256: hash.digest('hex') };
+}
+
+/**
+ * A part that failed midway leaves its bytes in the upload's file (without a marker they do not
+ * count): the file is cut back to where the part began, when nothing past the part's share was
+ * written (a later part), the usual case of parts sent in order. Otherwise they stay until the
+ * part is sent again, or the upload completes or expires.
+ */
+async function cutBack(file: string, offset: number, maxBytes: number): Promise<void> {
+  try {
+    const { size } = await fs.promises.stat(file);
+    if (size > offset && size <= offset + maxBytes) await fs.promises.truncate(file, offset);
+  } catch {
+    // The upload is gone (completed, aborted, swept): nothing to cut.
+  }
+}
+
+/** Part `n`'s marker (`<dir>/<n>`: "<size> <etag>" of its last complete write), if it has one. */
+async function readMarker(dir: string, n: number): Promise<{ size: number; etag: string } | undefined> {
+  try {
+    const [size, etag] = (await fs.promises.readFile(path.join(dir, String(n)), 'utf8')).split(' ');
+    return { size: Number(size), etag };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 function sign(secret: Buffer, uploadId: string, partNumber: number, expires: number): string {

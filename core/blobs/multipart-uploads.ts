@@ -27,7 +27,7 @@ export interface CompleteOptions {
   storeUploadId: string | null;
   /** Every part, in order, with the ETag its PUT answered. */
   parts: { partNumber: number; etag: string }[];
-  /** Declared size and SHA-256. */
+  /** Declared size and SHA-256 (the latter declared when the upload began, or now). */
   size: number;
   sha256: string;
 }
@@ -44,6 +44,13 @@ export interface CompleteOptions {
 export interface MultipartUploads {
   /** The part size to use for a file of `size` bytes. */
   partSizeFor(size: number): number;
+  /**
+   * True when the store hashes a direct upload's parts as they arrive, as long as they arrive one
+   * at a time and in order (the directory store): a client sending them so spares the completion
+   * a second pass over the bytes. Parts sent in parallel or out of order are accepted all the
+   * same, and hashed at completion. False for S3 (parts go in parallel, the API never sees them).
+   */
+  readonly hashesPartsInOrder: boolean;
   begin(key: string, opts: BeginOptions): Promise<{ storeUploadId: string | null; parts: PartTarget[] }>;
   /**
    * Assembles the parts into `key` and checks the result against the declared size (and, where
@@ -61,11 +68,15 @@ export interface MultipartUploads {
  */
 export interface ReceivesParts {
   verifyPartUrl(uploadId: string, partNumber: number, expires: string, signature: string): Promise<void>;
+  /**
+   * Stores part `partNumber`, whose bytes start at `offset` of the file (`(n - 1) × partSize`),
+   * at most `maxBytes` of them (its share); answers the ETag to complete with.
+   */
   putPart(
     uploadId: string,
     partNumber: number,
     body: Readable,
-    maxBytes: number,
+    opts: { offset: number; maxBytes: number },
   ): Promise<{ etag: string; size: number }>;
 }
 

@@ -211,6 +211,9 @@ export class S3BlobStore implements BlobStore, MultipartUploads {
   // the processor checks that hash while it reads the input (Sha256Check), since reading the
   // object back here just to hash it would cost the transfer the direct upload avoids.
 
+  /** Parts go to S3 in parallel, in any order; the SHA-256 is checked as the processor reads. */
+  readonly hashesPartsInOrder = false;
+
   partSizeFor(size: number): number {
     return Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
   }

@@ -7,6 +7,17 @@ export const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
 type Gc = (opts: { type: 'minor' }) => void;
 let gc: Gc | undefined;
 let sinceLastCollection = 0;
+/** The process runs with --optimize-for-size, to be lifted while uploads stream (see below). */
+let sizeOptimized = false;
+/** Upload streams open now. */
+let streaming = 0;
+/** Pending return to --optimize-for-size once no stream is open (see streamOpened). */
+let restore: NodeJS.Timeout | undefined;
+/**
+ * How long the mode waits to come back after the last stream closed: the parts of one upload
+ * follow each other with a request or two in between, which should not each toggle it.
+ */
+const RESTORE_AFTER_MS = 2000;
 
 /**
  * Turns the collection on, for this process: called by the server's entry point
@@ -42,4 +53,44 @@ export function countStreamedBytes(bytes: number): void {
 function youngGc(): Gc {
   v8.setFlagsFromString('--expose-gc');
   return vm.runInNewContext('gc') as Gc;
+}
+
+/**
+ * Turns V8's `--optimize-for-size` on for this process, except while an upload streams (called
+ * by the embedded server's entry point, cli/lib/v8-flags.ts).
+ *
+ * Why not while uploading: in that mode V8 starts a full (mark-compact) collection after every
+ * young one, whenever the old generation is above a few MB (heap.cc,
+ * IncrementalMarkingLimitReached: `ShouldOptimizeForMemoryUsage()` → hard limit). An upload runs a
+ * young collection every 8 MiB (above), so the embedded server did a full collection of its
+ * ~33 MB heap every ~20 MiB: measured during a 1 GiB upload, 50–70 of them, and the upload took
+ * 13–19 s where the PostgreSQL server (no such flag) took 5–7 s. Import, list and idle keep the mode
+ * (its memory saving is the import's: BENCHMARKS.md, ingest).
+ */
+export function optimizeForSizeUnlessStreaming(): void {
+  sizeOptimized = true;
+  if (streaming === 0) v8.setFlagsFromString('--optimize-for-size');
+}
+
+/**
+ * Marks an upload stream as open (MeteredStream does, for every upload); the function returned
+ * marks it closed, once however often it is called.
+ */
+export function streamOpened(): () => void {
+  if (streaming++ === 0 && sizeOptimized) {
+    if (restore) clearTimeout(restore);
+    else v8.setFlagsFromString('--no-optimize-for-size');
+    restore = undefined;
+  }
+  let closed = false;
+  return () => {
+    if (closed) return;
+    closed = true;
+    if (--streaming === 0 && sizeOptimized) {
+      restore = setTimeout(() => {
+        restore = undefined;
+        if (streaming === 0) v8.setFlagsFromString('--optimize-for-size');
+      }, RESTORE_AFTER_MS).unref();
+    }
+  };
 }

@@ -458,7 +458,11 @@ async function claimUpload(
         : `upload ${uploadId} was already used by a job`,
     );
   }
-  return { key: row.key, name: row.fileName, size: Number(row.size), sha256: row.sha256 };
+  // Read before the claim: a client that declared the SHA-256 at completion, completing meanwhile,
+  // left it null in `row`; the row as claimed has it.
+  const sha256 = row.sha256 ?? (await tx.upload.findUniqueOrThrow({ where: { id: uploadId } })).sha256;
+  if (!sha256) throw new Error(`upload ${uploadId} is COMPLETED without a SHA-256`);
+  return { key: row.key, name: row.fileName, size: Number(row.size), sha256 };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -19,6 +19,8 @@ export interface BegunUpload {
   partSize: number;
   parts: PartTarget[];
   expiresAt: string;
+  /** Send the parts one at a time, in order: the store hashes them as they arrive (see MultipartUploads). */
+  sequential: boolean;
 }
 
 export interface CompletedUpload {
@@ -72,7 +74,7 @@ export class UploadsService {
 
   async begin(
     owner: Principal,
-    input: { fileName: string; size: number; sha256: string },
+    input: { fileName: string; size: number; sha256?: string },
     apiBaseUrl: string,
   ): Promise<BegunUpload> {
     if (!owner.permissions.includes('job:Create'))
@@ -107,7 +109,7 @@ export class UploadsService {
             key,
             fileName: input.fileName,
             size: BigInt(input.size),
-            sha256: input.sha256,
+            sha256: input.sha256 ?? null,
             partSize,
             storeUploadId: begun.storeUploadId,
             expiresAt,
@@ -118,25 +120,43 @@ export class UploadsService {
       await this.store.abort(key, { uploadId: id, storeUploadId: begun.storeUploadId }).catch(() => {});
       throw err;
     }
-    return { uploadId: id, key, partSize, parts: begun.parts, expiresAt: expiresAt.toISOString() };
+    return {
+      uploadId: id,
+      key,
+      partSize,
+      parts: begun.parts,
+      expiresAt: expiresAt.toISOString(),
+      sequential: this.store.hashesPartsInOrder,
+    };
   }
 
   /**
    * Assembles the parts and checks size (and, for the directory store, SHA-256). A failed check
    * ends the upload: its parts and row are removed and the client starts over. Completing a
-   * completed upload again answers the same.
+   * completed upload again answers the same. The SHA-256 is the one declared when the upload
+   * began or, when it was not, `sha256` (a client that hashes the file while it sends it).
    */
   async complete(
     owner: Principal,
     id: string,
     parts: { partNumber: number; etag: string }[],
+    sha256?: string,
   ): Promise<CompletedUpload> {
     const row = await this.owned(owner, id);
+    if (row.sha256 && sha256 && row.sha256 !== sha256) {
+      throw new ValidationError(`sha256 differs from the one declared when the upload began (${row.sha256})`);
+    }
     if (row.status === 'COMPLETED') return { uploadId: row.id, size: Number(row.size), status: 'COMPLETED' };
     if (row.status === 'USED') throw new ConflictError(`upload ${id} was already used by a job`);
     if (row.expiresAt.getTime() <= Date.now()) {
       throw new ConflictError(
         `upload ${id} expired at ${row.expiresAt.toISOString()} before it was completed; begin a new one`,
+      );
+    }
+    const declared = row.sha256 ?? sha256;
+    if (!declared) {
+      throw new ValidationError(
+        'sha256 is required: give the file’s SHA-256 when completing, since it was not given when the upload began',
       );
     }
     const expected = partCount(Number(row.size), row.partSize);
@@ -148,7 +168,7 @@ export class UploadsService {
         ...ref,
         parts: [...parts].sort((a, b) => a.partNumber - b.partNumber),
         size: Number(row.size),
-        sha256: row.sha256,
+        sha256: declared,
       });
     } catch (err) {
       if (err instanceof ValidationError) {
@@ -159,7 +179,7 @@ export class UploadsService {
     }
     const marked = await this.prisma.upload.updateMany({
       where: { id: row.id, status: 'PENDING' },
-      data: { status: 'COMPLETED', completedAt: new Date() },
+      data: { status: 'COMPLETED', completedAt: new Date(), sha256: declared },
     });
     if (marked.count === 0) {
       // Completed twice at once (the other call marked it), or swept meanwhile: only the latter

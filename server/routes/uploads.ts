@@ -31,7 +31,7 @@ export function uploadsRouter(deps: { uploads: UploadsService; publicUrl?: strin
 
   r.post('/:id/complete', json, async (req, res) => {
     const body = parseOr400(completeUploadBody, req.body, 'body');
-    res.json(await deps.uploads.complete(principalOf(res), req.params.id, body.parts));
+    res.json(await deps.uploads.complete(principalOf(res), req.params.id, body.parts, body.sha256));
   });
 
   return r;
@@ -59,7 +59,10 @@ export function uploadPartsRouter(deps: { uploads: UploadsService; store: Receiv
       throw new PayloadTooLargeError(`part ${n} may hold at most ${max} bytes; ${declared} were sent`);
     }
     sendContinue(req, res);
-    const { etag } = await deps.store.putPart(upload.id, n, req, max);
+    const { etag } = await deps.store.putPart(upload.id, n, req, {
+      offset: (n - 1) * upload.partSize,
+      maxBytes: max,
+    });
     res.setHeader('ETag', `"${etag}"`);
     res.status(200).end();
   });

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import fs from 'node:fs';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
@@ -155,12 +156,14 @@ describe('HTTP limits: stalled bodies, connection cap', () => {
     );
     await write(c, data.subarray(0, data.length / 2));
     const stalled = Date.now();
-    await until('the part to reach the store', stored, (files) => files.length > 0, 10_000);
+    // In place: the upload's file holds the part's bytes as they arrive.
+    const storedBytes = () => stored().reduce((n, f) => n + fs.statSync(f).size, 0);
+    await until('the part to reach the store', storedBytes, (n) => n > 0, 10_000);
 
     const closedAt = await within(c.closed, 15_000, 'the stalled part');
     expect(closedAt - stalled).toBeGreaterThanOrEqual(IDLE_MS - 100);
     expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
-    await until('the partial part to be removed', stored, (files) => files.length === 0, 10_000);
+    await until('the partial part to be removed', storedBytes, (n) => n === 0, 10_000);
     // The upload itself stays open for the client to send the part again.
     const again = await fetch(begun.body.parts[0].url, { method: 'PUT', body: new Blob([data as BlobPart]) });
     expect(again.status).toBe(200);

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,6 +70,34 @@ if (!mounted) console.warn('storage-full: skipped, a tmpfs cannot be mounted her
     const ready = await api(s.url, undefined, 'GET', '/readyz');
     expect([ready.status, ready.body.checks.blobs]).toEqual([200, 'ok']);
     expect((await upload(256 * 1024)).status).toBe(201);
+  });
+
+  it("answers 507 to a direct upload's part, keeps no part of it, and takes it again once space is back", async () => {
+    const data = Buffer.alloc(512 * 1024, 'a,b\n');
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const begun = await api(s.url, alice, 'POST', '/api/uploads', { fileName: 'big.csv', size: data.length });
+    expect(begun.status).toBe(201);
+    const [part] = begun.body.parts as { url: string }[];
+    const put = () => fetch(part.url, { method: 'PUT', body: new Blob([data as BlobPart]) });
+    expect(() => fs.writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024))).toThrow(/ENOSPC/);
+
+    const refused = await put();
+    expect(refused.status).toBe(507);
+    expect((await refused.json()).error.code).toBe('insufficient_storage');
+    // The upload is still there, without part 1: completing now would fail.
+    expect(fs.readdirSync(path.join(blobsDir, '.uploads', begun.body.uploadId))).toEqual(['data']);
+
+    fs.rmSync(filler);
+    const again = await put();
+    expect(again.status).toBe(200);
+    const parts = [{ partNumber: 1, etag: again.headers.get('etag') }];
+    const done = await api(s.url, alice, 'POST', `/api/uploads/${begun.body.uploadId}/complete`, {
+      parts,
+      sha256,
+    });
+    expect(done.status).toBe(200);
+    const stored = path.join(blobsDir, ...begun.body.key.split('/'));
+    expect(createHash('sha256').update(fs.readFileSync(stored)).digest('hex')).toBe(sha256);
   });
 });
 

@@ -204,14 +204,27 @@ describe('S3 part URLs hold exactly one part (signatures checked as S3 does)', (
             apiBaseUrl: 'http://unused',
           });
           storeUploadId = begun.storeUploadId;
-          return { uploadId: 'cli', key, partSize: 5 * MiB, parts: begun.parts, expiresAt: '' };
+          return {
+            uploadId: 'cli',
+            key,
+            partSize: 5 * MiB,
+            parts: begun.parts,
+            expiresAt: '',
+            sequential: store.hashesPartsInOrder,
+          };
         },
-        async completeUpload(uploadId: string, parts: { partNumber: number; etag: string }[]) {
-          await store.complete(key, { uploadId, storeUploadId, parts, size: data.length, sha256: sha(data) });
+        async completeUpload(
+          uploadId: string,
+          parts: { partNumber: number; etag: string }[],
+          sha256: string,
+        ) {
+          // The CLI hashed the file beside the parts and declares it here.
+          expect(sha256).toBe(sha(data));
+          await store.complete(key, { uploadId, storeUploadId, parts, size: data.length, sha256 });
           return { uploadId, size: data.length, status: 'COMPLETED' };
         },
       } as unknown as ApiClient;
-      const id = await directUpload(api, { file, fileName: 'big.csv', size: data.length, sha256: sha(data) });
+      const id = await directUpload(api, { file, fileName: 'big.csv', size: data.length });
       expect(id).toBe('cli');
       expect(proxy.refused.length).toBe(refusedBefore);
       const head = await emu.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));

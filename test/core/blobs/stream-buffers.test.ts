@@ -1,9 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describe, expect, it } from '@jest/globals';
+import v8 from 'node:v8';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { MeteredStream } from '../../../core/blobs/blob-store.js';
-import { collectStreamedBuffers } from '../../../core/blobs/stream-buffers.js';
+import {
+  collectStreamedBuffers,
+  optimizeForSizeUnlessStreaming,
+} from '../../../core/blobs/stream-buffers.js';
 import { ROOT } from '../../cli/helpers/run-cli.js';
 
 const MiB = 1024 * 1024;
@@ -59,5 +63,46 @@ describe('streamed buffers', () => {
       encoding: 'utf8',
     });
     expect(out.trim()).toBe('undefined');
+  });
+
+  describe('--optimize-for-size, lifted while uploads stream', () => {
+    afterEach(() => {
+      jest.restoreAllMocks();
+      jest.useRealTimers();
+    });
+
+    it('is off from the first upload stream opened until 2 s after the last one closed, however it ends', async () => {
+      // Recorded, not applied: the flag would stay set in this test process.
+      const flags: string[] = [];
+      jest.spyOn(v8, 'setFlagsFromString').mockImplementation((f: string) => void flags.push(f));
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+      optimizeForSizeUnlessStreaming();
+      expect(flags).toEqual(['--optimize-for-size']);
+
+      const sink = () => new Writable({ write: (_c, _e, d) => d() });
+      const first = new MeteredStream(Infinity, { hash: false });
+      const second = new MeteredStream(4); // fails: over its limit
+      expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size']);
+      await pipeline(Readable.from([Buffer.from('abc')]), first, sink());
+      await expect(pipeline(Readable.from([Buffer.from('abcdef')]), second, sink())).rejects.toThrow(
+        /upload limit/,
+      );
+      // Both closed: back after the grace period, not at once.
+      expect(flags).toHaveLength(2);
+      jest.advanceTimersByTime(1999);
+      expect(flags).toHaveLength(2);
+      jest.advanceTimersByTime(1);
+      expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size', '--optimize-for-size']);
+
+      // A stream opened within the grace period keeps the mode off, without toggling it.
+      await pipeline(Readable.from([Buffer.from('a')]), new MeteredStream(Infinity), sink());
+      jest.advanceTimersByTime(1000);
+      const third = new MeteredStream(Infinity);
+      jest.advanceTimersByTime(5000);
+      expect(flags).toHaveLength(4);
+      third.destroy();
+      jest.advanceTimersByTime(2000);
+      expect(flags.slice(3)).toEqual(['--no-optimize-for-size', '--optimize-for-size']);
+    });
   });
 });
