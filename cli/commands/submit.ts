@@ -164,11 +164,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       if (!stat.isFile()) throw new UsageError(`${file} is not a file`);
       size = stat.size;
     } catch (err) {
-      if (err instanceof UsageError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new UsageError(`file not found: ${file}`);
-      if (code === 'EACCES') throw new UsageError(`cannot read ${file}: permission denied`);
-      throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+      throw unreadable(file, err);
     }
     const filename = path.basename(file);
     if (size > directUploadThreshold())
@@ -243,10 +239,15 @@ async function openFile(file: string): Promise<fs.ReadStream> {
     const handle = await fs.promises.open(file, 'r');
     return handle.createReadStream();
   } catch (err) {
-    if (err instanceof UsageError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`file not found: ${file}`);
-    if (code === 'EACCES') throw new UsageError(`cannot read ${file}: permission denied`);
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+    throw unreadable(file, err);
   }
+}
+
+/** The usage error (exit 2) that says why `file` cannot be read. */
+function unreadable(file: string, err: unknown): UsageError {
+  if (err instanceof UsageError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new UsageError(`file not found: ${file}`);
+  if (code === 'EACCES') return new UsageError(`cannot read ${file}: permission denied`);
+  return new UsageError(`cannot read ${file}: ${(err as Error).message}`);
 }
