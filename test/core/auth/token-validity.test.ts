@@ -63,6 +63,9 @@ describe('TokenValidity', () => {
     expect(t.reads.slice(-3).every((ids) => ids.length <= 2)).toBe(true);
     for (const stop of stops) stop();
     expect(v.watched).toBe(0);
+    // A sweep that began before the stops reads on the next turn (its batch waits a setImmediate):
+    // let it land, then nothing more may come.
+    await new Promise((r) => setImmediate(r));
     const stopped = t.reads.length;
     await new Promise((r) => setTimeout(r, 200));
     expect(t.reads.length).toBe(stopped); // no watchers: no timer, no reads
