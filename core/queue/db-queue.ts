@@ -80,10 +80,7 @@ export class DbQueue implements JobQueue {
   }
 
   get claimSettings() {
-    return {
-      visibilityTimeoutSeconds: this.opts.visibilityTimeoutSeconds,
-      maxReceives: this.opts.maxReceives,
-    };
+    return { maxReceives: this.opts.maxReceives };
   }
 
   receive(opts: { max: number; waitMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]> {

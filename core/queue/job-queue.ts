@@ -60,8 +60,8 @@ export interface JobQueue {
     claim: (max: number) => Promise<M[]>,
     opts: { max: number; waitMs: number; signal?: AbortSignal },
   ): Promise<M[]>;
-  /** The visibility timeout and receive limit a claim in the job database must apply. */
-  readonly claimSettings?: { visibilityTimeoutSeconds: number; maxReceives: number };
+  /** The receive limit a claim in the job database must apply (the claimer sets the visibility). */
+  readonly claimSettings?: { maxReceives: number };
   /**
    * Moves a delivery to the dead letters now (the job was given up on). Resolves false when this
    * adapter cannot (SQS without a DLQ URL): leave the message, and the redrive policy moves it.
