@@ -30,7 +30,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(500).json({ error: { code: 'internal', message: 'internal server error' } });
       return;
     }
-    if (appError.status === 413) res.setHeader('Connection', 'close');
+    // An answer sent before the request's body was read: the connection cannot carry another
+    // request until the rest of the body has been read and thrown away, so it is closed instead
+    // (a refused upload part, a 413, a full disk).
+    if (appError.status === 413 || !req.complete) res.setHeader('Connection', 'close');
     if (appError instanceof DatabaseUnavailableError) res.setHeader('Retry-After', '2');
     // Limits (too many streams, requests or open uploads) say when to come back.
     const retryAfter = (appError as { retryAfterSeconds?: unknown }).retryAfterSeconds;

@@ -17,6 +17,15 @@ export interface HttpLimits {
   maxConnections: number;
 }
 
+/**
+ * How much longer than it advertises (`Keep-Alive: timeout=N`) the server keeps an idle
+ * connection open. A client that reuses a connection just as the server closes it sends a
+ * request the server never reads and gets ECONNRESET; undici's keep-alive timer is coarse and can
+ * fire a second late. Node 24.6 does this itself (`server.keepAliveTimeoutBuffer`, 1 s); on Node
+ * 20 and 22 the header is written here and the socket's timer is set that much later.
+ */
+const KEEP_ALIVE_BUFFER_MS = 1000;
+
 /** The limits from the configuration (JOBS_BODY_IDLE_TIMEOUT_SECONDS and friends). */
 export function httpLimitsFrom(
   config: Pick<
@@ -46,13 +55,35 @@ export function applyHttpLimits(server: http.Server, limits: HttpLimits): void {
   // timeout below bounds a stalled one, and event streams are meant to stay open.
   server.requestTimeout = 0;
   server.headersTimeout = limits.headersTimeoutMs;
-  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxConnections = limits.maxConnections;
-  const watch = (req: http.IncomingMessage, res: http.ServerResponse) =>
+  const advertise = keepIdleConnectionsPastTheirTimeout(server, limits.keepAliveTimeoutMs);
+  const watch = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    advertise?.(res);
     watchBody(req, res, limits.bodyIdleTimeoutMs);
-  server.on('request', watch);
+  };
+  // Before the app's own listener, which may answer at once (the header must be set first).
+  server.prependListener('request', watch);
   // Requests with `Expect: 100-continue` arrive as this event instead (server/continue.ts).
-  server.on('checkContinue', watch);
+  server.prependListener('checkContinue', watch);
+}
+
+/**
+ * Sets the keep-alive timeout, closing idle connections KEEP_ALIVE_BUFFER_MS after the time
+ * clients are told. Returns what each response must do for that on this Node (write the header).
+ */
+function keepIdleConnectionsPastTheirTimeout(
+  server: http.Server,
+  ms: number,
+): ((res: http.ServerResponse) => void) | undefined {
+  if (ms <= 0 || 'keepAliveTimeoutBuffer' in server) {
+    server.keepAliveTimeout = ms;
+    if (ms > 0) Object.assign(server, { keepAliveTimeoutBuffer: KEEP_ALIVE_BUFFER_MS });
+    return undefined;
+  }
+  server.keepAliveTimeout = ms + KEEP_ALIVE_BUFFER_MS;
+  // A Keep-Alive header set by the app replaces the one Node would derive from keepAliveTimeout.
+  const header = `timeout=${Math.floor(ms / 1000)}`;
+  return (res) => res.setHeader('Keep-Alive', header);
 }
 
 function hasBody(req: http.IncomingMessage): boolean {

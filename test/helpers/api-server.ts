@@ -16,7 +16,7 @@ import type { JobHandler } from '../../processor/handler.js';
 import { createApp, type AppDeps } from '../../server/app.js';
 import { createHttpServer } from '../../server/continue.js';
 import { testConfig } from './config.js';
-import { applyHttpLimits, type HttpLimits } from '../../server/http-limits.js';
+import { applyHttpLimits, httpLimitsFrom, type HttpLimits } from '../../server/http-limits.js';
 import { openTestDatabase, type DbKind, type TestDatabase } from './db.js';
 
 export interface TestServer {
@@ -91,7 +91,7 @@ export async function startTestServer(
     ...(typeof opts.appDeps === 'function' ? opts.appDeps(t) : opts.appDeps),
   });
   const server = createHttpServer(app);
-  if (opts.httpLimits) applyHttpLimits(server, opts.httpLimits);
+  applyHttpLimits(server, opts.httpLimits ?? httpLimitsFrom(config));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const auth = new AuthService(t.db.prisma);

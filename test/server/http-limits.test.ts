@@ -169,6 +169,24 @@ describe('HTTP limits: stalled bodies, connection cap', () => {
     expect(again.status).toBe(200);
   });
 
+  it('keeps an idle connection open a second past the keep-alive timeout it advertises', async () => {
+    // A client reusing a connection at the advertised limit must not find it closed under it.
+    const c = await connect(s.url);
+    await write(c, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(
+      'the answer',
+      () => c.received(),
+      (r) => r.includes('\r\n\r\n'),
+      10_000,
+    );
+    const answered = Date.now();
+    expect(c.received()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(c.received()).toMatch(/\r\nKeep-Alive: timeout=1\r\n/i);
+    const closedAt = await within(c.closed, 15_000, 'the idle connection');
+    // Timers never fire early: the server held it at least 1 s (advertised) + 1 s (buffer).
+    expect(closedAt - answered).toBeGreaterThanOrEqual(1_900);
+  });
+
   it(`holds at most ${MAX_CONNECTIONS} connections`, async () => {
     const conns: RawConnection[] = [];
     let refused = 0;
@@ -216,12 +234,10 @@ describe('applyHttpLimits and its configuration', () => {
     });
     const server = http.createServer();
     applyHttpLimits(server, limits);
-    expect([
-      server.headersTimeout,
-      server.keepAliveTimeout,
-      server.maxConnections,
-      server.requestTimeout,
-    ]).toEqual([7_000, 3_000, 99, 0]);
+    expect([server.headersTimeout, server.maxConnections, server.requestTimeout]).toEqual([7_000, 99, 0]);
+    // The socket's keep-alive timer runs a second past the advertised 3 s (see the test above).
+    const buffer = (server as { keepAliveTimeoutBuffer?: number }).keepAliveTimeoutBuffer ?? 0;
+    expect(server.keepAliveTimeout + buffer).toBe(4_000);
     expect(httpLimitsFrom(loadConfig({}))).toEqual({
       bodyIdleTimeoutMs: 30_000,
       headersTimeoutMs: 20_000,
