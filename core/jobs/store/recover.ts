@@ -6,5 +6,8 @@ import type { Db } from './types.js';
  * belonged to a process that died. Returns how many.
  */
 export async function expireAllLeases(db: Db): Promise<number> {
-  return db.$executeRaw`UPDATE jobs SET lease_expires_at = now() WHERE status = 'RUNNING'`;
+  // A second ago, not now(): the column keeps milliseconds and may round now() up, and a claim
+  // takes a lease only once it is strictly past (`lease_expires_at < now()`).
+  return db.$executeRaw`
+    UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE status = 'RUNNING'`;
 }
