@@ -6,21 +6,26 @@ import AdmZip from 'adm-zip';
 import { packageRoot } from '../../core/package-root.js';
 
 /**
- * Builds the Lambda zip (`npm run build:lambda`: into dist-lambda/, or `outDir` so that two suites
- * do not clobber each other's) and unpacks it into a new empty directory; returns it. `env` is
- * added to the build's environment (JOBS_HANDLERS: a deployment's own job types).
+ * Builds the Lambda zip (`npm run build:lambda`, into `outDir` or a new temporary directory: never
+ * the shared dist-lambda/, which suites running at once would clobber) and unpacks it into a new
+ * empty directory; returns it. `env` is added to the build's environment (JOBS_HANDLERS: a
+ * deployment's own job types).
  */
 export function buildAndUnpackLambda(opts: { outDir?: string; env?: Record<string, string> } = {}): string {
-  const outDir = opts.outDir ?? path.join(packageRoot(), 'dist-lambda');
-  const built = spawnSync(
-    process.execPath,
-    [path.join(packageRoot(), 'scripts', 'build-lambda.mjs'), '--out-dir', outDir],
-    { cwd: packageRoot(), env: { ...process.env, ...opts.env }, encoding: 'utf8' },
-  );
-  if (built.status !== 0) throw new Error(`build-lambda failed: ${built.stderr}`);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-lambda-'));
-  new AdmZip(path.join(outDir, 'processor.zip')).extractAllTo(dir);
-  return dir;
+  const outDir = opts.outDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-lambda-build-'));
+  try {
+    const built = spawnSync(
+      process.execPath,
+      [path.join(packageRoot(), 'scripts', 'build-lambda.mjs'), '--out-dir', outDir],
+      { cwd: packageRoot(), env: { ...process.env, ...opts.env }, encoding: 'utf8' },
+    );
+    if (built.status !== 0) throw new Error(`build-lambda failed: ${built.stderr}`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-lambda-'));
+    new AdmZip(path.join(outDir, 'processor.zip')).extractAllTo(dir);
+    return dir;
+  } finally {
+    if (!opts.outDir) fs.rmSync(outDir, { recursive: true, force: true });
+  }
 }
 
 /**
