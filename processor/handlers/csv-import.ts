@@ -33,29 +33,6 @@ function columnTypes() {
   );
 }
 
-export const csvImportParams = z.strictObject({
-  delimiter: z
-    .string()
-    .length(1, 'delimiter must be exactly 1 character')
-    .refine((d) => d !== '"' && d !== '\r' && d !== '\n', 'delimiter cannot be a quote or a line break')
-    .default(','),
-  required: z.array(z.string()).default(() => []),
-  types: columnTypes().default(() => ({})),
-  maxErrors: z.int().min(0).default(0),
-});
-export type CsvImportParams = z.output<typeof csvImportParams>;
-
-export interface CsvImportResult {
-  /** Data rows, the header not included. */
-  rows: number;
-  valid: number;
-  invalid: number;
-  /** The header's column names: the first MAX_RESULT_COLUMNS of them. */
-  columns: string[];
-  /** How many columns the header has, when `columns` does not list them all. */
-  columnCount?: number;
-}
-
 /** Bad rows logged one by one; past this they are only counted. */
 export const MAX_LOGGED_BAD_ROWS = 100;
 /** Column names listed in the result (and a failure's data); past this they are only counted. */
@@ -70,9 +47,42 @@ const MAX_NAME_CHARS = 100;
 const PROGRESS_EVERY_BYTES = 64 * 1024;
 /**
  * csv-parse buffers a record until it ends; without a cap, one unclosed quote near the top of a
- * 1 GiB file would buffer the rest of the file. No sane CSV record is this long.
+ * 1 GiB file would buffer the rest of the file. No sane CSV record is this long; a file that has
+ * such records raises it with the `maxRecordBytes` param, up to MAX_RECORD_BYTES_LIMIT (a record
+ * is held in memory whole, so the cap is also what one job may buffer).
  */
-export const MAX_RECORD_CHARS = 8 * 1024 * 1024;
+export const DEFAULT_MAX_RECORD_BYTES = 8 * 1024 * 1024;
+export const MAX_RECORD_BYTES_LIMIT = 256 * 1024 * 1024;
+/** Delimiters a file read with the wrong one probably has (see `probableDelimiter`). */
+const COMMON_DELIMITERS = [',', ';', '\t', '|'];
+
+export const csvImportParams = z.strictObject({
+  delimiter: z
+    .string()
+    .length(1, 'delimiter must be exactly 1 character')
+    .refine((d) => d !== '"' && d !== '\r' && d !== '\n', 'delimiter cannot be a quote or a line break')
+    .default(','),
+  required: z.array(z.string()).default(() => []),
+  types: columnTypes().default(() => ({})),
+  maxErrors: z.int().min(0).default(0),
+  maxRecordBytes: z
+    .int()
+    .min(1024, 'maxRecordBytes must be at least 1024')
+    .max(MAX_RECORD_BYTES_LIMIT, `maxRecordBytes can be at most ${MAX_RECORD_BYTES_LIMIT} (256 MiB)`)
+    .default(DEFAULT_MAX_RECORD_BYTES),
+});
+export type CsvImportParams = z.output<typeof csvImportParams>;
+
+export interface CsvImportResult {
+  /** Data rows, the header not included. */
+  rows: number;
+  valid: number;
+  invalid: number;
+  /** The header's column names: the first MAX_RESULT_COLUMNS of them. */
+  columns: string[];
+  /** How many columns the header has, when `columns` does not list them all. */
+  columnCount?: number;
+}
 
 /**
  * Streams a CSV through csv-parse and checks every row against the header and `params`. The
@@ -90,58 +100,81 @@ export const csvImport: JobHandler<CsvImportParams> = {
   params: csvImportParams,
   input: 'required',
   async run(ctx: JobContext<CsvImportParams>): Promise<CsvImportResult> {
-    const { input, inputInfo, signal, params } = ctx;
+    const { input, signal, params } = ctx;
     if (!input) throw new JobFailure('csv-import needs an input file');
     signal.throwIfAborted();
-    const name = inputInfo?.name ?? 'input';
-    const size = inputInfo?.size ?? null;
-    ctx.log.info(`importing ${name} (${size ?? 'unknown'} bytes)`);
-
     const checker = new RowChecker(params, ctx.log);
-    const parser = new LineNumberedParser(
-      {
-        bom: true, // a UTF-8 BOM is not part of the header's first name
-        delimiter: params.delimiter,
-        relax_column_count: true,
-        skip_empty_lines: true,
-        max_record_size: MAX_RECORD_CHARS,
-      },
-      (record, line) => checker.check(record, line),
-    );
     try {
-      await pipeline(
-        input,
-        (source: Readable) => checkUtf8(source, (bytes) => ctx.progress(bytes, size)),
-        parser,
-        drain,
-        { signal },
-      );
+      return await importCsv(ctx, input, checker);
     } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      if (err instanceof CsvError) {
-        const emptyLines = typeof err.empty_lines === 'number' ? err.empty_lines : undefined;
-        const line = parser.startLineOfNextRecord(emptyLines);
-        const hint = err.code === 'CSV_MAX_RECORD_SIZE' ? ' (an unclosed quote?)' : '';
-        throw new JobFailure(`malformed CSV at line ${line}${hint}: ${err.message}`, checker.result());
+      // Every failure carries the counts so far (the README's promise): rows, valid, invalid and
+      // the header's columns, plus what the failure itself adds (a header's missing columns).
+      if (err instanceof JobFailure) {
+        const extra = err.data && typeof err.data === 'object' ? err.data : {};
+        throw new JobFailure(err.message, { ...checker.result(), ...extra });
       }
       throw err;
     }
-
-    if (!checker.sawHeader) throw new JobFailure('input is empty: there is no header line');
-    const result = checker.result();
-    ctx.log.info(
-      `checked ${name}: ${result.rows} rows, ${result.valid} valid, ${result.invalid} invalid`,
-      result,
-    );
-    if (result.invalid > params.maxErrors) {
-      throw new JobFailure(
-        `${result.invalid} bad ${result.invalid === 1 ? 'row exceeds' : 'rows exceed'} maxErrors=${params.maxErrors}`,
-        result,
-      );
-    }
-    return result;
   },
 };
+
+async function importCsv(
+  ctx: JobContext<CsvImportParams>,
+  input: Readable,
+  checker: RowChecker,
+): Promise<CsvImportResult> {
+  const { inputInfo, signal, params } = ctx;
+  const name = inputInfo?.name ?? 'input';
+  const size = inputInfo?.size ?? null;
+  ctx.log.info(`importing ${name} (${size ?? 'unknown'} bytes)`);
+  const parser = new LineNumberedParser(
+    {
+      bom: true, // a UTF-8 BOM is not part of the header's first name
+      delimiter: params.delimiter,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      max_record_size: params.maxRecordBytes,
+    },
+    (record, line) => checker.check(record, line),
+  );
+  try {
+    await pipeline(
+      input,
+      (source: Readable) => checkUtf8(source, (bytes) => ctx.progress(bytes, size)),
+      parser,
+      drain,
+      { signal },
+    );
+  } catch (err) {
+    if (signal.aborted) throw signal.reason;
+    if (err instanceof CsvError) {
+      const emptyLines = typeof err.empty_lines === 'number' ? err.empty_lines : undefined;
+      const line = parser.startLineOfNextRecord(emptyLines);
+      const hint =
+        err.code === 'CSV_MAX_RECORD_SIZE'
+          ? ` (an unclosed quote? a record may hold ${params.maxRecordBytes} bytes: the maxRecordBytes param)`
+          : '';
+      throw new JobFailure(`malformed CSV at line ${line}${hint}: ${err.message}`);
+    }
+    throw err;
+  }
+
+  if (!checker.sawHeader) throw new JobFailure('input is empty: there is no header line');
+  const result = checker.result();
+  ctx.log.info(
+    `checked ${name}: ${result.rows} rows, ${result.valid} valid, ${result.invalid} invalid`,
+    result,
+  );
+  const wrongDelimiter = checker.delimiterHint();
+  if (result.invalid > params.maxErrors) {
+    throw new JobFailure(
+      `${result.invalid} bad ${result.invalid === 1 ? 'row exceeds' : 'rows exceed'} maxErrors=${params.maxErrors}` +
+        (wrongDelimiter ? `; ${wrongDelimiter}` : ''),
+    );
+  }
+  if (wrongDelimiter) ctx.log.warn(`the header has one column: ${wrongDelimiter}`);
+  return result;
+}
 
 /** The parser has nothing to pass on (records are checked as they are parsed); this ends the pipeline. */
 async function drain(source: AsyncIterable<unknown>): Promise<void> {
@@ -169,6 +202,18 @@ class RowChecker {
     private readonly params: CsvImportParams,
     private readonly log: JobLogger,
   ) {}
+
+  /**
+   * When the header came out as one column that another common delimiter would split: a sentence
+   * naming that delimiter and how to pass it (the file was read with the wrong one, most likely).
+   */
+  delimiterHint(header: string[] = this.columns): string | undefined {
+    const found = header.length === 1 ? probableDelimiter(header[0]!, this.params.delimiter) : undefined;
+    if (found === undefined) return undefined;
+    const shown = found === '\t' ? 'tabs' : JSON.stringify(found);
+    const flag = found === '\t' ? "--param delimiter=$'\\t'" : `--param delimiter='${found}'`;
+    return `the file looks delimited by ${shown}, not ${JSON.stringify(this.params.delimiter)}: submit it with ${flag}`;
+  }
 
   result(): CsvImportResult {
     return {
@@ -254,9 +299,10 @@ class RowChecker {
     ];
     if (missing.length > 0) {
       const listed = missing.slice(0, MAX_LISTED).map(shortName);
+      const wrongDelimiter = this.delimiterHint(record);
       throw new JobFailure(
         `the header lacks column${missing.length > 1 ? 's' : ''} ${andMore(listed, missing.length)}; ` +
-          `it has ${listColumns(record)}`,
+          `it has ${listColumns(record)}${wrongDelimiter ? `; ${wrongDelimiter}` : ''}`,
         {
           ...listedColumns(record),
           missing: missing.slice(0, MAX_RESULT_COLUMNS),
@@ -274,6 +320,21 @@ class RowChecker {
       if (check) this.typedColumns.push({ index: firstIndex.get(name)!, name, check });
     }
   }
+}
+
+/**
+ * The common delimiter (other than `chosen`) that splits a one-column header into the most names,
+ * if any splits it into two or more non-empty ones.
+ */
+export function probableDelimiter(header: string, chosen: string): string | undefined {
+  let best: { delimiter: string; names: number } | undefined;
+  for (const delimiter of COMMON_DELIMITERS) {
+    if (delimiter === chosen) continue;
+    const names = header.split(delimiter);
+    if (names.length < 2 || names.some((n) => n.trim() === '')) continue;
+    if (!best || names.length > best.names) best = { delimiter, names: names.length };
+  }
+  return best?.delimiter;
 }
 
 function listColumns(names: string[]): string {

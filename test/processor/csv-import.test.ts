@@ -9,8 +9,9 @@ import { JobFailure, type JobContext } from '../../processor/handler.js';
 import {
   csvImport,
   firstInvalidUtf8,
-  MAX_RECORD_CHARS,
+  DEFAULT_MAX_RECORD_BYTES,
   MAX_RESULT_COLUMNS,
+  probableDelimiter,
   type CsvImportParams,
 } from '../../processor/handlers/csv-import.js';
 import { isIsoDate, valueChecks } from '../../processor/handlers/csv-validate.js';
@@ -105,12 +106,22 @@ describe('csv-import params', () => {
   };
 
   it('has defaults', () => {
-    expect(parse({}).data).toEqual({ delimiter: ',', required: [], types: {}, maxErrors: 0 });
-    expect(parse({ delimiter: '\t', required: ['a'], types: { a: 'date' }, maxErrors: 3 }).data).toEqual({
+    expect(parse({}).data).toEqual({
+      delimiter: ',',
+      required: [],
+      types: {},
+      maxErrors: 0,
+      maxRecordBytes: 8 * 1024 * 1024,
+    });
+    expect(
+      parse({ delimiter: '\t', required: ['a'], types: { a: 'date' }, maxErrors: 3, maxRecordBytes: 4096 })
+        .data,
+    ).toEqual({
       delimiter: '\t',
       required: ['a'],
       types: { a: 'date' },
       maxErrors: 3,
+      maxRecordBytes: 4096,
     });
   });
 
@@ -123,6 +134,8 @@ describe('csv-import params', () => {
     expect(message({ delimiter: '"' })).toMatch(/delimiter cannot be a quote/);
     expect(message({ required: 'order_id' })).toMatch(/required/);
     expect(message({ required: [1] })).toMatch(/required\[0\]/);
+    expect(message({ maxRecordBytes: 100 })).toMatch(/maxRecordBytes must be at least 1024/);
+    expect(message({ maxRecordBytes: 2 ** 30 })).toMatch(/maxRecordBytes can be at most 268435456/);
   });
 
   it('rejects unknown keys, so a typo fails at submit time', () => {
@@ -374,6 +387,9 @@ describe('csv-import headers', () => {
       'the header lacks columns customer_email (required), qty (types); it has "order_id", "email"',
     );
     expect(err.data).toEqual({
+      rows: 0,
+      valid: 0,
+      invalid: 0,
       columns: ['order_id', 'email'],
       missing: ['customer_email (required)', 'qty (types)'],
     });
@@ -434,6 +450,25 @@ describe('csv-import headers', () => {
     });
   });
 
+  it('gives every failure the result shape {rows, valid, invalid, columns}', async () => {
+    const empty = { rows: 0, valid: 0, invalid: 0, columns: [] };
+    expect((await failure(start(''))).data).toEqual(empty);
+    expect((await failure(start(',,\n'))).data).toEqual(empty);
+    expect((await failure(start(Buffer.from([0x61, 0x0a, 0])))).data).toEqual(empty);
+    expect((await failure(start('a,a\n'))).data).toEqual({ ...empty, columns: ['a', 'a'] });
+    // The bad bytes in a later chunk: the header was read by then.
+    const latin1 = [Buffer.from('name\ntea\n'), Buffer.from('café\n', 'latin1')];
+    const data = (await failure(start(latin1))).data as Record<string, unknown>;
+    expect(Object.keys(data).sort()).toEqual(['columns', 'invalid', 'rows', 'valid']);
+    expect(data.columns).toEqual(['name']);
+    expect((await failure(start('a,b\n1\n'))).data).toEqual({
+      rows: 1,
+      valid: 0,
+      invalid: 1,
+      columns: ['a', 'b'],
+    });
+  });
+
   it('fails on an empty header and on empty input', async () => {
     expect((await failure(start('\n\n,,\n1,2,3\n'))).message).toBe('the header (line 3) is empty');
     expect((await failure(start(''))).message).toBe('input is empty: there is no header line');
@@ -471,6 +506,44 @@ describe('csv-import headers', () => {
   it('allows empty values of any type when not required', async () => {
     const types = { a: 'integer', b: 'number', c: 'boolean', d: 'date', e: 'string' };
     await expect(start('a,b,c,d,e\n,,,,\n', { types }).result).resolves.toMatchObject({ valid: 1 });
+  });
+});
+
+describe('csv-import read with the wrong delimiter', () => {
+  it('names the delimiter the file probably has', () => {
+    expect(probableDelimiter('id;name;email', ',')).toBe(';');
+    expect(probableDelimiter('id\tname', ',')).toBe('\t');
+    expect(probableDelimiter('id,name,email', ';')).toBe(',');
+    expect(probableDelimiter('a|b;c', ',')).toBe(';'); // a tie: the first of , ; tab |
+    expect(probableDelimiter('a;b;c|d', ',')).toBe(';'); // the one giving most names
+    expect(probableDelimiter('email', ',')).toBeUndefined();
+    expect(probableDelimiter('a;', ',')).toBeUndefined(); // an empty name: not a split
+  });
+
+  it('says so when required columns are missing', async () => {
+    const err = await failure(start('order_id;email\n1;a@b.c\n', { required: ['order_id'] }));
+    expect(err.message).toBe(
+      'the header lacks column order_id (required); it has "order_id;email"; ' +
+        `the file looks delimited by ";", not ",": submit it with --param delimiter=';'`,
+    );
+  });
+
+  it('says so when rows fail, and warns when the import passes with one column', async () => {
+    const failed = await failure(start('id;note\n1;a,b\n2;c\n'));
+    expect(failed.message).toBe(
+      '1 bad row exceeds maxErrors=0; the file looks delimited by ";", not ",": ' +
+        "submit it with --param delimiter=';'",
+    );
+    expect(failed.data).toEqual({ rows: 2, valid: 1, invalid: 1, columns: ['id;note'] });
+    const passed = start('id\tname\n1\tx\n');
+    await expect(passed.result).resolves.toMatchObject({ rows: 1, columns: ['id\tname'] });
+    expect(warnings(passed)).toEqual([
+      `the header has one column: the file looks delimited by tabs, not ",": submit it with --param delimiter=$'\\t'`,
+    ]);
+    // A real one-column file is left alone.
+    const single = start('email\na@b.c\n');
+    await single.result;
+    expect(warnings(single)).toEqual([]);
   });
 });
 
@@ -544,10 +617,22 @@ describe('csv-import refuses what is not CSV text', () => {
   it('an unclosed quote early in a big file, without buffering the rest', async () => {
     const rows = Buffer.from('1,filler text for the rest of the file\n'.repeat(4096));
     const chunks = [Buffer.from('id,note\n1,ok\n2,"oops\n')];
-    for (let n = 0; n * rows.length < MAX_RECORD_CHARS + 1_000_000; n++) chunks.push(rows);
+    for (let n = 0; n * rows.length < DEFAULT_MAX_RECORD_BYTES + 1_000_000; n++) chunks.push(rows);
     const err = await failure(start(chunks));
-    expect(err.message).toMatch(/^malformed CSV at line 3 \(an unclosed quote\?\): Max Record Size: /);
-    expect(err.data).toMatchObject({ rows: 1 });
+    expect(err.message).toMatch(
+      /^malformed CSV at line 3 \(an unclosed quote\? a record may hold 8388608 bytes: the maxRecordBytes param\): Max Record Size: /,
+    );
+    expect(err.data).toEqual({ rows: 1, valid: 1, invalid: 0, columns: ['id', 'note'] });
+  });
+
+  it('takes records up to maxRecordBytes, and no longer ones', async () => {
+    const long = 'x'.repeat(20_000);
+    const csv = `id,note\n1,"${long}"\n`;
+    await expect(start(csv, { maxRecordBytes: 32_768 }).result).resolves.toMatchObject({ rows: 1, valid: 1 });
+    const err = await failure(start(csv, { maxRecordBytes: 16_384 }));
+    expect(err.message).toMatch(
+      /^malformed CSV at line 2 \(an unclosed quote\? a record may hold 16384 bytes/,
+    );
   });
 
   it('a quote inside an unquoted field', async () => {
