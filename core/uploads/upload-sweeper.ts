@@ -3,6 +3,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import { supportsMultipart } from '../blobs/multipart-uploads.js';
 import type { Config } from '../config.js';
 import type { Prisma } from '../db/database.js';
+import { runPeriodically, type Periodic } from '../periodic.js';
 import { UploadsService, type SweepResult } from './uploads-service.js';
 
 export interface UploadSweeperOptions {
@@ -14,52 +15,25 @@ export interface UploadSweeperOptions {
 }
 
 /**
- * Sweeps expired direct uploads now and then every `intervalMs`, in the background (the timer does
- * not keep the process alive). A failed sweep is logged and tried again at the next tick.
- * `stop()` cancels the next sweep and waits for one in progress.
+ * Sweeps expired direct uploads soon after start and then every `intervalMs`, in the background
+ * (core/periodic.ts). A failed sweep is logged and tried again at the next tick. `stop()` cancels
+ * the next sweep and waits for one in progress.
  *
  * @example
  * const sweeper = startUploadSweeper({ uploads, intervalMs: 600_000, logger });
  * // … on shutdown:
  * await sweeper.stop();
  */
-export function startUploadSweeper(opts: UploadSweeperOptions): { stop(): Promise<void> } {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-
-  const tick = () => {
-    running = (async () => {
-      try {
-        const r = await opts.uploads.sweepExpired();
-        if (r.aborted || r.removed) {
-          opts.logger.info(r, 'swept expired uploads');
-        }
-        if (r.failed) opts.logger.warn(r, 'some expired uploads could not be removed; retrying later');
-      } catch (err) {
-        opts.logger.warn({ err }, 'sweeping expired uploads failed; retrying later');
-      }
-    })();
-    void running.then(() => {
-      running = undefined;
-      if (!stopped) schedule();
-    });
-  };
-  const schedule = () => {
-    timer = setTimeout(tick, opts.intervalMs);
-    timer.unref();
-  };
-
-  // The first sweep soon after start (not during it), then one per interval.
-  timer = setTimeout(tick, Math.min(opts.intervalMs, 5_000));
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+export function startUploadSweeper(opts: UploadSweeperOptions): Periodic {
+  return runPeriodically(
+    'sweeping expired uploads',
+    async () => {
+      const r = await opts.uploads.sweepExpired();
+      if (r.aborted || r.removed) opts.logger.info(r, 'swept expired uploads');
+      if (r.failed) opts.logger.warn(r, 'some expired uploads could not be removed; retrying later');
     },
-  };
+    { intervalMs: opts.intervalMs, logger: opts.logger },
+  );
 }
 
 /**
@@ -71,7 +45,7 @@ export function startUploadSweeperFor(deps: {
   blobs: BlobStore;
   config: Pick<Config, 'maxUploadBytes' | 'maxOpenUploads' | 'uploadSweepIntervalSeconds'>;
   logger: Logger;
-}): { stop(): Promise<void> } {
+}): Periodic {
   if (!supportsMultipart(deps.blobs)) return { stop: async () => {} };
   const uploads = new UploadsService(deps.prisma, deps.blobs, {
     maxUploadBytes: deps.config.maxUploadBytes,
