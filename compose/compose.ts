@@ -14,6 +14,7 @@ import { createProcessor, type ProcessBatch } from '../processor/processor.js';
 import { claimingReceive } from '../processor/claiming-receive.js';
 import { QueueWorker } from '../processor/queue-worker.js';
 import { Reaper } from '../processor/reaper.js';
+import { RetentionService, startRetention } from '../core/jobs/retention.js';
 import { loadHandlerModules } from './handler-modules.js';
 
 export interface ComposeOptions {
@@ -66,6 +67,10 @@ export interface ApiParts {
   maxStreamsPerToken: number;
   /** Base URL of links the API hands out (JOBS_PUBLIC_URL); default: its own address. */
   publicUrl?: string;
+  /** Deletes finished jobs past their retention (`POST /api/prune`, `jobs prune`). */
+  retention: RetentionService;
+  /** JOBS_RETENTION_DAYS: the default age of `jobs prune`; 0 keeps jobs forever. */
+  retentionDays: number;
 }
 
 /** A running worker: the queue consumer and the lease reaper beside it. */
@@ -145,6 +150,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     maxReceives: config.maxReceives,
     retryBackoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
   });
+  const retention = new RetentionService({ store, blobs, logger });
   const startReaper = () => {
     const reaper = new Reaper({
       store,
@@ -154,7 +160,14 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       graceSeconds: timing.reaperGraceSeconds,
     });
     reaper.start();
-    return { stop: () => reaper.stop() };
+    // Retention runs beside the reaper: in every `jobs server` and `jobs worker`.
+    const pruning = startRetention(retention, { days: config.retentionDays, logger });
+    return {
+      async stop() {
+        await pruning.stop();
+        await reaper.stop();
+      },
+    };
   };
   return {
     config,
@@ -167,6 +180,8 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       blobs,
       queue,
       store,
+      retention,
+      retentionDays: config.retentionDays,
       types: new JobTypeRegistry(handlers),
       live,
       logger,

@@ -68,6 +68,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Jobs a user may have PENDING or RUNNING at once (more answer 429); 0 disables the cap. */
   maxActiveJobsPerUser: number;
+  /** Finished jobs are deleted this many days after they end, with their logs and inputs; 0 keeps them. */
+  retentionDays: number;
 }
 
 const GiB = 1024 ** 3;
@@ -135,6 +137,7 @@ const envSchema = z.object({
   JOBS_MAX_CONNECTIONS: intFrom('JOBS_MAX_CONNECTIONS').default(1000),
   JOBS_RATE_LIMIT_PER_MINUTE: countFrom('JOBS_RATE_LIMIT_PER_MINUTE').default(600),
   JOBS_MAX_ACTIVE_JOBS_PER_USER: countFrom('JOBS_MAX_ACTIVE_JOBS_PER_USER').default(1000),
+  JOBS_RETENTION_DAYS: countFrom('JOBS_RETENTION_DAYS').default(30),
 });
 
 export class ConfigError extends Error {
@@ -196,6 +199,7 @@ export function loadConfig(
     maxConnections: e.JOBS_MAX_CONNECTIONS,
     rateLimitPerMinute: e.JOBS_RATE_LIMIT_PER_MINUTE,
     maxActiveJobsPerUser: e.JOBS_MAX_ACTIVE_JOBS_PER_USER,
+    retentionDays: e.JOBS_RETENTION_DAYS,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

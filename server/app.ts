@@ -11,6 +11,7 @@ import { corsFor, requestLogger } from './http-middleware.js';
 import { apiRateLimit } from './rate-limit.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { pruneRouter } from './routes/prune.js';
 import { dlqRouter } from './routes/dlq.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use('/api/job-types', jobTypesRouter(deps.types));
   app.use('/api/dlq', dlqRouter(new DlqService(deps.db.prisma, deps.store, deps.queue)));
+  app.use('/api/prune', pruneRouter(deps));
   app.use('/api', tokensRouter(auth));
   app.use(notFound);
   app.use(errorHandler(deps.logger));

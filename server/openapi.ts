@@ -10,6 +10,7 @@ import {
   createTokenBody,
   dlqListQuery,
   dlqRedriveBody,
+  pruneBody,
   healthResponse,
   idempotencyKeyHeader,
   listJobsQuery,
@@ -253,6 +254,18 @@ const OPS: Op[] = [
   },
   {
     method: 'post',
+    path: '/api/prune',
+    tag: 'retention',
+    summary:
+      "Admins (job:ManageAll): delete every user's finished jobs older than `olderThan` (default JOBS_RETENTION_DAYS), with their logs and input files",
+    description:
+      'What `jobs prune` calls, and what every `jobs server` and `jobs worker` runs hourly with JOBS_RETENTION_DAYS (default 30; 0 keeps jobs forever). Deletes in batches of 200, so the API keeps answering. `dryRun` only counts.',
+    body: { 'application/json': pruneBody },
+    ok: { status: 200, description: 'what was (or would be) deleted', content: json(ref('PruneResult')) },
+    errors: [400, 401, 403],
+  },
+  {
+    method: 'post',
     path: '/api/uploads',
     tag: 'uploads',
     summary: 'Begin a direct upload of a large input',
@@ -420,6 +433,10 @@ function build(): Json {
       { name: 'uploads', description: 'Direct (presigned multipart) uploads of large inputs' },
       { name: 'tokens', description: 'Identity and API tokens' },
       { name: 'dead letters', description: 'Jobs given up on, and sending them back (admins: dlq:Manage)' },
+      {
+        name: 'retention',
+        description: 'Deleting finished jobs past their retention (admins: job:ManageAll)',
+      },
       { name: 'operations', description: 'Health, readiness, metrics, this document' },
     ],
     security: [{ bearer: [] }],

@@ -380,6 +380,27 @@ export const redriveResponse = z
   })
   .register(responseSchemas, { id: 'RedriveResult' });
 
+export const pruneBody = z.strictObject({
+  olderThan: z
+    .string()
+    .max(20)
+    .optional()
+    .describe(
+      'jobs that finished longer ago than this, e.g. "7d", "12h" (units s m h d w); default JOBS_RETENTION_DAYS',
+    ),
+  dryRun: z.boolean().default(false).describe('only count what would be deleted'),
+});
+
+export const pruneResponse = z
+  .strictObject({
+    dryRun: z.boolean(),
+    cutoff: z.iso.datetime().describe('jobs that finished before this moment'),
+    jobs: z.int().min(0).describe('finished jobs deleted (in a dry run: that would be)'),
+    inputs: z.int().min(0).describe('input files deleted from the blob store'),
+    oldest: z.iso.datetime().nullable().describe('dry run: when the oldest of them finished'),
+  })
+  .register(responseSchemas, { id: 'PruneResult' });
+
 export const healthResponse = z.strictObject({ status: z.literal('ok') });
 
 export const readyResponse = z.strictObject({

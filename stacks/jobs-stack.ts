@@ -133,6 +133,7 @@ export class JobsStack extends TerraformStack {
       },
       database: this.database,
       logsKmsKeyArn: this.logsKey.arn,
+      retentionDays: env.storage.retentionDays ?? env.storage.expireInputsAfterDays,
     });
     this.apiHost = new ApiHostRole(this, 'api-host', {
       prefix,
@@ -159,6 +160,11 @@ export class JobsStack extends TerraformStack {
     out('JOBS_S3_BUCKET', bucket.name, 'input bucket');
     if (bucket.kmsKeyArn) out('JOBS_S3_KMS_KEY_ID', bucket.kmsKeyArn, 'KMS key of the inputs');
     out('JOBS_SQS_QUEUE_URL', this.queue.queue.url, 'job queue');
+    out(
+      'JOBS_RETENTION_DAYS',
+      env.storage.retentionDays ?? env.storage.expireInputsAfterDays,
+      'days finished jobs are kept (agrees with the input bucket lifecycle rule)',
+    );
     out('JOBS_SQS_DLQ_URL', this.queue.dlq.url, 'dead-letter queue');
     out('JOBS_VISIBILITY_TIMEOUT_SECONDS', visibilityTimeoutSeconds, "the queue's visibility timeout");
     out('JOBS_MAX_RECEIVES', env.queue.maxReceiveCount, "the queue's maxReceiveCount");

@@ -21,6 +21,8 @@ export interface ProcessorOptions {
   database: { host: string; port: number; name: string; username: string; secretArn: string };
   /** KMS key of the function's log group (stacks/logs-key.ts). */
   logsKmsKeyArn: string;
+  /** JOBS_RETENTION_DAYS (storage.retentionDays): agrees with the input bucket's lifecycle rule. */
+  retentionDays: number;
 }
 
 /** The processor function's log group (its name is Lambda's default for the function). */
@@ -132,6 +134,7 @@ export class Processor extends Construct {
       // "Delivery guarantees" asks; a delivery's last receive is maxReceiveCount.
       JOBS_VISIBILITY_TIMEOUT_SECONDS: String(queue.visibilityTimeoutSeconds),
       JOBS_MAX_RECEIVES: String(queue.maxReceiveCount),
+      JOBS_RETENTION_DAYS: String(opts.retentionDays),
       JOBS_LOG_LEVEL: config.logLevel ?? 'info',
       // Lambda's Node.js 20+ runtimes ship the RDS CA bundle here but no longer load it by default.
       NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',

@@ -7,6 +7,7 @@ import type {
   BatchAnswer,
   DeadLetterList,
   RedriveResult,
+  PruneResult,
   CreatedToken,
   Job,
   JobPage,
@@ -218,6 +219,10 @@ export class ApiClient {
 
   redriveDeadLetters(ids?: string[]): Promise<RedriveResult> {
     return this.request<RedriveResult>('POST', '/api/dlq/redrive', { json: ids ? { ids } : {} });
+  }
+
+  prune(body: { olderThan?: string; dryRun?: boolean }): Promise<PruneResult> {
+    return this.request<PruneResult>('POST', '/api/prune', { json: body });
   }
 
   listTokens(): Promise<{ items: TokenSummary[] }> {

@@ -7,6 +7,15 @@ import { TERMINAL_STATUSES, type JobDto, type JobLogDto, type JobStatus } from '
 // Type-only: erased at build, so the CLI loads nothing of the server.
 export type { DeadLetterList, RedriveResult } from '../../core/jobs/dlq-service.js';
 
+/** `POST /api/prune`'s answer (server/schemas.ts pruneResponse; dates as ISO strings). */
+export interface PruneResult {
+  dryRun: boolean;
+  cutoff: string;
+  jobs: number;
+  inputs: number;
+  oldest: string | null;
+}
+
 export { TERMINAL_STATUSES };
 export type { JobStatus };
 export type Job = JobDto;

@@ -18,13 +18,14 @@ import { gaveUpReason, giveUpJob } from './store/give-up.js';
 import { heartbeat, type Beat } from './store/heartbeat.js';
 import { setProgress, type Progress } from './store/progress.js';
 import { lockExpired } from './store/reap.js';
+import { countPrunable, pruneFinished, type PrunedJob } from './store/prune.js';
 import { expireAllLeases } from './store/recover.js';
 import { lockDeadLetters } from './store/redrive.js';
 import { requeueJob } from './store/requeue.js';
 import { freshAttempts } from './store/retry.js';
 import { line, type Lease, type LogLine, type Tx } from './store/types.js';
 
-export type { CancelRequest, ClaimedJob, JobInsert, Lease, LogLine, Progress, Beat };
+export type { CancelRequest, ClaimedJob, JobInsert, Lease, LogLine, Progress, Beat, PrunedJob };
 export { gaveUpReason, startedLine };
 
 /** The job a claim handed to one attempt, with the lease every write of that attempt carries. */
@@ -391,6 +392,16 @@ export class JobStore {
     });
     if (done.requeued.length > 0) this.queue.afterCommit?.();
     return done;
+  }
+
+  /** Retention (store/prune.ts): deletes up to `limit` jobs finished before `cutoff`, oldest first. */
+  prune(cutoff: Date, limit: number): Promise<PrunedJob[]> {
+    return pruneFinished(this.prisma, cutoff, limit);
+  }
+
+  /** What `prune` would delete with this cutoff (a dry run). */
+  countPrunable(cutoff: Date): Promise<{ jobs: number; oldest: Date | null }> {
+    return countPrunable(this.prisma, cutoff);
   }
 
   /** Embedded start-up only (see store/recover.ts): every RUNNING job claimable again now. */

@@ -36,6 +36,11 @@ export function checkEnvironment(c: EnvironmentConfig): string[] {
   );
   need(visibility <= 43_200, 'queue.visibilityTimeoutSeconds must be at most 43200 (12 hours)');
   need(c.storage.expireInputsAfterDays >= 1, 'storage.expireInputsAfterDays must be at least 1');
+  const retention = c.storage.retentionDays ?? c.storage.expireInputsAfterDays;
+  need(
+    retention >= 1 && retention <= c.storage.expireInputsAfterDays,
+    `storage.retentionDays (${retention}) must be between 1 and storage.expireInputsAfterDays (${c.storage.expireInputsAfterDays})`,
+  );
   need((c.storage.accessLogRetentionDays ?? 90) >= 1, 'storage.accessLogRetentionDays must be at least 1');
   need(
     !c.requireRemoteState || c.stateBackend !== undefined,

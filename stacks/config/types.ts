@@ -68,6 +68,12 @@ export interface StorageConfig {
   encryption: { kind: 'AES256' } | { kind: 'KMS'; keyArn?: string };
   /** Inputs (and their noncurrent versions) expire after this many days. */
   expireInputsAfterDays: number;
+  /**
+   * JOBS_RETENTION_DAYS of the deployment: finished jobs, their logs and inputs are deleted this
+   * many days after they end (default: expireInputsAfterDays). At most expireInputsAfterDays: the
+   * bucket's rule (counted from the upload) is the backstop for files no job references any more.
+   */
+  retentionDays?: number;
   /** Lets `terraform destroy` empty and delete a bucket that still holds objects (qa only). */
   forceDestroy?: boolean;
   /** Days the input bucket's server access logs are kept in the log bucket (default 90). */

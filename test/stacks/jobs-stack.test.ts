@@ -244,6 +244,11 @@ describe.each(stacks)('the %s stack', (name, env) => {
 
   it('processor: its environment is what core/config.ts reads, the database password coming from Secrets Manager', () => {
     const vars = only(tf, 'aws_lambda_function').environment.variables as Record<string, string>;
+    // Retention agrees with the input bucket's lifecycle rule (qa keeps both 7 days).
+    expect([vars.JOBS_RETENTION_DAYS, tf.output.JOBS_RETENTION_DAYS.value]).toEqual([
+      String(env.storage.expireInputsAfterDays),
+      env.storage.expireInputsAfterDays,
+    ]);
     const db = nameOf(tf, 'aws_db_instance', 'database/instance');
     expect(vars.JOBS_DATABASE_SECRET_ARN).toBe(`\${aws_db_instance.${db}.master_user_secret[0].secret_arn}`);
     expect(vars.DATABASE_URL).toBe(
@@ -447,6 +452,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
         'JOBS_S3_BUCKET',
         'JOBS_SQS_QUEUE_URL',
         'JOBS_SQS_DLQ_URL',
+        'JOBS_RETENTION_DAYS',
         'JOBS_LAMBDA_FUNCTION_NAME',
         'AWS_REGION',
         'api_host_instance_profile',
@@ -801,11 +807,13 @@ describe('environment options', () => {
       ...qa,
       queue: { maxReceiveCount: 3, visibilityTimeoutSeconds: 300 },
       processor: { ...qa.processor, maximumConcurrency: 50 },
+      storage: { ...qa.storage, retentionDays: 8 },
     };
     expect(checkEnvironment(bad)).toEqual([
       'qa: processor.maximumConcurrency must not exceed reservedConcurrency, or messages are throttled back to the queue',
       'qa: queue.maxReceiveCount must be at least 5',
       'qa: queue.visibilityTimeoutSeconds (300) must be at least 6 × processor.timeoutSeconds (720)',
+      'qa: storage.retentionDays (8) must be between 1 and storage.expireInputsAfterDays (7)',
     ]);
     expect(() =>
       buildJobsApp({
