@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import { api, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { until } from '../helpers/counting.js';
 import { dbKinds } from '../helpers/db.js';
 import { runCli, tempConfigHome } from '../cli/helpers/run-cli.js';
 
@@ -55,6 +56,22 @@ describe('POST /api/prune and jobs prune', () => {
     expect(done.body).toMatchObject({ dryRun: false, jobs: 2, oldest: null });
     expect(Date.now() - Date.parse(done.body.cutoff)).toBeGreaterThanOrEqual(30 * 86_400_000);
     expect(await s.t.db.prisma.job.count()).toBe(1);
+  });
+
+  it('runs by itself beside the reaper of a worker (JOBS_RETENTION_DAYS, 30 by default)', async () => {
+    await finished(2, 31);
+    await finished(1, 29);
+    s.startWorker();
+    try {
+      // The first pass comes a few seconds after the worker starts, then one an hour.
+      await until(
+        'retention to delete the two old jobs',
+        () => s.t.db.prisma.job.count(),
+        (n) => n === 1,
+      );
+    } finally {
+      await s.stopWorker();
+    }
   });
 
   it('refuses users, bad ages and unknown fields, and changes nothing', async () => {
