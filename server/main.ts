@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { compose, type Platform } from '../compose/compose.js';
-import { AuthService } from '../core/auth/auth-service.js';
+import { ADMIN_USER, AuthService } from '../core/auth/auth-service.js';
 import type { Config } from '../core/config.js';
 import type { JobHandler } from '../processor/handler.js';
 import { startUploadSweeperFor } from '../core/uploads/upload-sweeper.js';
@@ -20,12 +20,14 @@ export interface ServerOptions {
   /** The job types (default: compose's: the built-ins and JOBS_HANDLERS modules). */
   handlers?: readonly JobHandler[];
   logger?: Logger;
+  /** Mint a new admin token even when the database has users (`jobs server --new-admin-token`). */
+  newAdminToken?: boolean;
 }
 
 export interface RunningServer {
   url: string;
   platform: Platform;
-  /** The admin token this start created (the first start of an empty database), shown once. */
+  /** The admin token this start created (the first start, or `newAdminToken`), shown once. */
   createdAdminToken?: string;
   /** Whether `token` is a valid token of this server (the CLI profile follows a moved server). */
   acceptsToken(token: string): Promise<boolean>;
@@ -64,7 +66,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
 
   const auth = new AuthService(api.db.prisma);
-  const created = await auth.bootstrapAdmin(config.adminToken);
+  // The first start creates the admin token; `--new-admin-token` mints another on a later one
+  // (whoever can start the server on this data dir owns it anyway).
+  const created =
+    (await auth.bootstrapAdmin(config.adminToken)) ??
+    (opts.newAdminToken
+      ? await auth.createToken({ userName: ADMIN_USER, admin: true, name: `jobs server --new-admin-token` })
+      : undefined);
 
   // Without the worker the reaper still runs here: a deployment whose processor is the Lambda
   // has no other process to put abandoned jobs back in line.

@@ -8,7 +8,7 @@ import { tuneServerProcess } from '../lib/v8-flags.js';
 
 export default class Server extends BaseCommand {
   static override summary = 'Run the API, the dashboard and an embedded worker.';
-  static override description = `Everything is chosen by configuration (see .env.example): with none, the database is PGlite in <data-dir>/db, input files go to <data-dir>/blobs and the queue is a table. On first start it creates an admin token and saves a local profile, so the CLI on this machine works without login. On SIGINT/SIGTERM it stops taking requests and jobs, lets running jobs finish for up to --grace seconds, then releases them (PENDING, to run on the next start).`;
+  static override description = `Everything is chosen by configuration (see .env.example): with none, the database is PGlite in <data-dir>/db, input files go to <data-dir>/blobs and the queue is a table. On first start it creates an admin token and saves it as the CLI profile of its URL, so the CLI on this machine works without login (profiles are kept per URL; --new-admin-token mints a new admin token for a data dir whose token was lost). On SIGINT/SIGTERM it stops taking requests and jobs, lets running jobs finish for up to --grace seconds, then releases them (PENDING, to run on the next start).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -28,6 +28,10 @@ export default class Server extends BaseCommand {
     }),
     'no-worker': Flags.boolean({ description: 'do not run the embedded worker (API only)' }),
     concurrency: Flags.integer({ description: 'jobs the embedded worker runs at once', min: 1, default: 2 }),
+    'new-admin-token': Flags.boolean({
+      description:
+        "mint a new admin token and save it as this server's CLI profile (for a data dir whose token was lost)",
+    }),
     grace: Flags.integer({
       description: 'seconds running jobs get to finish on SIGTERM before they are released',
       min: 0,
@@ -54,6 +58,7 @@ export default class Server extends BaseCommand {
       worker: !flags['no-worker'],
       concurrency: flags.concurrency,
       graceMs: flags.grace * 1000,
+      newAdminToken: flags['new-admin-token'],
     });
     await this.saveLocalProfile(server);
     process.stderr.write(`jobs server listening on ${server.url}\n`);
@@ -68,31 +73,37 @@ export default class Server extends BaseCommand {
   }
 
   /**
-   * On the first start (the server created the admin token) saves it as this machine's CLI
-   * profile, so `jobs submit` works here with no login. An existing profile is only replaced when
-   * it points at a local server, so a profile for a remote deployment is never clobbered. On a
-   * later start on another port, a local profile holding a token of this server follows it.
+   * When this start created an admin token (the first start, or --new-admin-token), saves it as
+   * the CLI profile of this server's URL, so `jobs submit` works here with no login. Profiles are
+   * kept per URL: another API's token is never lost, and a remote current profile stays current
+   * (this one is saved beside it, for JOBS_API_URL=URL). On a later start on another port, a
+   * local profile holding a token of this server is saved for the new URL too.
    */
   private async saveLocalProfile(server: {
     url: string;
     createdAdminToken?: string;
     acceptsToken(token: string): Promise<boolean>;
   }): Promise<void> {
-    const existing = readProfile();
+    const file = profilePath();
+    const current = readProfile(file);
+    const saved = readProfile(file, server.url);
     if (!server.createdAdminToken) {
-      if (existing && isLoopback(existing.apiUrl) && existing.apiUrl !== server.url) {
-        if (await server.acceptsToken(existing.token)) writeProfile({ ...existing, apiUrl: server.url });
-      }
+      if (!saved && current && isLoopback(current.apiUrl) && (await server.acceptsToken(current.token)))
+        writeProfile({ apiUrl: server.url, token: current.token }, file);
       return;
     }
-    if (existing && !isLoopback(existing.apiUrl)) {
-      this.note(
-        `created the admin token, but kept the existing CLI profile for ${existing.apiUrl}; run \`jobs login --api-url ${server.url} --token <token>\` with JOBS_ADMIN_TOKEN to use this server`,
-      );
-      return;
-    }
-    writeProfile({ apiUrl: server.url, token: server.createdAdminToken });
-    this.note(`created the admin token and saved it as the local CLI profile (${profilePath()})`);
+    const replaced = saved !== undefined && !(await server.acceptsToken(saved.token));
+    const makeCurrent = !current || isLoopback(current.apiUrl);
+    writeProfile({ apiUrl: server.url, token: server.createdAdminToken }, file, { current: makeCurrent });
+    this.note(
+      `created an admin token and saved it as the CLI profile for ${server.url} (${file})` +
+        (makeCurrent
+          ? ''
+          : `, beside the current one for ${current!.apiUrl}: use it with JOBS_API_URL=${server.url}`) +
+        (replaced
+          ? `; it replaces a token this server does not know (another data dir's: start that one with --new-admin-token to mint it a new one)`
+          : ''),
+    );
   }
 }
 

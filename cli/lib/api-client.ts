@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { profilePath, readProfile } from '../../core/profile.js';
+import { profilePath, readProfile, readProfiles } from '../../core/profile.js';
 import type {
   BatchAnswer,
   DeadLetterList,
@@ -44,25 +44,27 @@ export function normalizeApiUrl(url: string, source = 'the API URL'): string {
 }
 
 /**
- * `JOBS_API_URL` / `JOBS_TOKEN` win over the profile. The profile's token is only used for the
- * profile's own URL: pointing JOBS_API_URL elsewhere must not send that secret to another host.
+ * `JOBS_API_URL` / `JOBS_TOKEN` win over the profile. A token saved for one URL is only ever sent
+ * to that URL: `JOBS_API_URL` alone uses the token saved for it (`jobs login` to several APIs
+ * keeps each one's), and none when there is none.
  */
 export function resolveTarget(env: Env = process.env): ApiTarget {
-  const profile = readProfile(profilePath(env));
+  const file = profilePath(env);
   const envUrl = env.JOBS_API_URL || undefined;
   const envToken = env.JOBS_TOKEN || undefined;
-  if (!envUrl && !profile) {
+  const current = readProfile(file);
+  if (!envUrl && !current) {
     throw new CliError(
-      'no jobs API configured: run `jobs login --api-url URL --token TOKEN` (or `jobs server` on this machine), or set JOBS_API_URL and JOBS_TOKEN',
+      'no jobs API configured: run `jobs login --api-url URL` (or `jobs server` on this machine), or set JOBS_API_URL and JOBS_TOKEN',
       'not_configured',
     );
   }
   const apiUrl = envUrl
     ? normalizeApiUrl(envUrl, 'JOBS_API_URL')
-    : normalizeApiUrl(profile!.apiUrl, 'the profile URL');
-  let token = envToken;
-  if (!token && profile && normalizeApiUrl(profile.apiUrl, 'the profile URL') === apiUrl)
-    token = profile.token;
+    : normalizeApiUrl(current!.apiUrl, 'the profile URL');
+  const token =
+    envToken ??
+    readProfiles(file).find((p) => normalizeApiUrl(p.apiUrl, 'the profile URL') === apiUrl)?.token;
   return { apiUrl, token };
 }
 

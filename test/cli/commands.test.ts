@@ -427,7 +427,11 @@ describe('login and profile', () => {
     expect(oneLine(r.stdout)).toBe(`Logged in to ${api.url} as alice (user)`);
     const file = path.join(home, 'jobs', 'config.json');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ apiUrl: api.url, token: 'good' });
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({
+      apiUrl: api.url,
+      token: 'good',
+      profiles: { [api.url]: { token: 'good' } },
+    });
 
     api.json('GET', '/api/jobs', 200, { items: [], nextCursor: null });
     const l = await runCli(['list', '--json'], { env: { XDG_CONFIG_HOME: home } });
@@ -444,6 +448,67 @@ describe('login and profile', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('login from stdin, profiles per API URL, whoami', () => {
+  const me = { userId: 'u1', name: 'alice', role: 'user', permissions: ['job:Create', 'job:Read'] };
+
+  it('reads the token from stdin when --token is not given (or is -), and refuses an empty one (exit 2)', async () => {
+    const home = tempConfigHome();
+    api.json('GET', '/api/me', 200, me);
+    const piped = await runCli(['login', '--api-url', api.url], {
+      env: { XDG_CONFIG_HOME: home },
+      input: 'from-stdin\n',
+    });
+    expect([piped.code, oneLine(piped.stdout)]).toEqual([0, `Logged in to ${api.url} as alice (user)`]);
+    expect(api.requests.at(-1)!.headers.authorization).toBe('Bearer from-stdin');
+    const dash = await runCli(['login', '--api-url', api.url, '--token', '-'], {
+      env: { XDG_CONFIG_HOME: home },
+      input: 'dash-token',
+    });
+    expect(dash.code).toBe(0);
+    expect(api.requests.at(-1)!.headers.authorization).toBe('Bearer dash-token');
+    const empty = await runCli(['login', '--api-url', api.url], {
+      env: { XDG_CONFIG_HOME: home },
+      input: '\n',
+    });
+    expect([empty.code, oneLine(empty.stderr)]).toEqual([2, expect.stringMatching(/^no token given/)]);
+  });
+
+  it("keeps one token per API URL: JOBS_API_URL alone picks that URL's, the last login is the current one", async () => {
+    const home = tempConfigHome();
+    const other = new FakeApi();
+    await other.start();
+    try {
+      api.json('GET', '/api/me', 200, me);
+      other.json('GET', '/api/me', 200, { ...me, name: 'bob' });
+      const env = { XDG_CONFIG_HOME: home };
+      expect((await runCli(['login', '--api-url', api.url, '--token', 'first'], { env })).code).toBe(0);
+      expect((await runCli(['login', '--api-url', other.url, '--token', 'second'], { env })).code).toBe(0);
+
+      const current = await runCli(['whoami'], { env });
+      expect(current.stdout).toBe(`bob (user) at ${other.url}\npermissions: job:Create, job:Read\n`);
+      expect(other.requests.at(-1)!.headers.authorization).toBe('Bearer second');
+
+      const first = await runCli(['whoami', '--json'], { env: { ...env, JOBS_API_URL: api.url } });
+      expect(JSON.parse(first.stdout)).toEqual({ apiUrl: api.url, ...me });
+      expect(api.requests.at(-1)!.headers.authorization).toBe('Bearer first');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('reads a profile file of the earlier format (one apiUrl and token)', async () => {
+    const home = tempConfigHome();
+    fs.mkdirSync(path.join(home, 'jobs'), { recursive: true });
+    fs.writeFileSync(
+      path.join(home, 'jobs', 'config.json'),
+      JSON.stringify({ apiUrl: api.url, token: 'old' }),
+    );
+    api.json('GET', '/api/me', 200, me);
+    expect((await runCli(['whoami'], { env: { XDG_CONFIG_HOME: home } })).code).toBe(0);
+    expect(api.requests.at(-1)!.headers.authorization).toBe('Bearer old');
   });
 });
 
