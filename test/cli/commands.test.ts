@@ -451,6 +451,27 @@ describe('login and profile', () => {
   });
 });
 
+describe('help, typos and completion', () => {
+  it('jobs help COMMAND shows its help; an unknown command is a usage error naming the closest one', async () => {
+    const help = await runCli(['help', 'submit']);
+    expect([help.code, help.stdout]).toEqual([0, expect.stringContaining('USAGE\n  $ jobs submit')]);
+    const typo = await runCli(['sumbit', 'orders.csv']);
+    expect([typo.code, typo.stderr]).toEqual([
+      2,
+      '"sumbit" is not a jobs command; did you mean "submit"? (jobs help lists them)\n',
+    ]);
+    const topic = await runCli(['tokens', 'lst']);
+    expect(topic.stderr).toMatch(/did you mean "tokens list"\?/);
+    const json = await runCli(['xyzzy', '--json']);
+    expect([json.code, JSON.parse(json.stdout).error.code]).toEqual([2, 'usage_error']);
+  });
+
+  it('jobs autocomplete prints the set-up for bash and zsh', async () => {
+    const r = await runCli(['autocomplete', 'bash'], { env: { XDG_CACHE_HOME: tempConfigHome() } });
+    expect([r.code, r.stdout]).toEqual([0, expect.stringContaining('autocomplete script bash')]);
+  });
+});
+
 describe('login from stdin, profiles per API URL, whoami', () => {
   const me = { userId: 'u1', name: 'alice', role: 'user', permissions: ['job:Create', 'job:Read'] };
 
