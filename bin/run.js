@@ -7,5 +7,10 @@ if (!fs.existsSync(new URL('../dist/cli/commands', import.meta.url))) {
   process.exit(1);
 }
 
+// The AWS SDK warns on every Node below 22 that its 2027 releases will need 22. Users of this CLI
+// cannot act on that (this project supports Node 20.19+ and pins its SDK), so it stays quiet;
+// setting the variable to false brings it back.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const { execute } = await import('@oclif/core');
 await execute({ dir: import.meta.url });

@@ -472,6 +472,28 @@ describe('help, typos and completion', () => {
   });
 });
 
+describe("the AWS SDK's Node-version warning", () => {
+  it('is not printed to users (it is when they ask for it back, on Node < 22)', async () => {
+    // doctor builds an S3 client (the SDK's warning comes with the first client), against a closed port.
+    const env = {
+      JOBS_S3_BUCKET: 'x',
+      JOBS_S3_ENDPOINT: 'http://127.0.0.1:9',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'a',
+      AWS_SECRET_ACCESS_KEY: 'b',
+    };
+    const quiet = await runCli(['doctor'], { env });
+    expect(quiet.stdout).toMatch(/bucket/);
+    expect(quiet.stderr).not.toMatch(/NodeVersionSupportWarning/);
+    if (Number(process.versions.node.split('.')[0]) < 22) {
+      const loud = await runCli(['doctor'], {
+        env: { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'false' },
+      });
+      expect(loud.stderr).toMatch(/NodeVersionSupportWarning/);
+    }
+  });
+});
+
 describe('login from stdin, profiles per API URL, whoami', () => {
   const me = { userId: 'u1', name: 'alice', role: 'user', permissions: ['job:Create', 'job:Read'] };
 
