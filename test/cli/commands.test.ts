@@ -481,6 +481,8 @@ describe("the AWS SDK's Node-version warning", () => {
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'a',
       AWS_SECRET_ACCESS_KEY: 'b',
+      // Not inherited from the test process (test/setup-v8.mjs sets it): bin/run.js's default.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined,
     };
     const quiet = await runCli(['doctor'], { env });
     expect(quiet.stdout).toMatch(/bucket/);
