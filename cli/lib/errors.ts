@@ -26,11 +26,15 @@ export class UsageError extends CliError {
 
 /** The API answered with an error: its `{error:{code,message,details}}` and the HTTP status. */
 export class ApiError extends CliError {
+  /** A job type the server does not know is the user's typo in --type: a usage error (exit 2). */
+  override readonly exitCode: number;
+
   constructor(
     readonly status: number,
     readonly body: ApiErrorBody['error'],
   ) {
     super(body.message, body.code);
+    this.exitCode = body.code === 'unknown_job_type' ? 2 : 1;
   }
 
   get details(): unknown {

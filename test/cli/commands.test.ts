@@ -177,12 +177,12 @@ describe('submit', () => {
     expect(JSON.parse(r.stdout)).toEqual(job);
   });
 
-  it('passes a 400 (unknown type) through, exit 1', async () => {
+  it('passes a 400 (unknown type) through as a usage error, exit 2', async () => {
     api.on('POST', '/api/jobs', (_req, res) =>
       apiError(res, 400, 'unknown_job_type', 'unknown job type "nope"; valid types: csv-import, noop'),
     );
     const r = await jobs(['submit', '--type', 'nope']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(oneLine(r.stderr)).toBe('unknown job type "nope"; valid types: csv-import, noop');
   });
 
