@@ -23,6 +23,8 @@ export interface Config {
   uploadSweepIntervalSeconds: number;
   corsOrigins: string[];
   logLevel: string;
+  /** `jobs server` / `jobs worker` logs: pretty lines or JSON; unset: pretty on a terminal. */
+  logFormat?: 'json' | 'pretty';
   adminToken?: string;
   s3Bucket?: string;
   s3Endpoint?: string;
@@ -107,6 +109,7 @@ const envSchema = z.object({
   JOBS_UPLOAD_SWEEP_INTERVAL_SECONDS: intFrom('JOBS_UPLOAD_SWEEP_INTERVAL_SECONDS').default(600),
   JOBS_CORS_ORIGINS: z.string().default(''),
   JOBS_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  JOBS_LOG_FORMAT: z.enum(['json', 'pretty'], { error: 'JOBS_LOG_FORMAT must be json or pretty' }).optional(),
   JOBS_ADMIN_TOKEN: z.string().min(16, 'JOBS_ADMIN_TOKEN must be at least 16 characters').optional(),
   JOBS_S3_BUCKET: z.string().min(1).optional(),
   JOBS_S3_ENDPOINT: z.string().url().optional(),
@@ -172,6 +175,7 @@ export function loadConfig(
       .map((s) => s.trim())
       .filter(Boolean),
     logLevel: e.JOBS_LOG_LEVEL,
+    logFormat: e.JOBS_LOG_FORMAT,
     adminToken: e.JOBS_ADMIN_TOKEN,
     s3Bucket: e.JOBS_S3_BUCKET,
     s3Endpoint: e.JOBS_S3_ENDPOINT,

@@ -53,8 +53,10 @@ export default class Server extends BaseCommand {
     // Loaded here, not at the top: oclif imports every command file to list them, and the
     // client commands should not pay for the server's dependencies.
     const { startServer } = await import('../../server/main.js');
+    const { processLogger } = await import('../lib/process-logger.js');
     const server = await startServer({
       config,
+      logger: await processLogger(config),
       worker: !flags['no-worker'],
       concurrency: flags.concurrency,
       graceMs: flags.grace * 1000,

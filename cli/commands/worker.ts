@@ -31,10 +31,10 @@ export default class Worker extends BaseCommand {
       );
     }
     // Loaded here: oclif imports every command file to list them.
-    const { createLogger } = await import('../../core/logger.js');
+    const { processLogger } = await import('../lib/process-logger.js');
     const { compose } = await import('../../compose/compose.js');
     const platform = await compose(config, {
-      logger: createLogger(config.logLevel, 'jobs-worker'),
+      logger: await processLogger(config, 'jobs-worker'),
       migrate: false,
     });
     const worker = platform.startWorker({ concurrency: flags.concurrency });
