@@ -14,6 +14,7 @@ import { createProcessor, type ProcessBatch } from '../processor/processor.js';
 import { claimingReceive } from '../processor/claiming-receive.js';
 import { QueueWorker } from '../processor/queue-worker.js';
 import { Reaper } from '../processor/reaper.js';
+import { ScheduleTicker, type TickOutcome } from '../core/schedules/schedule-ticker.js';
 import { loadHandlerModules } from './handler-modules.js';
 
 export interface ComposeOptions {
@@ -40,7 +41,11 @@ export interface ComposeOptions {
     reaperIntervalMs?: number;
     reaperGraceSeconds?: number;
     receiveWaitMs?: number;
+    /** Longest sleep of the schedule ticker between looks at the schedules (default 60 s). */
+    schedulerMaxSleepMs?: number;
   };
+  /** The clock of schedules (next runs, due ticks); tests pass a fake one. Default: the system's. */
+  clock?: () => Date;
 }
 
 /** What the API needs (server/app.ts `createApp`). */
@@ -66,9 +71,11 @@ export interface ApiParts {
   maxStreamsPerToken: number;
   /** Base URL of links the API hands out (JOBS_PUBLIC_URL); default: its own address. */
   publicUrl?: string;
+  /** The clock of schedules (their next runs); default: the system's. */
+  clock?: () => Date;
 }
 
-/** A running worker: the queue consumer and the lease reaper beside it. */
+/** A running worker: the queue consumer, with the lease reaper and the schedule ticker beside it. */
 export interface StartedWorker {
   /** Stops taking work; running jobs get `graceMs` to finish, then are released. */
   stop(graceMs?: number): Promise<void>;
@@ -85,10 +92,15 @@ export interface Platform {
   readonly api: ApiParts;
   /** The processor, Lambda-shaped (an SQS batch in, partial failures out). */
   readonly processor: ProcessBatch;
-  /** Starts the queue consumer (`concurrency` jobs at once) and the reaper. */
+  /** Starts the queue consumer (`concurrency` jobs at once), the reaper and the schedule ticker. */
   startWorker(opts: { concurrency: number }): StartedWorker;
-  /** Starts the reaper alone (an API host whose processor is the Lambda). */
+  /** Starts the reaper and the schedule ticker alone (an API host whose processor is the Lambda). */
   startReaper(): StartedWorker;
+  /**
+   * One pass of the schedule ticker: the jobs of every due tick (the Lambda's tick event; tests
+   * with a fake clock). Safe beside running tickers: each tick makes one job.
+   */
+  tickSchedules(): Promise<TickOutcome[]>;
   /**
    * Crash recovery at start-up, only for a process that alone owns its data (the embedded
    * server): running jobs claimable again, in-flight messages visible, half-written blobs gone.
@@ -145,6 +157,18 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     maxReceives: config.maxReceives,
     retryBackoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
   });
+  const types = new JobTypeRegistry(handlers);
+  const clock = opts.clock ?? (() => new Date());
+  const ticker = () =>
+    new ScheduleTicker({
+      db,
+      store,
+      types,
+      logger,
+      maxActiveJobsPerUser: config.maxActiveJobsPerUser,
+      now: clock,
+      maxSleepMs: timing.schedulerMaxSleepMs,
+    });
   const startReaper = () => {
     const reaper = new Reaper({
       store,
@@ -154,7 +178,14 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       graceSeconds: timing.reaperGraceSeconds,
     });
     reaper.start();
-    return { stop: () => reaper.stop() };
+    // Beside the reaper: every process that keeps the platform going creates due ticks' jobs.
+    const schedules = ticker();
+    schedules.start();
+    return {
+      async stop() {
+        await Promise.all([reaper.stop(), schedules.stop()]);
+      },
+    };
   };
   return {
     config,
@@ -167,7 +198,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       blobs,
       queue,
       store,
-      types: new JobTypeRegistry(handlers),
+      types,
       live,
       logger,
       maxUploadBytes: config.maxUploadBytes,
@@ -179,6 +210,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
         maxActiveJobsPerUser: config.maxActiveJobsPerUser,
       },
       publicUrl: config.publicUrl,
+      clock,
     },
     processor,
     startWorker({ concurrency }) {
@@ -198,6 +230,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       };
     },
     startReaper,
+    tickSchedules: () => ticker().tick(),
     async recover() {
       if (!runtime.embedded)
         throw new Error('recover() is for a process that alone owns its data (embedded)');

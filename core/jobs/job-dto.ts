@@ -24,6 +24,8 @@ export interface JobDto {
   updatedAt: string;
   /** Cancelling was asked for (a RUNNING job keeps running until its processor stops it). */
   cancelRequestedAt: string | null;
+  /** The schedule whose tick created this job (null: submitted directly). */
+  scheduleId: string | null;
 }
 
 export interface JobLogDto {
@@ -60,6 +62,8 @@ export function toJobDto(j: JobRow): JobDto {
     finishedAt: j.finishedAt?.toISOString() ?? null,
     updatedAt: j.updatedAt.toISOString(),
     cancelRequestedAt: j.cancelRequestedAt?.toISOString() ?? null,
+    // `?? null`: rows some queries select column by column may leave it out.
+    scheduleId: j.scheduleId ?? null,
   };
 }
 
