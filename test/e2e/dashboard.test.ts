@@ -500,6 +500,39 @@ describeBrowser('the dashboard in Chromium', () => {
     }
   });
 
+  it('lists the schedules (names as text), pauses and resumes one; another user sees none', async () => {
+    const created = await api(url, tokens.alice, 'POST', '/api/schedules', {
+      cron: '0 9 * * 1-5',
+      timezone: 'Europe/Paris',
+      type: 'noop',
+      name: XSS,
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const page = await newPage();
+    await signIn(page, tokens.alice, 'alice');
+    await page.goto(`${url}/#/schedules`);
+    const row = page.locator(`#schedules-body tr[data-id="${id}"]`);
+    await row.waitFor();
+    expect(await row.locator('td').first().textContent()).toBe(XSS);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await row.locator('td').nth(1).textContent()).toBe('0 9 * * 1-5');
+    await row.locator('[data-action="pause"]').click();
+    await page.locator(`#schedules-body tr[data-id="${id}"] [data-action="resume"]`).waitFor();
+    expect((await api(url, tokens.alice, 'GET', `/api/schedules/${id}`)).body.paused).toBe(true);
+    await page.locator(`#schedules-body tr[data-id="${id}"] [data-action="resume"]`).click();
+    await page.locator(`#schedules-body tr[data-id="${id}"] [data-action="pause"]`).waitFor();
+    expect((await api(url, tokens.alice, 'GET', `/api/schedules/${id}`)).body.paused).toBe(false);
+    await page.screenshot({ path: path.join(OUT, 'dashboard-schedules.png'), fullPage: true });
+
+    const bob = await newPage();
+    await signIn(bob, tokens.bob, 'bob');
+    await bob.goto(`${url}/#/schedules`);
+    await bob.locator('#schedules-empty:not([hidden])').waitFor();
+    expect(await bob.locator('#schedules-body tr').count()).toBe(0);
+    await api(url, tokens.alice, 'DELETE', `/api/schedules/${id}`);
+  });
+
   it('raised no CSP violations or page errors, and never put a token in a URL', () => {
     expect(problems).toEqual([]);
   });
