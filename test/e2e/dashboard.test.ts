@@ -525,11 +525,12 @@ describeBrowser('the dashboard in Chromium', () => {
     expect((await api(url, tokens.alice, 'GET', `/api/schedules/${id}`)).body.paused).toBe(false);
     await page.screenshot({ path: path.join(OUT, 'dashboard-schedules.png'), fullPage: true });
 
-    const bob = await newPage();
-    await signIn(bob, tokens.bob, 'bob');
-    await bob.goto(`${url}/#/schedules`);
-    await bob.locator('#schedules-empty:not([hidden])').waitFor();
-    expect(await bob.locator('#schedules-body tr').count()).toBe(0);
+    // (Bob's token was revoked above: another user of our own.)
+    const dave = await newPage();
+    await signIn(dave, await createUser('dave'), 'dave');
+    await dave.goto(`${url}/#/schedules`);
+    await dave.locator('#schedules-empty:not([hidden])').waitFor();
+    expect(await dave.locator('#schedules-body tr').count()).toBe(0);
     await api(url, tokens.alice, 'DELETE', `/api/schedules/${id}`);
   });
 
