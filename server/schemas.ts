@@ -315,6 +315,11 @@ export const jobResponse = z
       .describe(
         'the schedule whose tick created this job (GET /api/schedules/{id}); null when submitted directly',
       ),
+    scheduleTickAt: isoDate
+      .nullable()
+      .describe(
+        'the tick of its schedule this job is for (a job caught up after downtime names the tick it stands for); null when submitted directly',
+      ),
   })
   .register(responseSchemas, { id: 'Job' });
 

@@ -94,7 +94,9 @@ export function formatJobDetails(job: Job): string {
     ['error', compact(job.error)],
     ['owner', job.ownerId],
     // Absent from servers older than schedules.
-    ...(job.scheduleId ? ([['schedule', job.scheduleId]] as [string, string][]) : []),
+    ...(job.scheduleId
+      ? ([['schedule', `${job.scheduleId} (tick ${job.scheduleTickAt ?? '-'})`]] as [string, string][])
+      : []),
     ['created', job.createdAt ?? '-'],
     ['started', job.startedAt ?? '-'],
     ['finished', job.finishedAt ?? '-'],

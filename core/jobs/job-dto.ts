@@ -26,6 +26,8 @@ export interface JobDto {
   cancelRequestedAt: string | null;
   /** The schedule whose tick created this job (null: submitted directly). */
   scheduleId: string | null;
+  /** The tick of `scheduleId` this job is for (a late or caught-up job still names its tick). */
+  scheduleTickAt: string | null;
 }
 
 export interface JobLogDto {
@@ -64,6 +66,7 @@ export function toJobDto(j: JobRow): JobDto {
     cancelRequestedAt: j.cancelRequestedAt?.toISOString() ?? null,
     // `?? null`: rows some queries select column by column may leave it out.
     scheduleId: j.scheduleId ?? null,
+    scheduleTickAt: j.scheduleTickAt?.toISOString() ?? null,
   };
 }
 

@@ -200,7 +200,7 @@ describe.each(dbKinds())('REST /api/schedules on %s', (kind) => {
 
   it("a schedule's ticks create jobs that carry its scheduleId; a submitted job has none", async () => {
     const direct = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop' });
-    expect(direct.body.scheduleId).toBeNull();
+    expect(direct.body).toMatchObject({ scheduleId: null, scheduleTickAt: null });
     const { body: every } = await create(alice, {
       cron: '* * * * * *',
       type: 'noop',
@@ -215,8 +215,12 @@ describe.each(dbKinds())('REST /api/schedules on %s', (kind) => {
         (items) => items.filter((j) => j.scheduleId === every.id).length >= 2,
         30_000,
       );
-      const job = page.find((j) => j.scheduleId === every.id)!;
+      const job = page.find((j) => j.scheduleId === every.id)! as {
+        scheduleId: string;
+        scheduleTickAt: string;
+      };
       check(schemas.jobResponse, job);
+      expect(job.scheduleTickAt).toMatch(/:\d\d\.000Z$/); // a whole second: the tick it stands for
       const after = await api(s.url, alice, 'GET', `/api/schedules/${every.id}`);
       expect(after.body.lastJobId).not.toBeNull();
       expect(after.body.lastRunAt).not.toBeNull();
