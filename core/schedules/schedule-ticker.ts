@@ -31,6 +31,8 @@ export interface ScheduleTickerOptions {
   maxSleepMs?: number;
   /** Schedules handled per query (default 100). */
   batchSize?: number;
+  /** Told how long the started ticker sleeps after each pass (tests wait for it to be idle). */
+  onSleep?: (ms: number) => void;
 }
 
 /** What one tick did to one schedule. */
@@ -92,13 +94,21 @@ export class ScheduleTicker {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    // The first pass once LISTEN is in place: a schedule created before then is seen by that
+    // pass, one created after by its NOTIFY (none falls between and waits for the timer).
     this.unlisten = this.opts.db
       .listen(SCHEDULES_CHANNEL, () => this.wake(), { onReconnect: () => this.wake() })
-      .catch((err: unknown) => {
-        this.opts.logger.warn({ err }, 'schedules: cannot listen for changes; looking every minute');
-        return undefined;
-      });
-    this.wake();
+      .then(
+        (unlisten) => {
+          this.wake();
+          return unlisten;
+        },
+        (err: unknown) => {
+          this.opts.logger.warn({ err }, 'schedules: cannot listen for changes; looking every minute');
+          this.wake();
+          return undefined;
+        },
+      );
   }
 
   async stop(): Promise<void> {
@@ -125,6 +135,7 @@ export class ScheduleTicker {
       this.timer = setTimeout(() => this.wake(), delay);
       // The ticker alone must not keep a process alive.
       this.timer.unref();
+      this.opts.onSleep?.(delay);
     });
   }
 

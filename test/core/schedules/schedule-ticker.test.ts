@@ -246,16 +246,23 @@ describe.each(dbKinds())('ScheduleTicker on %s', (kind) => {
   });
 
   it('started, it wakes on a new schedule (NOTIFY) and at each tick (its timer)', async () => {
+    let idle!: () => void;
+    const asleep = new Promise<void>((resolve) => (idle = resolve));
     const real = new ScheduleTicker({
       db: t.db,
       store,
       types,
       logger,
       maxActiveJobsPerUser: 0,
+      onSleep: (ms) => {
+        if (ms === 60_000) idle(); // nothing scheduled: asleep for its longest sleep
+      },
     });
     real.start();
     try {
-      // Real time for this one: a schedule every second.
+      await asleep;
+      // Real time for this one: a schedule every second, created while the ticker sleeps for a
+      // minute; only its NOTIFY can wake it in time.
       const s = await new SchedulesService(t.db.prisma, types).create(owner, {
         cron: '* * * * * *',
         type: 'noop',
