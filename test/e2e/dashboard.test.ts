@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, tempConfigHome } from '../cli/helpers/run-cli.js';
+import { until } from '../helpers/counting.js';
 import { api } from '../helpers/api-server.js';
 import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 
@@ -524,6 +525,22 @@ describeBrowser('the dashboard in Chromium', () => {
     await page.locator(`#schedules-body tr[data-id="${id}"] [data-action="pause"]`).waitFor();
     expect((await api(url, tokens.alice, 'GET', `/api/schedules/${id}`)).body.paused).toBe(false);
     await page.screenshot({ path: path.join(OUT, 'dashboard-schedules.png'), fullPage: true });
+
+    // A job made by a schedule names it (and its tick) on its page.
+    const every = await api(url, tokens.alice, 'POST', '/api/schedules', {
+      cron: '* * * * * *',
+      type: 'noop',
+    });
+    const ticked = await until(
+      'a scheduled job',
+      async () => (await api(url, tokens.alice, 'GET', `/api/schedules/${every.body.id}`)).body,
+      (s) => s.lastJobId !== null,
+      30_000,
+    );
+    await api(url, tokens.alice, 'DELETE', `/api/schedules/${every.body.id}`);
+    await page.goto(`${url}/#/jobs/${ticked.lastJobId}`);
+    await page.locator('#job-meta a[href="#/schedules"]', { hasText: every.body.id }).waitFor();
+    expect(await page.locator('#job-meta').textContent()).toMatch(/Schedule.*\(tick /);
 
     // (Bob's token was revoked above: another user of our own.)
     const dave = await newPage();
