@@ -39,8 +39,10 @@ ALTER TABLE "schedules" ADD CONSTRAINT "schedules_owner_id_fkey" FOREIGN KEY ("o
 ALTER TABLE "jobs" ADD COLUMN "schedule_id" UUID;
 ALTER TABLE "jobs" ADD COLUMN "schedule_tick_at" TIMESTAMPTZ(3);
 
--- CreateIndex: one job per schedule and tick (NULLs, the jobs of no schedule, never collide).
-CREATE UNIQUE INDEX "jobs_schedule_id_schedule_tick_at_key" ON "jobs"("schedule_id", "schedule_tick_at");
+-- CreateIndex: one job per schedule and tick. Partial: only scheduled jobs are in it, so a
+-- submitted job's insert pays nothing for it, and creating it on a large jobs table is instant.
+CREATE UNIQUE INDEX "jobs_schedule_id_schedule_tick_at_key" ON "jobs"("schedule_id", "schedule_tick_at")
+WHERE "schedule_id" IS NOT NULL;
 
 -- Wake the tickers when a schedule is created or changed by its owner (a new, earlier next run);
 -- the ticks' own writes (next_run_at, last_run_at) leave updated_at alone and notify nobody.
