@@ -8,7 +8,7 @@ import { IDEMPOTENCY_TTL_MS } from '../jobs/jobs-service.js';
 import { admitWithinQuota, quotaExceeded } from '../jobs/quota.js';
 import type { JobInsert } from '../jobs/store/create.js';
 import { parseCron } from './cron.js';
-import { advanceSchedule, dueSchedules, soonestTick, type DueSchedule } from './schedule-ticks.js';
+import { advanceSchedule, dueSchedules, lockDue, soonestTick, type DueSchedule } from './schedule-ticks.js';
 
 /** The channel the schedules table's trigger notifies on a new or changed schedule. */
 export const SCHEDULES_CHANNEL = 'jobs_schedules';
@@ -77,16 +77,23 @@ export class ScheduleTicker {
     this.maxSleepMs = opts.maxSleepMs ?? 60_000;
   }
 
-  /** Handles every schedule due now; resolves with what became of each. */
+  /**
+   * Handles every schedule due now; resolves with what became of each. Due ticks that get a job
+   * are handled a batch at a time: one transaction locks the batch's schedules (SKIP LOCKED: a
+   * batch another ticker holds is left to it), advances each with its compare-and-set and inserts
+   * their jobs in one statement.
+   */
   async tick(): Promise<TickOutcome[]> {
     const out: TickOutcome[] = [];
     const limit = this.opts.batchSize ?? 100;
     for (;;) {
       const now = this.now();
       const due = await dueSchedules(this.opts.db.prisma, now, limit);
-      for (const s of due) out.push(await this.fire(s, now));
-      // A full batch: there may be more (those this pass moved are no longer due).
-      if (due.length < limit) return out;
+      const outcomes = await this.fireAll(due, now);
+      out.push(...outcomes);
+      // A full batch: there may be more (those this pass moved are no longer due); unless other
+      // tickers hold them all, in which case they handle the rest too.
+      if (due.length < limit || outcomes.every((o) => o.kind === 'lost')) return out;
     }
   }
 
@@ -152,8 +159,21 @@ export class ScheduleTicker {
     }
   }
 
-  /** One due schedule: its job (or none, as its missed policy says), and its next run. */
-  private async fire(s: DueSchedule, now: Date): Promise<TickOutcome> {
+  /** Due schedules: each tick's job (or none, as its missed policy says), and each next run. */
+  private async fireAll(due: readonly DueSchedule[], now: Date): Promise<TickOutcome[]> {
+    const out: TickOutcome[] = [];
+    const jobs: Planned[] = [];
+    for (const s of due) {
+      const plan = this.plan(s, now);
+      if ('job' in plan) jobs.push(plan);
+      else out.push(await this.advanceOnly(plan));
+    }
+    if (jobs.length > 0) out.push(...(await this.create(jobs)));
+    return out;
+  }
+
+  /** What to do with a due schedule: a job for `tickAt`, or only the move to `next` (and why). */
+  private plan(s: DueSchedule, now: Date): Planned | Unplanned {
     let next: Date;
     let tickAt: Date;
     try {
@@ -165,39 +185,23 @@ export class ScheduleTicker {
     } catch (err) {
       // Stored expressions were valid when written; a runtime that lost a time zone is not fatal.
       const error = err instanceof AppError ? err.message : String(err);
-      const won = await advanceSchedule(this.opts.db.prisma, s, new Date(now.getTime() + this.maxSleepMs), {
-        error,
-      });
-      return { scheduleId: s.id, tickAt: s.nextRunAt, kind: won ? 'refused' : 'lost' };
+      return { s, tickAt: s.nextRunAt, next: new Date(now.getTime() + this.maxSleepMs), result: { error } };
     }
-    const outcome = (kind: TickOutcome['kind'], jobId?: string): TickOutcome => ({
-      scheduleId: s.id,
-      tickAt,
-      kind,
-      ...(jobId ? { jobId } : {}),
-    });
-
     if (s.missed === 'skip' && now.getTime() - tickAt.getTime() > this.missedAfterMs) {
-      const won = await advanceSchedule(this.opts.db.prisma, s, next, { skipped: true });
-      if (won)
-        this.opts.logger.info(
-          { scheduleId: s.id, tick: tickAt.toISOString() },
-          'schedules: missed tick skipped',
-        );
-      return outcome(won ? 'skipped' : 'lost');
+      return { s, tickAt, next, result: { skipped: true } };
     }
-
     let params: unknown;
     try {
       params = this.opts.types.validate(s.type, s.params, false);
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
-      const won = await advanceSchedule(this.opts.db.prisma, s, next, {
-        error: `tick ${tickAt.toISOString()} created no job: ${err.message}`,
-      });
-      return outcome(won ? 'refused' : 'lost');
+      return {
+        s,
+        tickAt,
+        next,
+        result: { error: `tick ${tickAt.toISOString()} created no job: ${err.message}` },
+      };
     }
-
     const job: JobInsert = {
       id: randomUUID(),
       type: s.type,
@@ -208,42 +212,98 @@ export class ScheduleTicker {
       input: null,
       schedule: { id: s.id, tickAt },
     };
+    return { s, tickAt, next, job };
+  }
+
+  /** A tick without a job: the schedule's next run moves on (skipped, or with its error). */
+  private async advanceOnly(p: Unplanned): Promise<TickOutcome> {
+    const won = await advanceSchedule(this.opts.db.prisma, p.s, p.next, p.result);
+    const kind = !won ? 'lost' : 'skipped' in p.result ? 'skipped' : 'refused';
+    if (kind === 'skipped')
+      this.opts.logger.info(
+        { scheduleId: p.s.id, tick: p.tickAt.toISOString() },
+        'schedules: missed tick skipped',
+      );
+    return { scheduleId: p.s.id, tickAt: p.tickAt, kind };
+  }
+
+  /**
+   * The jobs of planned ticks, in one transaction: the schedules this ticker can lock (still as
+   * read, not paused; SKIP LOCKED), the owners' quota, each schedule's compare-and-set (with its
+   * job, or with the reason it has none), then one insert of the admitted jobs.
+   */
+  private async create(plans: readonly Planned[]): Promise<TickOutcome[]> {
     const max = this.opts.maxActiveJobsPerUser;
-    // Set by the transaction (a cast: TypeScript does not see the closure assign it).
-    let kind = 'lost' as TickOutcome['kind'];
+    const kinds = new Map<string, TickOutcome['kind']>();
     try {
-      await this.opts.store.createMany([job], {
-        idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
-        // In the job's transaction: the owner's quota, then the compare-and-set that makes this
-        // ticker the one that handles the tick (with the job, or with the reason it has none).
-        admit: async (tx, jobs) => {
-          const [room] = await admitWithinQuota(max)(tx, jobs);
-          const won = await advanceSchedule(
-            tx,
-            s,
-            next,
-            room
-              ? { jobId: job.id, tickAt }
-              : { error: `tick ${tickAt.toISOString()} created no job: ${quotaExceeded(max).message}` },
-          );
-          kind = !won ? 'lost' : room ? 'created' : 'refused';
-          return [won && room];
+      await this.opts.store.createMany(
+        plans.map((p) => p.job),
+        {
+          idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
+          admit: async (tx, jobs) => {
+            const locked = await lockDue(
+              tx,
+              plans.map((p) => p.s),
+            );
+            const mine = plans.filter((p) => locked.has(p.s.id));
+            const room = await admitWithinQuota(max)(
+              tx,
+              mine.map((p) => p.job),
+            );
+            for (const [i, p] of mine.entries()) {
+              const won = await advanceSchedule(
+                tx,
+                p.s,
+                p.next,
+                room[i]
+                  ? { jobId: p.job.id, tickAt: p.tickAt }
+                  : { error: `tick ${p.tickAt.toISOString()} created no job: ${quotaExceeded(max).message}` },
+              );
+              kinds.set(p.s.id, !won ? 'lost' : room[i] ? 'created' : 'refused');
+            }
+            return jobs.map((_, i) => kinds.get(plans[i].s.id) === 'created');
+          },
         },
-      });
+      );
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
-      // The backstop: this tick's job exists already (a schedule moved back in time by a host
-      // whose clock is behind). Move on without a second job.
-      const won = await advanceSchedule(this.opts.db.prisma, s, next, { skipped: true });
-      return outcome(won ? 'skipped' : 'lost');
+      // One of them hit the backstop: its tick's job exists already (a schedule moved back in
+      // time by a host whose clock is behind). Each alone, then; that one moves on without a job.
+      if (plans.length > 1) return (await Promise.all(plans.map((p) => this.create([p])))).flat();
+      const [p] = plans;
+      return [await this.advanceOnly({ s: p.s, tickAt: p.tickAt, next: p.next, result: { skipped: true } })];
     }
-    if (kind === 'refused')
-      this.opts.logger.warn(
-        { scheduleId: s.id, ownerId: s.ownerId },
-        "schedules: tick refused by the owner's active-jobs quota",
-      );
-    return outcome(kind, kind === 'created' ? job.id : undefined);
+    return plans.map((p) => {
+      const kind = kinds.get(p.s.id) ?? 'lost';
+      if (kind === 'refused')
+        this.opts.logger.warn(
+          { scheduleId: p.s.id, ownerId: p.s.ownerId },
+          "schedules: tick refused by the owner's active-jobs quota",
+        );
+      return {
+        scheduleId: p.s.id,
+        tickAt: p.tickAt,
+        kind,
+        ...(kind === 'created' ? { jobId: p.job.id } : {}),
+      };
+    });
   }
+}
+
+/** A due tick that gets a job. */
+interface Planned {
+  s: DueSchedule;
+  tickAt: Date;
+  next: Date;
+  job: JobInsert;
+}
+
+/** A due tick that gets none: skipped (missed), or refused (the reason in `result`). */
+interface Unplanned {
+  s: DueSchedule;
+  tickAt: Date;
+  next: Date;
+  result: { skipped: true } | { error: string };
 }
 
 /** A unique violation, as Prisma reports it for its queries (P2002) and raw ones (23505). */

@@ -25,6 +25,28 @@ export async function soonestTick(db: Db): Promise<Date | null> {
   return row?.at ?? null;
 }
 
+/**
+ * Locks those of `due` that are still as read (same next run, unchanged, not paused) and that no
+ * other transaction holds (SKIP LOCKED: a ticker holding them is handling them). Returns their ids.
+ * Never waits, so tickers locking overlapping batches cannot deadlock.
+ */
+export async function lockDue(db: Db, due: readonly DueSchedule[]): Promise<Set<string>> {
+  if (due.length === 0) return new Set();
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT s.id::text AS id
+    FROM schedules s
+    JOIN unnest(
+      ${due.map((d) => d.id)}::uuid[],
+      ${due.map((d) => d.nextRunAt.toISOString())}::timestamptz[],
+      ${due.map((d) => d.updatedAt.toISOString())}::timestamptz[]
+    ) AS d(id, next_run_at, updated_at)
+      ON s.id = d.id AND s.next_run_at = d.next_run_at AND s.updated_at = d.updated_at
+    WHERE NOT s.paused
+    ORDER BY s.id
+    FOR UPDATE OF s SKIP LOCKED`;
+  return new Set(rows.map((r) => r.id));
+}
+
 /** What a tick writes besides the next run: the job it created, or why it created none. */
 export type TickResult = { jobId: string; tickAt: Date } | { error: string } | { skipped: true };
 

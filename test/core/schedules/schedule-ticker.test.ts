@@ -118,6 +118,33 @@ describe.each(dbKinds())('ScheduleTicker on %s', (kind) => {
     expect(after.lastError).toBeNull();
   });
 
+  it('handles many due schedules in batches, each tick once, with tickers sharing the work', async () => {
+    const N = 250; // batches of 100
+    await t.db.prisma.schedule.createMany({
+      data: Array.from({ length: N }, () => ({
+        id: randomUUID(),
+        ownerId,
+        cron: '* * * * *',
+        type: 'noop',
+        nextRunAt: new Date('2026-12-01T10:01:00Z'),
+      })),
+    });
+    nowMs = at('2026-12-01T10:01:00.500Z');
+    const tickers = [ticker(), ticker(), ticker(), ...others.flatMap((o) => [ticker(o), ticker(o)])];
+    const outcomes = (await Promise.all(tickers.map((x) => x.tick()))).flat();
+    expect(outcomes.filter((o) => o.kind === 'created')).toHaveLength(N);
+    expect(outcomes.filter((o) => o.kind !== 'created' && o.kind !== 'lost')).toEqual([]);
+    const rows = await t.db.prisma.$queryRaw<{ n: number; ticks: number; schedules: number }[]>`
+      SELECT count(*)::int AS n, count(DISTINCT schedule_tick_at)::int AS ticks,
+             count(DISTINCT schedule_id)::int AS schedules
+      FROM jobs`;
+    expect(rows[0]).toEqual({ n: N, ticks: 1, schedules: N });
+    expect(await t.db.prisma.queueMessage.count()).toBe(N);
+    expect(await t.db.prisma.schedule.count({ where: { nextRunAt: new Date('2026-12-01T10:02:00Z') } })).toBe(
+      N,
+    );
+  });
+
   it('does nothing before a tick is due, and creates the due tick exactly at its time', async () => {
     const s = await create();
     nowMs = at('2026-12-01T10:04:59.999Z');
@@ -183,8 +210,10 @@ describe.each(dbKinds())('ScheduleTicker on %s', (kind) => {
     // The ticker reads the due schedule, then its owner changes it before the tick's transaction.
     const read = (await t.db.prisma.schedule.findUniqueOrThrow({ where: { id: s.id } })) as never;
     await service.update(owner, s.id, { params: { logLines: 2 } });
-    const fire = (x as unknown as { fire(s: unknown, now: Date): Promise<{ kind: string }> }).fire.bind(x);
-    expect((await fire(read, clock())).kind).toBe('lost');
+    const fireAll = (
+      x as unknown as { fireAll(s: unknown[], now: Date): Promise<{ kind: string }[]> }
+    ).fireAll.bind(x);
+    expect((await fireAll([read], clock()))[0].kind).toBe('lost');
     expect(await jobsOf(s.id)).toEqual([]);
     // The next pass reads the schedule as changed and creates the tick's job with the new params.
     const [o] = await x.tick();
