@@ -15,6 +15,7 @@ import { claimingReceive } from '../processor/claiming-receive.js';
 import { QueueWorker } from '../processor/queue-worker.js';
 import { Reaper } from '../processor/reaper.js';
 import { RetentionService, startRetention } from '../core/jobs/retention.js';
+import { ScheduleTicker, type TickOutcome } from '../core/schedules/schedule-ticker.js';
 import { loadHandlerModules } from './handler-modules.js';
 
 export interface ComposeOptions {
@@ -41,7 +42,11 @@ export interface ComposeOptions {
     reaperIntervalMs?: number;
     reaperGraceSeconds?: number;
     receiveWaitMs?: number;
+    /** Longest sleep of the schedule ticker between looks at the schedules (default 60 s). */
+    schedulerMaxSleepMs?: number;
   };
+  /** The clock of schedules (next runs, due ticks); tests pass a fake one. Default: the system's. */
+  clock?: () => Date;
 }
 
 /** What the API needs (server/app.ts `createApp`). */
@@ -71,9 +76,11 @@ export interface ApiParts {
   retention: RetentionService;
   /** JOBS_RETENTION_DAYS: the default age of `jobs prune`; 0 keeps jobs forever. */
   retentionDays: number;
+  /** The clock of schedules (their next runs); default: the system's. */
+  clock?: () => Date;
 }
 
-/** A running worker: the queue consumer and the lease reaper beside it. */
+/** A running worker: the queue consumer, with the lease reaper and the schedule ticker beside it. */
 export interface StartedWorker {
   /** Stops taking work; running jobs get `graceMs` to finish, then are released. */
   stop(graceMs?: number): Promise<void>;
@@ -90,10 +97,15 @@ export interface Platform {
   readonly api: ApiParts;
   /** The processor, Lambda-shaped (an SQS batch in, partial failures out). */
   readonly processor: ProcessBatch;
-  /** Starts the queue consumer (`concurrency` jobs at once) and the reaper. */
+  /** Starts the queue consumer (`concurrency` jobs at once), the reaper and the schedule ticker. */
   startWorker(opts: { concurrency: number }): StartedWorker;
-  /** Starts the reaper alone (an API host whose processor is the Lambda). */
+  /** Starts the reaper and the schedule ticker alone (an API host whose processor is the Lambda). */
   startReaper(): StartedWorker;
+  /**
+   * One pass of the schedule ticker: the jobs of every due tick (the Lambda's tick event; tests
+   * with a fake clock). Safe beside running tickers: each tick makes one job.
+   */
+  tickSchedules(): Promise<TickOutcome[]>;
   /**
    * Crash recovery at start-up, only for a process that alone owns its data (the embedded
    * server): running jobs claimable again, in-flight messages visible, half-written blobs gone.
@@ -151,6 +163,18 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     retryBackoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
   });
   const retention = new RetentionService({ store, blobs, logger });
+  const types = new JobTypeRegistry(handlers);
+  const clock = opts.clock ?? (() => new Date());
+  const ticker = () =>
+    new ScheduleTicker({
+      db,
+      store,
+      types,
+      logger,
+      maxActiveJobsPerUser: config.maxActiveJobsPerUser,
+      now: clock,
+      maxSleepMs: timing.schedulerMaxSleepMs,
+    });
   const startReaper = () => {
     const reaper = new Reaper({
       store,
@@ -160,12 +184,14 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       graceSeconds: timing.reaperGraceSeconds,
     });
     reaper.start();
-    // Retention runs beside the reaper: in every `jobs server` and `jobs worker`.
+    // Beside the reaper, in every process that keeps the platform going (`jobs server`, `jobs
+    // worker`): the schedules' due ticks, and retention.
+    const schedules = ticker();
+    schedules.start();
     const pruning = startRetention(retention, { days: config.retentionDays, logger });
     return {
       async stop() {
-        await pruning.stop();
-        await reaper.stop();
+        await Promise.all([reaper.stop(), schedules.stop(), pruning.stop()]);
       },
     };
   };
@@ -182,7 +208,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       store,
       retention,
       retentionDays: config.retentionDays,
-      types: new JobTypeRegistry(handlers),
+      types,
       live,
       logger,
       maxUploadBytes: config.maxUploadBytes,
@@ -194,6 +220,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
         maxActiveJobsPerUser: config.maxActiveJobsPerUser,
       },
       publicUrl: config.publicUrl,
+      clock,
     },
     processor,
     startWorker({ concurrency }) {
@@ -213,6 +240,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       };
     },
     startReaper,
+    tickSchedules: () => ticker().tick(),
     async recover() {
       if (!runtime.embedded)
         throw new Error('recover() is for a process that alone owns its data (embedded)');

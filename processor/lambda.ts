@@ -1,32 +1,36 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { compose, defaultHandlers } from '../compose/compose.js';
+import { compose, defaultHandlers, type Platform } from '../compose/compose.js';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { resolveDatabaseUrl } from '../core/db/database-secret.js';
 import { createLogger } from '../core/logger.js';
 import type { JobHandler } from './handler.js';
-import type { ProcessBatch } from './processor.js';
+import { isScheduleTick, type ScheduleTickEvent } from './tick-event.js';
 
 /** Time kept back from the Lambda deadline to release an interrupted job and answer. */
 const DEADLINE_MARGIN_MS = 5_000;
 
-export type LambdaHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+export type LambdaHandler = (
+  event: SQSEvent | ScheduleTickEvent,
+  context: Context,
+) => Promise<SQSBatchResponse>;
 
 /**
  * The Lambda entry over the built-in job types plus `extra` (a deployment's own, bundled in by
  * `npm run build:lambda` from JOBS_HANDLERS). An SQS batch in, partial batch failures out (the
  * event source mapping must enable ReportBatchItemFailures). Handlers see the invocation's
  * deadline through their AbortSignal; a job still running then is released and its message
- * retried.
+ * retried. The schedule tick event (processor/tick-event.ts, from EventBridge Scheduler every
+ * minute) runs one pass of the schedule ticker instead: the jobs of every due tick.
  */
 export function createLambdaHandler(extra: readonly JobHandler[] = []): LambdaHandler {
-  let ready: Promise<ProcessBatch> | undefined;
+  let ready: Promise<Platform> | undefined;
 
   /**
    * Cold start: configuration (and the database secret) is read and checked once, and the
    * database client and SDK clients are created once and reused by every invocation of this
    * execution environment.
    */
-  async function coldStart(): Promise<ProcessBatch> {
+  async function coldStart(): Promise<Platform> {
     const env = loadConfig(process.env);
     // The stacks give DATABASE_URL without its password and JOBS_DATABASE_SECRET_ARN: the
     // password is read from Secrets Manager here, once per execution environment.
@@ -45,7 +49,7 @@ export function createLambdaHandler(extra: readonly JobHandler[] = []): LambdaHa
       // delivery to extend or dead-letter, a retry to queue): many never do.
       lazyAdapters: true,
     });
-    return platform.processor;
+    return platform;
   }
 
   return async (event, context) => {
@@ -53,10 +57,16 @@ export function createLambdaHandler(extra: readonly JobHandler[] = []): LambdaHa
       ready = undefined; // let the next invocation try again (e.g. the database was briefly down)
       throw err;
     });
-    const process = await ready;
+    const platform = await ready;
+    if (isScheduleTick(event)) {
+      const outcomes = await platform.tickSchedules();
+      const created = outcomes.filter((o) => o.kind === 'created').length;
+      if (outcomes.length > 0) platform.logger.info({ ticks: outcomes.length, created }, 'schedules: tick');
+      return { batchItemFailures: [] };
+    }
     const remaining = context.getRemainingTimeInMillis();
     const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
-    return process(event, deadline);
+    return platform.processor(event, deadline);
   };
 }
 

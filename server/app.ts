@@ -16,6 +16,8 @@ import { dlqRouter } from './routes/dlq.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { tokensRouter } from './routes/tokens.js';
+import { schedulesRouter } from './routes/schedules.js';
+import { SchedulesService } from '../core/schedules/schedules-service.js';
 import { jobTypesRouter } from './routes/job-types.js';
 import { uploadPartsRouter, uploadsRouter } from './routes/uploads.js';
 import { receivesParts, supportsMultipart } from '../core/blobs/multipart-uploads.js';
@@ -86,6 +88,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use('/api/job-types', jobTypesRouter(deps.types));
+  app.use('/api/schedules', schedulesRouter(new SchedulesService(deps.db.prisma, deps.types, deps.clock)));
   app.use('/api/dlq', dlqRouter(new DlqService(deps.db.prisma, deps.store, deps.queue)));
   app.use('/api/prune', pruneRouter(deps));
   app.use('/api', tokensRouter(auth));

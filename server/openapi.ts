@@ -7,6 +7,7 @@ import {
   completeUploadBody,
   createJobBody,
   createJobsBatchBody,
+  createScheduleBody,
   createTokenBody,
   dlqListQuery,
   dlqRedriveBody,
@@ -14,7 +15,9 @@ import {
   healthResponse,
   idempotencyKeyHeader,
   listJobsQuery,
+  listSchedulesQuery,
   logsQuery,
+  patchScheduleBody,
   readyResponse,
   responseSchemas,
   uploadPartQuery,
@@ -30,7 +33,7 @@ import {
 type Json = Record<string, unknown>;
 
 interface Op {
-  method: 'get' | 'post' | 'put' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Express syntax (`/api/jobs/:id`); becomes `{id}`. */
   path: string;
   summary: string;
@@ -50,6 +53,15 @@ const json = (schema: Json) => ({ 'application/json': { schema } });
 
 const JOB_ID = { name: 'id', schema: z.uuid(), description: 'the job id' };
 const UPLOAD_ID = { name: 'id', schema: z.uuid(), description: 'the upload id' };
+const SCHEDULE_ID = { name: 'id', schema: z.uuid(), description: 'the schedule id' };
+
+const SCHEDULES = `A schedule creates a job of \`type\` with \`params\` at every tick of its cron expression, in its
+owner's name (the job carries \`scheduleId\`). Each tick creates exactly one job however many servers and
+workers run. A tick refused by the owner's active-jobs quota creates no job: the schedule's \`lastError\`
+says why. Ticks missed while nothing ran (more than two minutes late): \`missed: run-once\` (default) creates
+one job for the latest of them, \`skip\` none. Ownership is the jobs': \`job:Create\` to create, change
+and delete one's own, \`job:Read\` to read them; another user's schedule answers 404 (admins with
+\`job:ReadAll\` see it, with \`job:ManageAll\` change it).`;
 
 const STREAM_LIMITS = `The stream's token is re-checked every few seconds: once it
 is revoked the stream ends with \`event: error\`, \`data: {"error":{"code":"unauthorized","message":"token revoked"}}\`.
@@ -315,6 +327,52 @@ const OPS: Op[] = [
     errors: [401],
   },
   {
+    method: 'post',
+    path: '/api/schedules',
+    tag: 'schedules',
+    summary: 'Create a cron schedule (job:Create)',
+    description: `${SCHEDULES} The cron expression, time zone, job type and params are checked as a job submission's are: a bad one answers 400 and creates nothing. Job types that need an input file cannot be scheduled.`,
+    body: { 'application/json': createScheduleBody },
+    ok: { status: 201, description: 'the schedule', content: json(ref('Schedule')) },
+    errors: [400, 401, 403],
+  },
+  {
+    method: 'get',
+    path: '/api/schedules',
+    tag: 'schedules',
+    summary: "List the caller's schedules (or everyone's with all=true: job:ReadAll), newest first",
+    query: listSchedulesQuery,
+    ok: { status: 200, description: 'the schedules', content: json(ref('ScheduleList')) },
+    errors: [400, 401, 403],
+  },
+  {
+    method: 'get',
+    path: '/api/schedules/:id',
+    tag: 'schedules',
+    summary: 'One schedule',
+    ok: { status: 200, description: 'the schedule', content: json(ref('Schedule')) },
+    errors: [401, 404],
+  },
+  {
+    method: 'patch',
+    path: '/api/schedules/:id',
+    tag: 'schedules',
+    summary: 'Change, pause (`{"paused":true}`) or resume (`{"paused":false}`) a schedule',
+    description:
+      'The fields given replace the schedule’s (`params` as a whole; a new `type` is checked with the params it will run with). A new cron expression or time zone, and resuming, take effect from now: the next run is the first tick after now (ticks while paused are not made up).',
+    body: { 'application/json': patchScheduleBody },
+    ok: { status: 200, description: 'the schedule as changed', content: json(ref('Schedule')) },
+    errors: [400, 401, 403, 404],
+  },
+  {
+    method: 'delete',
+    path: '/api/schedules/:id',
+    tag: 'schedules',
+    summary: 'Delete a schedule (the jobs it created stay)',
+    ok: { status: 200, description: 'the deleted schedule', content: json(ref('Schedule')) },
+    errors: [401, 403, 404],
+  },
+  {
     method: 'get',
     path: '/api/me',
     tag: 'tokens',
@@ -367,7 +425,7 @@ const ERROR_TEXT: Record<number, string> = {
   400: 'invalid request (the message names the field)',
   401: 'missing, invalid, revoked or expired token',
   403: 'the token lacks the permission (the message names it)',
-  404: 'not found (another user’s job answers 404 too)',
+  404: 'not found (another user’s job or schedule answers 404 too)',
   409: 'the job or upload is in the wrong state',
   408: 'the request body sent nothing for JOBS_BODY_IDLE_TIMEOUT_SECONDS: the connection is closed and nothing was kept',
   413: 'too large',
@@ -431,6 +489,7 @@ function build(): Json {
     tags: [
       { name: 'jobs', description: 'Jobs, their logs and live streams' },
       { name: 'uploads', description: 'Direct (presigned multipart) uploads of large inputs' },
+      { name: 'schedules', description: 'Cron schedules that create jobs' },
       { name: 'tokens', description: 'Identity and API tokens' },
       { name: 'dead letters', description: 'Jobs given up on, and sending them back (admins: dlq:Manage)' },
       {
@@ -456,7 +515,13 @@ function operation(op: Op): Json {
     const key = name.slice(1);
     const param =
       key === 'n' ? { name: 'n', schema: z.int().min(1).max(10_000), description: 'part number' } : undefined;
-    const p = param ?? (op.path.startsWith('/api/uploads') ? UPLOAD_ID : JOB_ID);
+    const p =
+      param ??
+      (op.path.startsWith('/api/uploads')
+        ? UPLOAD_ID
+        : op.path.startsWith('/api/schedules')
+          ? SCHEDULE_ID
+          : JOB_ID);
     params.push({
       name: key,
       in: 'path',

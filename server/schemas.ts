@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { JOB_STATUSES } from '../core/jobs/job-dto.js';
 import { PERMISSIONS } from '../core/auth/principal.js';
+import { MAX_CRON_LENGTH } from '../core/schedules/cron.js';
+import { MISSED_TICKS } from '../core/schedules/schedule-dto.js';
 
 /** Request shapes the routes validate with (and, later, the OpenAPI document is built from). */
 
@@ -166,6 +168,77 @@ export const dlqRedriveBody = z.object({
 
 export const idempotencyKeyHeader = z.string().min(1).max(200);
 
+// --- Schedules ----------------------------------------------------------------------------------
+
+const cronField = z
+  .string({ error: 'cron is required (a cron expression like "*/5 * * * *")' })
+  .min(1, 'cron is required (a cron expression like "*/5 * * * *")')
+  .max(MAX_CRON_LENGTH, `cron must be at most ${MAX_CRON_LENGTH} characters`)
+  .describe(
+    '5 fields (minute hour day-of-month month day-of-week, e.g. `*/5 * * * *`) or 6 with seconds first (`*/10 * * * * *`); read by croner',
+  );
+const timezoneField = z
+  .string({ error: 'timezone must be a string (an IANA time zone like Europe/Paris)' })
+  .min(1, 'timezone must not be empty')
+  .max(100)
+  .describe('IANA time zone the expression is read in (default UTC), e.g. `Europe/Paris`');
+const scheduleName = z.string({ error: 'name must be a string' }).min(1, 'name must not be empty').max(100);
+const missedField = z
+  .enum(MISSED_TICKS as [string, ...string[]], { error: 'missed must be run-once or skip' })
+  .describe(
+    'ticks missed while nothing ran (more than two minutes late): `run-once` (default) creates one job for the latest, `skip` none',
+  );
+
+/** POST /api/schedules. Strict: a misspelt field is an error, not silently ignored. */
+export const createScheduleBody = z.strictObject(
+  {
+    cron: cronField,
+    type: createJobBody.shape.type,
+    params: createJobBody.shape.params,
+    name: scheduleName.optional(),
+    timezone: timezoneField.optional(),
+    missed: missedField.optional(),
+    paused: z.boolean({ error: 'paused must be true or false' }).optional().describe('create it paused'),
+  },
+  {
+    error: (iss) =>
+      iss.code === 'invalid_type'
+        ? 'the body must be a JSON object {cron, type, params?, name?, timezone?}'
+        : undefined,
+  },
+);
+
+/** PATCH /api/schedules/:id: the fields given replace the schedule's (`params` as a whole). */
+export const patchScheduleBody = z
+  .strictObject(
+    {
+      cron: cronField.optional(),
+      type: createJobBody.shape.type.optional(),
+      params: createJobBody.shape.params,
+      name: scheduleName.nullable().optional().describe('null removes the name'),
+      timezone: timezoneField.optional(),
+      missed: missedField.optional(),
+      paused: z
+        .boolean({ error: 'paused must be true or false' })
+        .optional()
+        .describe(
+          'true pauses; false resumes from the next tick after now (ticks while paused are not made up)',
+        ),
+    },
+    {
+      error: (iss) =>
+        iss.code === 'invalid_type' ? 'the body must be a JSON object of the fields to change' : undefined,
+    },
+  )
+  .refine((b) => Object.keys(b).length > 0, {
+    message: 'nothing to change: give at least one of cron, type, params, name, timezone, missed, paused',
+  });
+
+export const listSchedulesQuery = z.object({
+  all: boolString.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
 export const createTokenBody = z.object({
   user: z.string({ error: 'user is required' }).min(1).max(100),
   admin: z.boolean().optional(),
@@ -236,6 +309,17 @@ export const jobResponse = z
     cancelRequestedAt: isoDate
       .nullable()
       .describe('when cancelling this RUNNING job was asked for; its processor then ends it (CANCELLED)'),
+    scheduleId: z
+      .uuid()
+      .nullable()
+      .describe(
+        'the schedule whose tick created this job (GET /api/schedules/{id}); null when submitted directly',
+      ),
+    scheduleTickAt: isoDate
+      .nullable()
+      .describe(
+        'the tick of its schedule this job is for (a job caught up after downtime names the tick it stands for); null when submitted directly',
+      ),
   })
   .register(responseSchemas, { id: 'Job' });
 
@@ -400,6 +484,33 @@ export const pruneResponse = z
     oldest: z.iso.datetime().nullable().describe('dry run: when the oldest of them finished'),
   })
   .register(responseSchemas, { id: 'PruneResult' });
+
+export const scheduleResponse = z
+  .strictObject({
+    id: z.uuid(),
+    name: z.string().nullable(),
+    cron: z.string(),
+    timezone: z.string(),
+    type: z.string(),
+    params: z.record(z.string(), z.unknown()).describe('the job params, defaults applied'),
+    paused: z.boolean(),
+    missed: z.enum(MISSED_TICKS as [string, ...string[]]),
+    nextRunAt: isoDate.nullable().describe('the next tick that will create a job; null while paused'),
+    lastRunAt: isoDate.nullable().describe('the tick of the last job this schedule created'),
+    lastJobId: z.uuid().nullable().describe('the last job this schedule created'),
+    lastError: z
+      .string()
+      .nullable()
+      .describe('why the last due tick created no job (the owner’s active-jobs quota, a job type gone)'),
+    ownerId: z.uuid(),
+    createdAt: isoDate,
+    updatedAt: isoDate,
+  })
+  .register(responseSchemas, { id: 'Schedule' });
+
+export const scheduleListResponse = z
+  .strictObject({ items: z.array(scheduleResponse).describe('newest first, up to `limit`') })
+  .register(responseSchemas, { id: 'ScheduleList' });
 
 export const healthResponse = z.strictObject({ status: z.literal('ok') });
 

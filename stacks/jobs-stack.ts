@@ -13,6 +13,7 @@ import { LogsKey } from './logs-key.js';
 import { Monitoring } from './monitoring.js';
 import { flowLogGroupName, Network } from './network.js';
 import { Processor, processorLogGroupName } from './processor.js';
+import { ScheduleTrigger } from './schedule-trigger.js';
 import { JobQueue } from './queue.js';
 import { InputBucket } from './storage.js';
 
@@ -32,7 +33,8 @@ export interface JobsStackOptions {
 
 /**
  * One environment of jobs: network, input bucket (and its access log bucket), queue, database,
- * processor Lambda, the API hosts' role and monitoring, and the KMS key of its logs and alarms.
+ * processor Lambda (and the schedule trigger invoking it every minute), the API hosts' role and
+ * monitoring, and the KMS key of its logs and alarms.
  * Its outputs are the values the API hosts and `jobs doctor` need.
  */
 export class JobsStack extends TerraformStack {
@@ -44,6 +46,8 @@ export class JobsStack extends TerraformStack {
   readonly queue: JobQueue;
   readonly database: Database;
   readonly processor: Processor;
+  /** EventBridge Scheduler invoking the processor every minute to tick cron schedules. */
+  readonly scheduleTrigger: ScheduleTrigger;
   readonly apiHost: ApiHostRole;
   readonly monitoring: Monitoring;
 
@@ -134,6 +138,13 @@ export class JobsStack extends TerraformStack {
       database: this.database,
       logsKmsKeyArn: this.logsKey.arn,
       retentionDays: env.storage.retentionDays ?? env.storage.expireInputsAfterDays,
+    });
+    this.scheduleTrigger = new ScheduleTrigger(this, 'schedule-trigger', {
+      prefix,
+      region: env.region,
+      account,
+      partition,
+      function: { arn: this.processor.function.arn },
     });
     this.apiHost = new ApiHostRole(this, 'api-host', {
       prefix,

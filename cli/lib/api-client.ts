@@ -15,6 +15,7 @@ import type {
   JobType,
   LogPage,
   Me,
+  Schedule,
   TokenSummary,
 } from './api-types.js';
 import { ApiError, CliError, NetworkError, networkReason } from './errors.js';
@@ -194,6 +195,38 @@ export class ApiClient {
 
   jobTypes(): Promise<JobType[]> {
     return this.request<JobType[]>('GET', '/api/job-types');
+  }
+
+  // --- schedules ----------------------------------------------------------------------------
+
+  createSchedule(input: {
+    cron: string;
+    type: string;
+    params?: Record<string, unknown>;
+    name?: string;
+    timezone?: string;
+    missed?: string;
+    paused?: boolean;
+  }): Promise<Schedule> {
+    return this.request<Schedule>('POST', '/api/schedules', { json: input });
+  }
+
+  listSchedules(query: { all?: boolean; limit?: number }): Promise<{ items: Schedule[] }> {
+    return this.request<{ items: Schedule[] }>('GET', '/api/schedules', {
+      query: { limit: query.limit, all: query.all ? 'true' : undefined },
+    });
+  }
+
+  getSchedule(id: string): Promise<Schedule> {
+    return this.request<Schedule>('GET', `/api/schedules/${encodeURIComponent(id)}`);
+  }
+
+  updateSchedule(id: string, patch: Record<string, unknown>): Promise<Schedule> {
+    return this.request<Schedule>('PATCH', `/api/schedules/${encodeURIComponent(id)}`, { json: patch });
+  }
+
+  deleteSchedule(id: string): Promise<Schedule> {
+    return this.request<Schedule>('DELETE', `/api/schedules/${encodeURIComponent(id)}`);
   }
 
   // --- identity and tokens ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { Job, JobType, JsonSchema, LogLine } from './api-types.js';
+import type { Job, JobType, JsonSchema, LogLine, Schedule } from './api-types.js';
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
@@ -93,11 +93,40 @@ export function formatJobDetails(job: Job): string {
     ['result', compact(job.result)],
     ['error', compact(job.error)],
     ['owner', job.ownerId],
+    // Absent from servers older than schedules.
+    ...(job.scheduleId
+      ? ([['schedule', `${job.scheduleId} (tick ${job.scheduleTickAt ?? '-'})`]] as [string, string][])
+      : []),
     ['created', job.createdAt ?? '-'],
     ['started', job.startedAt ?? '-'],
     ['finished', job.finishedAt ?? '-'],
     ['updated', job.updatedAt ?? '-'],
   ];
+  return detailRows(rows);
+}
+
+/** One schedule's details, one `key: value` line each (`jobs schedules get`). */
+export function formatScheduleDetails(s: Schedule): string {
+  return detailRows([
+    ['id', s.id],
+    ['name', s.name ?? '-'],
+    ['cron', s.cron],
+    ['timezone', s.timezone],
+    ['type', s.type],
+    ['params', s.params && Object.keys(s.params).length > 0 ? JSON.stringify(s.params) : '-'],
+    ['state', s.paused ? 'paused' : 'active'],
+    ['missed ticks', s.missed],
+    ['next run', s.nextRunAt ?? '-'],
+    ['last run', s.lastRunAt ?? '-'],
+    ['last job', s.lastJobId ?? '-'],
+    ['last error', s.lastError ?? '-'],
+    ['owner', s.ownerId],
+    ['created', s.createdAt],
+    ['updated', s.updatedAt],
+  ]);
+}
+
+function detailRows(rows: [string, string][]): string {
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
   return rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n');
 }

@@ -24,6 +24,10 @@ export interface JobDto {
   updatedAt: string;
   /** Cancelling was asked for (a RUNNING job keeps running until its processor stops it). */
   cancelRequestedAt: string | null;
+  /** The schedule whose tick created this job (null: submitted directly). */
+  scheduleId: string | null;
+  /** The tick of `scheduleId` this job is for (a late or caught-up job still names its tick). */
+  scheduleTickAt: string | null;
 }
 
 export interface JobLogDto {
@@ -60,6 +64,9 @@ export function toJobDto(j: JobRow): JobDto {
     finishedAt: j.finishedAt?.toISOString() ?? null,
     updatedAt: j.updatedAt.toISOString(),
     cancelRequestedAt: j.cancelRequestedAt?.toISOString() ?? null,
+    // `?? null`: rows some queries select column by column may leave it out.
+    scheduleId: j.scheduleId ?? null,
+    scheduleTickAt: j.scheduleTickAt?.toISOString() ?? null,
   };
 }
 

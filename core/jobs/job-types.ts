@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { UnknownJobTypeError, ValidationError } from '../errors.js';
 
 /** What the API needs to know of a job type to validate a submission (a handler is one). */
 export interface JobTypeSpec {
@@ -26,5 +27,32 @@ export class JobTypeRegistry {
 
   all(): JobTypeSpec[] {
     return this.names().map((n) => this.byType.get(n)!);
+  }
+
+  /**
+   * Validates type and params against the handler; throws UnknownJobTypeError (naming the valid
+   * types) or ValidationError (naming the field). `hasInput` (when known) is checked against what
+   * the type takes. Returns the params with defaults applied.
+   */
+  validate(type: string, params: unknown, hasInput: boolean | undefined): unknown {
+    const handler = this.find(type);
+    if (!handler) {
+      throw new UnknownJobTypeError(`unknown job type "${type}"; valid types: ${this.names().join(', ')}`, {
+        validTypes: this.names(),
+      });
+    }
+    const parsed = handler.params.safeParse(params ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue.path.length ? `params.${issue.path.join('.')}` : 'params';
+      throw new ValidationError(`${field}: ${issue.message}`, { issues: parsed.error.issues });
+    }
+    if (hasInput === true && handler.input === 'none') {
+      throw new ValidationError(`job type "${type}" takes no input file`);
+    }
+    if (hasInput === false && handler.input === 'required') {
+      throw new ValidationError(`job type "${type}" needs an input file`);
+    }
+    return parsed.data;
   }
 }

@@ -9,7 +9,6 @@ import {
   IdempotencyConflictError,
   NotFoundError,
   QuotaExceededError,
-  UnknownJobTypeError,
   ValidationError,
 } from '../errors.js';
 import type { CreateOutcome, JobInsert, JobStore } from './job-store.js';
@@ -86,30 +85,11 @@ export class JobsService {
   ) {}
 
   /**
-   * Validates type and params against the handler; throws UnknownJobTypeError (naming the valid
-   * types) or ValidationError (naming the field). Returns the params with defaults applied.
+   * Validates type and params against the handler (JobTypeRegistry.validate); returns the params
+   * with defaults applied.
    */
   validate(type: string, params: unknown, hasInput: boolean | undefined): unknown {
-    const handler = this.types.find(type);
-    if (!handler) {
-      throw new UnknownJobTypeError(
-        `unknown job type "${type}"; valid types: ${this.types.names().join(', ')}`,
-        { validTypes: this.types.names() },
-      );
-    }
-    const parsed = handler.params.safeParse(params ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const field = issue.path.length ? `params.${issue.path.join('.')}` : 'params';
-      throw new ValidationError(`${field}: ${issue.message}`, { issues: parsed.error.issues });
-    }
-    if (hasInput === true && handler.input === 'none') {
-      throw new ValidationError(`job type "${type}" takes no input file`);
-    }
-    if (hasInput === false && handler.input === 'required') {
-      throw new ValidationError(`job type "${type}" needs an input file`);
-    }
-    return parsed.data;
+    return this.types.validate(type, params, hasInput);
   }
 
   /**

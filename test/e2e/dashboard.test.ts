@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, tempConfigHome } from '../cli/helpers/run-cli.js';
+import { until } from '../helpers/counting.js';
 import { api } from '../helpers/api-server.js';
 import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 
@@ -504,6 +505,56 @@ describeBrowser('the dashboard in Chromium', () => {
     } finally {
       await relay.close();
     }
+  });
+
+  it('lists the schedules (names as text), pauses and resumes one; another user sees none', async () => {
+    const created = await api(url, tokens.alice, 'POST', '/api/schedules', {
+      cron: '0 9 * * 1-5',
+      timezone: 'Europe/Paris',
+      type: 'noop',
+      name: XSS,
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const page = await newPage();
+    await signIn(page, tokens.alice, 'alice');
+    await page.goto(`${url}/#/schedules`);
+    const row = page.locator(`#schedules-body tr[data-id="${id}"]`);
+    await row.waitFor();
+    expect(await row.locator('td').first().textContent()).toBe(XSS);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await row.locator('td').nth(1).textContent()).toBe('0 9 * * 1-5');
+    await row.locator('[data-action="pause"]').click();
+    await page.locator(`#schedules-body tr[data-id="${id}"] [data-action="resume"]`).waitFor();
+    expect((await api(url, tokens.alice, 'GET', `/api/schedules/${id}`)).body.paused).toBe(true);
+    await page.locator(`#schedules-body tr[data-id="${id}"] [data-action="resume"]`).click();
+    await page.locator(`#schedules-body tr[data-id="${id}"] [data-action="pause"]`).waitFor();
+    expect((await api(url, tokens.alice, 'GET', `/api/schedules/${id}`)).body.paused).toBe(false);
+    await page.screenshot({ path: path.join(OUT, 'dashboard-schedules.png'), fullPage: true });
+
+    // A job made by a schedule names it (and its tick) on its page.
+    const every = await api(url, tokens.alice, 'POST', '/api/schedules', {
+      cron: '* * * * * *',
+      type: 'noop',
+    });
+    const ticked = await until(
+      'a scheduled job',
+      async () => (await api(url, tokens.alice, 'GET', `/api/schedules/${every.body.id}`)).body,
+      (s) => s.lastJobId !== null,
+      30_000,
+    );
+    await api(url, tokens.alice, 'DELETE', `/api/schedules/${every.body.id}`);
+    await page.goto(`${url}/#/jobs/${ticked.lastJobId}`);
+    await page.locator('#job-meta a[href="#/schedules"]', { hasText: every.body.id }).waitFor();
+    expect(await page.locator('#job-meta').textContent()).toMatch(/Schedule.*\(tick /);
+
+    // (Bob's token was revoked above: another user of our own.)
+    const dave = await newPage();
+    await signIn(dave, await createUser('dave'), 'dave');
+    await dave.goto(`${url}/#/schedules`);
+    await dave.locator('#schedules-empty:not([hidden])').waitFor();
+    expect(await dave.locator('#schedules-body tr').count()).toBe(0);
+    await api(url, tokens.alice, 'DELETE', `/api/schedules/${id}`);
   });
 
   it('raised no CSP violations or page errors, and never put a token in a URL', () => {

@@ -10,6 +10,7 @@ import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
 import { inputKey } from '../../core/blobs/blob-store.js';
 import { DbQueue } from '../../core/queue/db-queue.js';
 import { toRecord } from '../../processor/queue-worker.js';
+import { SCHEDULE_TICK_EVENT } from '../../processor/tick-event.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { buildAndUnpackLambda, foreignBundleFiles, invokeLambda } from '../helpers/lambda.js';
 import { Readable } from 'node:stream';
@@ -97,6 +98,28 @@ withPostgres('the bundled processor Lambda', () => {
       'csv-import': ['COMPLETED', { rows: 2, valid: 2, invalid: 0, columns: ['id', 'name'] }],
     });
     await queue.close();
+  }, 60_000);
+
+  it('runs one schedule tick for the EventBridge tick event: the due ticks get their jobs', async () => {
+    const id = randomUUID();
+    const due = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000); // a minute ago
+    // Yearly: no other tick comes due while the test runs.
+    await t.db.prisma.schedule.create({
+      data: { id, ownerId, cron: '0 0 1 1 *', type: 'noop', params: { logLines: 1 }, nextRunAt: due },
+    });
+    const res = await invoke(SCHEDULE_TICK_EVENT);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.out)).toEqual({ batchItemFailures: [] });
+    const jobs = await t.db.prisma.job.findMany({ where: { scheduleId: id } });
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ type: 'noop', ownerId, status: 'PENDING', params: { logLines: 1 } });
+    const after = await t.db.prisma.schedule.findUniqueOrThrow({ where: { id } });
+    expect(after.nextRunAt.getTime()).toBeGreaterThan(Date.now());
+    expect(after.lastRunAt).toEqual(due);
+    expect(after.lastJobId).toBe(jobs[0].id);
+    // Again at once: nothing is due, nothing is created.
+    expect(JSON.parse((await invoke(SCHEDULE_TICK_EVENT)).out)).toEqual({ batchItemFailures: [] });
+    expect(await t.db.prisma.job.count({ where: { scheduleId: id } })).toBe(1);
   }, 60_000);
 
   it('reads the database URL from Secrets Manager, as the stacks configure it', async () => {

@@ -11,6 +11,7 @@ import { prod } from '../../stacks/config/prod.js';
 import { qa } from '../../stacks/config/qa.js';
 import type { EnvironmentConfig } from '../../stacks/config/types.js';
 import { VPC_ENI_ACTIONS } from '../../stacks/processor.js';
+import { SCHEDULE_TICK_EVENT } from '../../processor/tick-event.js';
 import {
   fixtureZip,
   nameOf,
@@ -356,6 +357,44 @@ describe.each(stacks)('the %s stack', (name, env) => {
       { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
     ]);
     expect(tf.resource.aws_iam_role_policy_attachment).toBeUndefined(); // no managed policies
+  });
+
+  it('schedules: EventBridge Scheduler invokes the processor every minute with the tick event; its role may invoke only that', () => {
+    const one = (v: Block | Block[]) => (Array.isArray(v) ? v[0] : v);
+    const fnArn = ref('aws_lambda_function', nameOf(tf, 'aws_lambda_function', 'processor/function'), 'arn');
+    const role = nameOf(tf, 'aws_iam_role', 'schedule-trigger/role');
+    const schedule = only(tf, 'aws_scheduler_schedule');
+    expect(schedule).toMatchObject({
+      name: `jobs-${name}-schedules-tick`,
+      schedule_expression: 'rate(1 minute)',
+    });
+    expect(one(schedule.flexible_time_window)).toEqual({ mode: 'OFF' });
+    const target = one(schedule.target);
+    expect(target).toMatchObject({ arn: fnArn, role_arn: ref('aws_iam_role', role, 'arn') });
+    expect(JSON.parse(target.input)).toEqual(SCHEDULE_TICK_EVENT);
+    expect(one(target.retry_policy)).toEqual({ maximum_retry_attempts: 0, maximum_event_age_in_seconds: 60 });
+    const statements = policyOf(
+      tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'schedule-trigger/policy')],
+    ).Statement;
+    expect(statements).toEqual([
+      { Sid: 'InvokeProcessor', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: fnArn },
+    ]);
+    const account = `\${data.aws_caller_identity.${Object.keys(tf.data.aws_caller_identity)[0]}.account_id}`;
+    const partition = `\${data.aws_partition.${Object.keys(tf.data.aws_partition)[0]}.partition}`;
+    const [trust] = JSON.parse(tf.resource.aws_iam_role[role].assume_role_policy).Statement;
+    expect(trust).toEqual({
+      Effect: 'Allow',
+      Principal: { Service: 'scheduler.amazonaws.com' },
+      Action: 'sts:AssumeRole',
+      Condition: {
+        StringEquals: {
+          'aws:SourceAccount': account,
+          'aws:SourceArn': `arn:${partition}:scheduler:${env.region}:${account}:schedule/default/jobs-${name}-schedules-tick`,
+        },
+      },
+    });
+    // Nobody else may invoke the function: no resource policy on it.
+    expect(tf.resource.aws_lambda_permission).toBeUndefined();
   });
 
   it('IAM: the API hosts may make the calls the server makes (inputs under inputs/, send, dead letters), nothing else', () => {

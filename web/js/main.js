@@ -1,10 +1,12 @@
-// The dashboard's shell: sign-in, the header, and a hash router (#/, #/jobs/ID, #/new), so the
-// server serves one static page and every view is a link that can be shared or reloaded.
+// The dashboard's shell: sign-in, the header, and a hash router (#/, #/jobs/ID, #/new,
+// #/schedules), so the server serves one static page and every view is a link that can be shared
+// or reloaded.
 import { api, session } from './api.js';
 import { h, replace } from './dom.js';
 import { listView } from './views/list.js';
 import { jobView } from './views/job.js';
 import { submitView } from './views/submit.js';
+import { schedulesView } from './views/schedules.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -99,6 +101,9 @@ function route() {
   const jobMatch = /^\/jobs\/([^/]+)$/.exec(path);
   if (jobMatch) {
     view = jobView(decodeURIComponent(jobMatch[1]), { me });
+  } else if (path === '/schedules') {
+    nav.querySelector('[data-nav="schedules"]').classList.add('active');
+    view = schedulesView(params, { me });
   } else if (path === '/new') {
     nav.querySelector('[data-nav="new"]').classList.add('active');
     view = submitView({ me });

@@ -34,9 +34,9 @@ export async function insertJobs(db: Db, jobs: readonly JobInsert[]): Promise<Ma
   // Every column, under Prisma's field names: the rows are the model's `Job`.
   const rows = await db.$queryRaw<Job[]>`
     INSERT INTO jobs (id, type, params, owner_id, max_attempts, idempotency_key,
-                      input_key, input_name, input_size, input_sha256)
+                      input_key, input_name, input_size, input_sha256, schedule_id, schedule_tick_at)
     SELECT u.id, u.type, u.params::jsonb, u.owner_id, u.max_attempts, u.idempotency_key,
-           u.input_key, u.input_name, u.input_size, u.input_sha256
+           u.input_key, u.input_name, u.input_size, u.input_sha256, u.schedule_id, u.schedule_tick_at
     FROM unnest(
       ${jobs.map((j) => j.id)}::uuid[],
       ${jobs.map((j) => j.type)}::text[],
@@ -47,9 +47,12 @@ export async function insertJobs(db: Db, jobs: readonly JobInsert[]): Promise<Ma
       ${jobs.map((j) => j.input?.key ?? null)}::text[],
       ${jobs.map((j) => j.input?.name ?? null)}::text[],
       ${jobs.map((j) => (j.input ? String(j.input.size) : null))}::bigint[],
-      ${jobs.map((j) => j.input?.sha256 ?? null)}::text[]
+      ${jobs.map((j) => j.input?.sha256 ?? null)}::text[],
+      ${jobs.map((j) => j.schedule?.id ?? null)}::uuid[],
+      ${jobs.map((j) => j.schedule?.tickAt.toISOString() ?? null)}::timestamptz[]
     ) WITH ORDINALITY AS u(id, type, params, owner_id, max_attempts, idempotency_key,
-                           input_key, input_name, input_size, input_sha256, ord)
+                           input_key, input_name, input_size, input_sha256, schedule_id,
+                           schedule_tick_at, ord)
     -- In order: of two items with one key, the first is inserted and the second skipped.
     ORDER BY u.ord
     ON CONFLICT (owner_id, idempotency_key) DO NOTHING
@@ -60,7 +63,8 @@ export async function insertJobs(db: Db, jobs: readonly JobInsert[]): Promise<Ma
       idempotency_key AS "idempotencyKey", lease_token::text AS "leaseToken",
       lease_expires_at AS "leaseExpiresAt", dead_lettered_at AS "deadLetteredAt",
       dead_letter_message_id AS "deadLetterMessageId", cancel_requested_at AS "cancelRequestedAt",
-      log_seq AS "logSeq", created_at AS "createdAt", started_at AS "startedAt",
+      log_seq AS "logSeq", schedule_id::text AS "scheduleId", schedule_tick_at AS "scheduleTickAt",
+      created_at AS "createdAt", started_at AS "startedAt",
       finished_at AS "finishedAt", updated_at AS "updatedAt"`;
   return new Map(rows.map((r) => [r.id, r]));
 }

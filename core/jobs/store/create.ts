@@ -11,6 +11,8 @@ export interface JobInsert {
   maxAttempts: number;
   idempotencyKey: string | null;
   input: { key: string; name: string; size: number; sha256: string } | null;
+  /** The schedule and tick this job is for (core/schedules/): unique per schedule and tick. */
+  schedule?: { id: string; tickAt: Date };
 }
 
 /**
@@ -46,6 +48,8 @@ export async function insertJob(tx: Tx, job: JobInsert): Promise<Job> {
       inputName: job.input?.name ?? null,
       inputSize: job.input ? BigInt(job.input.size) : null,
       inputSha256: job.input?.sha256 ?? null,
+      scheduleId: job.schedule?.id ?? null,
+      scheduleTickAt: job.schedule?.tickAt ?? null,
     },
   });
 }

@@ -72,6 +72,13 @@ export function jobView(id, { me }) {
         h('span', { class: 'mono' }, j.ownerId === me.userId ? `${j.ownerId} (you)` : j.ownerId),
       ),
       ...pair('Attempts', `${j.attempts} of ${j.maxAttempts}`),
+      ...(j.scheduleId
+        ? pair(
+            'Schedule',
+            h('a', { href: '#/schedules', class: 'mono' }, j.scheduleId),
+            ` (tick ${fmtTime(j.scheduleTickAt)})`,
+          )
+        : []),
       ...pair('Created', fmtTime(j.createdAt)),
       ...pair('Started', fmtTime(j.startedAt) || '—'),
       ...pair('Finished', fmtTime(j.finishedAt) || '—'),
@@ -97,8 +104,8 @@ export function jobView(id, { me }) {
     } else replace(outcome);
   }
 
-  function pair(k, v) {
-    return [h('dt', null, k), h('dd', null, v)];
+  function pair(k, ...v) {
+    return [h('dt', null, k), h('dd', null, ...v)];
   }
 
   // Lines are appended in batches once per frame: a job writing thousands of lines a second must
