@@ -14,6 +14,10 @@ export const listJobsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(200).optional(),
   all: boolString.optional(),
+  idPrefix: z
+    .string()
+    .regex(/^[0-9a-fA-F-]{4,36}$/, 'idPrefix must be the start of a job id: 4 to 36 hex digits and dashes')
+    .optional(),
 });
 
 /** Log seqs are PostgreSQL `integer`s: a larger cursor is a client error, not a query to run. */

@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../lib/base-command.js';
 import { formatJobDetails } from '../lib/format.js';
+import { resolveJobId } from '../lib/job-id.js';
 
 export default class Get extends BaseCommand {
   static override summary = "Show one job's details.";
@@ -11,12 +12,12 @@ export default class Get extends BaseCommand {
   ];
 
   static override args = {
-    id: Args.string({ description: 'job id', required: true }),
+    id: Args.string({ description: 'job id, or its start (unique, at least 4 characters)', required: true }),
   };
 
   async run(): Promise<void> {
     const { args } = await this.parse(Get);
-    const job = await this.api.getJob(args.id);
+    const job = await this.api.getJob(await resolveJobId(this.api, args.id));
     if (this.json) this.printJson(job);
     else this.out(formatJobDetails(job));
   }

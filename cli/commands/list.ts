@@ -3,14 +3,14 @@ import type { JobStatus } from '../lib/api-types.js';
 import { BaseCommand } from '../lib/base-command.js';
 import { UsageError } from '../lib/errors.js';
 import { formatDate, formatProgress } from '../lib/format.js';
-import { renderTable } from '../lib/table.js';
+import { renderTable, shortIds, statusText } from '../lib/table.js';
 
 const STATUSES: JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
 
 export default class List extends BaseCommand {
   static override summary = "List the caller's jobs, newest first.";
   static override description =
-    "Admin tokens with job:ReadAll see every user's jobs with --all. When there are more, a hint shows the --cursor to pass for the next page.";
+    "Admin tokens with job:ReadAll see every user's jobs with --all. When there are more, a hint shows the --cursor to pass for the next page. Ids show as their first 8 characters (--full-ids for whole ones): get, logs, cancel and retry take any unique prefix. Statuses are coloured on a terminal (not with NO_COLOR).";
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -28,6 +28,9 @@ export default class List extends BaseCommand {
     limit: Flags.integer({ char: 'n', description: 'jobs per page', min: 1 }),
     all: Flags.boolean({ description: "every user's jobs (admin tokens with job:ReadAll)" }),
     cursor: Flags.string({ description: 'the page after this cursor (from a previous list)' }),
+    'full-ids': Flags.boolean({
+      description: 'whole job ids (default: their first 8 characters, which every command takes)',
+    }),
   };
 
   async run(): Promise<void> {
@@ -50,17 +53,20 @@ export default class List extends BaseCommand {
     if (page.items.length === 0) {
       this.note('No jobs.');
     } else {
+      const ids = flags['full-ids'] ? page.items.map((j) => j.id) : shortIds(page.items.map((j) => j.id));
       this.out(
         renderTable(
           ['id', 'type', 'status', 'progress', 'created', 'finished'],
-          page.items.map((j) => [
-            j.id,
+          page.items.map((j, i) => [
+            ids[i]!,
             j.type,
-            j.status,
+            statusText(j.status),
             formatProgress(j.progress),
             formatDate(j.createdAt),
             formatDate(j.finishedAt),
           ]),
+          // Ids never wrap; on a narrow terminal "finished", "progress", then "created" go first.
+          { fixed: [0], droppable: [5, 3, 4] },
         ),
       );
     }

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../lib/base-command.js';
 import { followJob, readLogs } from '../lib/follow.js';
 import { formatLogLine, jobSummary } from '../lib/format.js';
+import { resolveJobId } from '../lib/job-id.js';
 
 export default class Logs extends BaseCommand {
   static override summary = "Print a job's logs.";
@@ -14,7 +15,7 @@ export default class Logs extends BaseCommand {
   ];
 
   static override args = {
-    id: Args.string({ description: 'job id', required: true }),
+    id: Args.string({ description: 'job id, or its start (unique, at least 4 characters)', required: true }),
   };
 
   static override flags = {
@@ -28,13 +29,14 @@ export default class Logs extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Logs);
+    const id = await resolveJobId(this.api, args.id);
     if (!flags.follow) {
-      const lines = await readLogs(this.api, args.id, flags.since ?? 0);
+      const lines = await readLogs(this.api, id, flags.since ?? 0);
       if (this.json) this.printJson(lines);
       else for (const line of lines) this.out(formatLogLine(line));
       return;
     }
-    const job = await followJob(this.api, args.id, {
+    const job = await followJob(this.api, id, {
       after: flags.since ?? 0,
       onLine: (line) => (this.json ? this.printJsonLine(line) : this.out(formatLogLine(line))),
     });

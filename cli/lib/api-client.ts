@@ -146,7 +146,14 @@ export class ApiClient {
     });
   }
 
-  listJobs(query: { status?: JobStatus; type?: string; limit?: number; cursor?: string; all?: boolean }) {
+  listJobs(query: {
+    status?: JobStatus;
+    type?: string;
+    limit?: number;
+    cursor?: string;
+    all?: boolean;
+    idPrefix?: string;
+  }) {
     return this.request<JobPage>('GET', '/api/jobs', {
       query: { ...query, all: query.all ? 'true' : undefined },
     });

@@ -61,6 +61,16 @@ export interface ListQuery {
   limit: number;
   cursor?: string;
   all?: boolean;
+  /** Only jobs whose id starts with this (hex digits, dashes ignored): how the CLI takes short ids. */
+  idPrefix?: string;
+}
+
+/** The first and last uuid starting with `prefix` (hex digits; dashes ignored): a range of the primary key. */
+export function idPrefixRange(prefix: string): { gte: string; lte: string } {
+  const hex = prefix.replaceAll('-', '').toLowerCase().slice(0, 32);
+  const uuid = (h: string) =>
+    `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return { gte: uuid(hex.padEnd(32, '0')), lte: uuid(hex.padEnd(32, 'f')) };
 }
 
 /** Jobs as their owners (and admins) see them: create, read, list, logs, cancel, retry. */
@@ -289,6 +299,7 @@ export class JobsService {
         ...(q.all ? {} : { ownerId: viewer.userId }),
         ...(q.status ? { status: q.status } : {}),
         ...(q.type ? { type: q.type } : {}),
+        ...(q.idPrefix ? { id: idPrefixRange(q.idPrefix) } : {}),
         // Keyset pagination on (createdAt, id), both descending: stable under inserts, and each
         // page is an index range scan however deep the caller goes. `createdAt <= cursor` is
         // what bounds the scan: with the OR alone, Postgres walks the index from the newest job

@@ -176,7 +176,8 @@ describe('jobs CLI against the real server', () => {
     expect(all.code).toBe(0);
     expect(JSON.parse(all.stdout).items.map((j: { id: string }) => j.id)).toContain(id);
     const table = await admin(['list', '--all']);
-    expect(table.stdout).toContain(id);
+    expect(table.stdout).toContain(`│ ${id.slice(0, 8)} │`); // short ids in the table
+    expect((await admin(['list', '--all', '--full-ids'])).stdout).toContain(id);
 
     const denied = await as(bob, ['list', '--all']);
     expect(denied.code).toBe(1);
@@ -209,9 +210,9 @@ describe('jobs CLI against the real server', () => {
     expect((await as(reader, ['list'])).code).toBe(0);
   });
 
-  it('an unknown type exits 1 and the message lists the valid types', async () => {
+  it('an unknown type is a usage error (exit 2) and the message lists the valid types', async () => {
     const r = await admin(['submit', '--type', 'no-such-type']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     const msg = oneLine(r.stderr);
     expect(msg).toMatch(/csv-import/);
     expect(msg).toMatch(/noop/);

@@ -37,6 +37,7 @@ export default class DlqList extends BaseCommand {
           formatDate(j.deadLetteredAt),
           j.error ?? '-',
         ]),
+        { fixed: [0, 2] },
       ),
     );
     this.note(

@@ -42,6 +42,7 @@ export default class SchedulesList extends BaseCommand {
           formatDate(s.lastRunAt),
           s.lastError ?? '-',
         ]),
+        { fixed: [0], droppable: [8, 7, 3] },
       ),
     );
   }
