@@ -113,7 +113,7 @@ async function stopChild(child, timeoutMs = 20_000) {
  * directory and CLI profile. Resolves once it listens, with its URL, the admin token (the
  * profile its first start saved) and `cliEnv` for running the CLI against it.
  */
-export async function startJobsServer({ env = {}, args = [], dir = workDir() } = {}) {
+export async function startJobsServer({ env = {}, args = [], dir = workDir(), bin = BIN } = {}) {
   const dataDir = path.join(dir, `data-${Math.random().toString(36).slice(2, 8)}`);
   const configHome = path.join(dir, `cfg-${Math.random().toString(36).slice(2, 8)}`);
   const fullEnv = {
@@ -125,12 +125,15 @@ export async function startJobsServer({ env = {}, args = [], dir = workDir() } =
     JOBS_MAX_ACTIVE_JOBS_PER_USER: '0',
     ...env,
   };
-  return startJobsServerIn(fullEnv, args);
+  return startJobsServerIn(fullEnv, args, bin);
 }
 
-/** A jobs server on an existing data directory/profile (`env` as returned by startJobsServer). */
-export async function startJobsServerIn(env, args = []) {
-  const child = spawnNode([BIN, 'server', '--port', '0', ...args], env);
+/**
+ * A jobs server on an existing data directory/profile (`env` as returned by startJobsServer).
+ * `bin`: another checkout's `bin/run.js` (a baseline build, bench:throughput --baseline).
+ */
+export async function startJobsServerIn(env, args = [], bin = BIN) {
+  const child = spawnNode([bin, 'server', '--port', '0', ...args], env);
   const [, url] = await waitForStderr(child, /listening on (\S+)/, 'jobs server');
   const { token } = JSON.parse(
     fs.readFileSync(path.join(env.XDG_CONFIG_HOME, 'jobs', 'config.json'), 'utf8'),
@@ -138,6 +141,7 @@ export async function startJobsServerIn(env, args = []) {
   return {
     url,
     token,
+    bin,
     pid: child.pid,
     child,
     env,
@@ -150,7 +154,10 @@ export async function startJobsServerIn(env, args = []) {
 export async function startJobsWorkers(server, count, concurrency, nodeArgs = []) {
   const workers = await Promise.all(
     Array.from({ length: count }, async () => {
-      const child = spawnNode([...nodeArgs, BIN, 'worker', '--concurrency', String(concurrency)], server.env);
+      const child = spawnNode(
+        [...nodeArgs, server.bin ?? BIN, 'worker', '--concurrency', String(concurrency)],
+        server.env,
+      );
       await waitForStderr(child, /jobs worker running/, 'jobs worker');
       return child;
     }),

@@ -5,7 +5,9 @@
 //   npm run bench:install   # once: the peers, in bench/node_modules
 //   npm run bench:throughput [-- --jobs 2000] [-- --workers 2] [-- --concurrency 2] [-- --repeat 2]
 //                            [-- --postgres postgresql://root@127.0.0.1:5432/test] [-- --only TEXT]
-//                            [-- --cpu-prof DIR]   (a CPU profile of each jobs worker)
+//                            [-- --cpu-prof DIR]   (a CPU profile of each jobs process)
+//                            [-- --baseline DIR]   (the jobs rows again, from another built
+//                                                   checkout: a before/after in the same run)
 //
 // Every system gets a fresh scratch database, `--workers` worker processes of `--concurrency`
 // each (idle and connected before the clock starts), and the same submitter: this process
@@ -51,8 +53,10 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '2' },
     postgres: { type: 'string', default: DEFAULT_PG },
     only: { type: 'string' },
-    // Writes a V8 CPU profile of each jobs worker process into this directory.
+    // Writes a V8 CPU profile of each jobs process (server and workers) into this directory.
     'cpu-prof': { type: 'string' },
+    // Another checkout of jobs, built (`npm run build`): its rows run beside this one's.
+    baseline: { type: 'string' },
   },
 });
 const N = Number(values.jobs);
@@ -108,10 +112,14 @@ async function timeIt(submit, doneCount, stats) {
   };
 }
 
-async function jobsSystem(via) {
+async function jobsSystem(via, root = ROOT) {
   const db = await scratchDatabase(values.postgres);
-  const server = await startJobsServer({ env: { DATABASE_URL: db.url }, args: ['--no-worker'] });
   const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+  const server = await startJobsServer({
+    env: { DATABASE_URL: db.url, ...(profile.length ? { NODE_OPTIONS: profile.join(' ') } : {}) },
+    args: ['--no-worker'],
+    bin: path.join(root, 'bin', 'run.js'),
+  });
   const workers = await startJobsWorkers(server, WORKERS, CONCURRENCY, profile);
   const count = await pgClient(db.url);
   let close = async () => {};
@@ -121,7 +129,7 @@ async function jobsSystem(via) {
       const call = api(server.url, server.token);
       submit = () => call('POST', '/api/jobs', { type: 'noop' });
     } else {
-      const dist = (p) => import(path.join(ROOT, 'dist', p));
+      const dist = (p) => import(path.join(root, 'dist', p));
       const { loadConfig } = await dist('core/config.js');
       const { compose } = await dist('compose/compose.js');
       const { AuthService } = await dist('core/auth/auth-service.js');
@@ -217,9 +225,19 @@ async function peerSystem(peer, batch = 1) {
   }
 }
 
+const baseline = values.baseline && path.resolve(values.baseline);
 const systems = [
   ['jobs: REST API (POST /api/jobs) → jobs worker', () => jobsSystem('rest')],
   ['jobs: JobsService.create (in process) → jobs worker', () => jobsSystem('service')],
+  ...(baseline
+    ? [
+        ['baseline jobs: REST API (POST /api/jobs) → jobs worker', () => jobsSystem('rest', baseline)],
+        [
+          'baseline jobs: JobsService.create (in process) → jobs worker',
+          () => jobsSystem('service', baseline),
+        ],
+      ]
+    : []),
   ['pg-boss 12.38.0: send() → work(), one job per fetch', () => peerSystem('pg-boss')],
   ['pg-boss 12.38.0: send() → work(), batches of 10', () => peerSystem('pg-boss', 10)],
   ['graphile-worker 0.18.0: addJob() → run()', () => peerSystem('graphile-worker')],

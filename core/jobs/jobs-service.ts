@@ -71,10 +71,7 @@ export class JobsService {
    * one multi-row INSERT, for the requests that arrive while the previous one commits.
    */
   private readonly creates = new GroupCommit<JobInsert, CreateOutcome>((jobs) =>
-    this.store.createMany(jobs, {
-      idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
-      admit: admitWithinQuota(this.limits.maxActiveJobsPerUser ?? 0),
-    }),
+    this.store.createMany(jobs, { idempotencyTtlMs: IDEMPOTENCY_TTL_MS, admit: this.admit() }),
   );
 
   constructor(
@@ -84,6 +81,15 @@ export class JobsService {
     /** JOBS_MAX_ACTIVE_JOBS_PER_USER (core/jobs/quota.ts); absent or 0: no cap. */
     private readonly limits: { maxActiveJobsPerUser?: number } = {},
   ) {}
+
+  /**
+   * The owners' active-jobs cap as `createMany`'s `admit` hook; none without a cap, which leaves
+   * the store its one-statement create.
+   */
+  private admit() {
+    const max = this.limits.maxActiveJobsPerUser ?? 0;
+    return max > 0 ? admitWithinQuota(max) : undefined;
+  }
 
   /**
    * Validates type and params against the handler; throws UnknownJobTypeError (naming the valid
@@ -250,7 +256,7 @@ export class JobsService {
 
     const outcomes = await this.store.createMany(
       fresh.map((item) => item.insert),
-      { idempotencyTtlMs: IDEMPOTENCY_TTL_MS, admit: admitWithinQuota(max) },
+      { idempotencyTtlMs: IDEMPOTENCY_TTL_MS, admit: this.admit() },
     );
     const raced: BatchItem[] = [];
     outcomes.forEach((o, i) => {
