@@ -8,6 +8,7 @@
 //                            [-- --cpu-prof DIR]   (a CPU profile of each jobs process)
 //                            [-- --baseline DIR]   (the jobs rows again, from another built
 //                                                   checkout: a before/after in the same run)
+//                            [-- --client fetch]   (the REST submitter: node:http by default)
 //
 // Every system gets a fresh scratch database, `--workers` worker processes of `--concurrency`
 // each (idle and connected before the clock starts), and the same submitter: this process
@@ -30,6 +31,8 @@ import { parseArgs } from 'node:util';
 import {
   api,
   cleanup,
+  cpuMsOf,
+  lightApi,
   DEFAULT_PG,
   fmt,
   median,
@@ -57,6 +60,10 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     // Another checkout of jobs, built (`npm run build`): its rows run beside this one's.
     baseline: { type: 'string' },
+    // The REST rows' submitter: node:http with a keep-alive agent (default), or fetch, which
+    // costs this process ~0.5 ms of CPU per request against ~0.15 (bench/post-cost.mjs): CPU the
+    // measured system then lacks on a 2-core machine.
+    client: { type: 'string', default: 'http' },
   },
 });
 const N = Number(values.jobs);
@@ -116,9 +123,10 @@ async function jobsSystem(via, root = ROOT) {
   const db = await scratchDatabase(values.postgres);
   const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
   const server = await startJobsServer({
-    env: { DATABASE_URL: db.url, ...(profile.length ? { NODE_OPTIONS: profile.join(' ') } : {}) },
+    env: { DATABASE_URL: db.url },
     args: ['--no-worker'],
     bin: path.join(root, 'bin', 'run.js'),
+    nodeArgs: profile,
   });
   const workers = await startJobsWorkers(server, WORKERS, CONCURRENCY, profile);
   const count = await pgClient(db.url);
@@ -126,7 +134,7 @@ async function jobsSystem(via, root = ROOT) {
   try {
     let submit;
     if (via === 'rest') {
-      const call = api(server.url, server.token);
+      const call = (values.client === 'fetch' ? api : lightApi)(server.url, server.token);
       submit = () => call('POST', '/api/jobs', { type: 'noop' });
     } else {
       const dist = (p) => import(path.join(root, 'dist', p));
@@ -145,6 +153,11 @@ async function jobsSystem(via, root = ROOT) {
       const jobs = new JobsService(database.prisma, store, types);
       submit = () => jobs.create(owner, { id: randomUUID(), type: 'noop', params: {} });
     }
+    const cpu = () => ({
+      server: cpuMsOf(server.pid),
+      workers: workers.pids.reduce((t, p) => t + cpuMsOf(p), 0),
+    });
+    const cpu0 = cpu();
     const r = await timeIt(
       submit,
       async () => {
@@ -153,6 +166,9 @@ async function jobsSystem(via, root = ROOT) {
       },
       count,
     );
+    const cpu1 = cpu();
+    // The jobs processes' own CPU per job (timeIt's last 1.2 s idle wait included: a few ms).
+    r.cpu = { server: (cpu1.server - cpu0.server) / N, workers: (cpu1.workers - cpu0.workers) / N };
     const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED'`);
     if (rows[0].n > 0) throw new Error(`${rows[0].n} jobs did not complete`);
     return r;
@@ -246,14 +262,17 @@ const systems = [
 const results = new Map(systems.map(([name]) => [name, []]));
 try {
   printContext(
-    `throughput: ${N} noop jobs, ${WORKERS} worker processes × concurrency ${CONCURRENCY}, ${IN_FLIGHT} submits in flight, PostgreSQL`,
+    `throughput: ${N} noop jobs, ${WORKERS} worker processes × concurrency ${CONCURRENCY}, ${IN_FLIGHT} submits in flight, REST client ${values.client === 'fetch' ? 'fetch' : 'node:http'}, PostgreSQL`,
   );
   for (let rep = 0; rep < Number(values.repeat); rep++) {
     for (const [name, run] of systems) {
       const r = await run();
       results.get(name).push(r);
+      const cpu = r.cpu
+        ? `; CPU per job: API process ${r.cpu.server.toFixed(2)} ms, workers ${r.cpu.workers.toFixed(2)} ms`
+        : '';
       console.error(
-        `${name}: ${(N / r.seconds).toFixed(0)} jobs/s (submitted in ${r.submitSeconds.toFixed(2)} s)`,
+        `${name}: ${(N / r.seconds).toFixed(0)} jobs/s (submitted in ${r.submitSeconds.toFixed(2)} s)${cpu}`,
       );
     }
   }
