@@ -185,6 +185,7 @@ async function peerSystem(peer, batch = 1) {
   const db = await scratchDatabase(values.postgres);
   const count = await pgClient(db.url);
   let client;
+  let pool;
   let submit;
   let doneCount;
   try {
@@ -204,7 +205,12 @@ async function peerSystem(peer, batch = 1) {
       };
     } else {
       const { makeWorkerUtils } = await import('graphile-worker');
-      client = await makeWorkerUtils({ connectionString: db.url });
+      const { default: pg } = await import('pg');
+      // Its own pool, with an error listener: an idle connection terminated by someone else on a
+      // shared server (a test suite's pg_terminate_backend) would otherwise crash the bench.
+      pool = new pg.Pool({ connectionString: db.url });
+      pool.on('error', () => {});
+      client = await makeWorkerUtils({ pgPool: pool });
       await client.migrate();
       let added = 0;
       submit = async () => {
@@ -235,7 +241,10 @@ async function peerSystem(peer, batch = 1) {
     }
   } finally {
     if (peer === 'pg-boss') await client?.stop({ graceful: false, wait: true });
-    else await client?.release();
+    else {
+      await client?.release();
+      await pool?.end();
+    }
     await count.end();
     await db.drop();
   }
