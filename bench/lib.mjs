@@ -3,6 +3,7 @@
 // measures its baseline in the same run, so the figures are ratios that hold on a noisy machine.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,7 +114,13 @@ async function stopChild(child, timeoutMs = 20_000) {
  * directory and CLI profile. Resolves once it listens, with its URL, the admin token (the
  * profile its first start saved) and `cliEnv` for running the CLI against it.
  */
-export async function startJobsServer({ env = {}, args = [], dir = workDir() } = {}) {
+export async function startJobsServer({
+  env = {},
+  args = [],
+  dir = workDir(),
+  bin = BIN,
+  nodeArgs = [],
+} = {}) {
   const dataDir = path.join(dir, `data-${Math.random().toString(36).slice(2, 8)}`);
   const configHome = path.join(dir, `cfg-${Math.random().toString(36).slice(2, 8)}`);
   const fullEnv = {
@@ -125,12 +132,16 @@ export async function startJobsServer({ env = {}, args = [], dir = workDir() } =
     JOBS_MAX_ACTIVE_JOBS_PER_USER: '0',
     ...env,
   };
-  return startJobsServerIn(fullEnv, args);
+  return startJobsServerIn(fullEnv, args, bin, nodeArgs);
 }
 
-/** A jobs server on an existing data directory/profile (`env` as returned by startJobsServer). */
-export async function startJobsServerIn(env, args = []) {
-  const child = spawnNode([BIN, 'server', '--port', '0', ...args], env);
+/**
+ * A jobs server on an existing data directory/profile (`env` as returned by startJobsServer).
+ * `bin`: another checkout's `bin/run.js` (a baseline build, bench:throughput --baseline);
+ * `nodeArgs`: node's own flags (`--cpu-prof`).
+ */
+export async function startJobsServerIn(env, args = [], bin = BIN, nodeArgs = []) {
+  const child = spawnNode([...nodeArgs, bin, 'server', '--port', '0', ...args], env);
   const [, url] = await waitForStderr(child, /listening on (\S+)/, 'jobs server');
   const { token } = JSON.parse(
     fs.readFileSync(path.join(env.XDG_CONFIG_HOME, 'jobs', 'config.json'), 'utf8'),
@@ -138,6 +149,7 @@ export async function startJobsServerIn(env, args = []) {
   return {
     url,
     token,
+    bin,
     pid: child.pid,
     child,
     env,
@@ -150,7 +162,10 @@ export async function startJobsServerIn(env, args = []) {
 export async function startJobsWorkers(server, count, concurrency, nodeArgs = []) {
   const workers = await Promise.all(
     Array.from({ length: count }, async () => {
-      const child = spawnNode([...nodeArgs, BIN, 'worker', '--concurrency', String(concurrency)], server.env);
+      const child = spawnNode(
+        [...nodeArgs, server.bin ?? BIN, 'worker', '--concurrency', String(concurrency)],
+        server.env,
+      );
       await waitForStderr(child, /jobs worker running/, 'jobs worker');
       return child;
     }),
@@ -207,6 +222,47 @@ export async function startEmulator() {
   };
 }
 
+/**
+ * The same client on node:http with a keep-alive agent: a submitter that costs its process less
+ * CPU per request than fetch (bench:throughput's bench process shares the machine with the
+ * system it measures; see BENCHMARKS.md, throughput).
+ */
+export function lightApi(url, token) {
+  const agent = new http.Agent({ keepAlive: true });
+  const { hostname, port } = new URL(url);
+  return (method, p, body) =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = http.request(
+        {
+          agent,
+          hostname,
+          port,
+          method,
+          path: p,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(payload === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () => {
+            if (res.statusCode >= 400) reject(new Error(`${method} ${p}: ${res.statusCode} ${text}`));
+            else resolve(JSON.parse(text));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+}
+
 /** A tiny JSON client of the REST API. */
 export function api(url, token) {
   return async (method, p, body) => {
@@ -228,6 +284,12 @@ export function api(url, token) {
 // Memory and I/O of a process, from /proc (Linux).
 
 /** Current and peak RSS in bytes. The peak is the kernel's own high-water mark (VmHWM). */
+/** CPU time (user + system) a process has used so far, in ms (USER_HZ 100: 10 ms ticks). */
+export function cpuMsOf(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 export function memOf(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)[1]) * 1024;

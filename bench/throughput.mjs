@@ -5,7 +5,10 @@
 //   npm run bench:install   # once: the peers, in bench/node_modules
 //   npm run bench:throughput [-- --jobs 2000] [-- --workers 2] [-- --concurrency 2] [-- --repeat 2]
 //                            [-- --postgres postgresql://root@127.0.0.1:5432/test] [-- --only TEXT]
-//                            [-- --cpu-prof DIR]   (a CPU profile of each jobs worker)
+//                            [-- --cpu-prof DIR]   (a CPU profile of each jobs process)
+//                            [-- --baseline DIR]   (the jobs rows again, from another built
+//                                                   checkout: a before/after in the same run)
+//                            [-- --client fetch]   (the REST submitter: node:http by default)
 //
 // Every system gets a fresh scratch database, `--workers` worker processes of `--concurrency`
 // each (idle and connected before the clock starts), and the same submitter: this process
@@ -28,6 +31,8 @@ import { parseArgs } from 'node:util';
 import {
   api,
   cleanup,
+  cpuMsOf,
+  lightApi,
   DEFAULT_PG,
   fmt,
   median,
@@ -51,8 +56,14 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '2' },
     postgres: { type: 'string', default: DEFAULT_PG },
     only: { type: 'string' },
-    // Writes a V8 CPU profile of each jobs worker process into this directory.
+    // Writes a V8 CPU profile of each jobs process (server and workers) into this directory.
     'cpu-prof': { type: 'string' },
+    // Another checkout of jobs, built (`npm run build`): its rows run beside this one's.
+    baseline: { type: 'string' },
+    // The REST rows' submitter: node:http with a keep-alive agent (default), or fetch, which
+    // costs this process ~0.5 ms of CPU per request against ~0.15 (bench/post-cost.mjs): CPU the
+    // measured system then lacks on a 2-core machine.
+    client: { type: 'string', default: 'http' },
   },
 });
 const N = Number(values.jobs);
@@ -108,20 +119,25 @@ async function timeIt(submit, doneCount, stats) {
   };
 }
 
-async function jobsSystem(via) {
+async function jobsSystem(via, root = ROOT) {
   const db = await scratchDatabase(values.postgres);
-  const server = await startJobsServer({ env: { DATABASE_URL: db.url }, args: ['--no-worker'] });
   const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+  const server = await startJobsServer({
+    env: { DATABASE_URL: db.url },
+    args: ['--no-worker'],
+    bin: path.join(root, 'bin', 'run.js'),
+    nodeArgs: profile,
+  });
   const workers = await startJobsWorkers(server, WORKERS, CONCURRENCY, profile);
   const count = await pgClient(db.url);
   let close = async () => {};
   try {
     let submit;
     if (via === 'rest') {
-      const call = api(server.url, server.token);
+      const call = (values.client === 'fetch' ? api : lightApi)(server.url, server.token);
       submit = () => call('POST', '/api/jobs', { type: 'noop' });
     } else {
-      const dist = (p) => import(path.join(ROOT, 'dist', p));
+      const dist = (p) => import(path.join(root, 'dist', p));
       const { loadConfig } = await dist('core/config.js');
       const { compose } = await dist('compose/compose.js');
       const { AuthService } = await dist('core/auth/auth-service.js');
@@ -137,6 +153,11 @@ async function jobsSystem(via) {
       const jobs = new JobsService(database.prisma, store, types);
       submit = () => jobs.create(owner, { id: randomUUID(), type: 'noop', params: {} });
     }
+    const cpu = () => ({
+      server: cpuMsOf(server.pid),
+      workers: workers.pids.reduce((t, p) => t + cpuMsOf(p), 0),
+    });
+    const cpu0 = cpu();
     const r = await timeIt(
       submit,
       async () => {
@@ -145,6 +166,9 @@ async function jobsSystem(via) {
       },
       count,
     );
+    const cpu1 = cpu();
+    // The jobs processes' own CPU per job (timeIt's last 1.2 s idle wait included: a few ms).
+    r.cpu = { server: (cpu1.server - cpu0.server) / N, workers: (cpu1.workers - cpu0.workers) / N };
     const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED'`);
     if (rows[0].n > 0) throw new Error(`${rows[0].n} jobs did not complete`);
     return r;
@@ -161,6 +185,7 @@ async function peerSystem(peer, batch = 1) {
   const db = await scratchDatabase(values.postgres);
   const count = await pgClient(db.url);
   let client;
+  let pool;
   let submit;
   let doneCount;
   try {
@@ -180,7 +205,12 @@ async function peerSystem(peer, batch = 1) {
       };
     } else {
       const { makeWorkerUtils } = await import('graphile-worker');
-      client = await makeWorkerUtils({ connectionString: db.url });
+      const { default: pg } = await import('pg');
+      // Its own pool, with an error listener: an idle connection terminated by someone else on a
+      // shared server (a test suite's pg_terminate_backend) would otherwise crash the bench.
+      pool = new pg.Pool({ connectionString: db.url });
+      pool.on('error', () => {});
+      client = await makeWorkerUtils({ pgPool: pool });
       await client.migrate();
       let added = 0;
       submit = async () => {
@@ -211,15 +241,28 @@ async function peerSystem(peer, batch = 1) {
     }
   } finally {
     if (peer === 'pg-boss') await client?.stop({ graceful: false, wait: true });
-    else await client?.release();
+    else {
+      await client?.release();
+      await pool?.end();
+    }
     await count.end();
     await db.drop();
   }
 }
 
+const baseline = values.baseline && path.resolve(values.baseline);
 const systems = [
   ['jobs: REST API (POST /api/jobs) → jobs worker', () => jobsSystem('rest')],
   ['jobs: JobsService.create (in process) → jobs worker', () => jobsSystem('service')],
+  ...(baseline
+    ? [
+        ['baseline jobs: REST API (POST /api/jobs) → jobs worker', () => jobsSystem('rest', baseline)],
+        [
+          'baseline jobs: JobsService.create (in process) → jobs worker',
+          () => jobsSystem('service', baseline),
+        ],
+      ]
+    : []),
   ['pg-boss 12.38.0: send() → work(), one job per fetch', () => peerSystem('pg-boss')],
   ['pg-boss 12.38.0: send() → work(), batches of 10', () => peerSystem('pg-boss', 10)],
   ['graphile-worker 0.18.0: addJob() → run()', () => peerSystem('graphile-worker')],
@@ -228,14 +271,17 @@ const systems = [
 const results = new Map(systems.map(([name]) => [name, []]));
 try {
   printContext(
-    `throughput: ${N} noop jobs, ${WORKERS} worker processes × concurrency ${CONCURRENCY}, ${IN_FLIGHT} submits in flight, PostgreSQL`,
+    `throughput: ${N} noop jobs, ${WORKERS} worker processes × concurrency ${CONCURRENCY}, ${IN_FLIGHT} submits in flight, REST client ${values.client === 'fetch' ? 'fetch' : 'node:http'}, PostgreSQL`,
   );
   for (let rep = 0; rep < Number(values.repeat); rep++) {
     for (const [name, run] of systems) {
       const r = await run();
       results.get(name).push(r);
+      const cpu = r.cpu
+        ? `; CPU per job: API process ${r.cpu.server.toFixed(2)} ms, workers ${r.cpu.workers.toFixed(2)} ms`
+        : '';
       console.error(
-        `${name}: ${(N / r.seconds).toFixed(0)} jobs/s (submitted in ${r.submitSeconds.toFixed(2)} s)`,
+        `${name}: ${(N / r.seconds).toFixed(0)} jobs/s (submitted in ${r.submitSeconds.toFixed(2)} s)${cpu}`,
       );
     }
   }

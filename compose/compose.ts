@@ -147,7 +147,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     lazyAdapters: opts.lazyAdapters,
   });
   const { db, blobs, queue } = runtime;
-  const store = new JobStore(db.prisma, queue, logger);
+  const store = new JobStore(db, queue, logger);
   const live = new LiveEvents(db);
   const timing = opts.timing ?? {};
   const { delivery, batch: processor } = createProcessor({

@@ -37,6 +37,13 @@ export class QueueWorker {
   /** Aborted when the grace period runs out: running jobs are interrupted and released. */
   private readonly release = new AbortController();
   private readonly running = new Set<Promise<void>>();
+  /**
+   * Deliveries whose handler has not settled yet: a slot is free again once its handler returned,
+   * while the outcome's write is still in flight (`Delivery.onHandlerDone`), so the next claim and
+   * that write overlap instead of following each other. At most `concurrency` writes are left in
+   * flight that way (`running` holds both kinds).
+   */
+  private busy = 0;
   private loopDone?: Promise<void>;
   /** Resolves the dispatcher's wait for a free slot. */
   private slotFreed?: () => void;
@@ -69,7 +76,8 @@ export class QueueWorker {
     const receive: Receive = this.opts.receive ?? ((o) => this.queue.receive(o));
     let failures = 0;
     while (!signal.aborted) {
-      const free = this.opts.concurrency - this.running.size;
+      const { concurrency } = this.opts;
+      const free = Math.min(concurrency - this.busy, 2 * concurrency - this.running.size);
       if (free === 0) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
@@ -96,8 +104,17 @@ export class QueueWorker {
           await this.queue.changeVisibility(m.receiptHandle, 0).catch(() => {});
           continue;
         }
-        const run: Promise<void> = this.handle(m).finally(() => {
+        this.busy++;
+        let settled = false;
+        const settle = () => {
+          if (settled) return;
+          settled = true;
+          this.busy--;
+          this.slotFreed?.();
+        };
+        const run: Promise<void> = this.handle(m, settle).finally(() => {
           this.running.delete(run);
+          settle();
           this.slotFreed?.();
         });
         this.running.add(run);
@@ -105,7 +122,7 @@ export class QueueWorker {
     }
   }
 
-  private async handle(m: Received): Promise<void> {
+  private async handle(m: Received, onHandlerDone: () => void): Promise<void> {
     try {
       const end = await this.process(
         {
@@ -114,6 +131,7 @@ export class QueueWorker {
           receiptHandle: m.receiptHandle,
           receiveCount: m.receiveCount,
           claimed: m.claimed,
+          onHandlerDone,
         },
         this.stopping.signal.aborted ? AbortSignal.abort() : this.release.signal,
       );

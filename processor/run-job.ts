@@ -63,6 +63,11 @@ export interface Delivery {
    * JobStore.claimNext): the attempt, or null when the job was not claimable. Unset: claim now.
    */
   claimed?: Attempt | null;
+  /**
+   * Called once the handler succeeded and only the outcome's write is left: the worker may take
+   * its next job while that write is in flight (processor/queue-worker.ts).
+   */
+  onHandlerDone?(): void;
 }
 
 /**
@@ -186,6 +191,7 @@ async function runHandler(
       log.warn('cancel requested, but the handler had already finished: completed');
     }
     log.info(`completed in ${seconds(started)} s`);
+    delivery.onHandlerDone?.();
     // The final progress goes with the outcome.
     await store.complete(lease, { result, progress: progress.take() }, await log.drain());
     failpoint('before-ack');

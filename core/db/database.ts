@@ -6,6 +6,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from './generated/client.js';
 import { PgListener } from './pg-listener.js';
+import type { SqlStatement } from './sql.js';
 import { mkdirPrivateSync, restrictTree } from '../private-files.js';
 
 export type Prisma = InstanceType<typeof PrismaClient>;
@@ -18,6 +19,14 @@ export type Prisma = InstanceType<typeof PrismaClient>;
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly prisma: Prisma;
+  /**
+   * Runs one statement (built with `sql` from ./sql.ts) on the raw driver, bypassing Prisma's
+   * client: the job store's hot paths (create, claim, an attempt's end), where the client's CPU
+   * per statement was most of a job's cost (BENCHMARKS.md, throughput). Only core/jobs/store/
+   * uses it. Rows come as the driver gives them: int8 as a string (pg) or a number (PGlite),
+   * jsonb parsed, timestamptz as Date.
+   */
+  query<R = Record<string, unknown>>(statement: SqlStatement): Promise<R[]>;
   /** Runs `fn` on one raw connection (multi-statement SQL, advisory locks), bypassing Prisma. */
   session<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
   /**
@@ -81,6 +90,9 @@ async function openPostgres(url: string): Promise<Database> {
   return {
     kind: 'postgres',
     prisma,
+    // Named: each pooled connection prepares the statement once.
+    query: async <R>(s: SqlStatement) =>
+      (await pool.query({ name: s.name, text: s.text, values: s.values })).rows as R[],
     async session(fn) {
       const client = await pool.connect();
       let broken = false;
@@ -140,6 +152,7 @@ async function openPglite(dir?: string): Promise<Database> {
   return {
     kind: 'pglite',
     prisma,
+    query: async <R>(s: SqlStatement) => (await pglite.query<R>(s.text, s.values)).rows,
     session: (fn) =>
       fn({
         query: async <R>(sql: string, params?: unknown[]) => (await pglite.query<R>(sql, params)).rows,

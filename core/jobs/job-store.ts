@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Prisma } from '../db/database.js';
+import type { Database, Prisma } from '../db/database.js';
 import type { Job } from '../db/generated/client.js';
 import { GroupCommit } from '../db/group-commit.js';
 import { retryTransient } from '../db/transient.js';
@@ -10,7 +10,7 @@ import { claimDeadLetterMove } from './store/dead-letter-move.js';
 import { cancelAttempt, requestCancel, type CancelRequest } from './store/cancel.js';
 import { claimJob, type ClaimedJob } from './store/claim.js';
 import { claimNext, startedLine } from './store/claim-next.js';
-import { completeJob } from './store/complete.js';
+import { completeJobs, type Completion } from './store/complete.js';
 import { insertJob, releaseIdempotencyKey, type JobInsert } from './store/create.js';
 import { insertJobs, releaseIdempotencyKeys } from './store/create-many.js';
 import { failJob } from './store/fail.js';
@@ -23,7 +23,7 @@ import { expireAllLeases } from './store/recover.js';
 import { lockDeadLetters } from './store/redrive.js';
 import { requeueJob } from './store/requeue.js';
 import { freshAttempts } from './store/retry.js';
-import { line, type Lease, type LogLine, type Tx } from './store/types.js';
+import { inTransaction, line, type Lease, type LogLine, type Tx } from './store/types.js';
 
 export type { CancelRequest, ClaimedJob, JobInsert, Lease, LogLine, Progress, Beat, PrunedJob };
 export { gaveUpReason, startedLine };
@@ -86,14 +86,31 @@ export class JobStore {
     }),
   );
 
+  /**
+   * Successes, the common end, group-committed too: one statement for the group and no
+   * transaction (store/complete.ts). A group holding two ends of one job (a stale attempt's and
+   * its successor's) writes them one by one, as a statement updates a row once.
+   */
+  private readonly completions = new GroupCommit<Completion, boolean>(async (group) => {
+    if (new Set(group.map((c) => c.lease.jobId)).size === group.length) return completeJobs(this.db, group);
+    const out: boolean[] = [];
+    for (const c of group) out.push(...(await completeJobs(this.db, [c])));
+    return out;
+  });
+
+  private readonly prisma: Prisma;
+
   constructor(
-    private readonly prisma: Prisma,
+    /** Prisma's client, and the raw driver for the hot paths (create, claim, complete). */
+    private readonly db: Pick<Database, 'prisma' | 'query'>,
     private readonly queue: Pick<
       JobQueue,
       'send' | 'sendMany' | 'afterCommit' | 'deleteIn' | 'claimSettings'
     >,
     private readonly logger?: Pick<Logger, 'warn'>,
-  ) {}
+  ) {
+    this.prisma = db.prisma;
+  }
 
   // ---- the API's transitions ----
 
@@ -132,6 +149,9 @@ export class JobStore {
    * another job skips that job (`key-taken`), a job `admit` refuses is left out (`refused`).
    * Inputs must be resolved already (no upload claims here). The outcomes come in the jobs' order.
    *
+   * The common case is one statement and no transaction: with a queue in the job database, no
+   * `admit` and no Idempotency-Key, the rows and their messages are one INSERT (store/create-many.ts).
+   *
    * Jobs of several owners may share a call (requests grouped into one commit): `admit` sees them
    * all and answers per job.
    *
@@ -150,11 +170,16 @@ export class JobStore {
     },
   ): Promise<CreateOutcome[]> {
     if (jobs.length === 0) return [];
+    if (this.queue.claimSettings && !opts.admit && jobs.every((j) => j.idempotencyKey === null)) {
+      const rows = await insertJobs(this.db, jobs, { queue: true });
+      this.queue.afterCommit?.();
+      return jobs.map((j): CreateOutcome => ({ kind: 'created', job: rows.get(j.id)! }));
+    }
     const outcomes = await this.prisma.$transaction(async (tx) => {
       await releaseIdempotencyKeys(tx, jobs, opts.idempotencyTtlMs);
       const admitted = opts.admit ? await opts.admit(tx, jobs) : jobs.map(() => true);
       const rows = await insertJobs(
-        tx,
+        inTransaction(tx),
         jobs.filter((_, i) => admitted[i]),
       );
       if (rows.size > 0) await this.queue.sendMany([...rows.keys()], tx);
@@ -236,7 +261,7 @@ export class JobStore {
   async claimNext(opts: { max: number; leaseSeconds: number; visibilitySeconds: number }) {
     const settings = this.queue.claimSettings;
     if (!settings) throw new Error('claimNext needs the queue in the job database');
-    const got = await claimNext(this.prisma, { ...opts, maxReceives: settings.maxReceives });
+    const got = await claimNext(this.db, { ...opts, maxReceives: settings.maxReceives });
     return got.map((m) => ({
       ...m,
       claimed: m.claimed && {
@@ -276,10 +301,27 @@ export class JobStore {
   // What a handler returns or throws is stored bounded (core/jobs/limits.ts): an error of a few
   // KB, a result of at most 64 KiB, so no job row can stall the lists that carry it.
 
-  /** COMPLETED, with the attempt's last log lines. */
-  complete(lease: Lease, out: { result: unknown; progress?: Progress }, lines: readonly LogLine[]) {
-    const capped = { ...out, result: capResult(out.result) };
-    return this.endAttempt(lease, lines, (tx) => completeJob(tx, lease, capped), { ack: true });
+  /**
+   * COMPLETED, with the attempt's last log lines, acknowledging the delivery the lease carries (a
+   * queue in the job database): one statement shared by the successes that arrive together,
+   * retried through a database blip like every end (see `endAttempt`).
+   */
+  complete(
+    lease: Lease,
+    out: { result: unknown; progress?: Progress },
+    lines: readonly LogLine[],
+  ): Promise<boolean> {
+    const end: Completion = {
+      lease,
+      result: capResult(out.result),
+      progress: out.progress,
+      lines,
+      ack: this.acknowledgesWithOutcome(lease),
+    };
+    return retryTransient(() => this.completions.submit(end), {
+      what: `writing job ${lease.jobId}'s status`,
+      logger: this.logger,
+    });
   }
 
   /** FAILED for good, with the attempt's last log lines. */

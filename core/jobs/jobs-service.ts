@@ -80,10 +80,7 @@ export class JobsService {
    * one multi-row INSERT, for the requests that arrive while the previous one commits.
    */
   private readonly creates = new GroupCommit<JobInsert, CreateOutcome>((jobs) =>
-    this.store.createMany(jobs, {
-      idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
-      admit: admitWithinQuota(this.limits.maxActiveJobsPerUser ?? 0),
-    }),
+    this.store.createMany(jobs, { idempotencyTtlMs: IDEMPOTENCY_TTL_MS, admit: this.admit() }),
   );
 
   constructor(
@@ -95,8 +92,18 @@ export class JobsService {
   ) {}
 
   /**
-   * Validates type and params against the handler (JobTypeRegistry.validate); returns the params
-   * with defaults applied.
+   * The owners' active-jobs cap as `createMany`'s `admit` hook; none without a cap, which leaves
+   * the store its one-statement create.
+   */
+  private admit() {
+    const max = this.limits.maxActiveJobsPerUser ?? 0;
+    return max > 0 ? admitWithinQuota(max) : undefined;
+  }
+
+  /**
+   * Validates type and params against the handler (JobTypeRegistry.validate): throws
+   * UnknownJobTypeError (naming the valid types) or ValidationError (naming the field). Returns
+   * the params with defaults applied.
    */
   validate(type: string, params: unknown, hasInput: boolean | undefined): unknown {
     return this.types.validate(type, params, hasInput);
@@ -240,7 +247,7 @@ export class JobsService {
 
     const outcomes = await this.store.createMany(
       fresh.map((item) => item.insert),
-      { idempotencyTtlMs: IDEMPOTENCY_TTL_MS, admit: admitWithinQuota(max) },
+      { idempotencyTtlMs: IDEMPOTENCY_TTL_MS, admit: this.admit() },
     );
     const raced: BatchItem[] = [];
     outcomes.forEach((o, i) => {

@@ -1,7 +1,8 @@
 import type { Database } from '../db/database.js';
 import type { JobQueue, ReceivedMessage, SendOptions, Tx } from './job-queue.js';
 
-const CHANNEL = 'jobs_queue';
+/** The NOTIFY channel that wakes receivers (the job store's one-statement create sends on it too). */
+export const QUEUE_CHANNEL = 'jobs_queue';
 
 /**
  * Notifications a `sendMany` issues: each wakes one idle receiver of every listening process (a
@@ -10,7 +11,7 @@ const CHANNEL = 'jobs_queue';
  * a process rarely has more idle receivers; a receiver that finishes a job claims again before
  * it sleeps).
  */
-const MAX_WAKES_PER_BATCH = 32;
+export const MAX_WAKES_PER_BATCH = 32;
 
 export interface DbQueueOptions {
   visibilityTimeoutSeconds: number;
@@ -54,7 +55,7 @@ export class DbQueue implements JobQueue {
           INSERT INTO queue_messages (job_id, visible_at)
           VALUES (${jobId}::uuid, now() + make_interval(secs => ${delay}::float8))`;
       } else await t.queueMessage.create({ data: { jobId } });
-      await t.$executeRaw`SELECT pg_notify(${CHANNEL}, '')`;
+      await t.$executeRaw`SELECT pg_notify(${QUEUE_CHANNEL}, '')`;
     };
     if (tx) await run(tx);
     else await this.db.prisma.$transaction(run);
@@ -73,7 +74,7 @@ export class DbQueue implements JobQueue {
         FROM unnest(string_to_array(${jobIds.join(',')}, ',')::uuid[]) AS ids(id)
         RETURNING 1
       )
-      SELECT count(pg_notify(${CHANNEL}, n::text))::int AS woken
+      SELECT count(pg_notify(${QUEUE_CHANNEL}, n::text))::int AS woken
       FROM generate_series(1, least((SELECT count(*) FROM sent), ${MAX_WAKES_PER_BATCH})) AS n`;
     if (tx) await run(tx);
     else await this.db.prisma.$transaction((t) => run(t));
@@ -178,7 +179,7 @@ export class DbQueue implements JobQueue {
         UPDATE queue_messages
         SET dead_lettered_at = NULL, receive_count = 0, visible_at = now(), receipt_handle = NULL
         WHERE dead_lettered_at IS NOT NULL`,
-      this.db.prisma.$executeRaw`SELECT pg_notify(${CHANNEL}, '')`,
+      this.db.prisma.$executeRaw`SELECT pg_notify(${QUEUE_CHANNEL}, '')`,
     ]);
     this.wakeAll();
     return { moved, dropped };
@@ -220,7 +221,7 @@ export class DbQueue implements JobQueue {
 
   private listen(): void {
     // After a lost LISTEN connection is back, every receiver looks at once for what it missed.
-    this.unlisten ??= this.db.listen(CHANNEL, () => this.wakeOne(), {
+    this.unlisten ??= this.db.listen(QUEUE_CHANNEL, () => this.wakeOne(), {
       onReconnect: () => this.wakeAll(),
     });
     // A failed LISTEN (e.g. connection trouble) leaves the idle poll to find new work; the next

@@ -58,7 +58,7 @@ describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
 
   it('starts writing a line logged while idle on the next turn, not after a timer', async () => {
     const { prisma, count } = countingStatements(t.db.prisma);
-    const log = new JobLogWriter(new JobStore(prisma, noQueue), jobId);
+    const log = new JobLogWriter(new JobStore({ prisma, query: (s) => t.db.query(s) }, noQueue), jobId);
     log.info('one');
     log.info('two'); // same turn: same batch
     expect(count()).toBe(0);
@@ -76,7 +76,7 @@ describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
 
   it('gathers lines logged while a batch is in flight into the next batch, in order', async () => {
     const { prisma, count } = countingStatements(t.db.prisma);
-    const log = new JobLogWriter(new JobStore(prisma, noQueue), jobId);
+    const log = new JobLogWriter(new JobStore({ prisma, query: (s) => t.db.query(s) }, noQueue), jobId);
     log.info('first');
     await turn();
     await turn(); // the first batch is being written now
@@ -96,7 +96,7 @@ describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
   });
 
   it('drain hands the rest to the transition that ends the attempt, after the batch in flight', async () => {
-    const store = new JobStore(t.db.prisma, noQueue);
+    const store = new JobStore(t.db, noQueue);
     const attempt = (await store.claim(jobId, randomUUID(), 30))!;
     const log = new JobLogWriter(store, jobId);
     log.info('early');
@@ -113,7 +113,9 @@ describe.each(dbKinds())('JobLogWriter batching on %s', (kind) => {
 
   it('writes a burst in batches of batchSize with contiguous seqs', async () => {
     const { prisma, count } = countingStatements(t.db.prisma);
-    const log = new JobLogWriter(new JobStore(prisma, noQueue), jobId, { batchSize: 100 });
+    const log = new JobLogWriter(new JobStore({ prisma, query: (s) => t.db.query(s) }, noQueue), jobId, {
+      batchSize: 100,
+    });
     for (let i = 1; i <= 250; i++) log.info(`line ${i}`);
     await log.flush();
     const stored = await lines();

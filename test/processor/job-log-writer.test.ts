@@ -34,7 +34,7 @@ describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
 
   it('keeps levels, messages, timestamps and data (null, nested, bigint, unserialisable)', async () => {
     const id = await newJob();
-    const log = new JobLogWriter(new JobStore(t.db.prisma, noQueue), id);
+    const log = new JobLogWriter(new JobStore(t.db, noQueue), id);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     log.info('plain');
@@ -59,8 +59,8 @@ describe.each(dbKinds())('JobLogWriter on %s', (kind) => {
 
   it('two writers on one job (an attempt and a duplicate delivery) never share a seq', async () => {
     const id = await newJob();
-    const a = new JobLogWriter(new JobStore(t.db.prisma, noQueue), id, { batchSize: 50 });
-    const b = new JobLogWriter(new JobStore(t.db.prisma, noQueue), id, { batchSize: 70 });
+    const a = new JobLogWriter(new JobStore(t.db, noQueue), id, { batchSize: 50 });
+    const b = new JobLogWriter(new JobStore(t.db, noQueue), id, { batchSize: 70 });
     for (let i = 0; i < 600; i++) {
       a.info(`a ${i}`);
       b.info(`b ${i}`);

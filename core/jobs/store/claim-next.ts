@@ -1,6 +1,7 @@
+import { sql } from '../../db/sql.js';
 import { LIVE_CHANNEL } from '../live-events.js';
 import { toClaimedJob, type ClaimedJob, type ClaimedRow } from './claim.js';
-import type { Db, Lease } from './types.js';
+import type { Lease, Sql } from './types.js';
 
 /** A queue message received together with the claim of its job. */
 export interface ClaimedMessage {
@@ -18,7 +19,7 @@ export interface ClaimedMessage {
 }
 
 interface Row extends Partial<ClaimedRow> {
-  message_id: bigint;
+  message_id: string | number | bigint;
   message_job_id: string;
   receipt_handle: string;
   receive_count: number;
@@ -49,13 +50,13 @@ export function startedLine(attempts: number, maxAttempts: number): string {
  *   is left to the processor, which logs why before the attempt starts.
  *
  * Rows are taken FOR UPDATE SKIP LOCKED (messages) and FOR UPDATE in id order (jobs: a cancel or
- * another receive holding a job row is waited for, as `claimJob` does).
+ * another receive holding a job row is waited for, as `claimJob` does). Runs on the raw driver.
  */
 export async function claimNext(
-  db: Db,
+  db: Sql,
   opts: { max: number; leaseSeconds: number; visibilitySeconds: number; maxReceives: number },
 ): Promise<ClaimedMessage[]> {
-  const rows = await db.$queryRaw<Row[]>`
+  const rows = await db.query<Row>(sql`
     WITH dead AS (
       UPDATE queue_messages SET dead_lettered_at = now()
       WHERE dead_lettered_at IS NULL AND visible_at <= now() AND receive_count >= ${opts.maxReceives}
@@ -106,7 +107,7 @@ export async function claimNext(
     FROM msg
     LEFT JOIN claimed c
       ON c.id = msg.job_id AND msg.id = (SELECT min(p.id) FROM picked p WHERE p.job_id = msg.job_id)
-    ORDER BY msg.id`;
+    ORDER BY msg.id`);
   return rows.map((r) => ({
     messageId: String(r.message_id),
     jobId: r.message_job_id,

@@ -26,7 +26,8 @@ export interface ClaimedRow {
   cancel_requested: boolean;
   input_key: string | null;
   input_name: string | null;
-  input_size: bigint | null;
+  /** int8: a bigint (Prisma), a string (pg) or a number (PGlite). */
+  input_size: string | number | bigint | null;
   input_sha256: string | null;
 }
 

@@ -1,6 +1,8 @@
 import type { Job } from '../../db/generated/client.js';
+import { sql } from '../../db/sql.js';
+import { MAX_WAKES_PER_BATCH, QUEUE_CHANNEL } from '../../queue/db-queue.js';
 import type { JobInsert } from './create.js';
-import { jsonText, type Db } from './types.js';
+import { jsonText, toBigInt, type Db, type Sql } from './types.js';
 
 /**
  * Frees the Idempotency-Keys among `jobs` whose holder is older than `ttlMs`, in one statement
@@ -28,11 +30,29 @@ export async function releaseIdempotencyKeys(
  * then commits, or by an earlier job of this same list) is skipped, not an error: `ON CONFLICT …
  * DO NOTHING` keeps one item's key from aborting the others. Returns the rows inserted, by id;
  * a job of `jobs` missing from the map was skipped for its key.
+ *
+ * With `queue` (a queue in the job database, jobs without an Idempotency-Key: every one is
+ * inserted), each job's queue message is inserted by the same statement, with its wake-ups
+ * (as `DbQueue.sendMany`'s: delivered on commit, at most MAX_WAKES_PER_BATCH distinct ones): one
+ * round trip and no transaction around it.
  */
-export async function insertJobs(db: Db, jobs: readonly JobInsert[]): Promise<Map<string, Job>> {
+export async function insertJobs(
+  db: Sql,
+  jobs: readonly JobInsert[],
+  opts: { queue?: boolean } = {},
+): Promise<Map<string, Job>> {
   if (jobs.length === 0) return new Map();
+  if (opts.queue && jobs.some((j) => j.idempotencyKey !== null))
+    throw new Error('insertJobs queues only jobs without an Idempotency-Key (each one is inserted)');
+  // The ids go as one comma-separated text (uuids hold no commas), as DbQueue.sendMany's do.
+  const queued = opts.queue ? jobs.map((j) => j.id).join(',') : '';
   // Every column, under Prisma's field names: the rows are the model's `Job`.
-  const rows = await db.$queryRaw<Job[]>`
+  const rows = await db.query<RawJob>(sql`
+    WITH queued AS (
+      INSERT INTO queue_messages (job_id)
+      SELECT unnest(string_to_array(${queued}, ',')::uuid[])
+      RETURNING pg_notify(${QUEUE_CHANNEL}, (id % ${MAX_WAKES_PER_BATCH})::text)
+    )
     INSERT INTO jobs (id, type, params, owner_id, max_attempts, idempotency_key,
                       input_key, input_name, input_size, input_sha256, schedule_id, schedule_tick_at)
     SELECT u.id, u.type, u.params::jsonb, u.owner_id, u.max_attempts, u.idempotency_key,
@@ -65,6 +85,23 @@ export async function insertJobs(db: Db, jobs: readonly JobInsert[]): Promise<Ma
       dead_letter_message_id AS "deadLetterMessageId", cancel_requested_at AS "cancelRequestedAt",
       log_seq AS "logSeq", schedule_id::text AS "scheduleId", schedule_tick_at AS "scheduleTickAt",
       created_at AS "createdAt", started_at AS "startedAt",
-      finished_at AS "finishedAt", updated_at AS "updatedAt"`;
-  return new Map(rows.map((r) => [r.id, r]));
+      finished_at AS "finishedAt", updated_at AS "updatedAt"`);
+  return new Map(rows.map((r) => [r.id, toJob(r)]));
+}
+
+/** A `Job` as a driver reads it: its int8 columns as strings (pg), numbers (PGlite) or bigints. */
+type Int8 = string | number | bigint;
+type RawJob = Omit<Job, 'inputSize' | 'progressDone' | 'progressTotal'> & {
+  inputSize: Int8 | null;
+  progressDone: Int8 | null;
+  progressTotal: Int8 | null;
+};
+
+function toJob(r: RawJob): Job {
+  return {
+    ...r,
+    inputSize: toBigInt(r.inputSize),
+    progressDone: toBigInt(r.progressDone),
+    progressTotal: toBigInt(r.progressTotal),
+  };
 }

@@ -1,4 +1,5 @@
-import type { Prisma } from '../../db/database.js';
+import type { Database, Prisma } from '../../db/database.js';
+import type { SqlStatement } from '../../db/sql.js';
 
 /** A Prisma interactive transaction. */
 export type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
@@ -8,6 +9,23 @@ export type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
  * every transition can run alone or inside a caller's transaction.
  */
 export type Db = Pick<Tx, '$executeRaw' | '$queryRaw'>;
+
+/**
+ * What a hot-path transition runs on: one statement (core/db/sql.ts) on the raw driver, without
+ * Prisma's client (`Database.query`), or inside a caller's Prisma transaction (`inTransaction`).
+ * Rows come as the driver gives them: read int8 columns with `toBigInt`/`Number`.
+ */
+export type Sql = Pick<Database, 'query'>;
+
+/** A Prisma transaction as a `Sql`: the statement runs in it. */
+export function inTransaction(tx: Pick<Tx, '$queryRawUnsafe'>): Sql {
+  return { query: <R>(s: SqlStatement) => tx.$queryRawUnsafe<R[]>(s.text, ...s.values) };
+}
+
+/** An int8 column as a bigint, whichever driver read it (a string, a number or a bigint). */
+export function toBigInt(v: string | number | bigint | null): bigint | null {
+  return v === null ? null : BigInt(v);
+}
 
 /**
  * The claim of one attempt: the job and the token its claim wrote. Every write an attempt makes is

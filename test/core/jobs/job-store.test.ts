@@ -22,7 +22,7 @@ describe.each(dbKinds())('JobStore on %s', (kind) => {
   beforeAll(async () => {
     t = await openTestDatabase(kind);
     queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
-    store = new JobStore(t.db.prisma, queue);
+    store = new JobStore(t.db, queue);
   });
   afterAll(async () => {
     await queue.close();
@@ -144,6 +144,39 @@ describe.each(dbKinds())('JobStore on %s', (kind) => {
       expect(await store.createMany([], { idempotencyTtlMs: DAY_MS })).toEqual([]);
     });
 
+    it('without a key or a quota: the rows, their messages and the wake-up in one statement', async () => {
+      let statements = 0;
+      const counted = new JobStore(
+        {
+          prisma: t.db.prisma,
+          query: (s) => {
+            statements++;
+            return t.db.query(s);
+          },
+        },
+        queue,
+      );
+      let wake!: () => void;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const unlisten = await t.db.listen('jobs_queue', () => wake());
+      try {
+        const jobs = [
+          insert(),
+          insert({ input: { key: 'inputs/y', name: 'y.csv', size: 7, sha256: 'e'.repeat(64) } }),
+        ];
+        const out = await counted.createMany(jobs, { idempotencyTtlMs: DAY_MS });
+        expect(statements).toBe(1);
+        for (const [i, o] of out.entries()) {
+          if (o.kind !== 'created') throw new Error('not created');
+          expect(o.job).toEqual(await row(jobs[i].id));
+          expect(await messages(jobs[i].id)).toHaveLength(1);
+        }
+        await woken; // a receiver waiting on the queue's channel hears of them
+      } finally {
+        await unlisten();
+      }
+    });
+
     it('skips a job whose key is held (live, or earlier in the list) without aborting the others; frees an expired key', async () => {
       const live = await created({ key: 'live' });
       const old = await created({ key: 'old' });
@@ -204,7 +237,7 @@ describe.each(dbKinds())('JobStore on %s', (kind) => {
     });
 
     it('writes nothing when the transaction fails (the rows and their messages roll back together)', async () => {
-      const failing = new JobStore(t.db.prisma, {
+      const failing = new JobStore(t.db, {
         send: () => Promise.reject(new Error('unused')),
         sendMany: async (ids, tx) => {
           await queue.sendMany(ids, tx);
@@ -390,6 +423,76 @@ describe.each(dbKinds())('JobStore on %s', (kind) => {
       });
       expect((await row(lease.jobId)).finishedAt).not.toBeNull();
       expect(await logs(lease.jobId)).toEqual([[1, 'info', 'done']]);
+    });
+
+    /** A store whose raw statements are counted. */
+    function countedStore() {
+      const counter = { statements: 0 };
+      const store = new JobStore(
+        {
+          prisma: t.db.prisma,
+          query: (s) => {
+            counter.statements++;
+            return t.db.query(s);
+          },
+        },
+        queue,
+      );
+      return { store, counter };
+    }
+    const claimAll = (s: JobStore, max: number) =>
+      s.claimNext({ max, leaseSeconds: 30, visibilitySeconds: 45 });
+
+    it('complete: ends that arrive together share one statement, each guarded by its own lease', async () => {
+      const { store: counted, counter } = countedStore();
+      const ids = [await created(), await created(), await created()];
+      const [a, b, c] = (await claimAll(counted, 3)).map((m) => m.claimed!.lease);
+      const stale = { ...c, token: randomUUID() }; // an attempt that lost its lease (c's delivery)
+      counter.statements = 0;
+      const outs = await Promise.all([
+        counted.complete(a, { result: 'a', progress: { done: 1, total: 1 } }, [line('info', 'a done')]),
+        counted.complete(b, { result: 'b' }, [line('info', 'b 1'), line('info', 'b 2')]),
+        counted.complete(stale, { result: 'stale' }, [line('warn', 'stale')]),
+      ]);
+      expect(outs).toEqual([true, true, false]);
+      // The first commits at once (nothing in flight), the two that came meanwhile together.
+      expect(counter.statements).toBe(2);
+      expect(await row(ids[0])).toMatchObject({
+        status: 'COMPLETED',
+        result: 'a',
+        progressDone: 1n,
+        leaseToken: null,
+      });
+      expect(await row(ids[1])).toMatchObject({ status: 'COMPLETED', result: 'b', progressDone: null });
+      expect(await row(ids[2])).toMatchObject({ status: 'RUNNING', result: null, leaseToken: c.token });
+      expect(await logs(ids[0])).toEqual([
+        [1, 'info', 'attempt 1 of 3 started'],
+        [2, 'info', 'a done'],
+      ]);
+      expect((await logs(ids[1])).map(([seq, , m]) => [seq, m])).toEqual([
+        [1, 'attempt 1 of 3 started'],
+        [2, 'b 1'],
+        [3, 'b 2'],
+      ]);
+      // A stale attempt's lines are still written, and its delivery is done with.
+      expect((await logs(ids[2])).map(([, , m]) => m)).toEqual(['attempt 1 of 3 started', 'stale']);
+      for (const id of ids) expect(await messages(id)).toEqual([]);
+    });
+
+    it('complete: two ends of one job in one group are written one after the other', async () => {
+      const id = await created();
+      const [m] = await claimAll(store, 1);
+      const current = m.claimed!.lease;
+      const first = await running(); // another job, whose end goes first
+      const stale = { ...current, token: randomUUID() };
+      const outs = await Promise.all([
+        store.complete(first, { result: 0 }, []),
+        store.complete(stale, { result: 'stale' }, [line('warn', 'stale end')]),
+        store.complete(current, { result: 'ok' }, [line('info', 'real end')]),
+      ]);
+      expect(outs).toEqual([true, false, true]);
+      expect(await row(id)).toMatchObject({ status: 'COMPLETED', result: 'ok', logSeq: 3 });
+      expect((await logs(id)).map(([seq]) => seq)).toEqual([1, 2, 3]);
     });
 
     it('fail: FAILED with error and data, not dead-lettered', async () => {

@@ -29,11 +29,7 @@ describe.each(dbKinds())('JobsService.list pages on %s', (kind) => {
   beforeAll(async () => {
     t = await openTestDatabase(kind);
     queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 3 });
-    jobs = new JobsService(
-      t.db.prisma,
-      new JobStore(t.db.prisma, queue),
-      new JobTypeRegistry(builtinHandlers),
-    );
+    jobs = new JobsService(t.db.prisma, new JobStore(t.db, queue), new JobTypeRegistry(builtinHandlers));
     await t.db.prisma.user.create({ data: { id: owner.userId, name: 'pager' } });
     await t.db.prisma.user.create({ data: { id: other, name: 'other' } });
     // Four timestamps, five jobs each (ties), interleaved with another owner's jobs.

@@ -43,7 +43,7 @@ describe.each(dbKinds())('ScheduleTicker on %s', (kind) => {
     const db = o.db ?? t.db;
     return new ScheduleTicker({
       db,
-      store: new JobStore(db.prisma, o.queue ?? queue),
+      store: new JobStore(db, o.queue ?? queue),
       types: o.reg ?? types,
       logger,
       maxActiveJobsPerUser: o.maxActive ?? 0,
@@ -59,7 +59,7 @@ describe.each(dbKinds())('ScheduleTicker on %s', (kind) => {
   beforeAll(async () => {
     t = await openTestDatabase(kind);
     queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
-    store = new JobStore(t.db.prisma, queue);
+    store = new JobStore(t.db, queue);
     service = new SchedulesService(t.db.prisma, types, clock);
     if (kind === 'postgres') {
       for (let i = 0; i < 2; i++) {

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// CPU per POST /api/jobs: the API server's own CPU time (utime + stime from /proc) per request,
+// for `--requests` JSON submits of a noop job, `--in-flight` at a time, against `jobs server
+// --no-worker` on a scratch PostgreSQL database. What bench:throughput's REST row spends in the
+// API process, measured without the workers beside it.
+//
+//   node bench/post-cost.mjs [--requests 2000] [--in-flight 8] [--baseline DIR] [--cpu-prof DIR]
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  api,
+  cleanup,
+  cpuMsOf,
+  lightApi,
+  DEFAULT_PG,
+  printContext,
+  printTable,
+  ROOT,
+  scratchDatabase,
+  startJobsServer,
+} from './lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '2000' },
+    'in-flight': { type: 'string', default: '8' },
+    baseline: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    // The submitter: fetch (as bench:throughput's REST row before), or node:http keep-alive.
+    client: { type: 'string', default: 'fetch' },
+    postgres: { type: 'string', default: DEFAULT_PG },
+  },
+});
+const N = Number(values.requests);
+const IN_FLIGHT = Number(values['in-flight']);
+const cpuMs = cpuMsOf;
+
+/** CPU of every PostgreSQL process on this machine (the local server), in ms. */
+function postgresCpuMs() {
+  let total = 0;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += cpuMs(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
+async function run(root) {
+  const db = await scratchDatabase(values.postgres);
+  const nodeArgs = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+  const server = await startJobsServer({
+    env: { DATABASE_URL: db.url },
+    args: ['--no-worker'],
+    bin: path.join(root, 'bin', 'run.js'),
+    nodeArgs,
+  });
+  try {
+    const call = (values.client === 'http' ? lightApi : api)(server.url, server.token);
+    const burst = async (n) => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: IN_FLIGHT }, async () => {
+          while (next++ < n) await call('POST', '/api/jobs', { type: 'noop' });
+        }),
+      );
+    };
+    await burst(200); // warm-up: JIT, pool connections, prepared statements
+    const cpu0 = cpuMs(server.pid);
+    const pg0 = postgresCpuMs();
+    const client0 = process.cpuUsage();
+    const t0 = performance.now();
+    await burst(N);
+    const secs = (performance.now() - t0) / 1000;
+    const client = process.cpuUsage(client0);
+    const pgMs = (postgresCpuMs() - pg0) / N;
+    return {
+      serverMs: (cpuMs(server.pid) - cpu0) / N,
+      clientMs: (client.user + client.system) / 1000 / N,
+      rate: N / secs,
+      pgMs,
+    };
+  } finally {
+    await server.stop();
+    await db.drop();
+  }
+}
+
+const rows = [['this checkout', ROOT]];
+if (values.baseline) rows.push(['baseline', path.resolve(values.baseline)]);
+const results = [];
+try {
+  printContext(
+    `POST /api/jobs cost: ${N} requests, ${IN_FLIGHT} in flight, client ${values.client}, jobs server --no-worker, PostgreSQL`,
+  );
+  for (const [name, root] of rows) results.push([name, await run(root)]);
+} finally {
+  await cleanup();
+}
+printTable(
+  [
+    'server',
+    'requests/s',
+    'API server CPU per request',
+    `client CPU per request (${values.client})`,
+    'PostgreSQL CPU per request (whole server)',
+  ],
+  results.map(([name, r]) => [
+    name,
+    r.rate.toFixed(0),
+    `${r.serverMs.toFixed(2)} ms`,
+    `${r.clientMs.toFixed(2)} ms`,
+    `${r.pgMs.toFixed(2)} ms`,
+  ]),
+);
