@@ -11,7 +11,7 @@ import { followJob, waitForJob } from '../lib/follow.js';
 import { formatLogLine, formatProgress, jobSummary } from '../lib/format.js';
 import { directUpload, directUploadThreshold } from '../lib/direct-upload.js';
 import { buildMultipart } from '../lib/multipart.js';
-import { mergeParams } from '../lib/params.js';
+import { mergeParams, paramFlags } from '../lib/params.js';
 import { progressBar, type Spinner } from '../lib/spinner.js';
 
 export default class Submit extends BaseCommand {
@@ -40,13 +40,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       char: 't',
       description: 'job type (see `jobs types`); with --batch, the type of lines that give none',
     }),
-    param: Flags.string({
-      char: 'p',
-      description: 'a parameter as key=value (repeatable); the value is parsed as JSON when it parses',
-      multiple: true,
-      multipleNonGreedy: true,
-    }),
-    'params-json': Flags.string({ description: 'all parameters as a JSON object' }),
+    ...paramFlags,
     'idempotency-key': Flags.string({
       description: 'submitting again with the same key returns the same job',
     }),

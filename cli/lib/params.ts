@@ -1,4 +1,16 @@
+import { Flags } from '@oclif/core';
 import { UsageError } from './errors.js';
+
+/** The flags that give a job's params (`jobs submit`, `jobs schedules create`); see `mergeParams`. */
+export const paramFlags = {
+  param: Flags.string({
+    char: 'p',
+    description: 'a parameter as key=value (repeatable); the value is parsed as JSON when it parses',
+    multiple: true,
+    multipleNonGreedy: true,
+  }),
+  'params-json': Flags.string({ description: 'all parameters as a JSON object' }),
+};
 
 /** `"3"` → 3, `"[1,2]"` → [1,2], `"true"` → true, `"hello"` → "hello" (JSON when it parses). */
 export function parseParamValue(raw: string): unknown {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
-import { mergeParams } from '../../lib/params.js';
+import { mergeParams, paramFlags } from '../../lib/params.js';
 
 export default class SchedulesCreate extends BaseCommand {
   static override summary = 'Create a cron schedule: a job of --type at every tick.';
@@ -20,13 +20,7 @@ export default class SchedulesCreate extends BaseCommand {
       required: true,
     }),
     type: Flags.string({ char: 't', description: 'job type (see `jobs types`)', required: true }),
-    param: Flags.string({
-      char: 'p',
-      description: 'a parameter as key=value (repeatable); the value is parsed as JSON when it parses',
-      multiple: true,
-      multipleNonGreedy: true,
-    }),
-    'params-json': Flags.string({ description: 'all parameters as a JSON object' }),
+    ...paramFlags,
     name: Flags.string({ description: 'a label for the schedule' }),
     timezone: Flags.string({ description: 'IANA time zone of the expression (default UTC)' }),
     missed: Flags.string({
