@@ -335,7 +335,8 @@ describe.each(dbKinds())('JobStore on %s', (kind) => {
       const id = await created();
       await next(1);
       await expire(id);
-      await t.db.prisma.$executeRaw`UPDATE queue_messages SET visible_at = now() WHERE job_id = ${id}::uuid`;
+      await t.db.prisma
+        .$executeRaw`UPDATE queue_messages SET visible_at = now() - interval '1 second' WHERE job_id = ${id}::uuid`;
       const [again] = await next(1);
       expect(again.claimed).toMatchObject({
         startedLogged: false,
