@@ -10,6 +10,9 @@ export interface UploadedJob {
   params: unknown;
   /** The `maxAttempts` field, as sent (the route validates it). */
   maxAttempts?: string;
+  /** The `delay` / `runAt` fields, as sent (JobsService checks them). */
+  delay?: string;
+  runAt?: string;
   input?: { key: string; name: string; size: number; sha256: string };
 }
 
@@ -157,7 +160,14 @@ function parse(
         const { type, params } = typeAndParams();
         if (input) opts.validate(type, params, true);
         opts.checkFields?.(fields);
-        resolve({ type, params, input, maxAttempts: fields.maxAttempts });
+        resolve({
+          type,
+          params,
+          input,
+          maxAttempts: fields.maxAttempts,
+          delay: fields.delay,
+          runAt: fields.runAt,
+        });
       } catch (err) {
         fail(err);
       }

@@ -55,6 +55,10 @@ export const createJobBody = z.object({
   uploadId: z.string().uuid('uploadId must be a uuid').optional(),
   /** Overrides the job type's maxAttempts for this job. */
   maxAttempts: maxAttemptsSchema.optional(),
+  /** A delayed job: "90s", "10m", "2h", "7d" from now (core/jobs/run-at.ts checks it)… */
+  delay: z.string({ error: 'delay must be a string such as "10m"' }).max(20).optional(),
+  /** …or an ISO 8601 time with its zone. */
+  runAt: z.string({ error: 'runAt must be an ISO 8601 string' }).max(40).optional(),
 });
 
 /** The most jobs one POST /api/jobs/batch may hold. */
@@ -65,7 +69,7 @@ const notYet = (field: string) =>
   z
     .unknown()
     .refine((v) => v === undefined, {
-      message: `${field} is not supported by this server yet (scheduling: delay, runAt, priority); send the job without it`,
+      message: `${field} is not supported by this server yet; send the job without it`,
     })
     .optional();
 
@@ -90,8 +94,8 @@ export const batchJobItem = z.strictObject(
         message: 'a batch job takes no input file; create jobs with files one by one (POST /api/jobs)',
       })
       .optional(),
-    delay: notYet('delay'),
-    runAt: notYet('runAt'),
+    delay: createJobBody.shape.delay,
+    runAt: createJobBody.shape.runAt,
     priority: notYet('priority'),
   },
   {
@@ -324,6 +328,9 @@ export const jobResponse = z
       .describe(
         'the tick of its schedule this job is for (a job caught up after downtime names the tick it stands for); null when submitted directly',
       ),
+    runAt: isoDate
+      .nullable()
+      .describe('a delayed job (`delay` or `runAt` at submit) starts no sooner than this; null: at once'),
   })
   .register(responseSchemas, { id: 'Job' });
 

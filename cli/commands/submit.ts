@@ -14,6 +14,13 @@ import { buildMultipart } from '../lib/multipart.js';
 import { mergeParams, paramFlags } from '../lib/params.js';
 import { progressBar, type Spinner } from '../lib/spinner.js';
 
+/** What a job may be given besides its type, params and file: fields of POST /api/jobs. */
+interface JobOptions {
+  maxAttempts?: number;
+  delay?: string;
+  runAt?: string;
+}
+
 export default class Submit extends BaseCommand {
   static override summary = 'Create a job, uploading FILE as its input; prints the job id.';
   static override description = `The file is streamed from disk (multipart/form-data) with a progress bar on a terminal.
@@ -49,12 +56,20 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       min: 1,
       max: 20,
     }),
+    delay: Flags.string({
+      description: 'start the job no sooner than this from now: 90s, 10m, 2h, 7d',
+      exclusive: ['run-at'],
+    }),
+    'run-at': Flags.string({
+      description:
+        'start the job no sooner than this time: ISO 8601 with its zone, e.g. 2026-12-01T09:00:00Z',
+    }),
     wait: Flags.boolean({ description: 'wait until the job ends' }),
     follow: Flags.boolean({ description: 'stream the job logs until it ends (implies --wait)' }),
     batch: Flags.string({
       description: 'submit many jobs: one JSON object per line (type, params, idempotencyKey); - reads stdin',
       helpValue: 'FILE.ndjson',
-      exclusive: ['param', 'params-json', 'idempotency-key', 'wait', 'follow'],
+      exclusive: ['param', 'params-json', 'idempotency-key', 'wait', 'follow', 'delay', 'run-at'],
     }),
   };
 
@@ -67,11 +82,15 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     if (flags.type === undefined) throw new UsageError('Missing required flag type (or --batch FILE.ndjson)');
     const params = mergeParams(flags.param ?? [], flags['params-json']);
     const key = flags['idempotency-key'];
-    const maxAttempts = flags['max-attempts'];
+    const options: JobOptions = {
+      maxAttempts: flags['max-attempts'],
+      delay: flags.delay,
+      runAt: flags['run-at'],
+    };
 
     const job = args.file
-      ? await this.upload(args.file, flags.type, params, key, maxAttempts)
-      : await this.api.createJob({ type: flags.type, params, maxAttempts }, key);
+      ? await this.upload(args.file, flags.type, params, key, options)
+      : await this.api.createJob({ type: flags.type, params, ...options }, key);
 
     if (!flags.wait && !flags.follow) {
       if (this.json) this.printJson(job);
@@ -149,8 +168,8 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     file: string,
     type: string,
     params: Record<string, unknown>,
-    key?: string,
-    maxAttempts?: number,
+    key: string | undefined,
+    options: JobOptions,
   ): Promise<Job> {
     let size: number;
     try {
@@ -162,14 +181,16 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     }
     const filename = path.basename(file);
     if (size > directUploadThreshold())
-      return this.uploadDirect(file, filename, size, type, params, key, maxAttempts);
+      return this.uploadDirect(file, filename, size, type, params, key, options);
     const spinner = this.spinner(`Uploading ${filename} ${progressBar(0, size)}`);
     const started = Date.now();
     const body = buildMultipart(
       [
         { name: 'type', value: type },
         { name: 'params', value: JSON.stringify(params) },
-        ...(maxAttempts === undefined ? [] : [{ name: 'maxAttempts', value: String(maxAttempts) }]),
+        ...Object.entries(options)
+          .filter(([, value]) => value !== undefined)
+          .map(([name, value]) => ({ name, value: String(value) })),
         { name: 'file', filename, path: file, size },
       ],
       {
@@ -195,8 +216,8 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     size: number,
     type: string,
     params: Record<string, unknown>,
-    key?: string,
-    maxAttempts?: number,
+    key: string | undefined,
+    options: JobOptions,
   ): Promise<Job> {
     const spinner = this.spinner(`Uploading ${filename} ${progressBar(0, size)}`);
     try {
@@ -212,7 +233,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
           );
         },
       });
-      return await this.api.createJob({ type, params, uploadId, maxAttempts }, key);
+      return await this.api.createJob({ type, params, uploadId, ...options }, key);
     } finally {
       spinner.stop();
     }

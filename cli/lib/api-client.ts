@@ -109,7 +109,14 @@ export class ApiClient {
   // --- jobs -------------------------------------------------------------------------------
 
   createJob(
-    input: { type: string; params: Record<string, unknown>; uploadId?: string; maxAttempts?: number },
+    input: {
+      type: string;
+      params: Record<string, unknown>;
+      uploadId?: string;
+      maxAttempts?: number;
+      delay?: string;
+      runAt?: string;
+    },
     idempotencyKey?: string,
   ): Promise<Job> {
     return this.request<Job>('POST', '/api/jobs', {

@@ -98,6 +98,8 @@ export function formatJobDetails(job: Job): string {
       ? ([['schedule', `${job.scheduleId} (tick ${job.scheduleTickAt ?? '-'})`]] as [string, string][])
       : []),
     ['created', job.createdAt ?? '-'],
+    // Absent from servers older than delayed jobs.
+    ...(job.runAt ? ([['runs at', job.runAt]] as [string, string][]) : []),
     ['started', job.startedAt ?? '-'],
     ['finished', job.finishedAt ?? '-'],
     ['updated', job.updatedAt ?? '-'],

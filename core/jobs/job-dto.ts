@@ -28,6 +28,8 @@ export interface JobDto {
   scheduleId: string | null;
   /** The tick of `scheduleId` this job is for (a late or caught-up job still names its tick). */
   scheduleTickAt: string | null;
+  /** A delayed job starts no sooner than this (`delay` / `runAt` at submit); null: at once. */
+  runAt: string | null;
 }
 
 export interface JobLogDto {
@@ -67,6 +69,7 @@ export function toJobDto(j: JobRow): JobDto {
     // `?? null`: rows some queries select column by column may leave it out.
     scheduleId: j.scheduleId ?? null,
     scheduleTickAt: j.scheduleTickAt?.toISOString() ?? null,
+    runAt: j.runAt?.toISOString() ?? null,
   };
 }
 

@@ -11,7 +11,7 @@ import { cancelAttempt, requestCancel, type CancelRequest } from './store/cancel
 import { claimJob, type ClaimedJob } from './store/claim.js';
 import { claimNext, startedLine } from './store/claim-next.js';
 import { completeJobs, type Completion } from './store/complete.js';
-import { insertJob, releaseIdempotencyKey, type JobInsert } from './store/create.js';
+import { delaySecondsOf, insertJob, releaseIdempotencyKey, type JobInsert } from './store/create.js';
 import { insertJobs, releaseIdempotencyKeys } from './store/create-many.js';
 import { failJob } from './store/fail.js';
 import { gaveUpReason, giveUpJob } from './store/give-up.js';
@@ -135,7 +135,7 @@ export class JobStore {
       await opts.guard?.(tx);
       const input = opts.input ? await opts.input(tx) : (job.input ?? null);
       const created = await insertJob(tx, { ...job, input });
-      await this.queue.send(created.id, tx);
+      await this.queue.send(created.id, tx, { delaySeconds: delaySecondsOf(job) });
       return created;
     });
     this.queue.afterCommit?.();
@@ -170,7 +170,12 @@ export class JobStore {
     },
   ): Promise<CreateOutcome[]> {
     if (jobs.length === 0) return [];
-    if (this.queue.claimSettings && !opts.admit && jobs.every((j) => j.idempotencyKey === null)) {
+    const now = Date.now();
+    if (
+      this.queue.claimSettings &&
+      !opts.admit &&
+      jobs.every((j) => j.idempotencyKey === null && delaySecondsOf(j, now) === 0)
+    ) {
       const rows = await insertJobs(this.db, jobs, { queue: true });
       this.queue.afterCommit?.();
       return jobs.map((j): CreateOutcome => ({ kind: 'created', job: rows.get(j.id)! }));
@@ -182,7 +187,12 @@ export class JobStore {
         inTransaction(tx),
         jobs.filter((_, i) => admitted[i]),
       );
-      if (rows.size > 0) await this.queue.sendMany([...rows.keys()], tx);
+      // Messages at once for the jobs due now; a delayed job's message is held until its runAt.
+      const inserted = jobs.filter((j) => rows.has(j.id));
+      const due = inserted.filter((j) => delaySecondsOf(j, now) === 0).map((j) => j.id);
+      if (due.length > 0) await this.queue.sendMany(due, tx);
+      for (const j of inserted.filter((j) => delaySecondsOf(j, now) > 0))
+        await this.queue.send(j.id, tx, { delaySeconds: delaySecondsOf(j, now) });
       return jobs.map((j, i): CreateOutcome => {
         if (!admitted[i]) return { kind: 'refused' };
         const job = rows.get(j.id);

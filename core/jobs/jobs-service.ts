@@ -22,6 +22,7 @@ import {
   type IdempotentRequest,
 } from './idempotency.js';
 import type { JobTypeRegistry } from './job-types.js';
+import { runAtFrom } from './run-at.js';
 import { admitWithinQuota, checkActiveJobsQuota, quotaExceeded } from './quota.js';
 
 export interface NewJob {
@@ -35,6 +36,9 @@ export interface NewJob {
   idempotencyKey?: string;
   /** Overrides the type's maxAttempts for this job (validated by the route: 1..MAX_ATTEMPTS_LIMIT). */
   maxAttempts?: number;
+  /** A delayed job: from now ("10m") or at a time (ISO 8601); see core/jobs/run-at.ts. */
+  delay?: string;
+  runAt?: string;
 }
 
 /** One job of a batch (POST /api/jobs/batch): no input file; its shape already checked. */
@@ -44,6 +48,8 @@ export interface NewBatchJob {
   idempotencyKey?: string;
   /** Overrides the type's maxAttempts (validated by the route: 1..MAX_ATTEMPTS_LIMIT). */
   maxAttempts?: number;
+  delay?: string;
+  runAt?: string;
 }
 
 /**
@@ -137,6 +143,7 @@ export class JobsService {
   async create(owner: Principal, job: NewJob): Promise<{ job: JobDto; created: boolean }> {
     this.require(owner, 'job:Create');
     const params = this.validate(job.type, job.params, job.input !== undefined || job.uploadId !== undefined);
+    const runAt = runAtFrom(job);
     const handler = this.types.find(job.type)!;
     const maxAttempts = job.maxAttempts ?? handler.maxAttempts ?? 3;
     const asked = { ...job, params, maxAttempts };
@@ -150,6 +157,7 @@ export class JobsService {
       maxAttempts,
       idempotencyKey: job.idempotencyKey ?? null,
       input: job.input ?? null,
+      runAt,
     };
     if (!job.uploadId) {
       // Group-committed: requests that arrive while a create commits share the next transaction.
@@ -202,6 +210,7 @@ export class JobsService {
     items.forEach((item, index) => {
       try {
         const params = this.validate(item.type, item.params, false);
+        const runAt = runAtFrom(item);
         const maxAttempts = item.maxAttempts ?? this.types.find(item.type)!.maxAttempts ?? 3;
         const key = item.idempotencyKey;
         valid.push({
@@ -216,6 +225,7 @@ export class JobsService {
             maxAttempts,
             idempotencyKey: key ?? null,
             input: null,
+            runAt,
           },
         });
       } catch (err) {

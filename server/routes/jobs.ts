@@ -24,6 +24,7 @@ import { streamJobList, streamJobLogs, wantsEventStream } from '../live.js';
 import { JobListFeed } from '../job-list-feed.js';
 import type { StreamGuard } from '../stream-guard.js';
 import type { Principal } from '../../core/auth/principal.js';
+import { runAtFrom } from '../../core/jobs/run-at.js';
 
 /** The list feed reads changed jobs as an admin's `all=true` list would; each stream then filters. */
 const FEED_READER: Principal = {
@@ -94,6 +95,7 @@ export function jobsRouter(deps: {
         checkFields: (fields) => {
           if (fields.maxAttempts !== undefined)
             parseOr400(maxAttemptsField, fields.maxAttempts, 'maxAttempts');
+          runAtFrom({ delay: fields.delay, runAt: fields.runAt });
         },
       });
       try {
@@ -108,6 +110,8 @@ export function jobsRouter(deps: {
           input: upload.input,
           idempotencyKey,
           maxAttempts,
+          delay: upload.delay,
+          runAt: upload.runAt,
         });
         if (!created) await deps.blobs.delete(upload.input?.key ?? '').catch(() => {});
         res.status(created ? 201 : 200).json(job);
@@ -129,6 +133,8 @@ export function jobsRouter(deps: {
       uploadId: body.uploadId,
       idempotencyKey,
       maxAttempts: body.maxAttempts,
+      delay: body.delay,
+      runAt: body.runAt,
     });
     res.status(created ? 201 : 200).json(job);
   });

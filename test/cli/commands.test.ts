@@ -169,6 +169,18 @@ describe('submit', () => {
     });
   });
 
+  it('--delay and --run-at go in the request; both at once is a usage error', async () => {
+    api.json('POST', '/api/jobs', 201, makeJob());
+    expect((await jobs(['submit', '--type', 'noop', '--delay', '10m'])).code).toBe(0);
+    expect(JSON.parse(api.requests[0].body!.toString())).toEqual({ type: 'noop', params: {}, delay: '10m' });
+    const at = '2026-12-01T09:00:00Z';
+    expect((await jobs(['submit', '--type', 'noop', '--run-at', at])).code).toBe(0);
+    expect(JSON.parse(api.requests[1].body!.toString())).toMatchObject({ runAt: at });
+    const both = await jobs(['submit', '--type', 'noop', '--delay', '1m', '--run-at', at]);
+    expect(both.code).toBe(2);
+    expect(api.requests).toHaveLength(2);
+  });
+
   it('--json prints the job', async () => {
     const job = makeJob();
     api.json('POST', '/api/jobs', 201, job);

@@ -87,7 +87,7 @@ describe('jobs submit --batch', () => {
       '[1, 2]',
       { type: 'nope' },
       { params: {} },
-      { type: 'noop', delay: '10m' },
+      { type: 'noop', delay: 'later' },
       { type: 'noop', params: { logLines: 1 } },
     ]);
     const r = await jobs(['submit', '--batch', file, '--json']);
@@ -106,7 +106,7 @@ describe('jobs submit --batch', () => {
     expect(out[2].error.message).toBe('line 3 is not a JSON object like {"type":"noop","params":{}}');
     expect(out[3].error.message).toMatch(/^unknown job type "nope"; valid types: /);
     expect(out[4].error.message).toBe('type: type is required');
-    expect(out[5].error.message).toMatch(/^delay: delay is not supported by this server yet/);
+    expect(out[5].error.message).toMatch(/^delay must be a whole number and a unit/);
     expect(await jobCount()).toBe(2);
 
     // For people (stdout not a terminal): tab-separated rows, and a summary on stderr.

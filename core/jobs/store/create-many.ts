@@ -1,7 +1,7 @@
 import type { Job } from '../../db/generated/client.js';
 import { sql } from '../../db/sql.js';
 import { MAX_WAKES_PER_BATCH, QUEUE_CHANNEL } from '../../queue/db-queue.js';
-import type { JobInsert } from './create.js';
+import { delaySecondsOf, type JobInsert } from './create.js';
 import { jsonText, toBigInt, type Db, type Sql } from './types.js';
 
 /**
@@ -42,8 +42,10 @@ export async function insertJobs(
   opts: { queue?: boolean } = {},
 ): Promise<Map<string, Job>> {
   if (jobs.length === 0) return new Map();
-  if (opts.queue && jobs.some((j) => j.idempotencyKey !== null))
-    throw new Error('insertJobs queues only jobs without an Idempotency-Key (each one is inserted)');
+  if (opts.queue && jobs.some((j) => j.idempotencyKey !== null || delaySecondsOf(j) > 0))
+    throw new Error(
+      'insertJobs queues only jobs without an Idempotency-Key or a delay (each one is inserted at once)',
+    );
   // The ids go as one comma-separated text (uuids hold no commas), as DbQueue.sendMany's do.
   const queued = opts.queue ? jobs.map((j) => j.id).join(',') : '';
   // Every column, under Prisma's field names: the rows are the model's `Job`.
@@ -54,9 +56,11 @@ export async function insertJobs(
       RETURNING pg_notify(${QUEUE_CHANNEL}, (id % ${MAX_WAKES_PER_BATCH})::text)
     )
     INSERT INTO jobs (id, type, params, owner_id, max_attempts, idempotency_key,
-                      input_key, input_name, input_size, input_sha256, schedule_id, schedule_tick_at)
+                      input_key, input_name, input_size, input_sha256, schedule_id, schedule_tick_at,
+                      run_at)
     SELECT u.id, u.type, u.params::jsonb, u.owner_id, u.max_attempts, u.idempotency_key,
-           u.input_key, u.input_name, u.input_size, u.input_sha256, u.schedule_id, u.schedule_tick_at
+           u.input_key, u.input_name, u.input_size, u.input_sha256, u.schedule_id, u.schedule_tick_at,
+           u.run_at
     FROM unnest(
       ${jobs.map((j) => j.id)}::uuid[],
       ${jobs.map((j) => j.type)}::text[],
@@ -69,10 +73,11 @@ export async function insertJobs(
       ${jobs.map((j) => (j.input ? String(j.input.size) : null))}::bigint[],
       ${jobs.map((j) => j.input?.sha256 ?? null)}::text[],
       ${jobs.map((j) => j.schedule?.id ?? null)}::uuid[],
-      ${jobs.map((j) => j.schedule?.tickAt.toISOString() ?? null)}::timestamptz[]
+      ${jobs.map((j) => j.schedule?.tickAt.toISOString() ?? null)}::timestamptz[],
+      ${jobs.map((j) => j.runAt?.toISOString() ?? null)}::timestamptz[]
     ) WITH ORDINALITY AS u(id, type, params, owner_id, max_attempts, idempotency_key,
                            input_key, input_name, input_size, input_sha256, schedule_id,
-                           schedule_tick_at, ord)
+                           schedule_tick_at, run_at, ord)
     -- In order: of two items with one key, the first is inserted and the second skipped.
     ORDER BY u.ord
     ON CONFLICT (owner_id, idempotency_key) DO NOTHING
@@ -84,7 +89,7 @@ export async function insertJobs(
       lease_expires_at AS "leaseExpiresAt", dead_lettered_at AS "deadLetteredAt",
       dead_letter_message_id AS "deadLetterMessageId", cancel_requested_at AS "cancelRequestedAt",
       log_seq AS "logSeq", schedule_id::text AS "scheduleId", schedule_tick_at AS "scheduleTickAt",
-      created_at AS "createdAt", started_at AS "startedAt",
+      run_at AS "runAt", created_at AS "createdAt", started_at AS "startedAt",
       finished_at AS "finishedAt", updated_at AS "updatedAt"`);
   return new Map(rows.map((r) => [r.id, toJob(r)]));
 }

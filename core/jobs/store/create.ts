@@ -13,6 +13,13 @@ export interface JobInsert {
   input: { key: string; name: string; size: number; sha256: string } | null;
   /** The schedule and tick this job is for (core/schedules/): unique per schedule and tick. */
   schedule?: { id: string; tickAt: Date };
+  /** A delayed job: not to start before this (its queue message is held until then). */
+  runAt?: Date | null;
+}
+
+/** Seconds until a job's `runAt` (0 when it has none or it is past): its queue message's delay. */
+export function delaySecondsOf(job: Pick<JobInsert, 'runAt'>, now = Date.now()): number {
+  return job.runAt ? Math.max(0, (job.runAt.getTime() - now) / 1000) : 0;
 }
 
 /**
@@ -50,6 +57,7 @@ export async function insertJob(tx: Tx, job: JobInsert): Promise<Job> {
       inputSha256: job.input?.sha256 ?? null,
       scheduleId: job.schedule?.id ?? null,
       scheduleTickAt: job.schedule?.tickAt ?? null,
+      runAt: job.runAt ?? null,
     },
   });
 }

@@ -80,6 +80,7 @@ export function jobView(id, { me }) {
           )
         : []),
       ...pair('Created', fmtTime(j.createdAt)),
+      ...(j.runAt ? pair('Runs at', fmtTime(j.runAt)) : []),
       ...pair('Started', fmtTime(j.startedAt) || '—'),
       ...pair('Finished', fmtTime(j.finishedAt) || '—'),
       ...(dur !== null ? pair('Duration', fmtDuration(dur)) : []),
