@@ -53,7 +53,17 @@ describe('jobs schedules against a real server', () => {
     const list = await jobs(['list']);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/┌/);
-    for (const cell of ['id', 'cron', 'next run', id, '0 9 * * 1-5', 'Europe/Paris', 'morning', 'active'])
+    // The id shows as its first 8 characters, which every command takes (as for jobs).
+    for (const cell of [
+      'id',
+      'cron',
+      'next run',
+      `│ ${id.slice(0, 8)} │`,
+      '0 9 * * 1-5',
+      'Europe/Paris',
+      'morning',
+      'active',
+    ])
       expect(list.stdout).toContain(cell);
 
     const got = await jobs(['get', id, '--json']);
@@ -71,14 +81,14 @@ describe('jobs schedules against a real server', () => {
     expect(human.stdout).toMatch(/^cron:\s+0 9 \* \* 1-5$/m);
     expect(human.stdout).toMatch(/^state:\s+active$/m);
 
-    const paused = await jobs(['pause', id]);
+    const paused = await jobs(['pause', id.slice(0, 8)]);
     expect(paused.code).toBe(0);
     expect(paused.stdout.trim()).toBe(`Paused schedule ${id} (morning)`);
     expect(JSON.parse((await jobs(['get', id, '--json'])).stdout)).toMatchObject({
       paused: true,
       nextRunAt: null,
     });
-    const resumed = await jobs(['resume', id, '--json']);
+    const resumed = await jobs(['resume', id.slice(0, 5), '--json']);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ id, paused: false, nextRunAt: expect.any(String) });
 
     const listJson = JSON.parse((await jobs(['list', '--json'])).stdout);
@@ -90,6 +100,11 @@ describe('jobs schedules against a real server', () => {
     const gone = await jobs(['get', id]);
     expect(gone.code).toBe(1);
     expect(gone.stderr.trim()).toBe(`schedule ${id} not found`);
+    const goneShort = await jobs(['get', id.slice(0, 8)]);
+    expect([goneShort.code, goneShort.stderr.trim()]).toEqual([
+      1,
+      `no schedule's id starts with ${id.slice(0, 8)}`,
+    ]);
   });
 
   it("reports the API's refusals as one sentence (exit 1), usage errors with exit 2", async () => {

@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
 import { formatScheduleDetails } from '../../lib/format.js';
+import { resolveScheduleId } from '../../lib/job-id.js';
 
 export default class SchedulesGet extends BaseCommand {
   static override summary = "Show one schedule's details.";
@@ -12,12 +13,12 @@ export default class SchedulesGet extends BaseCommand {
   ];
 
   static override args = {
-    id: Args.string({ description: 'schedule id (see `jobs schedules list`)', required: true }),
+    id: Args.string({ description: 'schedule id (see `jobs schedules list`), or its start', required: true }),
   };
 
   async run(): Promise<void> {
     const { args } = await this.parse(SchedulesGet);
-    const schedule = await this.api.getSchedule(args.id);
+    const schedule = await this.api.getSchedule(await resolveScheduleId(this.api, args.id));
     if (this.json) this.printJson(schedule);
     else this.out(formatScheduleDetails(schedule));
   }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
 import { formatDate } from '../../lib/format.js';
-import { renderTable } from '../../lib/table.js';
+import { renderTable, shortIds } from '../../lib/table.js';
 
 export default class SchedulesList extends BaseCommand {
   static override summary = "List the caller's schedules, newest first.";
@@ -28,11 +28,12 @@ export default class SchedulesList extends BaseCommand {
       this.note('No schedules.');
       return;
     }
+    const ids = shortIds(page.items.map((s) => s.id));
     this.out(
       renderTable(
         ['id', 'name', 'cron', 'timezone', 'type', 'state', 'next run', 'last run', 'last error'],
-        page.items.map((s) => [
-          s.id,
+        page.items.map((s, i) => [
+          ids[i]!,
           s.name ?? '-',
           s.cron,
           s.timezone,

@@ -1,5 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
+import { resolveScheduleId } from '../../lib/job-id.js';
 
 export default class SchedulesResume extends BaseCommand {
   static override summary = 'Resume a paused schedule from its next tick.';
@@ -7,12 +8,14 @@ export default class SchedulesResume extends BaseCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> 5b1e…'];
 
   static override args = {
-    id: Args.string({ description: 'schedule id', required: true }),
+    id: Args.string({ description: 'schedule id, or its start (unique, at least 4 characters)', required: true }),
   };
 
   async run(): Promise<void> {
     const { args } = await this.parse(SchedulesResume);
-    const schedule = await this.api.updateSchedule(args.id, { paused: false });
+    const schedule = await this.api.updateSchedule(await resolveScheduleId(this.api, args.id), {
+      paused: false,
+    });
     if (this.json) this.printJson(schedule);
     else
       this.out(
