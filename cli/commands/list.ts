@@ -61,7 +61,7 @@ export default class List extends BaseCommand {
             ids[i]!,
             j.type,
             statusText(j.status),
-            formatProgress(j.progress),
+            formatProgress(j.progress, j.input),
             formatDate(j.createdAt),
             formatDate(j.finishedAt),
           ]),

@@ -109,7 +109,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       final = await waitForJob(this.api, job.id, {
         onJob: (j) =>
           spinner.update(
-            `Job ${j.id} ${j.status.toLowerCase()} ${j.progress ? formatProgress(j.progress) : ''}`,
+            `Job ${j.id} ${j.status.toLowerCase()} ${j.progress ? formatProgress(j.progress, j.input) : ''}`,
           ),
       });
       spinner.stop();

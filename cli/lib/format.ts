@@ -46,10 +46,13 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(m / 60)}h${pad(m % 60)}m`;
 }
 
-export function formatProgress(progress: Job['progress']): string {
+export function formatProgress(progress: Job['progress'], input?: Job['input']): string {
   if (!progress) return '-';
   if (!progress.total) return String(progress.done);
   const pct = Math.floor((progress.done / progress.total) * 100);
+  // Progress through the input file (csv-import's): its total is the file's size, in bytes.
+  if (input && progress.total === input.size)
+    return `${formatBytes(progress.done)} of ${formatBytes(progress.total)} (${pct}%)`;
   return `${progress.done}/${progress.total} (${pct}%)`;
 }
 
@@ -72,9 +75,19 @@ export function jobSummary(job: Job): string {
   const head = `Job ${job.id} ${job.status.toLowerCase()}${took ? ` in ${took}` : ''}`;
   if (job.status === 'FAILED') return `${head}: ${job.error ?? 'no error given'}`;
   if (job.status === 'COMPLETED' && job.result !== undefined && job.result !== null) {
-    return `${head}: ${compact(job.result)}`;
+    return `${head}: ${rowCounts(job.result) ?? compact(job.result)}`;
   }
   return head;
+}
+
+/** A result that counts rows (csv-import's `{rows, valid, invalid, …}`) in words, else undefined. */
+function rowCounts(result: unknown): string | undefined {
+  const r = result as { rows?: unknown; valid?: unknown; invalid?: unknown };
+  if (typeof r !== 'object' || typeof r.rows !== 'number') return undefined;
+  const parts = [`${r.rows} rows`];
+  if (typeof r.valid === 'number') parts.push(`${r.valid} valid`);
+  if (typeof r.invalid === 'number') parts.push(`${r.invalid} invalid`);
+  return parts.join(', ');
 }
 
 /** `key: value` lines for `jobs get`. */
@@ -83,7 +96,7 @@ export function formatJobDetails(job: Job): string {
     ['id', job.id],
     ['type', job.type],
     ['status', job.status],
-    ['progress', formatProgress(job.progress)],
+    ['progress', formatProgress(job.progress, job.input)],
     ['attempts', `${job.attempts}/${job.maxAttempts}`],
     [
       'input',
