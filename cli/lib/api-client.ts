@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { profilePath, readProfile, readProfiles } from '../../core/profile.js';
+import { profilePath, readProfiles } from '../../core/profile.js';
 import type {
   BatchAnswer,
   DeadLetterList,
@@ -53,7 +53,8 @@ export function resolveTarget(env: Env = process.env): ApiTarget {
   const file = profilePath(env);
   const envUrl = env.JOBS_API_URL || undefined;
   const envToken = env.JOBS_TOKEN || undefined;
-  const current = readProfile(file);
+  const profiles = readProfiles(file); // the current one first
+  const current = profiles[0];
   if (!envUrl && !current) {
     throw new CliError(
       'no jobs API configured: run `jobs login --api-url URL` (or `jobs server` on this machine), or set JOBS_API_URL and JOBS_TOKEN',
@@ -64,8 +65,7 @@ export function resolveTarget(env: Env = process.env): ApiTarget {
     ? normalizeApiUrl(envUrl, 'JOBS_API_URL')
     : normalizeApiUrl(current!.apiUrl, 'the profile URL');
   const token =
-    envToken ??
-    readProfiles(file).find((p) => normalizeApiUrl(p.apiUrl, 'the profile URL') === apiUrl)?.token;
+    envToken ?? profiles.find((p) => normalizeApiUrl(p.apiUrl, 'the profile URL') === apiUrl)?.token;
   return { apiUrl, token };
 }
 

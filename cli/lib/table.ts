@@ -88,11 +88,6 @@ export function statusText(status: string, coloured = colours()): string {
   return coloured && colour ? `\u001b[${colour}m${status}\u001b[39m` : status;
 }
 
-/** The first 8 characters of an id (what `list` shows; every command takes a unique prefix). */
-export function shortId(id: string): string {
-  return id.slice(0, 8);
-}
-
 /**
  * The ids of one listing, shortened like `shortId` but longer where two would look the same (as
  * git abbreviates hashes): what is shown always names one job of the page.
@@ -101,4 +96,9 @@ export function shortIds(ids: readonly string[], min = 8): string[] {
   let n = min;
   while (n < 36 && new Set(ids.map((id) => id.slice(0, n))).size < new Set(ids).size) n++;
   return ids.map((id) => id.slice(0, n));
+}
+
+/** One id as a listing of it alone shows it: its first 8 characters. */
+export function shortId(id: string): string {
+  return shortIds([id])[0]!;
 }

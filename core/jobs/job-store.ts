@@ -188,11 +188,13 @@ export class JobStore {
         jobs.filter((_, i) => admitted[i]),
       );
       // Messages at once for the jobs due now; a delayed job's message is held until its runAt.
-      const inserted = jobs.filter((j) => rows.has(j.id));
-      const due = inserted.filter((j) => delaySecondsOf(j, now) === 0).map((j) => j.id);
+      const due: string[] = [];
+      for (const j of jobs.filter((j) => rows.has(j.id))) {
+        const delaySeconds = delaySecondsOf(j, now);
+        if (delaySeconds === 0) due.push(j.id);
+        else await this.queue.send(j.id, tx, { delaySeconds });
+      }
       if (due.length > 0) await this.queue.sendMany(due, tx);
-      for (const j of inserted.filter((j) => delaySecondsOf(j, now) > 0))
-        await this.queue.send(j.id, tx, { delaySeconds: delaySecondsOf(j, now) });
       return jobs.map((j, i): CreateOutcome => {
         if (!admitted[i]) return { kind: 'refused' };
         const job = rows.get(j.id);
