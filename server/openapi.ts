@@ -299,7 +299,7 @@ const OPS: Op[] = [
     tag: 'uploads',
     summary: 'Complete a direct upload (assemble and verify size and SHA-256)',
     description:
-      'Answers 409 once the upload has expired (begin a new one). `sha256` is required here when it was not given when the upload began (a client may hash the file while sending it); 400 when it differs from the bytes (the upload is then discarded) or from the one given at the start.',
+      'Answers 409 once the upload has expired (begin a new one). `sha256` may be left out everywhere when the upload answered `sequential: true` (the directory store hashes the bytes it writes and records its own SHA-256; one given is checked against it); otherwise (S3) it is required here when it was not given when the upload began. 400 when it differs from the bytes (the upload is then discarded) or from the one given at the start.',
     body: { 'application/json': completeUploadBody },
     ok: { status: 200, description: 'completed', content: json(ref('CompletedUpload')) },
     errors: [400, 401, 404, 409, 507],

@@ -149,7 +149,9 @@ export const beginUploadBody = z.object({
 export const completeUploadBody = z.object({
   sha256: sha256Schema
     .optional()
-    .describe('the file’s SHA-256 (hex), when it was not given when the upload began'),
+    .describe(
+      'the file’s SHA-256 (hex), when it was not given when the upload began; optional when the upload is `sequential` (the store hashes the bytes itself)',
+    ),
   parts: z
     .array(
       z.object({

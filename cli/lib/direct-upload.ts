@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -53,10 +53,11 @@ export interface DirectUploadOptions {
  * for `POST /api/jobs`. The same code serves S3 (presigned URLs) and the directory store (signed
  * URLs on the API): the part URLs are the credential, so no Authorization header goes with them.
  *
- * The file is read once. When the store takes parts in order (`sequential`: the directory
- * store, which hashes them as they arrive), they go one at a time and the SHA-256 is computed
- * from the bytes as they are sent; otherwise (S3) 4 go at once while the file is hashed beside
- * them. Either way the hash is declared at completion, not before the first byte is sent.
+ * The file is read once and hashed once. When the store takes parts in order (`sequential`: the
+ * directory store, which hashes them as they arrive and records its own SHA-256), they go one at
+ * a time and the CLI hashes nothing: on one machine, a second SHA-256 of every byte in the client
+ * was a third of the upload's CPU. Otherwise (S3, which never shows the API the bytes) 4 go at
+ * once while the file is hashed beside them, and the hash is declared at completion.
  */
 export async function directUpload(api: ApiClient, opts: DirectUploadOptions): Promise<string> {
   const begun = await api.beginUpload({ fileName: opts.fileName, size: opts.size });
@@ -70,17 +71,15 @@ export async function directUpload(api: ApiClient, opts: DirectUploadOptions): P
     return [start, Math.min(start + begun.partSize, opts.size)] as const;
   };
   const etags: { partNumber: number; etag: string }[] = [];
-  let sha256: string;
+  let sha256: string | undefined;
   if (begun.sequential) {
-    const hash = createHash('sha256');
     for (const part of begun.parts) {
       const [start, end] = range(part.partNumber);
       etags.push({
         partNumber: part.partNumber,
-        etag: await putPart(part.url, opts.file, start, end, report, hash),
+        etag: await putPart(part.url, opts.file, start, end, report),
       });
     }
-    sha256 = hash.digest('hex');
   } else {
     const queue = [...begun.parts];
     const worker = async () => {
@@ -100,17 +99,13 @@ export async function directUpload(api: ApiClient, opts: DirectUploadOptions): P
   return begun.uploadId;
 }
 
-/**
- * PUTs bytes [start, end) of `file` to a presigned URL, feeding them to `hash` if given;
- * resolves to the part's ETag.
- */
+/** PUTs bytes [start, end) of `file` to a presigned URL; resolves to the part's ETag. */
 function putPart(
   url: string,
   file: string,
   start: number,
   end: number,
   onBytes: (n: number) => void,
-  hash?: Hash,
 ): Promise<string> {
   const target = new URL(url);
   const transport = target.protocol === 'https:' ? https : http;
@@ -147,7 +142,6 @@ function putPart(
       const count = new Transform({
         transform(chunk: Buffer, _enc, done) {
           read += chunk.length;
-          hash?.update(chunk);
           onBytes(chunk.length);
           done(null, chunk);
         },

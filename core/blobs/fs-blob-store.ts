@@ -16,6 +16,7 @@ import {
   MiB,
   partCount,
   type BeginOptions,
+  type CompletedParts,
   type CompleteOptions,
   type MultipartUploads,
   type PartTarget,
@@ -320,14 +321,11 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     return running;
   }
 
-  complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }> {
+  complete(key: string, opts: CompleteOptions): Promise<CompletedParts> {
     return this.writing(() => this.assemble(key, opts));
   }
 
-  private async assemble(
-    key: string,
-    opts: CompleteOptions,
-  ): Promise<{ size: number; sha256Verified: boolean }> {
+  private async assemble(key: string, opts: CompleteOptions): Promise<CompletedParts> {
     const dir = this.partsDir(opts.uploadId);
     const id = opts.uploadId.toLowerCase();
     if (!fs.existsSync(dir))
@@ -339,6 +337,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
       if (!/^[0-9a-f]{32}$/.test(etag)) throw new ValidationError(`part ${p.partNumber}: invalid etag`);
       return etag;
     });
+    let sha256: string;
     try {
       let size = 0;
       for (const [i, etag] of etags.entries()) {
@@ -360,8 +359,8 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
       const usable = running && !running.busy && running.etags.every((e, i) => etags[i] === e);
       const hash = usable ? running.hash : createHash('sha256');
       await hashRange(data, usable ? running.upto : 0, opts.size, hash);
-      const sha256 = hash.digest('hex');
-      if (sha256 !== opts.sha256) {
+      sha256 = hash.digest('hex');
+      if (opts.sha256 !== undefined && sha256 !== opts.sha256) {
         throw new ValidationError(
           `the uploaded bytes have SHA-256 ${sha256}, but ${opts.sha256} was declared`,
         );
@@ -373,7 +372,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
       // Done or refused, the upload is over: a failed check discards it (the client starts again).
       await this.abort(key, opts);
     }
-    return { size: opts.size, sha256Verified: true };
+    return { size: opts.size, sha256 };
   }
 
   async abort(_key: string, opts: { uploadId: string }): Promise<void> {

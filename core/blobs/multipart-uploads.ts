@@ -27,9 +27,19 @@ export interface CompleteOptions {
   storeUploadId: string | null;
   /** Every part, in order, with the ETag its PUT answered. */
   parts: { partNumber: number; etag: string }[];
-  /** Declared size and SHA-256 (the latter declared when the upload began, or now). */
+  /** Declared size. */
   size: number;
-  sha256: string;
+  /**
+   * The declared SHA-256 (when the upload began, or now). Optional where the store hashes the
+   * bytes itself (`hashesPartsInOrder`): then the store's own hash is the file's.
+   */
+  sha256?: string;
+}
+
+/** What a completion assembled. `sha256`: the store's own hash of the bytes, when it has one. */
+export interface CompletedParts {
+  size: number;
+  sha256: string | null;
 }
 
 /**
@@ -48,16 +58,18 @@ export interface MultipartUploads {
    * True when the store hashes a direct upload's parts as they arrive, as long as they arrive one
    * at a time and in order (the directory store): a client sending them so spares the completion
    * a second pass over the bytes. Parts sent in parallel or out of order are accepted all the
-   * same, and hashed at completion. False for S3 (parts go in parallel, the API never sees them).
+   * same, and hashed at completion. Either way the store knows the file's SHA-256 itself, so the
+   * client need not declare one. False for S3 (parts go in parallel, the API never sees them, and
+   * the client's declared SHA-256 is required).
    */
   readonly hashesPartsInOrder: boolean;
   begin(key: string, opts: BeginOptions): Promise<{ storeUploadId: string | null; parts: PartTarget[] }>;
   /**
    * Assembles the parts into `key` and checks the result against the declared size (and, where
-   * the store can do so without reading the object back, the SHA-256). Throws ValidationError on
-   * a mismatch, leaving nothing under `key`.
+   * the store hashes the bytes itself, against the declared SHA-256 if there is one). Throws
+   * ValidationError on a mismatch, leaving nothing under `key`.
    */
-  complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }>;
+  complete(key: string, opts: CompleteOptions): Promise<CompletedParts>;
   /** Drops an unfinished upload's parts. */
   abort(key: string, opts: { uploadId: string; storeUploadId: string | null }): Promise<void>;
 }

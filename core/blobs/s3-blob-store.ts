@@ -21,6 +21,7 @@ import {
   partCount,
   partLength,
   type BeginOptions,
+  type CompletedParts,
   type CompleteOptions,
   type MultipartUploads,
   type PartTarget,
@@ -244,7 +245,7 @@ export class S3BlobStore implements BlobStore, MultipartUploads {
     return { storeUploadId: UploadId, parts };
   }
 
-  async complete(key: string, opts: CompleteOptions): Promise<{ size: number; sha256Verified: boolean }> {
+  async complete(key: string, opts: CompleteOptions): Promise<CompletedParts> {
     const Key = this.keyOf(key);
     if (!opts.storeUploadId) throw new Error('an S3 upload needs its UploadId');
     try {
@@ -281,7 +282,8 @@ export class S3BlobStore implements BlobStore, MultipartUploads {
         `the uploaded parts hold ${head.ContentLength ?? 0} bytes, but ${opts.size} were declared`,
       );
     }
-    return { size: opts.size, sha256Verified: false };
+    // The bytes went from the client to S3: the declared SHA-256 is all there is.
+    return { size: opts.size, sha256: null };
   }
 
   /** Drops the upload's parts; one S3 no longer knows (aborted or completed before) is no error. */

@@ -19,7 +19,10 @@ export interface BegunUpload {
   partSize: number;
   parts: PartTarget[];
   expiresAt: string;
-  /** Send the parts one at a time, in order: the store hashes them as they arrive (see MultipartUploads). */
+  /**
+   * Send the parts one at a time, in order: the store hashes them as they arrive (see
+   * MultipartUploads), and completion needs no SHA-256 from the client.
+   */
   sequential: boolean;
 }
 
@@ -134,7 +137,9 @@ export class UploadsService {
    * Assembles the parts and checks size (and, for the directory store, SHA-256). A failed check
    * ends the upload: its parts and row are removed and the client starts over. Completing a
    * completed upload again answers the same. The SHA-256 is the one declared when the upload
-   * began or, when it was not, `sha256` (a client that hashes the file while it sends it).
+   * began or, when it was not, `sha256` (a client that hashes the file while it sends it). A
+   * store that hashes the bytes itself (the directory store: `sequential`) needs neither: its
+   * own hash is recorded, so the bytes are hashed once, where they are written.
    */
   async complete(
     owner: Principal,
@@ -154,7 +159,7 @@ export class UploadsService {
       );
     }
     const declared = row.sha256 ?? sha256;
-    if (!declared) {
+    if (!declared && !this.store.hashesPartsInOrder) {
       throw new ValidationError(
         'sha256 is required: give the file’s SHA-256 when completing, since it was not given when the upload began',
       );
@@ -163,13 +168,14 @@ export class UploadsService {
     if (parts.length !== expected)
       throw new ValidationError(`expected ${expected} parts for ${row.size} bytes, got ${parts.length}`);
     const ref = { uploadId: row.id, storeUploadId: row.storeUploadId };
+    let stored: string | null;
     try {
-      await this.store.complete(row.key, {
+      ({ sha256: stored } = await this.store.complete(row.key, {
         ...ref,
         parts: [...parts].sort((a, b) => a.partNumber - b.partNumber),
         size: Number(row.size),
-        sha256: declared,
-      });
+        sha256: declared ?? undefined,
+      }));
     } catch (err) {
       if (err instanceof ValidationError) {
         await this.store.abort(row.key, ref).catch(() => {});
@@ -179,7 +185,7 @@ export class UploadsService {
     }
     const marked = await this.prisma.upload.updateMany({
       where: { id: row.id, status: 'PENDING' },
-      data: { status: 'COMPLETED', completedAt: new Date(), sha256: declared },
+      data: { status: 'COMPLETED', completedAt: new Date(), sha256: stored ?? declared },
     });
     if (marked.count === 0) {
       // Completed twice at once (the other call marked it), or swept meanwhile: only the latter

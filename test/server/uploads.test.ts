@@ -142,10 +142,6 @@ describe.each(dbKinds())('direct uploads (directory store) on %s', (kind) => {
     expect(b.status).toBe(201);
     const parts = await sendInOrder(b.body.parts, data, b.body.partSize);
     const complete = `/api/uploads/${b.body.uploadId}/complete`;
-    // Declared nowhere: 400, and the upload is still there to be completed.
-    const none = await api(s.url, alice, 'POST', complete, { parts });
-    expect(none.status).toBe(400);
-    expect(none.body.error.message).toMatch(/sha256 is required/);
     const bad = await api(s.url, alice, 'POST', complete, { parts, sha256: 'x' });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/64 hex digits/);
@@ -159,6 +155,27 @@ describe.each(dbKinds())('direct uploads (directory store) on %s', (kind) => {
     expect(j.body.input).toEqual({ name: 'big.csv', size: data.length, sha256: sha256(data) });
     const done = await waitForJob(s.url, alice, j.body.id);
     expect(done.status).toBe('COMPLETED');
+  });
+
+  it('records its own SHA-256 when the client declares none (the bytes are hashed once, by the store)', async () => {
+    expect((await begin(alice, csvOf(10 * KiB), { sha256: undefined })).body.sequential).toBe(true);
+    for (const inOrder of [true, false]) {
+      const data = csvOf(700 * KiB);
+      const b = await begin(alice, data, { sha256: undefined });
+      // In order, the store hashed the parts as they came; out of order, it hashes at completion.
+      const parts = inOrder
+        ? await sendInOrder(b.body.parts, data, b.body.partSize)
+        : await sendInOrder([...b.body.parts].reverse(), data, b.body.partSize);
+      parts.sort((x, y) => x.partNumber - y.partNumber);
+      const c = await api(s.url, alice, 'POST', `/api/uploads/${b.body.uploadId}/complete`, { parts });
+      expect(c.status).toBe(200);
+      const j = await api(s.url, alice, 'POST', '/api/jobs', {
+        type: 'csv-import',
+        uploadId: b.body.uploadId,
+      });
+      expect(j.status).toBe(201);
+      expect(j.body.input).toEqual({ name: 'big.csv', size: data.length, sha256: sha256(data) });
+    }
   });
 
   it('refuses (400) a SHA-256 at completion that the bytes do not have, keeping nothing', async () => {

@@ -335,6 +335,17 @@ describe('expired direct uploads, S3 (fauxqs)', () => {
     expect(await objects(live.key)).toEqual([live.key]);
   });
 
+  it('needs the SHA-256 from the client: S3 never shows the API the bytes (400, upload kept)', async () => {
+    const small = Buffer.from('id\n1\n');
+    const u = await uploads.begin(alice, { fileName: 's.csv', size: small.length }, 'http://x');
+    const part = await put(u.parts[0].url, small);
+    const parts = [{ partNumber: 1, etag: part.etag }];
+    await expect(uploads.complete(alice, u.uploadId, parts)).rejects.toThrow(/sha256 is required/);
+    expect(await objects(u.key)).toEqual([]);
+    await uploads.complete(alice, u.uploadId, parts, sha(small));
+    expect(await row(u.uploadId)).toMatchObject({ status: 'COMPLETED', sha256: sha(small) });
+  });
+
   it('treats an upload S3 already forgot (aborted elsewhere) as swept', async () => {
     const gone = await begin(data);
     await new S3BlobStore({ client: emu.s3, bucket }).abort(gone.key, {
