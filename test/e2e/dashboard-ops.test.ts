@@ -394,6 +394,14 @@ describeBrowser('the dashboard for running a queue', () => {
       await page.locator('#job-status [data-status="CANCELLED"]').waitFor({ timeout: 60_000 });
       await page.locator('#logs-live[data-state="ended"]').waitFor();
       expect(await page.locator('#action-error').textContent()).toBe('');
+
+      // A reload while the API does not answer waits for it, still signed in.
+      await page.route('**/api/me', (r) => r.abort('connectionrefused'));
+      await page.reload();
+      await page.locator('#app-reconnecting').waitFor();
+      await page.unroute('**/api/me');
+      await page.locator('#who-name', { hasText: 'alice' }).waitFor();
+      await page.locator('#job-status [data-status="CANCELLED"]').waitFor();
     } finally {
       await relay.close();
     }

@@ -12,9 +12,12 @@ function svg(tag, attrs) {
   return el;
 }
 
+/** While events pour in, the stats are read again at most this often (each read is two aggregates). */
+const REFRESH_MS = 3000;
+
 /**
  * "Last hour: 120 completed, 3 failed, 2.4% failure rate" and a bar per minute. `refresh` reads
- * the stats now; `soon` at most once a second while events pour in.
+ * the stats now; `soon` at most once every REFRESH_MS while events pour in.
  */
 export function statsPanel({ onCounts }) {
   const completed = h('strong', { id: 'stats-completed' }, '–');
@@ -78,7 +81,7 @@ export function statsPanel({ onCounts }) {
   }
 
   function soon(filter, signal) {
-    timer ??= setTimeout(() => refresh(filter, signal), 1000);
+    timer ??= setTimeout(() => refresh(filter, signal), REFRESH_MS);
   }
 
   return { el, refresh, soon, dispose: () => clearTimeout(timer) };
@@ -117,11 +120,19 @@ export function bulkBar({ filter, selected, onDone }) {
     result,
   );
 
+  /** FAILED jobs in the stats' scope (own or all users), once known: none, nothing to retry. */
+  let failedCount;
   function update() {
     count.textContent = selected.size ? `${selected.size} selected` : '';
     retrySel.disabled = cancelSel.disabled = selected.size === 0;
     // Failed jobs are in this list only without a status filter, or with FAILED.
     retryFailed.hidden = !['', 'FAILED'].includes(filter.status);
+    retryFailed.disabled = failedCount === 0;
+  }
+
+  function setFailedCount(n) {
+    failedCount = n;
+    update();
   }
 
   async function runIds(action) {
@@ -181,11 +192,10 @@ export function bulkBar({ filter, selected, onDone }) {
       result.textContent = err.message;
       result.dataset.outcome = 'error';
     } finally {
-      retryFailed.disabled = false;
       update();
     }
   }
 
   update();
-  return { el, update };
+  return { el, update, setFailedCount };
 }

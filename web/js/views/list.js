@@ -120,6 +120,7 @@ export function listView(params, { me }) {
       const n = span.dataset.count === 'ALL' ? total : (counts[span.dataset.count] ?? 0);
       span.textContent = String(n);
     }
+    bulk.setFailedCount(counts.FAILED ?? 0);
   }
   const live = h('span', { class: 'live', id: 'live', 'data-state': 'connecting' }, 'connecting…');
   const stats = statsPanel({ onCounts: showCounts });
