@@ -269,7 +269,7 @@ const OPS: Op[] = [
     tag: 'jobs',
     summary: 'Jobs per status, and completions and failures per minute over the last hour',
     description:
-      "The caller's own jobs, or every user's with `all=true` (job:ReadAll). `minutes` holds the last 60 whole minutes by `finishedAt` (the current one last, quiet minutes as zeros); `lastHour` sums them, with the failure rate. What the dashboard's header shows.",
+      "The caller's own jobs, or every user's with `all=true` (job:ReadAll). `minutes` holds the last 60 whole minutes by `finishedAt` (the current one last, quiet minutes as zeros); `lastHour` sums them, with the failure rate. Every user's `counts` (a count of the whole table) are shared between requests for up to 2 s. What the dashboard's header shows.",
     query: statsQuery,
     ok: { status: 200, description: 'the counts', content: json(ref('JobStats')) },
     errors: [400, 401, 403],

@@ -18,24 +18,39 @@ export interface JobStats {
   lastHour: { completed: number; failed: number; failureRate: number | null };
 }
 
+/** How long every user's counts are shared between requests (see JobStatsService). */
+export const ALL_COUNTS_TTL_MS = 2000;
+
 /**
- * Counts for the dashboard's header, in two aggregate statements, each a range of an index:
- * counts per status group one user's jobs on (owner_id, status, …) (every user's on
- * (status, …)); the last hour is a range of the finished_at index, with the owner filtered
- * on those rows only (an hour's finished jobs, not the table).
+ * Counts for the dashboard's header, in two aggregate statements. One user's counts per status
+ * are an index-only scan of (owner_id, status, …): 4 ms for a user with 10,000 of 1M jobs. The
+ * last hour is a range of the finished_at index, the owner filtered on those rows only: 1.4 ms
+ * with 1,400 jobs finished in the hour, whoever asks. (PostgreSQL 16, 1M jobs, 100 users.)
+ *
+ * Every user's counts (`all`) are a count of the whole table, 0.3 s for 1M jobs: each admin's
+ * dashboard asks every few seconds while jobs change, so one count is shared by every request
+ * for ALL_COUNTS_TTL_MS (and by concurrent ones while it runs).
  *
  * Why no (owner_id, finished_at) index: every completion would pay for it, and the finished_at
  * range is already small.
  */
 export class JobStatsService {
-  constructor(private readonly prisma: Prisma) {}
+  private shared?: { until: number; counts: Promise<Record<JobStatus, number>> };
+
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async stats(viewer: Principal, q: { all?: boolean }): Promise<JobStats> {
     requirePermission(viewer, 'job:Read');
     const all = q.all === true;
     if (all) requirePermission(viewer, 'job:ReadAll', "counting every user's jobs (all=true)");
     const owner = all ? null : viewer.userId;
-    const [counts, minutes] = await Promise.all([this.counts(owner), this.minutes(owner)]);
+    const [counts, minutes] = await Promise.all([
+      owner === null ? this.everyonesCounts() : this.counts(owner),
+      this.minutes(owner),
+    ]);
     const completed = minutes.reduce((n, m) => n + m.completed, 0);
     const failed = minutes.reduce((n, m) => n + m.failed, 0);
     return {
@@ -48,6 +63,17 @@ export class JobStatsService {
         failureRate: completed + failed === 0 ? null : failed / (completed + failed),
       },
     };
+  }
+
+  private everyonesCounts(): Promise<Record<JobStatus, number>> {
+    const now = this.now();
+    if (this.shared && now < this.shared.until) return this.shared.counts;
+    const counts = this.counts(null);
+    this.shared = { until: now + ALL_COUNTS_TTL_MS, counts };
+    counts.catch(() => {
+      if (this.shared?.counts === counts) this.shared = undefined;
+    });
+    return counts;
   }
 
   private async counts(owner: string | null): Promise<Record<JobStatus, number>> {
@@ -66,25 +92,27 @@ export class JobStatsService {
   /**
    * COMPLETED and FAILED per minute by finished_at, zero-filled by generate_series so a quiet
    * minute is there too (the database's clock decides what "now" is, as it stamped finished_at).
+   * The window's start is written out where it is used, not in a CTE: PostgreSQL then estimates
+   * the finished_at range (1,400 rows) instead of a third of the table, and reads it by the index
+   * in 1.4 ms rather than 90 ms.
    */
   private async minutes(owner: string | null): Promise<JobStats['minutes']> {
+    const span = STATS_WINDOW_MINUTES - 1;
     const rows = await this.prisma.$queryRaw<{ start: Date; completed: number; failed: number }[]>`
-      WITH win AS (
-        SELECT date_trunc('minute', now()) - make_interval(mins => ${STATS_WINDOW_MINUTES - 1}::int) AS since
-      ),
-      done AS (
+      SELECT m.start, coalesce(d.completed, 0) AS completed, coalesce(d.failed, 0) AS failed
+      FROM generate_series(
+             date_trunc('minute', now()) - make_interval(mins => ${span}::int),
+             date_trunc('minute', now()),
+             interval '1 minute') AS m(start)
+      LEFT JOIN (
         SELECT date_trunc('minute', finished_at) AS start,
                count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
                count(*) FILTER (WHERE status = 'FAILED')::int AS failed
-        FROM jobs, win
-        WHERE finished_at >= win.since
+        FROM jobs
+        WHERE finished_at >= date_trunc('minute', now()) - make_interval(mins => ${span}::int)
           AND (${owner}::uuid IS NULL OR owner_id = ${owner}::uuid)
         GROUP BY 1
-      )
-      SELECT m.start, coalesce(done.completed, 0) AS completed, coalesce(done.failed, 0) AS failed
-      FROM win,
-           generate_series(win.since, date_trunc('minute', now()), interval '1 minute') AS m(start)
-      LEFT JOIN done ON done.start = m.start
+      ) d ON d.start = m.start
       ORDER BY m.start`;
     return rows.map((r) => ({ start: r.start.toISOString(), completed: r.completed, failed: r.failed }));
   }

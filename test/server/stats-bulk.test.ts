@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { api, startTestServer, type TestServer } from '../helpers/api-server.js';
+import { ALL_COUNTS_TTL_MS, JobStatsService } from '../../core/jobs/job-stats.js';
+import type { Principal } from '../../core/auth/principal.js';
 
 /**
  * GET /api/stats and POST /api/jobs/bulk over real HTTP (the dashboard's overview and its bulk
@@ -69,6 +71,31 @@ describe('GET /api/stats and POST /api/jobs/bulk', () => {
     expect(everyone.body.lastHour).toEqual({ completed: 2, failed: 2, failureRate: 0.5 });
     // The admin's own jobs: none.
     expect((await api(s.url, admin, 'GET', '/api/stats')).body.lastHour.failureRate).toBeNull();
+  });
+
+  it("shares every user's counts for a moment (a count of the whole table), never one user's", async () => {
+    let now = 1_000_000;
+    const stats = new JobStatsService(s.t.db.prisma, () => now);
+    const viewer: Principal = {
+      userId: '00000000-0000-4000-8000-000000000001',
+      name: 'ops',
+      role: 'admin',
+      permissions: ['job:Read', 'job:ReadAll'],
+      tokenId: '',
+    };
+    await job(alice, 'FAILED', 1);
+    expect((await stats.stats(viewer, { all: true })).counts.FAILED).toBe(1);
+    await job(bob, 'FAILED', 1);
+    // The same count within ALL_COUNTS_TTL_MS; the minutes are read every time.
+    const soon = await stats.stats(viewer, { all: true });
+    expect(soon.counts.FAILED).toBe(1);
+    expect(soon.lastHour.failed).toBe(2);
+    now += ALL_COUNTS_TTL_MS;
+    expect((await stats.stats(viewer, { all: true })).counts.FAILED).toBe(2);
+    // One user's counts are never shared.
+    const bobs = await api(s.url, bob, 'GET', '/api/stats');
+    await job(bob, 'FAILED', 1);
+    expect((await api(s.url, bob, 'GET', '/api/stats')).body.counts.FAILED).toBe(bobs.body.counts.FAILED + 1);
   });
 
   it('refuses all=true without job:ReadAll, and unknown or bad query fields', async () => {
