@@ -25,7 +25,7 @@ export const ALL_COUNTS_TTL_MS = 2000;
  * Counts for the dashboard's header, in two aggregate statements. One user's counts per status
  * are an index-only scan of (owner_id, status, …): 4 ms for a user with 10,000 of 1M jobs. The
  * last hour is a range of the finished_at index, the owner filtered on those rows only: 1.4 ms
- * with 1,400 jobs finished in the hour, whoever asks. (PostgreSQL 16, 1M jobs, 100 users.)
+ * with 1,400 jobs finished in the hour, whoever asks. (PostgreSQL 15, 1M jobs, 100 users, a loaded two-core machine.)
  *
  * Every user's counts (`all`) are a count of the whole table, 0.3 s for 1M jobs: each admin's
  * dashboard asks every few seconds while jobs change, so one count is shared by every request
