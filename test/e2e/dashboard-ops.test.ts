@@ -235,6 +235,7 @@ describeBrowser('the dashboard for running a queue', () => {
     await erin.locator('#retry-all-failed').click();
     await erin.locator('#confirm-yes').click();
     await erin.locator('#bulk-result', { hasText: 'Retried 3 jobs.' }).waitFor();
+    await erin.screenshot({ path: path.join('test-output', 'dashboard-bulk.png'), fullPage: true });
     for (const id of failed) await terminal(erinToken, id);
     expect((await api(url, erinToken, 'GET', `/api/jobs/${done}`)).body.status).toBe('COMPLETED');
     // Another user's failed jobs were never touched: alice's failed job ran twice, not three times.
@@ -299,6 +300,7 @@ describeBrowser('the dashboard for running a queue', () => {
     await alice.locator('#log-level').selectOption('error');
     expect(await visible()).toBe(all.filter((l) => l.level === 'error').length);
     await alice.locator('#log-level').selectOption('all');
+    await alice.screenshot({ path: path.join('test-output', 'dashboard-failed-job.png'), fullPage: true });
 
     const [download] = await Promise.all([
       alice.waitForEvent('download'),
@@ -448,6 +450,7 @@ describeBrowser('the dashboard for running a queue', () => {
     expect(await admin.locator('#confirm-text').textContent()).toContain('frank\'s token "ci"');
     await admin.locator('#confirm-yes').click();
     await admin.locator('#tokens-body tr[data-state="revoked"]', { hasText: 'frank' }).waitFor();
+    await admin.screenshot({ path: path.join('test-output', 'dashboard-tokens.png'), fullPage: true });
     expect((await api(url, secret, 'GET', '/api/me')).status).toBe(401);
 
     // A user who opens the admin views by their address is told why, in one sentence.
