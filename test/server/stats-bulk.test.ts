@@ -200,6 +200,11 @@ describe('GET /api/stats and POST /api/jobs/bulk', () => {
     }
     const text = await api(s.url, alice, 'POST', '/api/jobs/bulk', 'x', { 'content-type': 'text/plain' });
     expect(text.status).toBe(415);
+    // A token that may only read changes nothing, whatever it names.
+    const reader = await s.token('alice', { permissions: ['job:Read'] });
+    const readOnly = await api(s.url, reader, 'POST', '/api/jobs/bulk', { action: 'retry', ids: [failed] });
+    expect(readOnly.status).toBe(403);
+    expect(readOnly.body.error.message).toMatch(/job:Create/);
     expect(await statusOf(failed)).toBe('FAILED');
   });
 });
