@@ -15,6 +15,10 @@ import { pruneRouter } from './routes/prune.js';
 import { dlqRouter } from './routes/dlq.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import { bulkRouter } from './routes/bulk.js';
+import { statsRouter } from './routes/stats.js';
+import { BulkActions } from '../core/jobs/bulk-actions.js';
+import { JobStatsService } from '../core/jobs/job-stats.js';
 import { tokensRouter } from './routes/tokens.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { SchedulesService } from '../core/schedules/schedules-service.js';
@@ -75,6 +79,9 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api', authenticate(auth), rateLimit); // the rest, by token
   app.use(continueUnlessUpload);
   if (uploads) app.use('/api/uploads', uploadsRouter({ uploads, publicUrl: deps.publicUrl }));
+  // Before /api/jobs, whose `/:id` routes would take "bulk" for an id.
+  app.use('/api/jobs/bulk', bulkRouter(new BulkActions(deps.db.prisma, jobs)));
+  app.use('/api/stats', statsRouter(new JobStatsService(deps.db.prisma)));
   app.use(
     '/api/jobs',
     jobsRouter({

@@ -12,6 +12,8 @@ import {
   dlqListQuery,
   dlqRedriveBody,
   pruneBody,
+  bulkBody,
+  statsQuery,
   healthResponse,
   idempotencyKeyHeader,
   listJobsQuery,
@@ -249,6 +251,28 @@ const OPS: Op[] = [
     summary: 'Queue a FAILED or CANCELLED job again, with fresh attempts',
     ok: { status: 200, description: 'the job, PENDING again', content: json(ref('Job')) },
     errors: [401, 403, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/api/jobs/bulk',
+    tag: 'jobs',
+    summary: 'Retry or cancel many jobs: up to 100 by `ids`, or those a list `filter` shows',
+    description:
+      'Each job is handled on its own, as its single route would (`POST /api/jobs/:id/retry` or `/cancel`: ownership, permissions, state, the active-jobs quota), and gets its own result, in the order of `ids` (a filter: oldest first); one job failing does not stop the others. A `filter` selects, among the jobs the action applies to (retry: FAILED or CANCELLED; cancel: PENDING or RUNNING), those `GET /api/jobs` with the same `status`, `type`, `all` and `idPrefix` shows, oldest first, at most 100: `more: true` says more matched (send the request again). A cancel asks a RUNNING job to stop and does not wait for it. A request wrong as a whole (an unknown action, both or neither of `ids` and `filter`, more than 100 ids, a filter `status` the action does not apply to, `all` without job:ReadAll) answers 400 or 403 and changes nothing.',
+    body: { 'application/json': bulkBody },
+    ok: { status: 200, description: 'one result per job', content: json(ref('BulkResult')) },
+    errors: [400, 401, 403, 415],
+  },
+  {
+    method: 'get',
+    path: '/api/stats',
+    tag: 'jobs',
+    summary: 'Jobs per status, and completions and failures per minute over the last hour',
+    description:
+      "The caller's own jobs, or every user's with `all=true` (job:ReadAll). `minutes` holds the last 60 whole minutes by `finishedAt` (the current one last, quiet minutes as zeros); `lastHour` sums them, with the failure rate. Every user's `counts` (a count of the whole table) are shared between requests for up to 2 s. What the dashboard's header shows.",
+    query: statsQuery,
+    ok: { status: 200, description: 'the counts', content: json(ref('JobStats')) },
+    errors: [400, 401, 403],
   },
   {
     method: 'get',

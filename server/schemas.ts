@@ -531,3 +531,79 @@ export const readyResponse = z.strictObject({
   status: z.enum(['ok', 'unavailable']),
   checks: z.record(z.string(), z.string()).describe('per dependency: "ok" or "error: …"'),
 });
+
+// --- The dashboard's overview and bulk actions ---------------------------------------------------
+
+export const statsQuery = z.strictObject({
+  all: boolString.optional().describe("every user's jobs (needs job:ReadAll); default: the caller's own"),
+});
+
+export const statsResponse = z
+  .strictObject({
+    all: z.boolean().describe("whether every user's jobs were counted"),
+    counts: z
+      .record(z.enum(JOB_STATUSES as [string, ...string[]]), z.int().min(0))
+      .describe('jobs per status (every status present)'),
+    minutes: z
+      .array(
+        z.strictObject({
+          start: isoDate.describe('the minute (UTC, seconds zero)'),
+          completed: z.int().min(0).describe('jobs that COMPLETED in this minute'),
+          failed: z.int().min(0).describe('jobs that FAILED in this minute'),
+        }),
+      )
+      .describe('the last 60 minutes, the current one last; quiet minutes are zeros'),
+    lastHour: z.strictObject({
+      completed: z.int().min(0),
+      failed: z.int().min(0),
+      failureRate: z.number().min(0).max(1).nullable().describe('failed / (completed + failed); null: none'),
+    }),
+  })
+  .register(responseSchemas, { id: 'JobStats' });
+
+const bulkFilter = z
+  .strictObject({
+    status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
+    type: z.string().min(1).max(100).optional(),
+    all: z
+      .boolean()
+      .optional()
+      .describe("every user's jobs (needs job:ReadAll; changing them, job:ManageAll)"),
+    idPrefix: listJobsQuery.shape.idPrefix,
+  })
+  .describe('the jobs a list with this filter shows, among those the action applies to');
+
+export const bulkBody = z
+  .strictObject({
+    action: z.enum(['retry', 'cancel'], { error: 'action must be "retry" or "cancel"' }),
+    ids: z
+      .array(z.uuid('ids must be job ids (uuids)'))
+      .min(1, 'ids must name at least one job')
+      .max(100, 'ids takes at most 100 jobs per request')
+      .optional(),
+    filter: bulkFilter.optional(),
+  })
+  .refine((b) => (b.ids === undefined) !== (b.filter === undefined), {
+    message: 'give either ids or filter, not both or neither',
+  });
+
+export const bulkResponse = z
+  .strictObject({
+    action: z.enum(['retry', 'cancel']),
+    succeeded: z.int().min(0),
+    failed: z.int().min(0),
+    more: z
+      .boolean()
+      .describe('the filter matched more than 100 jobs: send the same request again for the next ones'),
+    results: z.array(
+      z.union([
+        z.strictObject({ id: z.uuid(), status: z.literal(200), job: jobResponse }),
+        z.strictObject({
+          id: z.uuid(),
+          status: z.int().min(400).describe('what the single route would have answered (404, 409, 429…)'),
+          error: errorResponse.shape.error,
+        }),
+      ]),
+    ),
+  })
+  .register(responseSchemas, { id: 'BulkResult' });

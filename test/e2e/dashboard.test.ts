@@ -259,6 +259,7 @@ describeBrowser('the dashboard in Chromium', () => {
     expect(await alice.locator('#cancel').isEnabled()).toBe(true);
 
     await alice.locator('#cancel').click();
+    await alice.locator('#confirm-yes').click(); // cancel asks first
     await waitForStatus(alice, 'CANCELLED');
     expect((await api(url, tokens.alice, 'GET', `/api/jobs/${id}`)).body.status).toBe('CANCELLED');
     await alice.locator('#logs-live[data-state="ended"]').waitFor();
@@ -275,6 +276,7 @@ describeBrowser('the dashboard in Chromium', () => {
     const messages = await logMessages(alice);
     expect(messages.filter((m) => /^attempt 1 of \d+ started$/.test(m))).toHaveLength(2);
     await alice.locator('#cancel').click();
+    await alice.locator('#confirm-yes').click(); // cancel asks first
     await waitForStatus(alice, 'CANCELLED');
     await alice.screenshot({ path: path.join(OUT, 'dashboard-cancelled.png'), fullPage: true });
   });

@@ -113,3 +113,57 @@ export async function apiStream(path, query, opts) {
     throw err;
   }
 }
+
+/** Worth trying again by itself: the API unreachable (a TypeError from fetch) or a 5xx. */
+export function isTransient(err) {
+  return err instanceof TypeError || err?.code === 'network' || (err?.status ?? 0) >= 500;
+}
+
+const pause = (ms, signal) =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+/**
+ * `api()` that outlasts an outage: while the API is unreachable (or answers 5xx), it tries again
+ * with a backoff (0.5 s doubling to 10 s, as the event streams do), calling `onWaiting(err)` before
+ * each pause, until it answers or `signal` aborts. A 4xx is thrown at once.
+ */
+export async function apiPatient(path, opts = {}, onWaiting) {
+  let backoff = 500;
+  for (;;) {
+    try {
+      return await api(path, opts);
+    } catch (err) {
+      if (opts.signal?.aborted || !isTransient(err)) throw err;
+      onWaiting?.(err);
+      await pause(backoff, opts.signal);
+      if (opts.signal?.aborted) throw err;
+      backoff = Math.min(backoff * 2, 10_000);
+    }
+  }
+}
+
+let owners;
+/**
+ * User id → name, for showing owners by name. Names come with the tokens (GET /api/tokens), which
+ * only token managers may list; for anyone else the map is empty and owners show as short ids
+ * (a user without job:ReadAll sees only their own jobs, named from /api/me anyway).
+ */
+export function ownerNames(me) {
+  if (!(me.permissions ?? []).includes('token:Manage'))
+    return Promise.resolve(new Map([[me.userId, me.name]]));
+  owners ??= api('tokens')
+    .then((r) => new Map([...r.items.map((t) => [t.userId, t.userName]), [me.userId, me.name]]))
+    .catch(() => {
+      owners = undefined;
+      return new Map([[me.userId, me.name]]);
+    });
+  return owners;
+}
+
+/** Forget the cached names (a token was created for a new user, or the user signed out). */
+export function forgetOwnerNames() {
+  owners = undefined;
+}

@@ -106,3 +106,49 @@ export function progressText(job) {
   if (!p.total) return `${p.done}`;
   return `${Math.floor((100 * Math.min(p.done, p.total)) / p.total)}%`;
 }
+
+/**
+ * Asks before something that cannot be undone, in a modal <dialog> (focus kept inside, Escape
+ * answers no). Resolves true when confirmed.
+ *
+ * @example if (await confirmDialog('Cancel job 1a2b3c4d?', { confirm: 'Cancel job', cancel: 'Keep it' })) …
+ */
+export function confirmDialog(message, { confirm = 'Yes', cancel = 'No' } = {}) {
+  return new Promise((resolve) => {
+    const dlg = h(
+      'dialog',
+      { id: 'confirm', class: 'panel', 'aria-labelledby': 'confirm-text' },
+      h(
+        'form',
+        { method: 'dialog' },
+        h('p', { id: 'confirm-text' }, message),
+        h(
+          'div',
+          { class: 'actions' },
+          h('button', { type: 'submit', value: 'yes', class: 'danger', id: 'confirm-yes' }, confirm),
+          h('button', { type: 'submit', value: 'no', id: 'confirm-no', autofocus: true }, cancel),
+        ),
+      ),
+    );
+    dlg.addEventListener('close', () => {
+      resolve(dlg.returnValue === 'yes');
+      dlg.remove();
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+
+/** An owner as a person reads it: "alice", "alice (you)", or a short id when the name is unknown. */
+export function ownerLabel(ownerId, names, me) {
+  const name = names?.get(ownerId);
+  const label = name ?? ownerId.slice(0, 8);
+  return ownerId === me.userId ? `${label} (you)` : label;
+}
+
+/** How long a job ran (or has been running), or '' before it started. */
+export function jobDuration(job, now = Date.now()) {
+  if (!job.startedAt) return '';
+  const end = job.finishedAt ? Date.parse(job.finishedAt) : now;
+  return fmtDuration(Math.max(0, end - Date.parse(job.startedAt)));
+}

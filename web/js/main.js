@@ -1,7 +1,7 @@
 // The dashboard's shell: sign-in, the header, and a hash router (#/, #/jobs/ID, #/new,
-// #/schedules), so the server serves one static page and every view is a link that can be shared
-// or reloaded.
-import { api, session } from './api.js';
+// #/schedules, and for admins #/dlq and #/tokens), so the server serves one static page and every
+// view is a link that can be shared or reloaded.
+import { api, apiPatient, forgetOwnerNames, session } from './api.js';
 import { h, replace } from './dom.js';
 import { listView } from './views/list.js';
 import { jobView } from './views/job.js';
@@ -70,9 +70,39 @@ function signInView(message) {
   return form;
 }
 
+/** Admins' views, loaded when first opened (most visits never need them). */
+const ADMIN_VIEWS = {
+  '/dlq': () => import('./views/dlq.js').then((m) => m.dlqView),
+  '/tokens': () => import('./views/tokens.js').then((m) => m.tokensView),
+};
+
+/** A view whose module loads on demand: "Loading…" until then. */
+function lazyView(load, ctx) {
+  const el = h('section', null, h('p', { class: 'muted' }, 'Loading…'));
+  let disposed = false;
+  let inner = () => {};
+  load()
+    .then((view) => {
+      if (disposed) return;
+      const v = view(ctx);
+      replace(el, v.el);
+      inner = v.dispose;
+    })
+    .catch((err) => replace(el, h('p', { class: 'error-box', role: 'alert' }, err.message)));
+  return {
+    el,
+    dispose: () => {
+      disposed = true;
+      inner();
+    },
+  };
+}
+
 function showUser() {
   nav.hidden = !me;
   who.hidden = !me;
+  for (const a of nav.querySelectorAll('[data-needs]'))
+    a.hidden = !(me?.permissions ?? []).includes(a.dataset.needs);
   whoName.textContent = me ? `${me.name}${me.role === 'admin' ? ' (admin)' : ''}` : '';
 }
 
@@ -80,6 +110,7 @@ function signOut(message) {
   dispose();
   dispose = () => {};
   session.clear();
+  forgetOwnerNames();
   me = null;
   showUser();
   replace(main, signInView(message));
@@ -104,6 +135,9 @@ function route() {
   } else if (path === '/schedules') {
     nav.querySelector('[data-nav="schedules"]').classList.add('active');
     view = schedulesView(params, { me });
+  } else if (ADMIN_VIEWS[path]) {
+    nav.querySelector(`[data-nav="${path.slice(1)}"]`).classList.add('active');
+    view = lazyView(ADMIN_VIEWS[path], { me });
   } else if (path === '/new') {
     nav.querySelector('[data-nav="new"]').classList.add('active');
     view = submitView({ me });
@@ -128,7 +162,18 @@ window.addEventListener('jobs:unauthorized', () =>
 async function start() {
   if (session.token) {
     try {
-      me = await api('me');
+      // A reload while the API is down (or restarting) waits for it rather than failing.
+      me = await apiPatient('me', {}, (err) =>
+        replace(
+          main,
+          h(
+            'p',
+            { class: 'muted', id: 'app-reconnecting', role: 'status' },
+            h('span', { class: 'live', 'data-state': 'reconnecting' }, 'reconnecting…'),
+            ` The API cannot be reached (${err.message}); trying again.`,
+          ),
+        ),
+      );
     } catch (err) {
       session.clear();
       me = null;

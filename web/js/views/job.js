@@ -1,13 +1,17 @@
-// One job: params, input, progress, result or error, cancel and retry, and its log lines live
-// from GET /api/jobs/:id/logs as an event stream (resumed with Last-Event-ID after a drop).
-import { api, apiStream } from '../api.js';
+// One job: params, input, progress, result and error, cancel (confirmed) and retry, and its log
+// lines live from GET /api/jobs/:id/logs as an event stream (resumed with Last-Event-ID after a
+// drop), filtered by level and downloadable. The page outlasts an API outage: the first load is
+// tried again with a backoff ("reconnecting…"), and the stream resumes by itself.
+import { api, apiPatient, apiStream, ownerNames } from '../api.js';
 import {
+  confirmDialog,
   fmtBytes,
   fmtClock,
   fmtDuration,
   fmtTime,
   h,
   json,
+  ownerLabel,
   progressOf,
   progressText,
   replace,
@@ -24,12 +28,14 @@ export function jobView(id, { me }) {
   let job = null;
   let lastSeq = 0;
   let following = false;
+  /** User id → name, once known (owners show by name). */
+  let names = new Map([[me.userId, me.name]]);
 
   const title = h('h1', null);
   const badge = h('span', { id: 'job-status' });
   const cancelBtn = h(
     'button',
-    { type: 'button', id: 'cancel', class: 'danger', onclick: () => act('cancel') },
+    { type: 'button', id: 'cancel', class: 'danger', onclick: () => confirmCancel() },
     'Cancel',
   );
   const retryBtn = h('button', { type: 'button', id: 'retry', onclick: () => act('retry') }, 'Retry');
@@ -40,7 +46,14 @@ export function jobView(id, { me }) {
   const input = h('dl', { class: 'meta', id: 'job-input' });
   const outcome = h('div', { id: 'job-outcome' });
   const live = h('span', { class: 'live', id: 'logs-live', 'data-state': 'connecting' }, 'connecting…');
-  const logs = h('div', { class: 'logs', id: 'logs', role: 'log', 'aria-label': 'Log lines' });
+  const logs = h('div', {
+    class: 'logs',
+    id: 'logs',
+    role: 'log',
+    'aria-label': 'Log lines',
+    'data-level': 'all',
+  });
+  const logTools = logToolbar();
   const noLogs = h('span', { class: 'muted', id: 'no-logs' }, 'No log lines yet.');
   logs.append(noLogs);
 
@@ -67,10 +80,7 @@ export function jobView(id, { me }) {
       meta,
       ...pair('Id', h('span', { class: 'mono' }, j.id)),
       ...pair('Status', j.status),
-      ...pair(
-        'Owner',
-        h('span', { class: 'mono' }, j.ownerId === me.userId ? `${j.ownerId} (you)` : j.ownerId),
-      ),
+      ...pair('Owner', h('span', { id: 'job-owner', title: j.ownerId }, ownerLabel(j.ownerId, names, me))),
       ...pair('Attempts', `${j.attempts} of ${j.maxAttempts}`),
       ...(j.scheduleId
         ? pair(
@@ -94,15 +104,70 @@ export function jobView(id, { me }) {
         ...pair('SHA-256', h('span', { class: 'mono' }, j.input.sha256)),
       );
     } else replace(input, h('span', { class: 'muted' }, 'No input file.'));
-    if (j.error) {
-      replace(outcome, h('h2', null, 'Error'), h('pre', { class: 'error panel', id: 'job-error' }, j.error));
-    } else if (j.result !== null && j.result !== undefined) {
-      replace(
-        outcome,
-        h('h2', null, 'Result'),
-        h('pre', { class: 'panel', id: 'job-result' }, json(j.result)),
-      );
-    } else replace(outcome);
+    renderOutcome(j);
+  }
+
+  /** The error and the result: a failed job may have both (a CSV import's counts, say). */
+  function renderOutcome(j) {
+    const hasResult = j.result !== null && j.result !== undefined;
+    replace(
+      outcome,
+      j.error ? [h('h2', null, 'Error'), h('pre', { class: 'error panel', id: 'job-error' }, j.error)] : null,
+      hasResult
+        ? [h('h2', null, 'Result'), h('pre', { class: 'panel', id: 'job-result' }, json(j.result))]
+        : null,
+    );
+  }
+
+  /** Level filter and download, above the lines. */
+  function logToolbar() {
+    const level = h(
+      'select',
+      {
+        id: 'log-level',
+        'aria-label': 'Log level',
+        onchange: (e) => (logs.dataset.level = e.target.value),
+      },
+      h('option', { value: 'all' }, 'All levels'),
+      h('option', { value: 'warn' }, 'Warnings and errors'),
+      h('option', { value: 'error' }, 'Errors only'),
+    );
+    const download = h('button', { type: 'button', id: 'logs-download', onclick: downloadLogs }, 'Download');
+    download.title = 'Every line as NDJSON (one JSON object a line)';
+    return h('div', { class: 'log-tools' }, level, download);
+  }
+
+  /**
+   * Saves every log line as NDJSON, read page by page from GET /api/jobs/:id/logs: each page
+   * becomes one part of the Blob, not one string of the whole log.
+   */
+  async function downloadLogs(e) {
+    const button = e.currentTarget;
+    button.disabled = true;
+    actionError.textContent = '';
+    try {
+      const parts = [];
+      let after = 0;
+      for (;;) {
+        const page = await api(`jobs/${encodeURIComponent(id)}/logs`, {
+          query: { after, limit: 5000 },
+          signal,
+        });
+        parts.push(page.items.map((l) => JSON.stringify(l) + '\n').join(''));
+        if (page.nextAfter === null) break;
+        after = page.nextAfter;
+      }
+      const url = URL.createObjectURL(new window.Blob(parts, { type: 'application/x-ndjson' }));
+      const a = h('a', { href: url, download: `job-${id}-logs.ndjson`, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      if (!signal.aborted) actionError.textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function pair(k, ...v) {
@@ -168,6 +233,10 @@ export function jobView(id, { me }) {
           if (ev.event === 'log') addLine(data);
           else if (ev.event === 'job' || ev.event === 'end') render(data);
         },
+        // After a drop, the job may have moved on while the stream was away: read it again.
+        onOpen: () => {
+          if (job) refresh();
+        },
         onState: (s) => setLive(s, s === 'live' ? 'live' : 'reconnecting…'),
       });
       if (result === 'ended') {
@@ -184,6 +253,22 @@ export function jobView(id, { me }) {
       following = false;
       if (again) follow();
     }
+  }
+
+  /** The job as it is now (after a reconnect); a failure here is left to the stream to report. */
+  function refresh() {
+    api(`jobs/${encodeURIComponent(id)}`, { signal })
+      .then(render)
+      .catch(() => {});
+  }
+
+  async function confirmCancel() {
+    const running = job?.status === 'RUNNING';
+    const ok = await confirmDialog(
+      `Cancel this ${job?.type ?? ''} job${running ? ' (it is running: its handler is stopped)' : ''}?`,
+      { confirm: 'Cancel job', cancel: 'Keep it' },
+    );
+    if (ok && !signal.aborted) act('cancel');
   }
 
   async function act(what) {
@@ -212,34 +297,53 @@ export function jobView(id, { me }) {
     );
   }
 
-  api(`jobs/${encodeURIComponent(id)}`, { signal })
-    .then((j) => {
-      render(j);
-      replace(
-        el,
-        h('p', null, h('a', { href: '#/' }, '← Jobs')),
-        h('div', { class: 'job-head' }, title, badge, h('div', { class: 'actions' }, cancelBtn, retryBtn)),
-        actionError,
-        progressBox,
+  /** While the API is unreachable: say so, and keep trying (apiPatient). */
+  function waiting(err) {
+    replace(
+      el,
+      h(
+        'p',
+        { class: 'muted', id: 'job-reconnecting', role: 'status' },
+        h('span', { class: 'live', 'data-state': 'reconnecting' }, 'reconnecting…'),
+        ` The API cannot be reached (${err.message}); trying again.`,
+      ),
+    );
+  }
+
+  function show(j) {
+    render(j);
+    replace(
+      el,
+      h('p', null, h('a', { href: '#/' }, '← Jobs')),
+      h('div', { class: 'job-head' }, title, badge, h('div', { class: 'actions' }, cancelBtn, retryBtn)),
+      actionError,
+      progressBox,
+      h(
+        'div',
+        { class: 'cols' },
+        h('div', null, h('h2', null, 'Details'), h('div', { class: 'panel' }, meta)),
         h(
           'div',
-          { class: 'cols' },
-          h('div', null, h('h2', null, 'Details'), h('div', { class: 'panel' }, meta)),
-          h(
-            'div',
-            null,
-            h('h2', null, 'Params'),
-            h('div', { class: 'panel' }, params),
-            h('h2', null, 'Input'),
-            h('div', { class: 'panel' }, input),
-          ),
+          null,
+          h('h2', null, 'Params'),
+          h('div', { class: 'panel' }, params),
+          h('h2', null, 'Input'),
+          h('div', { class: 'panel' }, input),
         ),
-        outcome,
-        h('div', { class: 'job-head' }, h('h2', null, 'Logs'), live),
-        logs,
-      );
-      follow();
-    })
+      ),
+      outcome,
+      h('div', { class: 'job-head' }, h('h2', null, 'Logs'), live, logTools),
+      logs,
+    );
+    follow();
+    ownerNames(me).then((n) => {
+      names = n;
+      if (job && !signal.aborted) render({ ...job });
+    });
+  }
+
+  apiPatient(`jobs/${encodeURIComponent(id)}`, { signal }, waiting)
+    .then(show)
     .catch((err) => {
       if (signal.aborted) return;
       if (err.status === 404 || err.status === 400) notFound();

@@ -1,5 +1,6 @@
 // The submit form: a type from GET /api/job-types, its params as fields generated from the type's
 // JSON Schema and/or as JSON, an optional file, sent as multipart/form-data with upload progress.
+// The server's validation errors are shown at the field they are about.
 import { api, submitJob } from '../api.js';
 import { fmtBytes, h, replace } from '../dom.js';
 
@@ -210,9 +211,56 @@ export function submitView() {
     return params;
   }
 
+  /** Clears what showFieldErrors marked. */
+  function clearFieldErrors() {
+    for (const m of form.querySelectorAll('.field-error')) m.remove();
+    for (const i of form.querySelectorAll('[aria-invalid]')) {
+      i.removeAttribute('aria-invalid');
+      i.removeAttribute('aria-describedby');
+    }
+  }
+
+  /**
+   * A validation_failed answer about the params (`details.issues`, paths within the params):
+   * each issue goes under its field, marked invalid; issues about no field (a key typed in the
+   * JSON box, say) stay in the message. Returns false when the error was not about the params.
+   */
+  function showFieldErrors(err) {
+    const issues = err.details?.issues;
+    if (err.code !== 'validation_failed' || !Array.isArray(issues) || !/^params\b/.test(err.message))
+      return false;
+    const elsewhere = [];
+    let first;
+    for (const issue of issues) {
+      const name = issue.path?.[0];
+      const input =
+        name === undefined
+          ? null
+          : fieldsBox.querySelector(`[data-param="${window.CSS.escape(String(name))}"]`);
+      if (!input) {
+        elsewhere.push(`${['params', ...(issue.path ?? [])].join('.')}: ${issue.message}`);
+        continue;
+      }
+      const mid = `${input.id}-error`;
+      if (document.getElementById(mid)) continue; // one message per field
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', mid);
+      input.closest('.field').append(h('p', { class: 'field-error', id: mid }, issue.message));
+      first ??= input;
+    }
+    if (!first) return false;
+    error.textContent = [
+      `Check the highlighted field${form.querySelectorAll('.field-error').length > 1 ? 's' : ''}.`,
+      ...elsewhere,
+    ].join(' ');
+    first.focus();
+    return true;
+  }
+
   async function onSubmit(e) {
     e.preventDefault();
     error.textContent = '';
+    clearFieldErrors();
     let params;
     try {
       params = collectParams();
@@ -257,10 +305,7 @@ export function submitView() {
       });
       location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
     } catch (err) {
-      if (!signal.aborted) {
-        error.textContent = err.message;
-        if (err.details) error.append(h('pre', null, JSON.stringify(err.details, null, 2)));
-      }
+      if (!signal.aborted && !showFieldErrors(err)) error.textContent = err.message;
     } finally {
       signal.removeEventListener('abort', stopWith);
       uploading = undefined;
