@@ -20,7 +20,7 @@ export default class WebhooksSetDefault extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(WebhooksSetDefault);
-    if (flags.clear === (args.url !== undefined))
+    if (Boolean(flags.clear) === (args.url !== undefined))
       throw new UsageError('give a URL, or --clear to remove the default (not both)');
     const set = await this.api.setDefaultWebhook(flags.clear ? null : args.url!);
     if (this.json) this.printJson(set);
