@@ -56,7 +56,7 @@ const WEBHOOK_URL =
   "`webhookUrl` (http or https; no private, loopback, link-local or metadata address unless the server allows them: JOBS_WEBHOOK_ALLOW_PRIVATE) is where the job's end is POSTed; without it, the owner's default (PUT /api/webhooks/default) at submit.";
 
 const WEBHOOKS =
-  "When a job with a `webhookUrl` ends (COMPLETED, FAILED, CANCELLED, or given up on: `job.dead_lettered`), the platform POSTs the job (as GET /api/jobs/{id} answers it) to that URL with the headers `Jobs-Event`, `Jobs-Delivery` (the delivery's id, the same on every retry: dedupe on it) and `Jobs-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" under the owner's secret>`. A 2xx answer delivers it; anything else (or no answer within JOBS_WEBHOOK_TIMEOUT_SECONDS) is retried with exponential backoff and jitter for 24 hours after the job ended, then given up on. At least once: a receiver may see a delivery twice.";
+  'When a job with a `webhookUrl` ends (COMPLETED, FAILED, CANCELLED, or given up on: `job.dead_lettered`), the platform POSTs the job (as GET /api/jobs/{id} answers it) to that URL with the headers `Jobs-Event`, `Jobs-Delivery` (the delivery\'s id, the same on every retry: dedupe on it) and `Jobs-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the owner\'s secret>`. A 2xx answer delivers it; anything else (or no answer within JOBS_WEBHOOK_TIMEOUT_SECONDS) is retried with exponential backoff and jitter for 24 hours after the job ended, then given up on. At least once: a receiver may see a delivery twice.';
 
 const JOB_ID = { name: 'id', schema: z.uuid(), description: 'the job id' };
 const UPLOAD_ID = { name: 'id', schema: z.uuid(), description: 'the upload id' };
@@ -394,7 +394,11 @@ const OPS: Op[] = [
     tag: 'webhooks',
     summary: "A job's webhook deliveries, each with its attempts (the job's owner, or job:ReadAll)",
     description: WEBHOOKS,
-    ok: { status: 200, description: 'the deliveries, oldest first', content: json(ref('WebhookDeliveryList')) },
+    ok: {
+      status: 200,
+      description: 'the deliveries, oldest first',
+      content: json(ref('WebhookDeliveryList')),
+    },
     errors: [401, 403, 404],
   },
   {

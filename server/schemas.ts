@@ -551,7 +551,7 @@ export const webhookDefaultBody = z.strictObject({
     .string({ error: 'url must be an http(s) URL, or null to clear the default' })
     .max(2048, 'url must be at most 2048 characters')
     .nullable()
-    .describe("the URL jobs submitted without their own webhookUrl get (at submit); null: none"),
+    .describe('the URL jobs submitted without their own webhookUrl get (at submit); null: none'),
 });
 
 export const webhookDefaultResponse = z
@@ -577,7 +577,9 @@ export const webhookDeliveryListResponse = z
         url: z.string(),
         state: z
           .enum(['pending', 'delivered', 'failed'])
-          .describe('pending (retrying), delivered (a 2xx came), failed (given up a day after the job ended)'),
+          .describe(
+            'pending (retrying), delivered (a 2xx came), failed (given up a day after the job ended)',
+          ),
         attempts: z.int().min(0),
         nextAttemptAt: isoDate.nullable().describe('when the next attempt is due (pending only)'),
         createdAt: isoDate,

@@ -68,7 +68,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     }),
     webhook: Flags.string({
       description:
-        "POST the job to this http(s) URL when it ends, signed (see `jobs webhooks secret`); default: your `jobs webhooks set-default`. With --batch, for lines that give no webhookUrl",
+        'POST the job to this http(s) URL when it ends, signed (see `jobs webhooks secret`); default: your `jobs webhooks set-default`. With --batch, for lines that give no webhookUrl',
       helpValue: 'URL',
     }),
     wait: Flags.boolean({ description: 'wait until the job ends' }),

@@ -108,7 +108,10 @@ export class WebhookDeliverer {
   private async deliver(claimed: Claimed[]): Promise<void> {
     const { prisma } = this.opts;
     const jobs = new Map(
-      (await prisma.job.findMany({ where: { id: { in: claimed.map((c) => c.job_id) } } })).map((j) => [j.id, j]),
+      (await prisma.job.findMany({ where: { id: { in: claimed.map((c) => c.job_id) } } })).map((j) => [
+        j.id,
+        j,
+      ]),
     );
     const settings = await ensureSettings(
       prisma,
@@ -129,7 +132,11 @@ export class WebhookDeliverer {
             'User-Agent': 'jobs-webhooks/1',
             [DELIVERY_HEADER]: d.id,
             [EVENT_HEADER]: d.event,
-            [SIGNATURE_HEADER]: signatureHeader(signingSecrets(settings.get(job.ownerId)!, now), timestamp, payload),
+            [SIGNATURE_HEADER]: signatureHeader(
+              signingSecrets(settings.get(job.ownerId)!, now),
+              timestamp,
+              payload,
+            ),
           },
           { timeoutMs: this.timeoutMs, allowPrivate: this.opts.allowPrivate, resolve: this.opts.resolve },
         );
@@ -166,7 +173,10 @@ export class WebhookDeliverer {
         `webhook: gave up on delivering job ${d.job_id}'s end after ${n} attempts`,
       );
     else if (!ok)
-      this.opts.logger.debug({ deliveryId: d.id, jobId: d.job_id, attempt: n, error: o.error }, 'webhook: attempt failed');
+      this.opts.logger.debug(
+        { deliveryId: d.id, jobId: d.job_id, attempt: n, error: o.error },
+        'webhook: attempt failed',
+      );
   }
 }
 

@@ -50,8 +50,7 @@ export async function postWebhook(
         : await (opts.resolve ?? systemResolve)(host);
     if (found.length === 0) return done(null, `${host} did not resolve`);
     const refused = opts.allowPrivate ? undefined : found.find((a) => isPrivateAddress(a.address));
-    if (refused)
-      return done(null, `refused: ${host} resolves to a private address (${refused.address})`);
+    if (refused) return done(null, `refused: ${host} resolves to a private address (${refused.address})`);
     pinned = found[0];
   } catch (err) {
     return done(null, `${host} did not resolve (${(err as NodeJS.ErrnoException).code ?? String(err)})`);

@@ -94,12 +94,16 @@ export function checkWebhookUrl(raw: unknown, opts: { allowPrivate: boolean; fie
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new ValidationError(`${field} is not a URL: give an absolute http(s) URL such as https://example.com/hooks/jobs`);
+    throw new ValidationError(
+      `${field} is not a URL: give an absolute http(s) URL such as https://example.com/hooks/jobs`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ValidationError(`${field} must use http or https, not ${url.protocol.replace(/:$/, '')}`);
   if (url.username !== '' || url.password !== '')
-    throw new ValidationError(`${field} must not carry a user name or password; the signature authenticates deliveries`);
+    throw new ValidationError(
+      `${field} must not carry a user name or password; the signature authenticates deliveries`,
+    );
   if (!opts.allowPrivate) {
     const host = hostOf(url);
     if ((net.isIP(host) !== 0 && isPrivateAddress(host)) || isLocalName(host))

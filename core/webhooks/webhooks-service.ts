@@ -91,7 +91,9 @@ export class WebhooksService {
     return {
       secret: row.secret,
       previousSecretValidUntil:
-        row.previousSecret && row.previousUntil && row.previousUntil > now ? row.previousUntil.toISOString() : null,
+        row.previousSecret && row.previousUntil && row.previousUntil > now
+          ? row.previousUntil.toISOString()
+          : null,
     };
   }
 

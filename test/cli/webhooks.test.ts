@@ -68,7 +68,9 @@ describe('jobs webhooks against a real server', () => {
     const set = await jobs(['webhooks', 'set-default', 'https://example.com/hooks/jobs']);
     expect(set).toMatchObject({ code: 0 });
     expect(set.stdout.trim()).toBe('https://example.com/hooks/jobs');
-    expect((await jobs(['webhooks', 'show', '--json'])).stdout).toContain('"url": "https://example.com/hooks/jobs"');
+    expect((await jobs(['webhooks', 'show', '--json'])).stdout).toContain(
+      '"url": "https://example.com/hooks/jobs"',
+    );
     const viaDefault = JSON.parse((await jobs(['submit', '--type', 'noop', '--json'])).stdout);
     expect(viaDefault.webhookUrl).toBe('https://example.com/hooks/jobs');
     expect((await jobs(['webhooks', 'set-default', '--clear'])).stdout.trim()).toBe('no default webhook');

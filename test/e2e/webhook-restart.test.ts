@@ -59,7 +59,8 @@ describe('webhook delivery across a killed server', () => {
     const url = server.url;
     const items = await until(
       'the delivery recorded as delivered',
-      async () => (await api(url, token, 'GET', `/api/jobs/${body.id}/webhook-deliveries`)).body.items as any[],
+      async () =>
+        (await api(url, token, 'GET', `/api/jobs/${body.id}/webhook-deliveries`)).body.items as any[],
       (items) => items[0]?.state === 'delivered',
     );
     // The killed attempt left no record (its process died before writing it); the one after the

@@ -28,13 +28,21 @@ describe('webhooks API without the private-address allowance (the default)', () 
   });
 
   it('refuses a private or loopback webhookUrl at submit (JSON, multipart and batch item), creating nothing', async () => {
-    for (const url of ['http://127.0.0.1:9000/hook', 'http://169.254.169.254/', 'http://localhost/x', 'http://[::1]/']) {
+    for (const url of [
+      'http://127.0.0.1:9000/hook',
+      'http://169.254.169.254/',
+      'http://localhost/x',
+      'http://[::1]/',
+    ]) {
       const r = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', webhookUrl: url });
       expect(r.status).toBe(400);
       expect(r.body.error.code).toBe('validation_failed');
       expect(r.body.error.message).toMatch(/webhookUrl points to a private, loopback or link-local address/);
     }
-    const bad = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', webhookUrl: 'ftp://example.com/x' });
+    const bad = await api(s.url, alice, 'POST', '/api/jobs', {
+      type: 'noop',
+      webhookUrl: 'ftp://example.com/x',
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toBe('webhookUrl must use http or https, not ftp');
 
@@ -55,7 +63,10 @@ describe('webhooks API without the private-address allowance (the default)', () 
     });
     expect(batch.status).toBe(200);
     expect(batch.body.results[0]).toMatchObject({ status: 400, error: { code: 'validation_failed' } });
-    expect(batch.body.results[1]).toMatchObject({ status: 201, job: { webhookUrl: 'https://example.com/hooks/jobs' } });
+    expect(batch.body.results[1]).toMatchObject({
+      status: 201,
+      job: { webhookUrl: 'https://example.com/hooks/jobs' },
+    });
     expect(await s.t.db.prisma.job.count()).toBe(1);
   });
 
@@ -79,7 +90,10 @@ describe('webhooks API without the private-address allowance (the default)', () 
     expect(set).toEqual({ status: 200, body: { url: 'https://example.com/default' } });
     const viaDefault = await api(s.url, bob, 'POST', '/api/jobs', { type: 'noop' });
     expect(viaDefault.body.webhookUrl).toBe('https://example.com/default');
-    const own = await api(s.url, bob, 'POST', '/api/jobs', { type: 'noop', webhookUrl: 'https://example.com/own' });
+    const own = await api(s.url, bob, 'POST', '/api/jobs', {
+      type: 'noop',
+      webhookUrl: 'https://example.com/own',
+    });
     expect(own.body.webhookUrl).toBe('https://example.com/own');
     const batch = await api(s.url, bob, 'POST', '/api/jobs/batch', { jobs: [{ type: 'noop' }] });
     expect(batch.body.results[0].job.webhookUrl).toBe('https://example.com/default');
@@ -89,9 +103,13 @@ describe('webhooks API without the private-address allowance (the default)', () 
     const priv = await api(s.url, bob, 'PUT', '/api/webhooks/default', { url: 'http://127.0.0.1/x' });
     expect(priv.status).toBe(400);
     expect(priv.body.error.message).toMatch(/^url points to a private/);
-    expect((await api(s.url, bob, 'PUT', '/api/webhooks/default', { url: 'http://x', extra: 1 })).status).toBe(400);
+    expect(
+      (await api(s.url, bob, 'PUT', '/api/webhooks/default', { url: 'http://x', extra: 1 })).status,
+    ).toBe(400);
 
-    expect((await api(s.url, bob, 'PUT', '/api/webhooks/default', { url: null })).body).toEqual({ url: null });
+    expect((await api(s.url, bob, 'PUT', '/api/webhooks/default', { url: null })).body).toEqual({
+      url: null,
+    });
     expect((await api(s.url, bob, 'POST', '/api/jobs', { type: 'noop' })).body.webhookUrl).toBeNull();
     // The job submitted under the default keeps it.
     expect((await api(s.url, bob, 'GET', `/api/jobs/${viaDefault.body.id}`)).body.webhookUrl).toBe(
@@ -103,20 +121,28 @@ describe('webhooks API without the private-address allowance (the default)', () 
     const carol = await s.token('carol');
     const first = await api(s.url, carol, 'GET', '/api/webhooks/secret');
     expect(first.status).toBe(200);
-    expect(first.body).toEqual({ secret: expect.stringMatching(/^whsec_[A-Za-z0-9_-]{43}$/), previousSecretValidUntil: null });
+    expect(first.body).toEqual({
+      secret: expect.stringMatching(/^whsec_[A-Za-z0-9_-]{43}$/),
+      previousSecretValidUntil: null,
+    });
     expect((await api(s.url, carol, 'GET', '/api/webhooks/secret')).body.secret).toBe(first.body.secret);
     const rotated = await api(s.url, carol, 'POST', '/api/webhooks/secret/rotate');
     expect(rotated.body.secret).not.toBe(first.body.secret);
     const until = Date.parse(rotated.body.previousSecretValidUntil);
     expect(until - Date.now()).toBeGreaterThan(23 * 3_600_000);
-    expect((await api(s.url, alice, 'GET', '/api/webhooks/secret')).body.secret).not.toBe(rotated.body.secret);
+    expect((await api(s.url, alice, 'GET', '/api/webhooks/secret')).body.secret).not.toBe(
+      rotated.body.secret,
+    );
     // A read-only token may not read it.
     const reader = await s.token('carol', { permissions: ['job:Read'] });
     expect((await api(s.url, reader, 'GET', '/api/webhooks/secret')).status).toBe(403);
   });
 
   it("a job's deliveries: its owner and admins see them, another user gets 404", async () => {
-    const job = await api(s.url, alice, 'POST', '/api/jobs', { type: 'noop', webhookUrl: 'https://example.com/h' });
+    const job = await api(s.url, alice, 'POST', '/api/jobs', {
+      type: 'noop',
+      webhookUrl: 'https://example.com/h',
+    });
     const mine = await api(s.url, alice, 'GET', `/api/jobs/${job.body.id}/webhook-deliveries`);
     expect(mine).toEqual({ status: 200, body: { items: [] } });
     const mallory = await s.token('mallory');
@@ -155,7 +181,10 @@ describe('webhooks end to end with the allowance (a receiver on loopback)', () =
     const [first] = await waitForDeliveries(s, alice, job.id, (items) => items[0]?.attempts >= 1);
     expect(first).toMatchObject({ event: 'job.completed', url: receiver.url, state: 'pending', attempts: 1 });
     expect(first.history[0]).toMatchObject({ n: 1, statusCode: 500, error: 'HTTP 500: nope 500' });
-    await s.t.db.prisma.webhookDelivery.update({ where: { id: first.id }, data: { nextAttemptAt: new Date(0) } });
+    await s.t.db.prisma.webhookDelivery.update({
+      where: { id: first.id },
+      data: { nextAttemptAt: new Date(0) },
+    });
     const [done] = await waitForDeliveries(s, alice, job.id, (items) => items[0]?.state === 'delivered');
     expect(done.attempts).toBe(2);
     expect(done.history.map((a: any) => a.statusCode)).toEqual([500, 200]);

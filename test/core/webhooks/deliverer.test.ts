@@ -9,7 +9,11 @@ import { toJobDto } from '../../../core/jobs/job-dto.js';
 import { JobStore } from '../../../core/jobs/job-store.js';
 import { RetentionService } from '../../../core/jobs/retention.js';
 import { DbQueue } from '../../../core/queue/db-queue.js';
-import { DELIVERY_WINDOW_MS, WebhookDeliverer, type DelivererOptions } from '../../../core/webhooks/deliverer.js';
+import {
+  DELIVERY_WINDOW_MS,
+  WebhookDeliverer,
+  type DelivererOptions,
+} from '../../../core/webhooks/deliverer.js';
 import { ensureSettings } from '../../../core/webhooks/settings.js';
 import { verifySignature } from '../../../core/webhooks/signature.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../../helpers/db.js';
@@ -99,7 +103,12 @@ describe.each(dbKinds())('webhook deliveries on %s', (kind) => {
   it('POSTs the job as GET /api/jobs/:id shows it, signed with the owner secret', async () => {
     const jobId = await completedJob(receiver.url);
     const [pending] = await deliveriesOf(jobId);
-    expect(pending).toMatchObject({ event: 'job.completed', url: receiver.url, state: 'pending', attempts: 0 });
+    expect(pending).toMatchObject({
+      event: 'job.completed',
+      url: receiver.url,
+      state: 'pending',
+      attempts: 0,
+    });
 
     expect(await deliverer().deliverDue()).toBe(1);
     const [req] = receiver.got;
@@ -186,7 +195,16 @@ describe.each(dbKinds())('webhook deliveries on %s', (kind) => {
     await store.giveUp(given, { reason: 'gave up' }, []);
     const pendingId = randomUUID();
     await store.create(
-      { id: pendingId, type: 'noop', params: {}, ownerId, maxAttempts: 3, idempotencyKey: null, input: null, webhookUrl: receiver.url },
+      {
+        id: pendingId,
+        type: 'noop',
+        params: {},
+        ownerId,
+        maxAttempts: 3,
+        idempotencyKey: null,
+        input: null,
+        webhookUrl: receiver.url,
+      },
       { idempotencyTtlMs: 1000 },
     );
     expect(await store.requestCancel(pendingId, 'owner')).toMatchObject({ kind: 'cancelled' });
@@ -215,7 +233,10 @@ describe.each(dbKinds())('webhook deliveries on %s', (kind) => {
 
   it("a job without its own webhook gets its owner's default at submit", async () => {
     await ensureSettings(t.db.prisma, [ownerId]);
-    await t.db.prisma.webhookSettings.update({ where: { userId: ownerId }, data: { defaultUrl: receiver.url } });
+    await t.db.prisma.webhookSettings.update({
+      where: { userId: ownerId },
+      data: { defaultUrl: receiver.url },
+    });
     const jobId = await completedJob(undefined);
     expect((await t.db.prisma.job.findUniqueOrThrow({ where: { id: jobId } })).webhookUrl).toBe(receiver.url);
     expect((await deliveriesOf(jobId)).map((d) => d.event)).toEqual(['job.completed']);

@@ -55,7 +55,10 @@ export async function startReceiver(statuses: number[] = [200]): Promise<TestRec
     waitFor(n: number, ms = 60_000) {
       if (got.length >= n) return Promise.resolve(got);
       return new Promise<Received[]>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`receiver: ${got.length} of ${n} requests within ${ms} ms`)), ms);
+        const timer = setTimeout(
+          () => reject(new Error(`receiver: ${got.length} of ${n} requests within ${ms} ms`)),
+          ms,
+        );
         waiters.push({
           n,
           resolve: () => {

@@ -7,7 +7,9 @@ const strict = { allowPrivate: false };
 describe('checkWebhookUrl (submit time)', () => {
   it('takes public http(s) URLs, normalized', () => {
     expect(checkWebhookUrl('https://example.com/hooks/jobs', strict)).toBe('https://example.com/hooks/jobs');
-    expect(checkWebhookUrl(' HTTP://Example.COM:8443/a?b=1#frag', strict)).toBe('http://example.com:8443/a?b=1');
+    expect(checkWebhookUrl(' HTTP://Example.COM:8443/a?b=1#frag', strict)).toBe(
+      'http://example.com:8443/a?b=1',
+    );
     expect(checkWebhookUrl('https://93.184.216.34/x', strict)).toBe('https://93.184.216.34/x');
     expect(checkWebhookUrl('https://[2606:2800:220:1::]/x', strict)).toBe('https://[2606:2800:220:1::]/x');
   });
@@ -24,7 +26,9 @@ describe('checkWebhookUrl (submit time)', () => {
   });
 
   it('refuses a URL longer than 2048 characters', () => {
-    expect(() => checkWebhookUrl(`https://example.com/${'a'.repeat(2048)}`, strict)).toThrow(/at most 2048 characters/);
+    expect(() => checkWebhookUrl(`https://example.com/${'a'.repeat(2048)}`, strict)).toThrow(
+      /at most 2048 characters/,
+    );
   });
 
   it.each([
@@ -57,7 +61,15 @@ describe('checkWebhookUrl (submit time)', () => {
 
 describe('isPrivateAddress (delivery time, after DNS)', () => {
   it('tells private from public addresses', () => {
-    for (const ip of ['127.0.0.1', '10.1.2.3', '169.254.169.254', '::1', '::ffff:10.0.0.1', '::ffff:7f00:1', 'fc00::1'])
+    for (const ip of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '169.254.169.254',
+      '::1',
+      '::ffff:10.0.0.1',
+      '::ffff:7f00:1',
+      'fc00::1',
+    ])
       expect([ip, isPrivateAddress(ip)]).toEqual([ip, true]);
     for (const ip of ['8.8.8.8', '93.184.216.34', '2606:4700:4700::1111', '::ffff:8.8.8.8'])
       expect([ip, isPrivateAddress(ip)]).toEqual([ip, false]);
