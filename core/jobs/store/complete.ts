@@ -19,7 +19,8 @@ export interface Completion {
  * Attempts that succeeded, in one statement and no transaction around it, however many: each
  * job COMPLETED with its result (and its last progress), its last log lines appended (seqs
  * reserved on the row, announced on the live channel), its delivery acknowledged (its queue
- * message deleted) and, when it has a webhook, its webhook delivery recorded. The job ids must be distinct (a statement updates a row once).
+ * message deleted) and, when it has a webhook, its webhook delivery recorded. The job ids must
+ * be distinct (a statement updates a row once).
  *
  * Each job's outcome is guarded by its lease: an attempt that no longer holds its job (cancelled,
  * given up on, claimed again) changes nothing but its log, whose lines are still appended, and
