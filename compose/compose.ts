@@ -17,6 +17,8 @@ import { Reaper } from '../processor/reaper.js';
 import { RetentionService, startRetention } from '../core/jobs/retention.js';
 import { ScheduleTicker, type TickOutcome } from '../core/schedules/schedule-ticker.js';
 import { loadHandlerModules } from './handler-modules.js';
+import { startWebhookDeliverer, WebhookDeliverer } from '../core/webhooks/deliverer.js';
+import type { Resolve } from '../core/webhooks/post.js';
 
 export interface ComposeOptions {
   /**
@@ -44,9 +46,16 @@ export interface ComposeOptions {
     receiveWaitMs?: number;
     /** Longest sleep of the schedule ticker between looks at the schedules (default 60 s). */
     schedulerMaxSleepMs?: number;
+    /** How often the webhook deliverer looks for due deliveries (default 1 s). */
+    webhookIntervalMs?: number;
   };
-  /** The clock of schedules (next runs, due ticks); tests pass a fake one. Default: the system's. */
+  /**
+   * The clock of schedules (next runs, due ticks) and of webhook retries; tests pass a fake one.
+   * Default: the system's.
+   */
   clock?: () => Date;
+  /** How webhook hosts are resolved (default: the system's resolver); tests map names to addresses. */
+  webhookResolve?: Resolve;
 }
 
 /** What the API needs (server/app.ts `createApp`). */
@@ -78,6 +87,8 @@ export interface ApiParts {
   retentionDays: number;
   /** The clock of schedules (their next runs); default: the system's. */
   clock?: () => Date;
+  /** JOBS_WEBHOOK_ALLOW_PRIVATE: webhook URLs may name private and loopback addresses. */
+  webhookAllowPrivate?: boolean;
 }
 
 /** A running worker: the queue consumer, with the lease reaper and the schedule ticker beside it. */
@@ -106,6 +117,11 @@ export interface Platform {
    * with a fake clock). Safe beside running tickers: each tick makes one job.
    */
   tickSchedules(): Promise<TickOutcome[]>;
+  /**
+   * One pass of the webhook deliverer: every due delivery POSTed once (the Lambda's tick event;
+   * tests with a fake clock). Safe beside running deliverers (deliveries are claimed SKIP LOCKED).
+   */
+  deliverWebhooks(): Promise<number>;
   /**
    * Crash recovery at start-up, only for a process that alone owns its data (the embedded
    * server): running jobs claimable again, in-flight messages visible, half-written blobs gone.
@@ -165,6 +181,14 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
   const retention = new RetentionService({ store, blobs, logger });
   const types = new JobTypeRegistry(handlers);
   const clock = opts.clock ?? (() => new Date());
+  const webhooks = new WebhookDeliverer({
+    prisma: db.prisma,
+    logger,
+    allowPrivate: config.webhookAllowPrivate,
+    timeoutMs: config.webhookTimeoutSeconds * 1000,
+    clock,
+    resolve: opts.webhookResolve,
+  });
   const ticker = () =>
     new ScheduleTicker({
       db,
@@ -185,13 +209,14 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     });
     reaper.start();
     // Beside the reaper, in every process that keeps the platform going (`jobs server`, `jobs
-    // worker`): the schedules' due ticks, and retention.
+    // worker`): the schedules' due ticks, retention, and webhook deliveries.
     const schedules = ticker();
     schedules.start();
     const pruning = startRetention(retention, { days: config.retentionDays, logger });
+    const delivering = startWebhookDeliverer(webhooks, { logger, intervalMs: timing.webhookIntervalMs });
     return {
       async stop() {
-        await Promise.all([reaper.stop(), schedules.stop(), pruning.stop()]);
+        await Promise.all([reaper.stop(), schedules.stop(), pruning.stop(), delivering.stop()]);
       },
     };
   };
@@ -221,6 +246,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       },
       publicUrl: config.publicUrl,
       clock,
+      webhookAllowPrivate: config.webhookAllowPrivate,
     },
     processor,
     startWorker({ concurrency }) {
@@ -241,6 +267,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     },
     startReaper,
     tickSchedules: () => ticker().tick(),
+    deliverWebhooks: () => webhooks.deliverDue(),
     async recover() {
       if (!runtime.embedded)
         throw new Error('recover() is for a process that alone owns its data (embedded)');

@@ -72,6 +72,13 @@ export interface Config {
   maxActiveJobsPerUser: number;
   /** Finished jobs are deleted this many days after they end, with their logs and inputs; 0 keeps them. */
   retentionDays: number;
+  /**
+   * Webhooks may go to private, loopback and link-local addresses (a receiver beside the
+   * platform, tests). Off by default: a webhook is a request made on a user's behalf (SSRF).
+   */
+  webhookAllowPrivate: boolean;
+  /** Seconds one webhook POST may take before the attempt counts as failed. */
+  webhookTimeoutSeconds: number;
 }
 
 const GiB = 1024 ** 3;
@@ -141,6 +148,10 @@ const envSchema = z.object({
   JOBS_RATE_LIMIT_PER_MINUTE: countFrom('JOBS_RATE_LIMIT_PER_MINUTE').default(600),
   JOBS_MAX_ACTIVE_JOBS_PER_USER: countFrom('JOBS_MAX_ACTIVE_JOBS_PER_USER').default(1000),
   JOBS_RETENTION_DAYS: countFrom('JOBS_RETENTION_DAYS').default(30),
+  JOBS_WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false', '1', '0'], { error: 'JOBS_WEBHOOK_ALLOW_PRIVATE must be true or false' })
+    .optional(),
+  JOBS_WEBHOOK_TIMEOUT_SECONDS: intFrom('JOBS_WEBHOOK_TIMEOUT_SECONDS').max(60).default(10),
 });
 
 export class ConfigError extends Error {
@@ -204,6 +215,8 @@ export function loadConfig(
     rateLimitPerMinute: e.JOBS_RATE_LIMIT_PER_MINUTE,
     maxActiveJobsPerUser: e.JOBS_MAX_ACTIVE_JOBS_PER_USER,
     retentionDays: e.JOBS_RETENTION_DAYS,
+    webhookAllowPrivate: ['true', '1'].includes(e.JOBS_WEBHOOK_ALLOW_PRIVATE ?? 'false'),
+    webhookTimeoutSeconds: e.JOBS_WEBHOOK_TIMEOUT_SECONDS,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

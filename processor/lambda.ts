@@ -20,7 +20,8 @@ export type LambdaHandler = (
  * event source mapping must enable ReportBatchItemFailures). Handlers see the invocation's
  * deadline through their AbortSignal; a job still running then is released and its message
  * retried. The schedule tick event (processor/tick-event.ts, from EventBridge Scheduler every
- * minute) runs one pass of the schedule ticker instead: the jobs of every due tick.
+ * minute) runs one pass of the schedule ticker instead: the jobs of every due tick, then the
+ * webhook deliveries due.
  */
 export function createLambdaHandler(extra: readonly JobHandler[] = []): LambdaHandler {
   let ready: Promise<Platform> | undefined;
@@ -62,6 +63,9 @@ export function createLambdaHandler(extra: readonly JobHandler[] = []): LambdaHa
       const outcomes = await platform.tickSchedules();
       const created = outcomes.filter((o) => o.kind === 'created').length;
       if (outcomes.length > 0) platform.logger.info({ ticks: outcomes.length, created }, 'schedules: tick');
+      // And the webhook deliveries due (the API hosts deliver too, every second, when they run).
+      const delivered = await platform.deliverWebhooks();
+      if (delivered > 0) platform.logger.info({ attempts: delivered }, 'webhooks: delivered');
       return { batchItemFailures: [] };
     }
     const remaining = context.getRemainingTimeInMillis();

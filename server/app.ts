@@ -28,6 +28,8 @@ import { receivesParts, supportsMultipart } from '../core/blobs/multipart-upload
 import { UploadsService } from '../core/uploads/uploads-service.js';
 import { TokenValidity } from '../core/auth/token-validity.js';
 import { StreamGuard } from './stream-guard.js';
+import { WebhooksService } from '../core/webhooks/webhooks-service.js';
+import { jobDeliveriesRouter, webhooksRouter } from './routes/webhooks.js';
 
 export interface AppDeps extends ApiParts {
   /** Period of the `: ping` comments on live streams (default 15 s; tests shorten it). */
@@ -42,7 +44,9 @@ export interface AppDeps extends ApiParts {
  */
 export function createApp(deps: AppDeps): Express {
   const auth = new AuthService(deps.db.prisma);
-  const jobs = new JobsService(deps.db.prisma, deps.store, deps.types, deps.limits);
+  const webhookPolicy = { allowPrivate: deps.webhookAllowPrivate ?? false };
+  const jobs = new JobsService(deps.db.prisma, deps.store, deps.types, deps.limits, webhookPolicy);
+  const webhooks = new WebhooksService(deps.db.prisma, jobs, { ...webhookPolicy, clock: deps.clock });
   const live = deps.live;
   const streams = new StreamGuard(
     new TokenValidity((ids) => auth.activeTokenIds(ids), { ttlMs: deps.streamAuthTtlMs }),
@@ -92,8 +96,11 @@ export function createApp(deps: AppDeps): Express {
       guard: streams,
       logger: deps.logger,
       pingMs: deps.livePingMs,
+      webhooks: webhookPolicy,
     }),
   );
+  app.use('/api/jobs', jobDeliveriesRouter(webhooks));
+  app.use('/api/webhooks', webhooksRouter(webhooks));
   app.use('/api/job-types', jobTypesRouter(deps.types));
   app.use('/api/schedules', schedulesRouter(new SchedulesService(deps.db.prisma, deps.types, deps.clock)));
   app.use('/api/dlq', dlqRouter(new DlqService(deps.db.prisma, deps.store, deps.queue)));

@@ -13,6 +13,8 @@ export interface UploadedJob {
   /** The `delay` / `runAt` fields, as sent (JobsService checks them). */
   delay?: string;
   runAt?: string;
+  /** The `webhookUrl` field, as sent (JobsService checks it). */
+  webhookUrl?: string;
   input?: { key: string; name: string; size: number; sha256: string };
 }
 
@@ -167,6 +169,7 @@ function parse(
           maxAttempts: fields.maxAttempts,
           delay: fields.delay,
           runAt: fields.runAt,
+          webhookUrl: fields.webhookUrl,
         });
       } catch (err) {
         fail(err);

@@ -23,6 +23,7 @@ import {
   readyResponse,
   responseSchemas,
   uploadPartQuery,
+  webhookDefaultBody,
 } from './schemas.js';
 
 /**
@@ -52,6 +53,12 @@ interface Op {
 
 const ref = (id: string): Json => ({ $ref: `#/components/schemas/${id}` });
 const json = (schema: Json) => ({ 'application/json': { schema } });
+
+const WEBHOOK_URL =
+  "`webhookUrl` (http or https; no private, loopback, link-local or metadata address unless the server allows them: JOBS_WEBHOOK_ALLOW_PRIVATE) is where the job's end is POSTed; without it, the owner's default (PUT /api/webhooks/default) at submit.";
+
+const WEBHOOKS =
+  'When a job with a `webhookUrl` ends (COMPLETED, FAILED, CANCELLED, or given up on: `job.dead_lettered`), the platform POSTs the job (as GET /api/jobs/{id} answers it) to that URL with the headers `Jobs-Event`, `Jobs-Delivery` (the delivery\'s id, the same on every retry: dedupe on it) and `Jobs-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the owner\'s secret>`. A 2xx answer delivers it; anything else (or no answer within JOBS_WEBHOOK_TIMEOUT_SECONDS) is retried with exponential backoff and jitter for 24 hours after the job ended, then given up on. At least once: a receiver may see a delivery twice.';
 
 const JOB_ID = { name: 'id', schema: z.uuid(), description: 'the job id' };
 const UPLOAD_ID = { name: 'id', schema: z.uuid(), description: 'the upload id' };
@@ -134,7 +141,9 @@ const OPS: Op[] = [
     tag: 'jobs',
     summary: 'Create a job',
     description:
-      'As `multipart/form-data` (fields `type`, optional `params` as a JSON string, `maxAttempts`, `delay` or `runAt`, then optional `file`, streamed to storage), or as JSON (`{type, params, uploadId, maxAttempts, delay, runAt}`, where `uploadId` is a completed direct upload). `delay` (`90s`, `10m`, `2h`, `7d`) or `runAt` (ISO 8601 with its zone; at most 365 days ahead) makes a delayed job: PENDING with `runAt` until then, cancellable; a time already past runs it at once. Needs `job:Create`. The same `Idempotency-Key` (per user, for 24 h) with the same request (type, params after defaults, input file name/size/SHA-256 or `uploadId`, maxAttempts) answers 200 with the first job; with a different request, 422 `idempotency_conflict` naming the fields that differ (`details.fields`) and the first job (`details.jobId`).',
+      'As `multipart/form-data` (fields `type`, optional `params` as a JSON string, `maxAttempts`, `delay` or `runAt`, `webhookUrl`, then optional `file`, streamed to storage), or as JSON (`{type, params, uploadId, maxAttempts, delay, runAt, webhookUrl}`, where `uploadId` is a completed direct upload). `delay` (`90s`, `10m`, `2h`, `7d`) or `runAt` (ISO 8601 with its zone; at most 365 days ahead) makes a delayed job: PENDING with `runAt` until then, cancellable; a time already past runs it at once. ' +
+      WEBHOOK_URL +
+      ' Needs `job:Create`. The same `Idempotency-Key` (per user, for 24 h) with the same request (type, params after defaults, input file name/size/SHA-256 or `uploadId`, maxAttempts) answers 200 with the first job; with a different request, 422 `idempotency_conflict` naming the fields that differ (`details.fields`) and the first job (`details.jobId`).',
     headers: [
       {
         name: 'Idempotency-Key',
@@ -156,6 +165,7 @@ const OPS: Op[] = [
           },
           delay: { type: 'string', description: 'start no sooner than this from now: 90s, 10m, 2h, 7d' },
           runAt: { type: 'string', description: 'start no sooner than this time (ISO 8601 with its zone)' },
+          webhookUrl: { type: 'string', description: "an http(s) URL the job's end is POSTed to, signed" },
           file: { type: 'string', contentMediaType: 'application/octet-stream', description: 'input file' },
         },
         required: ['type'],
@@ -174,7 +184,7 @@ const OPS: Op[] = [
     tag: 'jobs',
     summary: 'Create up to 1,000 jobs in one request',
     description:
-      'JSON `{jobs:[{type, params?, idempotencyKey?, maxAttempts?, delay?, runAt?}, …]}` (1 to 1,000 jobs; body up to 8 MB). Needs `job:Create`. The jobs are created in one transaction, and each gets its own result, in order: `{status:201, job}` created; `{status:200, job}` the earlier job of its `idempotencyKey` (same request, as `Idempotency-Key` on POST /api/jobs, per user for 24 h; two jobs of one batch with one key: the first counts); or `{status, error}` with the error a POST of that job alone would have answered (400 `validation_failed` or `unknown_job_type`, 422 `idempotency_conflict`, 429 `quota_exceeded`). One bad job does not stop the others. Types that need an input file cannot be batched (400 for that job); `priority` is not supported yet (400 for that job). The owner’s active-jobs cap (JOBS_MAX_ACTIVE_JOBS_PER_USER) admits jobs in order while there is room; the rest get 429 `quota_exceeded` each, and when no job could be created because of it the whole request answers 429 with `Retry-After`. The request counts once against the request rate limit. A request refused whole (400, 401, 403, 413, 415, 429) writes nothing.',
+      'JSON `{jobs:[{type, params?, idempotencyKey?, maxAttempts?, delay?, runAt?, webhookUrl?}, …]}` (1 to 1,000 jobs; body up to 8 MB). Needs `job:Create`. The jobs are created in one transaction, and each gets its own result, in order: `{status:201, job}` created; `{status:200, job}` the earlier job of its `idempotencyKey` (same request, as `Idempotency-Key` on POST /api/jobs, per user for 24 h; two jobs of one batch with one key: the first counts); or `{status, error}` with the error a POST of that job alone would have answered (400 `validation_failed` or `unknown_job_type`, 422 `idempotency_conflict`, 429 `quota_exceeded`). One bad job does not stop the others. Types that need an input file cannot be batched (400 for that job); `priority` is not supported yet (400 for that job). The owner’s active-jobs cap (JOBS_MAX_ACTIVE_JOBS_PER_USER) admits jobs in order while there is room; the rest get 429 `quota_exceeded` each, and when no job could be created because of it the whole request answers 429 with `Retry-After`. The request counts once against the request rate limit. A request refused whole (400, 401, 403, 413, 415, 429) writes nothing.',
     body: { 'application/json': createJobsBatchBody },
     ok: {
       status: 200,
@@ -404,6 +414,56 @@ const OPS: Op[] = [
   },
   {
     method: 'get',
+    path: '/api/jobs/:id/webhook-deliveries',
+    tag: 'webhooks',
+    summary: "A job's webhook deliveries, each with its attempts (the job's owner, or job:ReadAll)",
+    description: WEBHOOKS,
+    ok: {
+      status: 200,
+      description: 'the deliveries, oldest first',
+      content: json(ref('WebhookDeliveryList')),
+    },
+    errors: [401, 403, 404],
+  },
+  {
+    method: 'get',
+    path: '/api/webhooks/default',
+    tag: 'webhooks',
+    summary: "The caller's default webhook URL (job:Read)",
+    ok: { status: 200, description: 'the default (null: none)', content: json(ref('WebhookDefault')) },
+    errors: [401, 403],
+  },
+  {
+    method: 'put',
+    path: '/api/webhooks/default',
+    tag: 'webhooks',
+    summary: "Set the caller's default webhook URL, or clear it with null (job:Create)",
+    description: `A job submitted without its own \`webhookUrl\` gets the default its owner has at submit (changing the default later does not change submitted jobs). The URL is checked as a job's is. ${WEBHOOKS}`,
+    body: { 'application/json': webhookDefaultBody },
+    ok: { status: 200, description: 'the default as set', content: json(ref('WebhookDefault')) },
+    errors: [400, 401, 403, 415],
+  },
+  {
+    method: 'get',
+    path: '/api/webhooks/secret',
+    tag: 'webhooks',
+    summary: "The caller's webhook signing secret, made on first use (job:Create)",
+    description: WEBHOOKS,
+    ok: { status: 200, description: 'the secret', content: json(ref('WebhookSecret')) },
+    errors: [401, 403],
+  },
+  {
+    method: 'post',
+    path: '/api/webhooks/secret/rotate',
+    tag: 'webhooks',
+    summary: 'Replace the signing secret (job:Create); the old one also signs for 24 hours',
+    description:
+      'Deliveries from now on carry two `v1` signatures (the new secret first) until `previousSecretValidUntil`, so a receiver can switch to the new secret without missing a delivery.',
+    ok: { status: 200, description: 'the new secret', content: json(ref('WebhookSecret')) },
+    errors: [401, 403],
+  },
+  {
+    method: 'get',
     path: '/api/me',
     tag: 'tokens',
     summary: 'Who the token belongs to',
@@ -520,6 +580,7 @@ function build(): Json {
       { name: 'jobs', description: 'Jobs, their logs and live streams' },
       { name: 'uploads', description: 'Direct (presigned multipart) uploads of large inputs' },
       { name: 'schedules', description: 'Cron schedules that create jobs' },
+      { name: 'webhooks', description: "Completion webhooks: a job's end POSTed, signed, to a URL" },
       { name: 'tokens', description: 'Identity and API tokens' },
       { name: 'dead letters', description: 'Jobs given up on, and sending them back (admins: dlq:Manage)' },
       {

@@ -59,6 +59,14 @@ export const createJobBody = z.object({
   delay: z.string({ error: 'delay must be a string such as "10m"' }).max(20).optional(),
   /** …or an ISO 8601 time with its zone. */
   runAt: z.string({ error: 'runAt must be an ISO 8601 string' }).max(40).optional(),
+  /** Where the job's end is POSTed, signed (core/webhooks/ checks it: http(s), public address). */
+  webhookUrl: z
+    .string({ error: 'webhookUrl must be a string such as "https://example.com/hooks/jobs"' })
+    .max(2048, 'webhookUrl must be at most 2048 characters')
+    .optional()
+    .describe(
+      "an http(s) URL the job's end is POSTed to (the job's JSON, signed: README, Webhooks); default: the owner's (PUT /api/webhooks/default)",
+    ),
 });
 
 /** The most jobs one POST /api/jobs/batch may hold. */
@@ -96,6 +104,7 @@ export const batchJobItem = z.strictObject(
       .optional(),
     delay: createJobBody.shape.delay,
     runAt: createJobBody.shape.runAt,
+    webhookUrl: createJobBody.shape.webhookUrl,
     priority: notYet('priority'),
   },
   {
@@ -333,6 +342,12 @@ export const jobResponse = z
     runAt: isoDate
       .nullable()
       .describe('a delayed job (`delay` or `runAt` at submit) starts no sooner than this; null: at once'),
+    webhookUrl: z
+      .string()
+      .nullable()
+      .describe(
+        "where the job's end is POSTed (its own `webhookUrl`, else its owner's default at submit); null: no webhook",
+      ),
   })
   .register(responseSchemas, { id: 'Job' });
 
@@ -607,3 +622,56 @@ export const bulkResponse = z
     ),
   })
   .register(responseSchemas, { id: 'BulkResult' });
+
+/** PUT /api/webhooks/default: the caller's default webhook URL, or null to clear it. */
+export const webhookDefaultBody = z.strictObject({
+  url: z
+    .string({ error: 'url must be an http(s) URL, or null to clear the default' })
+    .max(2048, 'url must be at most 2048 characters')
+    .nullable()
+    .describe('the URL jobs submitted without their own webhookUrl get (at submit); null: none'),
+});
+
+export const webhookDefaultResponse = z
+  .strictObject({ url: z.string().nullable() })
+  .register(responseSchemas, { id: 'WebhookDefault' });
+
+export const webhookSecretResponse = z
+  .strictObject({
+    secret: z.string().describe('the key of the HMAC-SHA256 signatures of your deliveries (whsec_…)'),
+    previousSecretValidUntil: isoDate
+      .nullable()
+      .describe('after a rotation, deliveries also carry a signature with the previous secret until then'),
+  })
+  .register(responseSchemas, { id: 'WebhookSecret' });
+
+export const webhookDeliveryListResponse = z
+  .strictObject({
+    items: z.array(
+      z.strictObject({
+        id: z.uuid().describe('sent as the Jobs-Delivery header, the same on every retry: dedupe on it'),
+        jobId: z.uuid(),
+        event: z.enum(['job.completed', 'job.failed', 'job.cancelled', 'job.dead_lettered']),
+        url: z.string(),
+        state: z
+          .enum(['pending', 'delivered', 'failed'])
+          .describe(
+            'pending (retrying), delivered (a 2xx came), failed (given up a day after the job ended)',
+          ),
+        attempts: z.int().min(0),
+        nextAttemptAt: isoDate.nullable().describe('when the next attempt is due (pending only)'),
+        createdAt: isoDate,
+        finishedAt: isoDate.nullable(),
+        history: z.array(
+          z.strictObject({
+            n: z.int().min(1),
+            at: isoDate,
+            statusCode: z.int().nullable().describe('null: no answer (refused address, DNS, timeout)'),
+            error: z.string().nullable(),
+            durationMs: z.int().min(0),
+          }),
+        ),
+      }),
+    ),
+  })
+  .register(responseSchemas, { id: 'WebhookDeliveryList' });

@@ -17,6 +17,8 @@ import type {
   Me,
   Schedule,
   TokenSummary,
+  WebhookDelivery,
+  WebhookSecret,
 } from './api-types.js';
 import { ApiError, CliError, NetworkError, networkReason } from './errors.js';
 import type { MultipartBody } from './multipart.js';
@@ -116,6 +118,7 @@ export class ApiClient {
       maxAttempts?: number;
       delay?: string;
       runAt?: string;
+      webhookUrl?: string;
     },
     idempotencyKey?: string,
   ): Promise<Job> {
@@ -241,6 +244,32 @@ export class ApiClient {
 
   deleteSchedule(id: string): Promise<Schedule> {
     return this.request<Schedule>('DELETE', `/api/schedules/${encodeURIComponent(id)}`);
+  }
+
+  // --- webhooks ----------------------------------------------------------------------------
+
+  /** A job's webhook deliveries, each with its attempts. */
+  webhookDeliveries(jobId: string): Promise<{ items: WebhookDelivery[] }> {
+    return this.request<{ items: WebhookDelivery[] }>(
+      'GET',
+      `/api/jobs/${encodeURIComponent(jobId)}/webhook-deliveries`,
+    );
+  }
+
+  /** Sets (or, with null, clears) the caller's default webhook URL. */
+  setDefaultWebhook(url: string | null): Promise<{ url: string | null }> {
+    return this.request<{ url: string | null }>('PUT', '/api/webhooks/default', { json: { url } });
+  }
+
+  getDefaultWebhook(): Promise<{ url: string | null }> {
+    return this.request<{ url: string | null }>('GET', '/api/webhooks/default');
+  }
+
+  /** The caller's signing secret; with `rotate`, a new one. */
+  webhookSecret(rotate = false): Promise<WebhookSecret> {
+    return rotate
+      ? this.request<WebhookSecret>('POST', '/api/webhooks/secret/rotate')
+      : this.request<WebhookSecret>('GET', '/api/webhooks/secret');
   }
 
   // --- identity and tokens ------------------------------------------------------------------

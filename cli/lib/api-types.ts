@@ -7,6 +7,10 @@ import { TERMINAL_STATUSES, type JobDto, type JobLogDto, type JobStatus } from '
 // Type-only: erased at build, so the CLI loads nothing of the server.
 export type { DeadLetterList, RedriveResult } from '../../core/jobs/dlq-service.js';
 export type { ScheduleDto as Schedule } from '../../core/schedules/schedule-dto.js';
+export type {
+  WebhookDeliveryDto as WebhookDelivery,
+  WebhookSecretDto as WebhookSecret,
+} from '../../core/webhooks/webhooks-service.js';
 
 /** `POST /api/prune`'s answer (server/schemas.ts pruneResponse; dates as ISO strings). */
 export interface PruneResult {

@@ -110,6 +110,8 @@ export function formatJobDetails(job: Job): string {
     ...(job.scheduleId
       ? ([['schedule', `${job.scheduleId} (tick ${job.scheduleTickAt ?? '-'})`]] as [string, string][])
       : []),
+    // Absent from servers older than webhooks.
+    ...(job.webhookUrl ? ([['webhook', job.webhookUrl]] as [string, string][]) : []),
     ['created', job.createdAt ?? '-'],
     // Absent from servers older than delayed jobs.
     ...(job.runAt ? ([['runs at', job.runAt]] as [string, string][]) : []),

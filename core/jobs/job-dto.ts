@@ -30,6 +30,8 @@ export interface JobDto {
   scheduleTickAt: string | null;
   /** A delayed job starts no sooner than this (`delay` / `runAt` at submit); null: at once. */
   runAt: string | null;
+  /** Where the job's end is POSTed (core/webhooks/); null: no webhook. */
+  webhookUrl: string | null;
 }
 
 export interface JobLogDto {
@@ -70,6 +72,7 @@ export function toJobDto(j: JobRow): JobDto {
     scheduleId: j.scheduleId ?? null,
     scheduleTickAt: j.scheduleTickAt?.toISOString() ?? null,
     runAt: j.runAt?.toISOString() ?? null,
+    webhookUrl: j.webhookUrl ?? null,
   };
 }
 

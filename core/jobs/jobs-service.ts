@@ -24,6 +24,7 @@ import {
 import type { JobTypeRegistry } from './job-types.js';
 import { runAtFrom } from './run-at.js';
 import { admitWithinQuota, checkActiveJobsQuota, quotaExceeded } from './quota.js';
+import { checkWebhookUrl } from '../webhooks/webhook-url.js';
 
 export interface NewJob {
   /** Chosen by the caller so an upload can be stored under the job's key before the row exists. */
@@ -39,6 +40,8 @@ export interface NewJob {
   /** A delayed job: from now ("10m") or at a time (ISO 8601); see core/jobs/run-at.ts. */
   delay?: string;
   runAt?: string;
+  /** Where the job's end is POSTed (core/webhooks/); absent: the owner's default, if any. */
+  webhookUrl?: string;
 }
 
 /** One job of a batch (POST /api/jobs/batch): no input file; its shape already checked. */
@@ -50,6 +53,7 @@ export interface NewBatchJob {
   maxAttempts?: number;
   delay?: string;
   runAt?: string;
+  webhookUrl?: string;
 }
 
 /**
@@ -95,7 +99,14 @@ export class JobsService {
     private readonly types: JobTypeRegistry,
     /** JOBS_MAX_ACTIVE_JOBS_PER_USER (core/jobs/quota.ts); absent or 0: no cap. */
     private readonly limits: { maxActiveJobsPerUser?: number } = {},
+    /** JOBS_WEBHOOK_ALLOW_PRIVATE: webhook URLs may name private and loopback addresses. */
+    private readonly webhooks: { allowPrivate: boolean } = { allowPrivate: false },
   ) {}
+
+  /** The job's webhook URL checked and normalized (core/webhooks/webhook-url.ts); undefined if none. */
+  private webhookUrlOf(url: string | undefined): string | undefined {
+    return url === undefined ? undefined : checkWebhookUrl(url, this.webhooks);
+  }
 
   /**
    * The owners' active-jobs cap as `createMany`'s `admit` hook; none without a cap, which leaves
@@ -144,6 +155,7 @@ export class JobsService {
     this.require(owner, 'job:Create');
     const params = this.validate(job.type, job.params, job.input !== undefined || job.uploadId !== undefined);
     const runAt = runAtFrom(job);
+    const webhookUrl = this.webhookUrlOf(job.webhookUrl);
     const handler = this.types.find(job.type)!;
     const maxAttempts = job.maxAttempts ?? handler.maxAttempts ?? 3;
     const asked = { ...job, params, maxAttempts };
@@ -158,6 +170,7 @@ export class JobsService {
       idempotencyKey: job.idempotencyKey ?? null,
       input: job.input ?? null,
       runAt,
+      webhookUrl,
     };
     if (!job.uploadId) {
       // Group-committed: requests that arrive while a create commits share the next transaction.
@@ -211,6 +224,7 @@ export class JobsService {
       try {
         const params = this.validate(item.type, item.params, false);
         const runAt = runAtFrom(item);
+        const webhookUrl = this.webhookUrlOf(item.webhookUrl);
         const maxAttempts = item.maxAttempts ?? this.types.find(item.type)!.maxAttempts ?? 3;
         const key = item.idempotencyKey;
         valid.push({
@@ -226,6 +240,7 @@ export class JobsService {
             idempotencyKey: key ?? null,
             input: null,
             runAt,
+            webhookUrl,
           },
         });
       } catch (err) {

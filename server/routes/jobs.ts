@@ -25,6 +25,7 @@ import { JobListFeed } from '../job-list-feed.js';
 import type { StreamGuard } from '../stream-guard.js';
 import type { Principal } from '../../core/auth/principal.js';
 import { runAtFrom } from '../../core/jobs/run-at.js';
+import { checkWebhookUrl } from '../../core/webhooks/webhook-url.js';
 
 /** The list feed reads changed jobs as an admin's `all=true` list would; each stream then filters. */
 const FEED_READER: Principal = {
@@ -66,6 +67,8 @@ export function jobsRouter(deps: {
   guard: StreamGuard;
   logger: Logger;
   pingMs?: number;
+  /** JOBS_WEBHOOK_ALLOW_PRIVATE, for checking a multipart's webhookUrl before its file is stored. */
+  webhooks: { allowPrivate: boolean };
 }): Router {
   const { jobs } = deps;
   const r = Router();
@@ -96,6 +99,7 @@ export function jobsRouter(deps: {
           if (fields.maxAttempts !== undefined)
             parseOr400(maxAttemptsField, fields.maxAttempts, 'maxAttempts');
           runAtFrom({ delay: fields.delay, runAt: fields.runAt });
+          if (fields.webhookUrl !== undefined) checkWebhookUrl(fields.webhookUrl, deps.webhooks);
         },
       });
       try {
@@ -112,6 +116,7 @@ export function jobsRouter(deps: {
           maxAttempts,
           delay: upload.delay,
           runAt: upload.runAt,
+          webhookUrl: upload.webhookUrl,
         });
         if (!created) await deps.blobs.delete(upload.input?.key ?? '').catch(() => {});
         res.status(created ? 201 : 200).json(job);
@@ -135,6 +140,7 @@ export function jobsRouter(deps: {
       maxAttempts: body.maxAttempts,
       delay: body.delay,
       runAt: body.runAt,
+      webhookUrl: body.webhookUrl,
     });
     res.status(created ? 201 : 200).json(job);
   });

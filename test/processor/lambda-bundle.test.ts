@@ -12,6 +12,7 @@ import { DbQueue } from '../../core/queue/db-queue.js';
 import { toRecord } from '../../processor/queue-worker.js';
 import { SCHEDULE_TICK_EVENT } from '../../processor/tick-event.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startReceiver } from '../core/webhooks/receiver.js';
 import { buildAndUnpackLambda, foreignBundleFiles, invokeLambda } from '../helpers/lambda.js';
 import { Readable } from 'node:stream';
 
@@ -120,6 +121,40 @@ withPostgres('the bundled processor Lambda', () => {
     // Again at once: nothing is due, nothing is created.
     expect(JSON.parse((await invoke(SCHEDULE_TICK_EVENT)).out)).toEqual({ batchItemFailures: [] });
     expect(await t.db.prisma.job.count({ where: { scheduleId: id } })).toBe(1);
+  }, 60_000);
+
+  it('delivers the due webhook deliveries on the tick event', async () => {
+    const receiver = await startReceiver([200]);
+    try {
+      const id = randomUUID();
+      const deliveryId = randomUUID();
+      await t.db.prisma.job.create({
+        data: {
+          id,
+          type: 'noop',
+          ownerId,
+          status: 'COMPLETED',
+          finishedAt: new Date(),
+          webhookUrl: receiver.url,
+        },
+      });
+      await t.db.prisma.webhookDelivery.create({
+        data: { id: deliveryId, jobId: id, event: 'job.completed', url: receiver.url },
+      });
+      const res = await invokeLambda(dir, SCHEDULE_TICK_EVENT, {
+        DATABASE_URL: t.url!,
+        JOBS_DATA_DIR: dataDir,
+        JOBS_WEBHOOK_ALLOW_PRIVATE: 'true',
+      });
+      expect(res.code).toBe(0);
+      const [got] = await receiver.waitFor(1);
+      expect(got.headers['jobs-delivery']).toBe(deliveryId);
+      expect(JSON.parse(got.body)).toMatchObject({ id, status: 'COMPLETED' });
+      const row = await t.db.prisma.webhookDelivery.findUniqueOrThrow({ where: { id: deliveryId } });
+      expect(row).toMatchObject({ state: 'delivered', attempts: 1 });
+    } finally {
+      await receiver.close();
+    }
   }, 60_000);
 
   it('reads the database URL from Secrets Manager, as the stacks configure it', async () => {

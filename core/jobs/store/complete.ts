@@ -18,8 +18,9 @@ export interface Completion {
 /**
  * Attempts that succeeded, in one statement and no transaction around it, however many: each
  * job COMPLETED with its result (and its last progress), its last log lines appended (seqs
- * reserved on the row, announced on the live channel) and its delivery acknowledged (its queue
- * message deleted). The job ids must be distinct (a statement updates a row once).
+ * reserved on the row, announced on the live channel), its delivery acknowledged (its queue
+ * message deleted) and, when it has a webhook, its webhook delivery recorded. The job ids must
+ * be distinct (a statement updates a row once).
  *
  * Each job's outcome is guarded by its lease: an attempt that no longer holds its job (cancelled,
  * given up on, claimed again) changes nothing but its log, whose lines are still appended, and
@@ -67,7 +68,7 @@ export async function completeJobs(db: Sql, ends: readonly Completion[]): Promis
         updated_at = CASE WHEN prev.held THEN now() ELSE jobs.updated_at END
       FROM u JOIN prev ON prev.id = u.job_id
       WHERE jobs.id = u.job_id AND (prev.held OR u.n_lines > 0)
-      RETURNING jobs.id, prev.held, jobs.log_seq, u.n_lines,
+      RETURNING jobs.id, prev.held, jobs.log_seq, u.n_lines, jobs.webhook_url,
         CASE WHEN u.n_lines > 0 THEN
           pg_notify(${LIVE_CHANNEL}, json_build_object('k', 'log', 'id', jobs.id, 'seq', jobs.log_seq)::text)
         END AS announced
@@ -83,6 +84,13 @@ export async function completeJobs(db: Sql, ends: readonly Completion[]): Promis
         ${lines.map((x) => x.l.data ?? null)}::text[]
       ) AS l(job_id, ord, ts, level, message, data)
       JOIN ended e ON e.id = l.job_id
+      RETURNING 1
+    ), hooked AS (
+      -- A job with a webhook gets its delivery in this same statement (an outbox: the
+      -- deliverer POSTs it, core/webhooks/); a job without one inserts nothing.
+      INSERT INTO webhook_deliveries (id, job_id, event, url)
+      SELECT gen_random_uuid(), e.id, 'job.completed', e.webhook_url FROM ended e
+      WHERE e.held AND e.webhook_url IS NOT NULL
       RETURNING 1
     ), acked AS (
       -- A dead letter stays, whoever acknowledges it afterwards (as DbQueue.deleteIn). The job id

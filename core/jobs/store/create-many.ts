@@ -57,10 +57,12 @@ export async function insertJobs(
     )
     INSERT INTO jobs (id, type, params, owner_id, max_attempts, idempotency_key,
                       input_key, input_name, input_size, input_sha256, schedule_id, schedule_tick_at,
-                      run_at)
+                      run_at, webhook_url)
     SELECT u.id, u.type, u.params::jsonb, u.owner_id, u.max_attempts, u.idempotency_key,
            u.input_key, u.input_name, u.input_size, u.input_sha256, u.schedule_id, u.schedule_tick_at,
-           u.run_at
+           u.run_at,
+           -- The job's own webhook, else its owner's default (core/webhooks/), in this statement.
+           coalesce(u.webhook_url, (SELECT w.default_url FROM webhook_settings w WHERE w.user_id = u.owner_id))
     FROM unnest(
       ${jobs.map((j) => j.id)}::uuid[],
       ${jobs.map((j) => j.type)}::text[],
@@ -74,10 +76,11 @@ export async function insertJobs(
       ${jobs.map((j) => j.input?.sha256 ?? null)}::text[],
       ${jobs.map((j) => j.schedule?.id ?? null)}::uuid[],
       ${jobs.map((j) => j.schedule?.tickAt.toISOString() ?? null)}::timestamptz[],
-      ${jobs.map((j) => j.runAt?.toISOString() ?? null)}::timestamptz[]
+      ${jobs.map((j) => j.runAt?.toISOString() ?? null)}::timestamptz[],
+      ${jobs.map((j) => j.webhookUrl ?? null)}::text[]
     ) WITH ORDINALITY AS u(id, type, params, owner_id, max_attempts, idempotency_key,
                            input_key, input_name, input_size, input_sha256, schedule_id,
-                           schedule_tick_at, run_at, ord)
+                           schedule_tick_at, run_at, webhook_url, ord)
     -- In order: of two items with one key, the first is inserted and the second skipped.
     ORDER BY u.ord
     ON CONFLICT (owner_id, idempotency_key) DO NOTHING
@@ -89,7 +92,7 @@ export async function insertJobs(
       lease_expires_at AS "leaseExpiresAt", dead_lettered_at AS "deadLetteredAt",
       dead_letter_message_id AS "deadLetterMessageId", cancel_requested_at AS "cancelRequestedAt",
       log_seq AS "logSeq", schedule_id::text AS "scheduleId", schedule_tick_at AS "scheduleTickAt",
-      run_at AS "runAt", created_at AS "createdAt", started_at AS "startedAt",
+      run_at AS "runAt", webhook_url AS "webhookUrl", created_at AS "createdAt", started_at AS "startedAt",
       finished_at AS "finishedAt", updated_at AS "updatedAt"`);
   return new Map(rows.map((r) => [r.id, toJob(r)]));
 }

@@ -15,6 +15,8 @@ export interface JobInsert {
   schedule?: { id: string; tickAt: Date };
   /** A delayed job: not to start before this (its queue message is held until then). */
   runAt?: Date | null;
+  /** Where the job's end is POSTed (checked already); absent: its owner's default, if any. */
+  webhookUrl?: string | null;
 }
 
 /** Seconds until a job's `runAt` (0 when it has none or it is past): its queue message's delay. */
@@ -43,6 +45,7 @@ export async function releaseIdempotencyKey(
  * another job of the owner fails with Prisma's P2002 (unique violation).
  */
 export async function insertJob(tx: Tx, job: JobInsert): Promise<Job> {
+  const webhookUrl = job.webhookUrl ?? (await defaultWebhookUrl(tx, job.ownerId));
   return tx.job.create({
     data: {
       id: job.id,
@@ -58,6 +61,14 @@ export async function insertJob(tx: Tx, job: JobInsert): Promise<Job> {
       scheduleId: job.schedule?.id ?? null,
       scheduleTickAt: job.schedule?.tickAt ?? null,
       runAt: job.runAt ?? null,
+      webhookUrl,
     },
   });
+}
+
+/** The owner's default webhook URL (core/webhooks/), or null. */
+async function defaultWebhookUrl(db: Db, ownerId: string): Promise<string | null> {
+  const [row] = await db.$queryRaw<{ url: string | null }[]>`
+    SELECT default_url AS url FROM webhook_settings WHERE user_id = ${ownerId}::uuid`;
+  return row?.url ?? null;
 }

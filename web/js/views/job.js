@@ -91,6 +91,8 @@ export function jobView(id, { me }) {
         : []),
       ...pair('Created', fmtTime(j.createdAt)),
       ...(j.runAt ? pair('Runs at', fmtTime(j.runAt)) : []),
+      // Where its end is POSTed (README, Webhooks): `jobs webhooks deliveries ID` shows the attempts.
+      ...(j.webhookUrl ? pair('Webhook', h('span', { class: 'mono' }, j.webhookUrl)) : []),
       ...pair('Started', fmtTime(j.startedAt) || '—'),
       ...pair('Finished', fmtTime(j.finishedAt) || '—'),
       ...(dur !== null ? pair('Duration', fmtDuration(dur)) : []),
