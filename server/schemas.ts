@@ -291,6 +291,15 @@ export const errorResponse = z
   })
   .register(responseSchemas, { id: 'Error' });
 
+export const jobOutput = z
+  .strictObject({
+    name: z.string().describe('its file name: letters, digits, ".", "_" and "-", at most 128 characters'),
+    size: z.int().min(0).describe('bytes'),
+    sha256: z.string().describe('hex SHA-256 of its bytes (also its ETag)'),
+    contentType: z.string(),
+  })
+  .register(responseSchemas, { id: 'JobOutput' });
+
 export const jobResponse = z
   .strictObject({
     id: z.uuid(),
@@ -331,6 +340,12 @@ export const jobResponse = z
     runAt: isoDate
       .nullable()
       .describe('a delayed job (`delay` or `runAt` at submit) starts no sooner than this; null: at once'),
+    outputs: z
+      .array(jobOutput)
+      .describe(
+        'files the handler wrote, each complete (one being written, or of an attempt that was retried, is not listed); ' +
+          'download with GET /api/jobs/{id}/outputs/{name}',
+      ),
   })
   .register(responseSchemas, { id: 'Job' });
 
@@ -492,6 +507,7 @@ export const pruneResponse = z
     cutoff: z.iso.datetime().describe('jobs that finished before this moment'),
     jobs: z.int().min(0).describe('finished jobs deleted (in a dry run: that would be)'),
     inputs: z.int().min(0).describe('input files deleted from the blob store'),
+    outputs: z.int().min(0).describe('output files deleted from the blob store'),
     oldest: z.iso.datetime().nullable().describe('dry run: when the oldest of them finished'),
   })
   .register(responseSchemas, { id: 'PruneResult' });

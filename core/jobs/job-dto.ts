@@ -1,5 +1,6 @@
 import type { Job as JobRow, JobLog as JobLogRow } from '../db/generated/client.js';
 import { capError, capJson, capResult, MAX_LOG_DATA_BYTES } from './limits.js';
+import { listedOutputs, type JobOutput } from './outputs.js';
 
 export type JobStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export const JOB_STATUSES: readonly JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
@@ -30,6 +31,8 @@ export interface JobDto {
   scheduleTickAt: string | null;
   /** A delayed job starts no sooner than this (`delay` / `runAt` at submit); null: at once. */
   runAt: string | null;
+  /** Files the handler wrote, complete ones only (core/jobs/outputs.ts). */
+  outputs: JobOutput[];
 }
 
 export interface JobLogDto {
@@ -70,6 +73,7 @@ export function toJobDto(j: JobRow): JobDto {
     scheduleId: j.scheduleId ?? null,
     scheduleTickAt: j.scheduleTickAt?.toISOString() ?? null,
     runAt: j.runAt?.toISOString() ?? null,
+    outputs: listedOutputs(j.outputs),
   };
 }
 
