@@ -110,6 +110,15 @@ export function formatJobDetails(job: Job): string {
     ...(job.scheduleId
       ? ([['schedule', `${job.scheduleId} (tick ${job.scheduleTickAt ?? '-'})`]] as [string, string][])
       : []),
+    // Absent from servers older than outputs.
+    ...(job.outputs?.length
+      ? ([
+          [
+            'outputs',
+            `${job.outputs.map((o) => `${o.name} (${formatBytes(o.size)})`).join(', ')}: jobs download ${job.id}`,
+          ],
+        ] as [string, string][])
+      : []),
     ['created', job.createdAt ?? '-'],
     // Absent from servers older than delayed jobs.
     ...(job.runAt ? ([['runs at', job.runAt]] as [string, string][]) : []),
