@@ -57,6 +57,8 @@ export class AttemptOutputs implements JobOutputs {
     const contentType = opts.contentType ?? DEFAULT_OUTPUT_CONTENT_TYPE;
 
     const body = new PassThrough({ highWaterMark: OUTPUT_BUFFER });
+    // Destroyed before the store began reading it (aborted early): the store's put reports it.
+    body.on('error', () => {});
     const stored = this.store(name, contentType, body);
     const stream = new Writable({
       highWaterMark: OUTPUT_BUFFER,
@@ -76,6 +78,9 @@ export class AttemptOutputs implements JobOutputs {
     });
     // The store failing (disk full, lease lost) fails the handler's next write or its `finished`.
     stored.catch((err: Error) => stream.destroy(err));
+    // A handler that is no longer listening (it returned, or threw) must not crash the worker with
+    // an unhandled 'error': what it would say is reported by settle() or the handler's own failure.
+    stream.on('error', () => {});
     this.pending.push({ name, stream, stored });
     return stream;
   }

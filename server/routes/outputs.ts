@@ -110,7 +110,7 @@ async function sendOutput(
   res.setHeader('Content-Type', out.contentType);
   res.setHeader('Content-Disposition', attachment(out.name));
   res.setHeader('X-Content-Type-Options', 'nosniff');
-  if (req.fresh) {
+  if (noneMatch(req.get('If-None-Match'), etag)) {
     res.status(304).end();
     return;
   }
@@ -142,4 +142,15 @@ async function sendOutput(
     if (!res.writableFinished && (req.destroyed || res.destroyed)) return;
     throw err;
   });
+}
+
+/**
+ * Whether an If-None-Match header names `etag` (or is `*`): the client has these bytes. Evaluated
+ * whatever the request's Cache-Control says (Express's `req.fresh` answers "stale" to `no-cache`,
+ * which fetch() sends with every conditional request): RFC 9110 §13.2.1 has the origin evaluate it.
+ */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
