@@ -185,6 +185,26 @@ describe.each(dbKinds())('job outputs (%s, directory store)', (kind) => {
     expect(filesUnder(s.blobsDir).filter((f) => f.includes('half'))).toEqual([]);
   });
 
+  it('retention deletes the outputs of the jobs it deletes (listed or unlisted by a retry), and only those', async () => {
+    const old = await run(alice, { files: [{ name: 'a.txt', text: 'a' }, { name: 'b.txt', text: 'b' }] });
+    const unlisted = await run(alice, { files: [{ name: 'c.txt', text: 'c' }], failAfter: true });
+    await s.stopWorker();
+    expect((await api(s.url, alice, 'POST', `/api/jobs/${unlisted.id}/retry`)).body.outputs).toEqual([]);
+    await s.t.db.prisma.$executeRaw`
+      UPDATE jobs SET status = 'CANCELLED', finished_at = now() - interval '40 days'
+      WHERE id IN (${old.id}::uuid, ${unlisted.id}::uuid)`;
+    s.startWorker();
+    const recent = await run(alice, { files: [{ name: 'keep.txt', text: 'keep' }] });
+    expect(filesUnder(s.blobsDir).filter((f) => f.includes('/outputs/'))).toHaveLength(4);
+
+    const pruned = await api(s.url, admin, 'POST', '/api/prune', { olderThan: '30d' });
+    expect(pruned.body).toMatchObject({ jobs: 2, outputs: 3 });
+    const left = filesUnder(s.blobsDir).filter((f) => f.includes('/outputs/'));
+    expect(left).toHaveLength(1);
+    expect(left[0]).toContain(`/${recent.id}/`);
+    expect((await download(recent.id, 'keep.txt', alice)).status).toBe(200);
+  });
+
   it('hands out a signed link that downloads without a token, and refuses a forged or expired one', async () => {
     const job = await run(alice, { files: [{ name: 'a.txt', text: 'linked' }] });
     const link = await api(s.url, alice, 'POST', `/api/jobs/${job.id}/outputs/a.txt/link`);
