@@ -1,7 +1,7 @@
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { RetryableError, type JobHandler } from '../../processor/handler.js';
+import { RetryableError, type JobHandler, type JobOutputs } from '../../processor/handler.js';
 
 export const outputWriterParams = z.strictObject({
   /** Outputs to write, in order: `text` as UTF-8. */
@@ -42,3 +42,30 @@ export const outputWriter: JobHandler<z.output<typeof outputWriterParams>> = {
     return { wrote: ctx.params.files.length };
   },
 };
+
+/**
+ * `ctx.outputs` for handler unit tests: each output collected in memory (small test files only).
+ * `files` maps a name to its text once its stream has finished.
+ */
+export function memoryOutputs(): JobOutputs & { files: Map<string, string>; types: Map<string, string> } {
+  const files = new Map<string, string>();
+  const types = new Map<string, string>();
+  return {
+    files,
+    types,
+    create(name, opts = {}) {
+      const chunks: Buffer[] = [];
+      types.set(name, opts.contentType ?? 'application/octet-stream');
+      return new Writable({
+        write(chunk: Buffer, _enc, done) {
+          chunks.push(Buffer.from(chunk));
+          done();
+        },
+        final(done) {
+          files.set(name, Buffer.concat(chunks).toString('utf8'));
+          done();
+        },
+      });
+    },
+  };
+}
