@@ -15,7 +15,7 @@ const base = {
   testTimeout: 120_000,
 };
 
-const BROWSER = '<rootDir>/test/e2e/dashboard.test.ts';
+const BROWSER = ['<rootDir>/test/e2e/dashboard.test.ts', '<rootDir>/test/e2e/dashboard-outputs.test.ts'];
 
 /**
  * `npm test` runs every project; one or more run alone with `--selectProjects`, e.g.
@@ -40,8 +40,8 @@ export default {
       ...base,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', BROWSER.replace('<rootDir>', '')],
+      testPathIgnorePatterns: ['/node_modules/', ...BROWSER.map((b) => b.replace('<rootDir>', ''))],
     },
-    { ...base, displayName: 'browser', testMatch: [BROWSER] },
+    { ...base, displayName: 'browser', testMatch: BROWSER },
   ],
 };
