@@ -48,7 +48,8 @@ export class AttemptOutputs implements JobOutputs {
   }
 
   create(name: string, opts: { contentType?: string } = {}): Writable {
-    const problem = outputNameProblem(name) ?? contentTypeProblem(opts.contentType ?? DEFAULT_OUTPUT_CONTENT_TYPE);
+    const problem =
+      outputNameProblem(name) ?? contentTypeProblem(opts.contentType ?? DEFAULT_OUTPUT_CONTENT_TYPE);
     if (problem) throw new JobFailure(problem);
     if (this.pending.some((p) => p.name === name))
       throw new JobFailure(`output ${JSON.stringify(name)} was already created by this attempt`);
@@ -117,7 +118,8 @@ export class AttemptOutputs implements JobOutputs {
   /** The handler failed: stops outputs still being written and waits until none is in flight. */
   async abort(): Promise<void> {
     for (const p of this.pending) {
-      if (!p.stream.writableFinished) p.stream.destroy(new Error(`output ${p.name} aborted: the attempt ended`));
+      if (!p.stream.writableFinished)
+        p.stream.destroy(new Error(`output ${p.name} aborted: the attempt ended`));
     }
     await Promise.allSettled(this.pending.map((p) => p.stored));
   }

@@ -26,7 +26,7 @@ export default class Download extends BaseCommand {
   static override description =
     'Downloads the named outputs of a job, or all of them without NAME, into the current directory (or -o DIR), ' +
     'each checked against the size and SHA-256 the job lists before it takes its name (a file of that name is replaced). ' +
-    "`-o -` writes one output to stdout. A progress bar shows on a TTY; --json lists what was written: [{name, path, size, sha256}].";
+    '`-o -` writes one output to stdout. A progress bar shows on a TTY; --json lists what was written: [{name, path, size, sha256}].';
   static override examples = [
     '<%= config.bin %> <%= command.id %> 3f0c…',
     '<%= config.bin %> <%= command.id %> 3f0c… rejected.csv -o ./out',
@@ -100,7 +100,9 @@ export default class Download extends BaseCommand {
         if (now - lastDrawn > 100) {
           lastDrawn = now;
           const seconds = (now - started) / 1000;
-          spinner.update(`${out.name} ${progressBar(received, out.size, seconds > 0 ? received / seconds : undefined)}`);
+          spinner.update(
+            `${out.name} ${progressBar(received, out.size, seconds > 0 ? received / seconds : undefined)}`,
+          );
         }
         done(null, chunk);
       },

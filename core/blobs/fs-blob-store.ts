@@ -11,7 +11,13 @@ import {
   ValidationError,
 } from '../errors.js';
 import { mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.js';
-import { assertSafeKey, MeteredStream, type BlobStore, type ByteRange, type StoredBlob } from './blob-store.js';
+import {
+  assertSafeKey,
+  MeteredStream,
+  type BlobStore,
+  type ByteRange,
+  type StoredBlob,
+} from './blob-store.js';
 import {
   MiB,
   partCount,

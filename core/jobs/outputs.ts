@@ -79,7 +79,9 @@ export function listedOutputs(stored: unknown): JobOutput[] {
 export function findOutput(stored: unknown, name: string): (JobOutput & { key: string }) | undefined {
   if (!Array.isArray(stored)) return undefined;
   const e = (stored as OutputEntry[]).find((o) => o?.name === name && typeof o.sha256 === 'string');
-  return e && { name: e.name, size: Number(e.size), sha256: e.sha256!, contentType: e.contentType, key: e.key };
+  return (
+    e && { name: e.name, size: Number(e.size), sha256: e.sha256!, contentType: e.contentType, key: e.key }
+  );
 }
 
 /** Every blob key the entries name, listed or not (what deleting the job's outputs removes). */

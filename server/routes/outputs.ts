@@ -22,7 +22,9 @@ export class DownloadLinks {
   constructor(private readonly secret: Buffer = randomBytes(32)) {}
 
   sign(jobId: string, name: string, expires: number): string {
-    return createHmac('sha256', this.secret).update(`${jobId.toLowerCase()}\n${name}\n${expires}`).digest('hex');
+    return createHmac('sha256', this.secret)
+      .update(`${jobId.toLowerCase()}\n${name}\n${expires}`)
+      .digest('hex');
   }
 
   /** A path (relative to the API's origin) that downloads the output until `expires` (epoch s). */
@@ -69,7 +71,11 @@ export function outputsRouter(deps: { jobs: JobsService; blobs: BlobStore; links
  * The same GET with `?expires=&signature=` (a link from `…/link`), mounted before `authenticate`:
  * the signature is the credential. A request without them goes on to the bearer route.
  */
-export function signedOutputsRouter(deps: { jobs: JobsService; blobs: BlobStore; links: DownloadLinks }): Router {
+export function signedOutputsRouter(deps: {
+  jobs: JobsService;
+  blobs: BlobStore;
+  links: DownloadLinks;
+}): Router {
   const r = Router();
   r.get('/:id/outputs/:name', async (req, res, next) => {
     if (req.query.signature === undefined) return next();
@@ -115,11 +121,15 @@ async function sendOutput(
     return;
   }
   const ifRange = req.get('If-Range');
-  const ranges = ifRange === undefined || ifRange === etag ? req.range(out.size, { combine: true }) : undefined;
+  const ranges =
+    ifRange === undefined || ifRange === etag ? req.range(out.size, { combine: true }) : undefined;
   if (ranges === -1) {
     res.setHeader('Content-Range', `bytes */${out.size}`);
     res.status(416).json({
-      error: { code: 'range_not_satisfiable', message: `the range is outside the output's ${out.size} bytes` },
+      error: {
+        code: 'range_not_satisfiable',
+        message: `the range is outside the output's ${out.size} bytes`,
+      },
     });
     return;
   }

@@ -36,7 +36,13 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+    ],
   });
 }, 150_000);
 
@@ -74,9 +80,13 @@ describeBrowser('the job page lists outputs with download links', () => {
     expect(await item.textContent()).toMatch(/^rejected\.csv \d+ B · text\/csv; charset=utf-8$/);
     const [download] = await Promise.all([page.waitForEvent('download'), item.locator('a').click()]);
     expect(download.suggestedFilename()).toBe('rejected.csv');
-    expect(download.url()).toMatch(/\/api\/jobs\/[0-9a-f-]+\/outputs\/rejected\.csv\?expires=\d+&signature=[0-9a-f]{64}$/);
+    expect(download.url()).toMatch(
+      /\/api\/jobs\/[0-9a-f-]+\/outputs\/rejected\.csv\?expires=\d+&signature=[0-9a-f]{64}$/,
+    );
     const file = await download.path();
-    expect(fs.readFileSync(file, 'utf8')).toBe('line,reasons,id,name\r\n3,"id: ""x"" is not an integer",x,"b, c"\r\n');
+    expect(fs.readFileSync(file, 'utf8')).toBe(
+      'line,reasons,id,name\r\n3,"id: ""x"" is not an integer",x,"b, c"\r\n',
+    );
     expect(problems).toEqual([]);
     await context.close();
   });

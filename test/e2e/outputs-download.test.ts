@@ -86,7 +86,8 @@ describe('outputs with jobs server and jobs download', () => {
   });
 
   it('writes and downloads a 1 GiB output with flat memory (server writing and streaming, CLI receiving)', async () => {
-    const idle = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) * 1024;
+    const idle =
+      Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) * 1024;
     const serverRss = rssSampler();
     serverRss.onSpawn(server.child);
     const id = await submit({ bytes: GiB, name: 'big.bin' });
@@ -113,7 +114,6 @@ describe('outputs with jobs server and jobs download', () => {
     expect(fs.statSync(path.join(dir, 'big.bin')).size).toBe(GiB);
     fs.rmSync(dir, { recursive: true, force: true });
 
-    // eslint-disable-next-line no-console
     console.log(
       `1 GiB output: server RSS ${(idle / MiB).toFixed(0)} MiB before, peak ${(writing / MiB).toFixed(0)} MiB writing, ${(serving / MiB).toFixed(0)} MiB streaming; CLI ${(receiving / MiB).toFixed(0)} MiB`,
     );
@@ -125,4 +125,3 @@ describe('outputs with jobs server and jobs download', () => {
     expect(receiving).toBeLessThan(250 * MiB);
   }, 600_000);
 });
-

@@ -656,7 +656,7 @@ describe('csv-import runs', () => {
       progress() {},
       signal: new AbortController().signal,
       attempt: 1,
-    outputs: memoryOutputs(),
+      outputs: memoryOutputs(),
     };
     await expect(csvImport.run(ctx)).rejects.toThrow('csv-import needs an input file');
   });

@@ -98,7 +98,11 @@ describe('job outputs (S3 on the emulator)', () => {
   });
 
   it('deletes the objects of attempts that were retried', async () => {
-    const job = await run(alice, { files: [{ name: 'a.txt', text: 'x' }], failAttempts: 1, renameOnRetry: true });
+    const job = await run(alice, {
+      files: [{ name: 'a.txt', text: 'x' }],
+      failAttempts: 1,
+      renameOnRetry: true,
+    });
     expect(job).toMatchObject({ status: 'COMPLETED', attempts: 2 });
     expect(job.outputs.map((o: { name: string }) => o.name)).toEqual(['2-a.txt']);
     const stored = await keys(job.id);

@@ -186,7 +186,12 @@ describe.each(dbKinds())('job outputs (%s, directory store)', (kind) => {
   });
 
   it('retention deletes the outputs of the jobs it deletes (listed or unlisted by a retry), and only those', async () => {
-    const old = await run(alice, { files: [{ name: 'a.txt', text: 'a' }, { name: 'b.txt', text: 'b' }] });
+    const old = await run(alice, {
+      files: [
+        { name: 'a.txt', text: 'a' },
+        { name: 'b.txt', text: 'b' },
+      ],
+    });
     const unlisted = await run(alice, { files: [{ name: 'c.txt', text: 'c' }], failAfter: true });
     await s.stopWorker();
     expect((await api(s.url, alice, 'POST', `/api/jobs/${unlisted.id}/retry`)).body.outputs).toEqual([]);
@@ -209,7 +214,9 @@ describe.each(dbKinds())('job outputs (%s, directory store)', (kind) => {
     const job = await run(alice, { files: [{ name: 'a.txt', text: 'linked' }] });
     const link = await api(s.url, alice, 'POST', `/api/jobs/${job.id}/outputs/a.txt/link`);
     expect(link.status).toBe(200);
-    expect(link.body.url).toMatch(new RegExp(`^/api/jobs/${job.id}/outputs/a\\.txt\\?expires=\\d+&signature=[0-9a-f]{64}$`));
+    expect(link.body.url).toMatch(
+      new RegExp(`^/api/jobs/${job.id}/outputs/a\\.txt\\?expires=\\d+&signature=[0-9a-f]{64}$`),
+    );
     expect(Date.parse(link.body.expiresAt)).toBeGreaterThan(Date.now());
     const res = await fetch(s.url + link.body.url);
     expect(res.status).toBe(200);

@@ -79,4 +79,3 @@ export async function discardOutputs(db: Db, lease: Lease, which: 'mine' | 'all'
        WHERE ${all} OR x.e->>'token' = ${lease.token}::text) AS keys`;
   return row?.keys ?? [];
 }
-

@@ -146,10 +146,10 @@ export function jobView(id, { me }) {
   async function download(name) {
     actionError.textContent = '';
     try {
-      const { url } = await api(
-        `jobs/${encodeURIComponent(id)}/outputs/${encodeURIComponent(name)}/link`,
-        { method: 'POST', signal },
-      );
+      const { url } = await api(`jobs/${encodeURIComponent(id)}/outputs/${encodeURIComponent(name)}/link`, {
+        method: 'POST',
+        signal,
+      });
       // A path on the API (the directory store) is resolved like every API call: relative to the
       // page, so a dashboard behind a path prefix works too.
       const target = url.startsWith('/api/') ? new URL(url.slice(1), document.baseURI).toString() : url;
