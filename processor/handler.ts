@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { z } from 'zod';
 
 /**
@@ -59,6 +59,27 @@ export interface JobContext<P> {
   readonly signal: AbortSignal;
   /** 1 on the first attempt. */
   readonly attempt: number;
+  /** Files the job produces for its owner to download (`jobs download`): see JobOutputs. */
+  readonly outputs: JobOutputs;
+}
+
+/**
+ * Named files a handler writes while it runs: each is streamed to the blob store (never held in
+ * memory), and listed on the job with its size and SHA-256 once its stream has finished. Outputs
+ * of an attempt that is retried are discarded; a completed job's are final.
+ *
+ * @example
+ *   const out = ctx.outputs.create('report.csv', { contentType: 'text/csv' });
+ *   await pipeline(rows, stringify(), out); // resolves once the output is stored and listed
+ */
+export interface JobOutputs {
+  /**
+   * Begins output `name` and returns the stream to write it to. End it (and wait for it to
+   * finish, e.g. with `pipeline` or `finished`) before `run` returns: an output left unfinished
+   * fails the job. `name` is a file name: letters, digits, `.`, `_`, `-`, starting with a letter
+   * or digit, at most 128 characters; each once per attempt. Throws JobFailure when it is not.
+   */
+  create(name: string, opts?: { contentType?: string }): Writable;
 }
 
 /**

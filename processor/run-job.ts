@@ -14,6 +14,7 @@ import {
 import { failpoint } from '../core/failpoints.js';
 import { JobFailure, type JobHandler } from './handler.js';
 import { JobLogWriter } from './job-log-writer.js';
+import { AttemptOutputs } from './job-outputs.js';
 
 export interface RunnerDeps {
   store: JobStore;
@@ -164,8 +165,16 @@ async function runHandler(
   const heartbeat = startHeartbeat(deps, lease, delivery.receiptHandle, (reason) => abort.abort(reason));
   const started = Date.now();
   let input: Readable | null = null;
+  const outputs = new AttemptOutputs(deps, lease);
   if (!startedLogged) log.info(startedLine(job.attempts, job.maxAttempts));
   try {
+    if (job.prevStatus === 'RUNNING') {
+      // The previous attempt died with its worker, perhaps mid-write: its outputs go (best
+      // effort: what stays is unlisted, and the next output this attempt writes drops it too).
+      await AttemptOutputs.discardAll(deps, lease).catch((err: unknown) => {
+        deps.logger.warn({ err, jobId: job.id }, "could not discard the previous attempt's outputs");
+      });
+    }
     if (job.input) {
       input = await deps.blobs.get(job.input.key);
       // A direct upload to S3 was never hashed by the API host: this read is the check (a
@@ -184,7 +193,9 @@ async function runHandler(
       progress: (done, total) => progress.set(done, total),
       signal: abort.signal,
       attempt: job.attempts,
+      outputs,
     });
+    if (outputs.used) await outputs.settle();
     failpoint('after-handler');
     heartbeat.stop();
     if (abort.signal.reason instanceof CancelRequestedError) {
@@ -199,9 +210,11 @@ async function runHandler(
   } catch (err) {
     heartbeat.stop();
     await progress.flush().catch(() => {});
+    if (outputs.used) await outputs.abort();
     const reason: unknown = abort.signal.reason;
     if (reason instanceof ReleasedError) {
       log.warn(`attempt ${job.attempts} interrupted: ${reason.message}; the job goes back in line`);
+      await discardOutputs(deps, outputs);
       await store.release(lease, await log.drain());
       return 'retry';
     }
@@ -223,6 +236,7 @@ async function runHandler(
       log.warn(
         `attempt ${job.attempts} of ${job.maxAttempts} failed; retrying in ${delay.toFixed(1)} s: ${message}`,
       );
+      await discardOutputs(deps, outputs);
       await store.requeue(lease, { error: message, delaySeconds: delay }, await log.drain());
       return ended;
     }
@@ -246,6 +260,16 @@ async function runHandler(
     heartbeat.stop();
     input?.destroy();
   }
+}
+
+/**
+ * The attempt failed and the job runs again: its outputs go. Best effort: should the database be
+ * down, the next attempt's first output drops them (store/outputs.ts beginOutput).
+ */
+async function discardOutputs(deps: RunnerDeps, outputs: AttemptOutputs): Promise<void> {
+  await outputs.discard().catch((err: unknown) => {
+    deps.logger.warn({ err }, "could not discard a failed attempt's outputs");
+  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { DownloadLinks, outputsRouter, signedOutputsRouter } from './routes/outputs.js';
 import express, { type Express } from 'express';
 import type { ApiParts } from '../compose/compose.js';
 import { AuthService } from '../core/auth/auth-service.js';
@@ -80,6 +81,9 @@ export function createApp(deps: AppDeps): Express {
   // The directory store's part URLs carry their own signature instead of a bearer token.
   if (uploads && receivesParts(deps.blobs))
     app.use('/api/uploads', uploadPartsRouter({ uploads, store: deps.blobs }));
+  // Output download links carry their own signature too (the dashboard's downloads).
+  const links = new DownloadLinks();
+  app.use('/api/jobs', signedOutputsRouter({ jobs, blobs: deps.blobs, links }));
   app.use('/api', authenticate(auth), rateLimit); // the rest, by token
   app.use(continueUnlessUpload);
   if (uploads) app.use('/api/uploads', uploadsRouter({ uploads, publicUrl: deps.publicUrl }));
@@ -101,6 +105,7 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use('/api/jobs', jobDeliveriesRouter(webhooks));
   app.use('/api/webhooks', webhooksRouter(webhooks));
+  app.use('/api/jobs', outputsRouter({ jobs, blobs: deps.blobs, links }));
   app.use('/api/job-types', jobTypesRouter(deps.types));
   app.use('/api/schedules', schedulesRouter(new SchedulesService(deps.db.prisma, deps.types, deps.clock)));
   app.use('/api/dlq', dlqRouter(new DlqService(deps.db.prisma, deps.store, deps.queue)));

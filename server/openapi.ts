@@ -49,6 +49,8 @@ interface Op {
   body?: { [mediaType: string]: z.ZodType | Json };
   ok: { status: number; description: string; content: { [mediaType: string]: Json }; headers?: Json };
   errors?: number[];
+  /** Other answers than `ok` and errors (a download's 206, 302, 304). */
+  also?: Record<number, Json>;
 }
 
 const ref = (id: string): Json => ({ $ref: `#/components/schemas/${id}` });
@@ -63,6 +65,27 @@ const WEBHOOKS =
 const JOB_ID = { name: 'id', schema: z.uuid(), description: 'the job id' };
 const UPLOAD_ID = { name: 'id', schema: z.uuid(), description: 'the upload id' };
 const SCHEDULE_ID = { name: 'id', schema: z.uuid(), description: 'the schedule id' };
+const OUTPUT_NAME = {
+  name: 'name',
+  schema: z.string().max(128),
+  description: 'the output’s name, as the job lists it (`outputs[].name`)',
+};
+
+const OUTPUT_HEADERS: Json = {
+  ETag: { description: 'the output’s SHA-256 in quotes', schema: { type: 'string' } },
+  'Content-Length': { description: 'bytes in this answer', schema: { type: 'integer' } },
+  'Content-Disposition': { description: 'attachment; filename="<name>"', schema: { type: 'string' } },
+  'Accept-Ranges': { description: 'bytes', schema: { type: 'string' } },
+};
+const OUTPUT_BYTES = {
+  '*/*': {
+    schema: {
+      type: 'string',
+      contentMediaType: 'application/octet-stream',
+      description: 'the output’s bytes, with its contentType',
+    },
+  },
+};
 
 const SCHEDULES = `A schedule creates a job of \`type\` with \`params\` at every tick of its cron expression, in its
 owner's name (the job carries \`scheduleId\`). Each tick creates exactly one job however many servers and
@@ -286,6 +309,57 @@ const OPS: Op[] = [
   },
   {
     method: 'get',
+    path: '/api/jobs/:id/outputs/:name',
+    tag: 'jobs',
+    summary: 'Download one of a job’s outputs (the owner’s or an admin’s)',
+    description:
+      'With the directory store the API streams the file: `ETag` is its SHA-256, `If-None-Match` answers 304, one `Range` (bytes) answers 206 (416 when outside the file; several ranges: the whole file), `If-Range` is honoured. With S3 it answers 302 to a presigned GET valid for 5 minutes, so the bytes go from S3 to the client (S3 serves Range and conditional requests). ' +
+      'Also served without a bearer token for a signed link from `POST …/link` (query `expires` and `signature`). Another user’s job, or an output the job does not list (still being written, or discarded by a retry), answers 404.',
+    ok: { status: 200, description: 'the whole output', content: OUTPUT_BYTES, headers: OUTPUT_HEADERS },
+    also: {
+      206: {
+        description: 'the requested range',
+        content: OUTPUT_BYTES,
+        headers: {
+          ...OUTPUT_HEADERS,
+          'Content-Range': { description: 'bytes START-END/SIZE', schema: { type: 'string' } },
+        },
+      },
+      302: {
+        description: 'S3: a presigned GET of the output (valid 5 minutes)',
+        headers: { Location: { description: 'the presigned URL', schema: { type: 'string' } } },
+      },
+      304: { description: 'If-None-Match names its ETag: unchanged' },
+      416: {
+        description: 'the Range lies outside the output (`Content-Range: bytes */SIZE`)',
+        content: json(ref('Error')),
+      },
+    },
+    errors: [401, 403, 404],
+  },
+  {
+    method: 'post',
+    path: '/api/jobs/:id/outputs/:name/link',
+    tag: 'jobs',
+    summary: 'A short-lived download URL for an output (what the dashboard’s download links use)',
+    description:
+      'For clients that navigate rather than send a bearer token (a browser’s download): a URL valid for 5 minutes without one. S3: a presigned GET. The directory store: this API’s GET of the output with `expires` and `signature` in the query, as a path on the API’s origin.',
+    ok: {
+      status: 200,
+      description: 'the URL and when it expires',
+      content: json({
+        type: 'object',
+        required: ['url', 'expiresAt'],
+        properties: {
+          url: { type: 'string', description: 'absolute (S3) or a path on this API (directory store)' },
+          expiresAt: { type: 'string', format: 'date-time' },
+        },
+      }),
+    },
+    errors: [401, 403, 404],
+  },
+  {
+    method: 'get',
     path: '/api/dlq',
     tag: 'dead letters',
     summary:
@@ -309,7 +383,7 @@ const OPS: Op[] = [
     path: '/api/prune',
     tag: 'retention',
     summary:
-      "Admins (job:ManageAll): delete every user's finished jobs older than `olderThan` (default JOBS_RETENTION_DAYS), with their logs and input files",
+      "Admins (job:ManageAll): delete every user's finished jobs older than `olderThan` (default JOBS_RETENTION_DAYS), with their logs, input and output files",
     description:
       'What `jobs prune` calls, and what every `jobs server` and `jobs worker` runs hourly with JOBS_RETENTION_DAYS (default 30; 0 keeps jobs forever). Deletes in batches of 200, so the API keeps answering. `dryRun` only counts.',
     body: { 'application/json': pruneBody },
@@ -605,7 +679,11 @@ function operation(op: Op): Json {
   for (const name of op.path.match(/:(\w+)/g) ?? []) {
     const key = name.slice(1);
     const param =
-      key === 'n' ? { name: 'n', schema: z.int().min(1).max(10_000), description: 'part number' } : undefined;
+      key === 'n'
+        ? { name: 'n', schema: z.int().min(1).max(10_000), description: 'part number' }
+        : key === 'name'
+          ? OUTPUT_NAME
+          : undefined;
     const p =
       param ??
       (op.path.startsWith('/api/uploads')
@@ -650,6 +728,7 @@ function operation(op: Op): Json {
       ...(op.ok.headers ? { headers: op.ok.headers } : {}),
     },
   };
+  Object.assign(responses, op.also);
   for (const status of op.errors ?? []) {
     if (responses[status]) continue;
     responses[status] =

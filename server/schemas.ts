@@ -302,6 +302,15 @@ export const errorResponse = z
   })
   .register(responseSchemas, { id: 'Error' });
 
+export const jobOutput = z
+  .strictObject({
+    name: z.string().describe('its file name: letters, digits, ".", "_" and "-", at most 128 characters'),
+    size: z.int().min(0).describe('bytes'),
+    sha256: z.string().describe('hex SHA-256 of its bytes (also its ETag)'),
+    contentType: z.string(),
+  })
+  .register(responseSchemas, { id: 'JobOutput' });
+
 export const jobResponse = z
   .strictObject({
     id: z.uuid(),
@@ -347,6 +356,12 @@ export const jobResponse = z
       .nullable()
       .describe(
         "where the job's end is POSTed (its own `webhookUrl`, else its owner's default at submit); null: no webhook",
+      ),
+    outputs: z
+      .array(jobOutput)
+      .describe(
+        'files the handler wrote, each complete (one being written, or of an attempt that was retried, is not listed); ' +
+          'download with GET /api/jobs/{id}/outputs/{name}',
       ),
   })
   .register(responseSchemas, { id: 'Job' });
@@ -509,6 +524,7 @@ export const pruneResponse = z
     cutoff: z.iso.datetime().describe('jobs that finished before this moment'),
     jobs: z.int().min(0).describe('finished jobs deleted (in a dry run: that would be)'),
     inputs: z.int().min(0).describe('input files deleted from the blob store'),
+    outputs: z.int().min(0).describe('output files deleted from the blob store'),
     oldest: z.iso.datetime().nullable().describe('dry run: when the oldest of them finished'),
   })
   .register(responseSchemas, { id: 'PruneResult' });

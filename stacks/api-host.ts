@@ -3,7 +3,7 @@ import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
 import { Construct } from 'constructs';
 import { assumeRolePolicy, policyDocument, type PolicyStatement } from './policy-document.js';
-import { INPUT_PREFIX } from './storage.js';
+import { INPUT_PREFIX, OUTPUT_PREFIX } from './storage.js';
 
 export interface ApiHostRoleOptions {
   prefix: string;
@@ -46,6 +46,14 @@ export class ApiHostRole extends Construct {
           's3:DeleteObject',
         ],
         Resource: `${opts.bucket.arn}/${INPUT_PREFIX}*`,
+      },
+      {
+        // Downloads are presigned GETs (signed with this role, so it needs GetObject); retention
+        // (`POST /api/prune`) deletes outputs with their jobs.
+        Sid: 'ServeOutputs',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:DeleteObject'],
+        Resource: `${opts.bucket.arn}/${OUTPUT_PREFIX}*`,
       },
       {
         Sid: 'CheckBucket',

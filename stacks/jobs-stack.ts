@@ -94,7 +94,11 @@ export class JobsStack extends TerraformStack {
       config: env.network,
       flowLogs: { kmsKeyArn: this.logsKey.arn, account, partition },
     });
-    this.storage = new InputBucket(this, 'storage', { prefix, config: env.storage });
+    this.storage = new InputBucket(this, 'storage', {
+      prefix,
+      config: env.storage,
+      retentionDays: env.storage.retentionDays ?? env.storage.expireInputsAfterDays,
+    });
     this.accessLogs = new AccessLogBucket(this, 'access-logs', {
       prefix,
       account,

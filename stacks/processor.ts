@@ -7,7 +7,7 @@ import { AssetType, Fn, TerraformAsset } from 'cdktf';
 import { Construct } from 'constructs';
 import type { ProcessorConfig } from './config/types.js';
 import { assumeRolePolicy, policyDocument, type PolicyStatement } from './policy-document.js';
-import { INPUT_PREFIX } from './storage.js';
+import { INPUT_PREFIX, OUTPUT_PREFIX } from './storage.js';
 
 export interface ProcessorOptions {
   prefix: string;
@@ -77,6 +77,14 @@ export class Processor extends Construct {
         Resource: `${bucket.arn}/${INPUT_PREFIX}*`,
       },
       {
+        // Handlers' outputs (ctx.outputs): written, their checksum copied on (CopyObject reads
+        // with GetObject), and deleted when an attempt is retried or retention removes the job.
+        Sid: 'WriteOutputs',
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:DeleteObject'],
+        Resource: `${bucket.arn}/${OUTPUT_PREFIX}*`,
+      },
+      {
         Sid: 'ConsumeQueue',
         Effect: 'Allow',
         // GetQueueAttributes: the event source mapping checks the queue with the function's role.
@@ -112,7 +120,8 @@ export class Processor extends Construct {
       statements.push({
         Sid: 'DecryptInputs',
         Effect: 'Allow',
-        Action: 'kms:Decrypt',
+        // GenerateDataKey: writing outputs under the bucket's key.
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
         Resource: bucket.kmsKeyArn,
       });
     }

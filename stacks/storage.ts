@@ -11,10 +11,19 @@ import { lockDownBucket } from './private-bucket.js';
 
 /** The key prefix of job inputs (`core/blobs/blob-store.ts` writes `inputs/<owner>/<job>`). */
 export const INPUT_PREFIX = 'inputs/';
+/** The key prefix of job outputs (`core/jobs/outputs.ts`: `outputs/<owner>/<job>/<attempt>/<name>`). */
+export const OUTPUT_PREFIX = 'outputs/';
 
 export interface InputBucketOptions {
   prefix: string;
   config: StorageConfig;
+  /**
+   * JOBS_RETENTION_DAYS of the deployment. Outputs expire a day later than that, counted from
+   * when they were written (before their job ended): retention deletes them with their job first,
+   * for any job that ran less than a day; the rule is the backstop for files no job lists any more
+   * (an attempt cut off mid-write, a delete that failed).
+   */
+  retentionDays: number;
 }
 
 /**
@@ -72,6 +81,16 @@ export class InputBucket extends Construct {
           // Versioning keeps a deleted or expired input as a noncurrent version: expire those too.
           noncurrentVersionExpiration: [{ noncurrentDays: config.expireInputsAfterDays }],
           // Direct uploads that were begun and never completed or aborted.
+          abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
+        },
+        {
+          id: 'expire-outputs',
+          status: 'Enabled',
+          filter: [{ prefix: OUTPUT_PREFIX }],
+          expiration: [{ days: opts.retentionDays + 1 }],
+          // A deleted output (retention, a retried attempt's) is kept as a noncurrent version a day.
+          noncurrentVersionExpiration: [{ noncurrentDays: 1 }],
+          // Outputs of attempts killed mid-write (a multipart upload never completed).
           abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
         },
         {

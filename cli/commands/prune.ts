@@ -30,7 +30,9 @@ export default class Prune extends BaseCommand {
       const oldest = res.oldest ? ` (the oldest finished ${res.oldest})` : '';
       this.out(`Would delete ${res.jobs} job(s) finished before ${res.cutoff}${oldest}.`);
     } else {
-      this.out(`Deleted ${res.jobs} job(s) finished before ${res.cutoff}, and ${res.inputs} input file(s).`);
+      this.out(
+        `Deleted ${res.jobs} job(s) finished before ${res.cutoff}, with ${res.inputs} input file(s) and ${res.outputs} output file(s).`,
+      );
     }
   }
 }

@@ -311,6 +311,24 @@ export class ApiClient {
     return this.request<TokenSummary>('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
   }
 
+  /**
+   * Opens one of a job's outputs for reading. Follows the API's redirect to a presigned URL (S3)
+   * without the bearer token, which is for the API alone. The body streams: nothing is buffered.
+   */
+  async openOutput(jobId: string, name: string, signal?: AbortSignal): Promise<http.IncomingMessage> {
+    const url = this.url(`/api/jobs/${encodeURIComponent(jobId)}/outputs/${encodeURIComponent(name)}`);
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    try {
+      return await openStream(url, headers, signal);
+    } catch (err) {
+      if (err instanceof CliError || signal?.aborted) throw err;
+      throw new NetworkError(`cannot download ${name} from ${new URL(url).origin}: ${networkReason(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
   // --- plumbing -----------------------------------------------------------------------------
 
   url(path: string, query?: RequestOptions['query']): string {
@@ -522,6 +540,40 @@ function readEventStream(
       res.on('close', () => settle(() => reject(new Error('connection closed'))));
     });
     req.on('error', (err) => settle(() => reject(err)));
+    req.end();
+  });
+}
+
+/**
+ * GETs `url` with node:http (a download of gigabytes streams through, unlike fetch's body in
+ * Node 20) and answers the 2xx response, unread. A redirect is followed (a few hops) to its
+ * Location without `headers`: the bearer token never leaves for another host.
+ */
+function openStream(
+  url: string,
+  headers: Record<string, string>,
+  signal?: AbortSignal,
+  hops = 0,
+): Promise<http.IncomingMessage> {
+  const target = new URL(url);
+  const transport = target.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = transport.request(target, { method: 'GET', headers, signal }, (res) => {
+      const status = res.statusCode ?? 0;
+      const location = res.headers.location;
+      if ([301, 302, 303, 307, 308].includes(status) && location && hops < 5) {
+        res.resume();
+        openStream(new URL(location, target).toString(), {}, signal, hops + 1).then(resolve, reject);
+        return;
+      }
+      if (status >= 200 && status <= 299) return resolve(res);
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d.length + text.length < 64 * 1024 ? d : ''));
+      res.on('end', () => reject(apiErrorOf(status, res.statusMessage ?? '', text, target.origin)));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
     req.end();
   });
 }

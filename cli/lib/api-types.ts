@@ -18,6 +18,7 @@ export interface PruneResult {
   cutoff: string;
   jobs: number;
   inputs: number;
+  outputs: number;
   oldest: string | null;
 }
 

@@ -112,6 +112,15 @@ export function formatJobDetails(job: Job): string {
       : []),
     // Absent from servers older than webhooks.
     ...(job.webhookUrl ? ([['webhook', job.webhookUrl]] as [string, string][]) : []),
+    // Absent from servers older than outputs.
+    ...(job.outputs?.length
+      ? ([
+          [
+            'outputs',
+            `${job.outputs.map((o) => `${o.name} (${formatBytes(o.size)})`).join(', ')}: jobs download ${job.id}`,
+          ],
+        ] as [string, string][])
+      : []),
     ['created', job.createdAt ?? '-'],
     // Absent from servers older than delayed jobs.
     ...(job.runAt ? ([['runs at', job.runAt]] as [string, string][]) : []),

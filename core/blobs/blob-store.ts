@@ -19,7 +19,8 @@ export interface BlobStore {
    * PayloadTooLargeError past `maxBytes`, leaving nothing behind.
    */
   put(key: string, body: Readable, opts: { maxBytes: number }): Promise<StoredBlob>;
-  get(key: string): Promise<Readable>;
+  /** The blob's bytes, or those of `range` (inclusive offsets, as HTTP's Range); NotFoundError when missing. */
+  get(key: string, range?: ByteRange): Promise<Readable>;
   /** Removes the blob; a missing blob is not an error. */
   delete(key: string): Promise<void>;
   /** Throws when the store cannot be used (readiness probe). */
@@ -36,6 +37,31 @@ export interface BlobStore {
    * store (S3) has nothing of the kind.
    */
   recover?(): Promise<void>;
+  /**
+   * A short-lived URL that GETs the blob straight from the store (S3's presigned GET), so a
+   * download's bytes skip the API host. Optional: the directory store has none (the API streams
+   * the file itself).
+   */
+  downloadUrl?(key: string, opts: DownloadUrlOptions): Promise<string>;
+}
+
+/** A byte range, both ends inclusive (`bytes=start-end`). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface DownloadUrlOptions {
+  /** Seconds the URL stays valid. */
+  expiresIn: number;
+  /** Served as `Content-Disposition: attachment; filename=…`. */
+  fileName: string;
+  contentType: string;
+}
+
+/** The key prefix of one job's outputs (core/jobs/outputs.ts chooses the rest of the key). */
+export function outputsPrefix(ownerId: string, jobId: string): string {
+  return `outputs/${ownerId}/${jobId}/`;
 }
 
 /** The key of a job's input: per owner and job, never derived from the client's filename. */
@@ -99,4 +125,9 @@ export class MeteredStream extends Transform {
     if (!this.hash || !this.ownHash) throw new Error('this MeteredStream has no hash of its own');
     return { size: this.size, sha256: this.hash.digest('hex') };
   }
+}
+
+/** `Content-Disposition` of a download named `fileName` (output names are plain ASCII: outputs.ts). */
+export function attachment(fileName: string): string {
+  return `attachment; filename="${fileName.replace(/["\\]/g, '_')}"`;
 }

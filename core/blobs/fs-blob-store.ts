@@ -11,7 +11,13 @@ import {
   ValidationError,
 } from '../errors.js';
 import { mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.js';
-import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
+import {
+  assertSafeKey,
+  MeteredStream,
+  type BlobStore,
+  type ByteRange,
+  type StoredBlob,
+} from './blob-store.js';
 import {
   MiB,
   partCount,
@@ -103,14 +109,14 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
     return meter.result();
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, range?: ByteRange): Promise<Readable> {
     const file = this.pathOf(key);
     // Open eagerly so a missing blob fails here, not later in the middle of a handler.
     const handle = await fs.promises.open(file, 'r').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new NotFoundError(`blob ${key} not found`);
       throw err;
     });
-    return handle.createReadStream({ highWaterMark: 256 * 1024 });
+    return handle.createReadStream({ highWaterMark: 256 * 1024, start: range?.start, end: range?.end });
   }
 
   async delete(key: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { BlobStore, StoredBlob } from './blob-store.js';
+import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
 
 /**
  * A blob store opened at its first use rather than at start. The processor Lambda is composed
@@ -35,8 +35,8 @@ export class LazyBlobStore implements BlobStore {
     return (await this.store()).put(key, body, opts);
   }
 
-  async get(key: string): Promise<Readable> {
-    return (await this.store()).get(key);
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    return (await this.store()).get(key, range);
   }
 
   async delete(key: string): Promise<void> {

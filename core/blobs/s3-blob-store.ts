@@ -16,7 +16,15 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { pipeline, Readable } from 'node:stream';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { assertSafeKey, MeteredStream, type BlobStore, type StoredBlob } from './blob-store.js';
+import {
+  assertSafeKey,
+  attachment,
+  MeteredStream,
+  type BlobStore,
+  type ByteRange,
+  type DownloadUrlOptions,
+  type StoredBlob,
+} from './blob-store.js';
 import {
   partCount,
   partLength,
@@ -181,16 +189,36 @@ export class S3BlobStore implements BlobStore, MultipartUploads {
     );
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, range?: ByteRange): Promise<Readable> {
     const Key = this.keyOf(key);
+    const Range = range && `bytes=${range.start}-${range.end}`;
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range }));
       if (!(out.Body instanceof Readable)) throw new Error(`S3 returned no readable body for ${key}`);
       return out.Body;
     } catch (err) {
       if (isMissingKey(err)) throw new NotFoundError(`blob ${key} not found`, undefined, { cause: err });
       throw err;
     }
+  }
+
+  /**
+   * A presigned GET of the object, answered by S3 as an attachment named `fileName` of type
+   * `contentType` (response-content-* overrides, signed with the URL). S3 itself serves Range and
+   * conditional requests on it. The URL is valid `expiresIn` seconds (or as long as the signing
+   * credentials, when those are temporary and end sooner).
+   */
+  async downloadUrl(key: string, opts: DownloadUrlOptions): Promise<string> {
+    return getSignedUrl(
+      this.client,
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: this.keyOf(key),
+        ResponseContentDisposition: attachment(opts.fileName),
+        ResponseContentType: opts.contentType,
+      }),
+      { expiresIn: opts.expiresIn },
+    );
   }
 
   async delete(key: string): Promise<void> {

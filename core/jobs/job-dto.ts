@@ -1,5 +1,6 @@
 import type { Job as JobRow, JobLog as JobLogRow } from '../db/generated/client.js';
 import { capError, capJson, capResult, MAX_LOG_DATA_BYTES } from './limits.js';
+import { listedOutputs, type JobOutput } from './outputs.js';
 
 export type JobStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export const JOB_STATUSES: readonly JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
@@ -32,6 +33,8 @@ export interface JobDto {
   runAt: string | null;
   /** Where the job's end is POSTed (core/webhooks/); null: no webhook. */
   webhookUrl: string | null;
+  /** Files the handler wrote, complete ones only (core/jobs/outputs.ts). */
+  outputs: JobOutput[];
 }
 
 export interface JobLogDto {
@@ -73,6 +76,7 @@ export function toJobDto(j: JobRow): JobDto {
     scheduleTickAt: j.scheduleTickAt?.toISOString() ?? null,
     runAt: j.runAt?.toISOString() ?? null,
     webhookUrl: j.webhookUrl ?? null,
+    outputs: listedOutputs(j.outputs),
   };
 }
 

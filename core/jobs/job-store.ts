@@ -17,6 +17,7 @@ import { failJob } from './store/fail.js';
 import { gaveUpReason, giveUpJob } from './store/give-up.js';
 import { heartbeat, type Beat } from './store/heartbeat.js';
 import { setProgress, type Progress } from './store/progress.js';
+import { beginOutput, discardOutputs, finishOutput } from './store/outputs.js';
 import { lockExpired } from './store/reap.js';
 import { countPrunable, pruneFinished, type PrunedJob } from './store/prune.js';
 import { expireAllLeases } from './store/recover.js';
@@ -308,6 +309,20 @@ export class JobStore {
 
   progress(lease: Lease, p: Progress): Promise<boolean> {
     return setProgress(this.prisma, lease, p);
+  }
+
+  // An attempt's outputs (store/outputs.ts), guarded by its lease like its progress.
+
+  beginOutput(lease: Lease, out: { name: string; contentType: string }) {
+    return beginOutput(this.prisma, lease, out);
+  }
+
+  finishOutput(lease: Lease, out: { key: string; size: number; sha256: string }): Promise<boolean> {
+    return finishOutput(this.prisma, lease, out);
+  }
+
+  discardOutputs(lease: Lease, which: 'mine' | 'all'): Promise<string[]> {
+    return discardOutputs(this.prisma, lease, which);
   }
 
   // What a handler returns or throws is stored bounded (core/jobs/limits.ts): an error of a few

@@ -23,6 +23,7 @@ import {
 } from './idempotency.js';
 import type { JobTypeRegistry } from './job-types.js';
 import { runAtFrom } from './run-at.js';
+import { findOutput, type JobOutput } from './outputs.js';
 import { admitWithinQuota, checkActiveJobsQuota, quotaExceeded } from './quota.js';
 import { checkWebhookUrl } from '../webhooks/webhook-url.js';
 
@@ -444,6 +445,26 @@ export class JobsService {
     return this.get(viewer, id);
   }
 
+  /**
+   * One listed output of a job the viewer may see, with its blob key (GET
+   * /api/jobs/:id/outputs/:name); NotFoundError for another user's job, or no such output.
+   */
+  async output(viewer: Principal, id: string, name: string): Promise<JobOutput & { key: string }> {
+    return outputOf(await this.visibleRow(viewer, id), name);
+  }
+
+  /**
+   * The same for a signed download link (server/routes/outputs.ts), whose signature stands for
+   * the viewer who asked for it.
+   */
+  async outputBySignedLink(id: string, name: string): Promise<JobOutput & { key: string }> {
+    const row = UUID.test(id)
+      ? await this.prisma.job.findUnique({ where: { id }, select: { id: true, outputs: true } })
+      : null;
+    if (!row) throw new NotFoundError(`job ${id} not found`);
+    return outputOf(row, name);
+  }
+
   /** The job if the viewer may see it; another user's job is indistinguishable from none. */
   private async visibleRow(viewer: Principal, id: string) {
     this.require(viewer, 'job:Read');
@@ -486,6 +507,12 @@ async function claimUpload(
   const sha256 = row.sha256 ?? (await tx.upload.findUniqueOrThrow({ where: { id: uploadId } })).sha256;
   if (!sha256) throw new Error(`upload ${uploadId} is COMPLETED without a SHA-256`);
   return { key: row.key, name: row.fileName, size: Number(row.size), sha256 };
+}
+
+function outputOf(row: { id: string; outputs: unknown }, name: string): JobOutput & { key: string } {
+  const out = findOutput(row.outputs, name);
+  if (!out) throw new NotFoundError(`job ${row.id} has no output ${JSON.stringify(name)}`);
+  return out;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -16,13 +16,15 @@ export interface PruneResult {
   jobs: number;
   /** Input files deleted from the blob store (0 in a dry run). */
   inputs: number;
+  /** Output files deleted from the blob store (0 in a dry run). */
+  outputs: number;
   /** When the oldest of them finished (dry run only). */
   oldest?: Date | null;
 }
 
 /**
  * Retention: deletes finished jobs older than a cutoff with everything they own (log lines,
- * queue messages, input files), in batches of PRUNE_BATCH so the API keeps answering while a
+ * queue messages, input and output files), in batches of PRUNE_BATCH so the API keeps answering while a
  * large backlog goes. Blobs are removed after their rows' batch commits: a crash in between
  * leaves an unreferenced file (the S3 lifecycle rule or a later sweep's concern), never a job
  * whose input is gone.
@@ -34,10 +36,11 @@ export class RetentionService {
     const cutoff = new Date(Date.now() - opts.olderThanMs);
     if (opts.dryRun) {
       const { jobs, oldest } = await this.deps.store.countPrunable(cutoff);
-      return { dryRun: true, cutoff, jobs, inputs: 0, oldest };
+      return { dryRun: true, cutoff, jobs, inputs: 0, outputs: 0, oldest };
     }
     let jobs = 0;
     let inputs = 0;
+    let outputs = 0;
     for (;;) {
       const batch = await this.deps.store.prune(cutoff, opts.batch ?? PRUNE_BATCH);
       jobs += batch.length;
@@ -49,11 +52,19 @@ export class RetentionService {
           this.deps.logger.warn({ err, key }, 'retention: an input file could not be deleted');
         }
       }
+      for (const key of batch.flatMap((j) => j.outputKeys)) {
+        try {
+          await this.deps.blobs.delete(key);
+          outputs++;
+        } catch (err) {
+          this.deps.logger.warn({ err, key }, 'retention: an output file could not be deleted');
+        }
+      }
       if (batch.length < (opts.batch ?? PRUNE_BATCH)) break;
       // Let requests waiting on this process's event loop (and pool) go first.
       await new Promise((r) => setImmediate(r));
     }
-    return { dryRun: false, cutoff, jobs, inputs };
+    return { dryRun: false, cutoff, jobs, inputs, outputs };
   }
 }
 

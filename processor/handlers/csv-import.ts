@@ -3,8 +3,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, Parser, type Options as CsvParseOptions } from 'csv-parse';
 import { z } from 'zod';
-import { JobFailure, type JobContext, type JobHandler, type JobLogger } from '../handler.js';
+import { JobFailure, type JobContext, type JobHandler, type JobLogger, type JobOutputs } from '../handler.js';
 import { columnType, quoteValue, valueChecks, type ValueCheck } from './csv-validate.js';
+import { RejectedRows, REJECTED_OUTPUT } from './csv-rejected.js';
 
 /**
  * Names that object keys cannot safely carry: a parsed `{"__proto__": "integer"}` would lose the
@@ -86,7 +87,9 @@ export interface CsvImportResult {
 
 /**
  * Streams a CSV through csv-parse and checks every row against the header and `params`. The
- * whole file is read even when rows are bad, so the owner sees every problem in one run.
+ * whole file is read even when rows are bad, so the owner sees every problem in one run: the
+ * first MAX_LOGGED_BAD_ROWS in the log, and every one in the job's output `rejected.csv` (the
+ * row as read, its line number and the reasons: csv-rejected.ts).
  *
  * @example
  * jobs submit orders.csv --type csv-import --param required='["order_id"]' \
@@ -103,7 +106,7 @@ export const csvImport: JobHandler<CsvImportParams> = {
     const { input, signal, params } = ctx;
     if (!input) throw new JobFailure('csv-import needs an input file');
     signal.throwIfAborted();
-    const checker = new RowChecker(params, ctx.log);
+    const checker = new RowChecker(params, ctx.log, ctx.outputs);
     try {
       return await importCsv(ctx, input, checker);
     } catch (err) {
@@ -137,16 +140,30 @@ async function importCsv(
     },
     (record, line) => checker.check(record, line),
   );
+  const { rejected } = checker;
   try {
     await pipeline(
       input,
       (source: Readable) => checkUtf8(source, (bytes) => ctx.progress(bytes, size)),
+      // Bad rows are written from inside the parser: the next chunk waits while rejected.csv is behind.
+      async function* (source: AsyncIterable<Uint8Array>) {
+        for await (const chunk of source) {
+          yield chunk;
+          await rejected.room();
+        }
+      },
       parser,
       drain,
       { signal },
     );
   } catch (err) {
-    if (signal.aborted) throw signal.reason;
+    if (signal.aborted) {
+      rejected.abort(signal.reason as Error);
+      throw signal.reason;
+    }
+    // A malformed file still gets the bad rows found before the point where it broke.
+    if (err instanceof JobFailure || err instanceof CsvError) await finishRejected(ctx, rejected);
+    else rejected.abort(err as Error);
     if (err instanceof CsvError) {
       const emptyLines = typeof err.empty_lines === 'number' ? err.empty_lines : undefined;
       const line = parser.startLineOfNextRecord(emptyLines);
@@ -159,6 +176,7 @@ async function importCsv(
     throw err;
   }
 
+  await finishRejected(ctx, rejected);
   if (!checker.sawHeader) throw new JobFailure('input is empty: there is no header line');
   const result = checker.result();
   ctx.log.info(
@@ -174,6 +192,17 @@ async function importCsv(
   }
   if (wrongDelimiter) ctx.log.warn(`the header has one column: ${wrongDelimiter}`);
   return result;
+}
+
+/** Ends rejected.csv (when a row was bad) and says in the log where it is. */
+async function finishRejected(ctx: JobContext<CsvImportParams>, rejected: RejectedRows): Promise<void> {
+  if (rejected.count === 0) return;
+  await rejected.finish();
+  ctx.log.info(
+    `${rejected.count} bad ${rejected.count === 1 ? 'row is' : 'rows are'} in the output ${REJECTED_OUTPUT} ` +
+      `(with line numbers and reasons): jobs download ${ctx.jobId} ${REJECTED_OUTPUT}`,
+    { output: REJECTED_OUTPUT, rows: rejected.count },
+  );
 }
 
 /** The parser has nothing to pass on (records are checked as they are parsed); this ends the pipeline. */
@@ -197,11 +226,16 @@ class RowChecker {
   private invalid = 0;
   private requiredColumns: { index: number; name: string }[] = [];
   private typedColumns: TypedColumn[] = [];
+  /** Every bad row, for the job's rejected.csv. */
+  readonly rejected: RejectedRows;
 
   constructor(
     private readonly params: CsvImportParams,
     private readonly log: JobLogger,
-  ) {}
+    outputs: JobOutputs,
+  ) {
+    this.rejected = new RejectedRows(outputs, () => this.columns);
+  }
 
   /**
    * When the header came out as one column that another common delimiter would split: a sentence
@@ -230,32 +264,32 @@ class RowChecker {
     const width = this.columns.length;
     if (record.length !== width) {
       // The columns no longer line up, so checking values would only add noise.
-      return this.bad(line, [`expected ${width} fields, got ${record.length}`]);
+      return this.bad(line, record, [`expected ${width} fields, got ${record.length}`]);
     }
-    // Reasons past MAX_LISTED are counted, not described (nor logged).
+    // Reasons past MAX_LISTED are counted, not described.
     let errors: string[] | undefined;
     let count = 0;
-    const logged = this.invalid < MAX_LOGGED_BAD_ROWS;
     for (const { index, name } of this.requiredColumns) {
-      if (record[index] === '' && ++count <= MAX_LISTED && logged) {
+      if (record[index] === '' && ++count <= MAX_LISTED) {
         (errors ??= []).push(`${shortName(name)} is required`);
       }
     }
     for (const { index, name, check } of this.typedColumns) {
       const value = record[index]!;
       // Empty is allowed for any type; `required` is what rules it out.
-      if (value !== '' && !check.test(value) && ++count <= MAX_LISTED && logged) {
+      if (value !== '' && !check.test(value) && ++count <= MAX_LISTED) {
         (errors ??= []).push(`${shortName(name)}: ${quoteValue(value)} is not ${check.expected}`);
       }
     }
-    if (count > 0) this.bad(line, errors ?? [], count);
+    if (count > 0) this.bad(line, record, errors ?? [], count);
   }
 
-  /** `errors`: the first MAX_LISTED reasons of `count` (none when the row is not logged). */
-  private bad(line: number, errors: string[], count = errors.length): void {
+  /** `errors`: the first MAX_LISTED reasons of `count`. */
+  private bad(line: number, record: string[], errors: string[], count = errors.length): void {
     this.invalid++;
+    const more = count - errors.length;
+    this.rejected.add(line, more > 0 ? [...errors, `and ${more} more`] : errors, record);
     if (this.invalid <= MAX_LOGGED_BAD_ROWS) {
-      const more = count - errors.length;
       this.log.warn(
         `line ${line}: ${errors.join('; ')}${more > 0 ? `; and ${more} more` : ''}`,
         more > 0 ? { line, errors, errorCount: count } : { line, errors },

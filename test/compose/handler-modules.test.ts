@@ -9,6 +9,7 @@ import { HandlerModuleError, handlersOf, loadHandlerModules } from '../../compos
 import { packageRoot } from '../../core/package-root.js';
 import type { JobContext, JobHandler } from '../../processor/handler.js';
 import { testConfig } from '../helpers/config.js';
+import { memoryOutputs } from '../helpers/output-writer.js';
 
 /**
  * JOBS_HANDLERS modules (compose/handler-modules.ts): the three shapes a module may export, a
@@ -240,6 +241,7 @@ function context<P>(
     progress: (done, total) => void progress.push([done, total]),
     signal: opts.signal ?? new AbortController().signal,
     attempt: 1,
+    outputs: memoryOutputs(),
   };
   return { ctx, logs, progress };
 }

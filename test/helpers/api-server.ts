@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { compose, defaultHandlers, type Platform, type StartedWorker } from '../../compose/compose.js';
 import { AuthService } from '../../core/auth/auth-service.js';
 import type { Permission } from '../../core/auth/principal.js';
+import type { BlobStore } from '../../core/blobs/blob-store.js';
 import { FsBlobStore } from '../../core/blobs/fs-blob-store.js';
 import type { Config } from '../../core/config.js';
 import type { JobStore } from '../../core/jobs/job-store.js';
@@ -61,6 +62,8 @@ export async function startTestServer(
     appDeps?: Partial<AppDeps> | ((t: TestDatabase) => Partial<AppDeps>);
     /** Timeouts and connection cap, as server/main.ts applies them from the configuration. */
     httpLimits?: HttpLimits;
+    /** Another blob store for the API and the processor (S3 on the emulator) instead of the directory. */
+    blobs?: BlobStore;
   } = {},
 ): Promise<TestServer> {
   const t = await openTestDatabase(kind);
@@ -80,7 +83,7 @@ export async function startTestServer(
   const logger = opts.logger ?? pino({ level: 'silent' });
   const platform = await compose(config, {
     db: t.db,
-    blobs,
+    blobs: opts.blobs ?? blobs,
     logger,
     handlers: [...defaultHandlers(config), ...(opts.handlers ?? [])],
     migrate: false, // openTestDatabase migrated it

@@ -15,6 +15,7 @@ import {
   type CsvImportParams,
 } from '../../processor/handlers/csv-import.js';
 import { isIsoDate, valueChecks } from '../../processor/handlers/csv-validate.js';
+import { memoryOutputs } from '../helpers/output-writer.js';
 
 interface LogLine {
   level: 'info' | 'warn' | 'error';
@@ -27,6 +28,7 @@ interface Run {
   logs: LogLine[];
   progress: [number, number | null | undefined][];
   input: Readable;
+  outputs: ReturnType<typeof memoryOutputs>;
 }
 
 /** A real context around `input`: params parsed as the runner would, logs and progress recorded. */
@@ -55,6 +57,7 @@ function start(
   const record = (level: LogLine['level']) => (message: string, data?: unknown) => {
     logs.push({ level, message, data });
   };
+  const outputs = memoryOutputs();
   const ctx: JobContext<CsvImportParams> = {
     jobId: 'job-1',
     params: csvImport.params.parse(params),
@@ -66,8 +69,9 @@ function start(
     },
     signal,
     attempt: 1,
+    outputs,
   };
-  return { result: csvImport.run(ctx), logs, progress, input: stream };
+  return { result: csvImport.run(ctx), logs, progress, input: stream, outputs };
 }
 
 async function failure(run: Run): Promise<JobFailure> {
@@ -652,6 +656,7 @@ describe('csv-import runs', () => {
       progress() {},
       signal: new AbortController().signal,
       attempt: 1,
+      outputs: memoryOutputs(),
     };
     await expect(csvImport.run(ctx)).rejects.toThrow('csv-import needs an input file');
   });
@@ -738,6 +743,60 @@ describe('csv-import runs', () => {
     const result = await start(input, ORDER_PARAMS, { size: chunks * chunk.length }).result;
     expect(result).toMatchObject({ rows: chunks * perChunk, invalid: 0 });
     expect(peak - before).toBeLessThan(16 * 1024 * 1024);
+  });
+});
+
+describe('csv-import rejected.csv', () => {
+  it('writes every bad row with its line number and reasons, RFC 4180 quoted, and says where it is', async () => {
+    const csv =
+      'id,name,amount\r\n' +
+      '1,Ada,10\r\n' +
+      'x,"Grace, Hopper",12\r\n' + // bad id; a comma inside the field
+      '3,"say ""hi""\nthere",oops\r\n' + // a quote and a line break inside; bad amount
+      '4,Alan\r\n' + // too few fields
+      '5,,7\r\n'; // name required
+    const run = start(csv, {
+      required: ['name'],
+      types: { id: 'integer', amount: 'number' },
+      maxErrors: 10,
+    });
+    expect(await run.result).toMatchObject({ rows: 5, valid: 1, invalid: 4 });
+    expect(run.outputs.types.get('rejected.csv')).toBe('text/csv; charset=utf-8');
+    expect(run.outputs.files.get('rejected.csv')).toBe(
+      'line,reasons,id,name,amount\r\n' +
+        '3,"id: ""x"" is not an integer",x,"Grace, Hopper",12\r\n' +
+        '4,"amount: ""oops"" is not a number",3,"say ""hi""\nthere",oops\r\n' +
+        '6,"expected 3 fields, got 2",4,Alan\r\n' +
+        '7,name is required,5,,7\r\n',
+    );
+    const where = run.logs.find((l) => l.message.includes('rejected.csv'));
+    expect(where?.message).toBe(
+      '4 bad rows are in the output rejected.csv (with line numbers and reasons): jobs download job-1 rejected.csv',
+    );
+  });
+
+  it('writes it when the bad rows fail the job too, and not at all for a clean file', async () => {
+    const failed = start('id\n1\nx\ny\n', { types: { id: 'integer' } });
+    await expect(failed.result).rejects.toThrow('2 bad rows exceed maxErrors=0');
+    expect(failed.outputs.files.get('rejected.csv')?.split('\r\n')).toEqual([
+      'line,reasons,id',
+      '3,"id: ""x"" is not an integer",x',
+      '4,"id: ""y"" is not an integer",y',
+      '',
+    ]);
+    const clean = start('id\n1\n2\n', { types: { id: 'integer' } });
+    await clean.result;
+    expect(clean.outputs.files.size).toBe(0);
+  });
+
+  it('lists every bad row past the 100 the log shows', async () => {
+    const rows = Array.from({ length: 250 }, (_, i) => `r${i}`).join('\n');
+    const run = start(`id\n${rows}\n`, { types: { id: 'integer' }, maxErrors: 1000 });
+    expect(await run.result).toMatchObject({ invalid: 250 });
+    const lines = run.outputs.files.get('rejected.csv')!.trimEnd().split('\r\n');
+    expect(lines).toHaveLength(251);
+    expect(lines[250]).toBe('251,"id: ""r249"" is not an integer",r249');
+    expect(run.logs.filter((l) => l.message.startsWith('line ')).length).toBe(100);
   });
 });
 

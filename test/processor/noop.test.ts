@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { JobFailure, type JobContext } from '../../processor/handler.js';
 import { builtinHandlers, handlersByType } from '../../processor/handlers/index.js';
 import { noop, type NoopParams } from '../../processor/handlers/noop.js';
+import { memoryOutputs } from '../helpers/output-writer.js';
 
 function start(
   params: unknown,
@@ -22,6 +23,7 @@ function start(
     },
     signal,
     attempt: 1,
+    outputs: memoryOutputs(),
   };
   return { result: noop.run(ctx), logs, progress };
 }

@@ -45,6 +45,7 @@ export function jobView(id, { me }) {
   const params = h('pre', { id: 'job-params' });
   const input = h('dl', { class: 'meta', id: 'job-input' });
   const outcome = h('div', { id: 'job-outcome' });
+  const outputs = h('div', { id: 'job-outputs' });
   const live = h('span', { class: 'live', id: 'logs-live', 'data-state': 'connecting' }, 'connecting…');
   const logs = h('div', {
     class: 'logs',
@@ -107,6 +108,7 @@ export function jobView(id, { me }) {
       );
     } else replace(input, h('span', { class: 'muted' }, 'No input file.'));
     renderOutcome(j);
+    renderOutputs(j.outputs ?? []);
   }
 
   /** The error and the result: a failed job may have both (a CSV import's counts, say). */
@@ -169,6 +171,61 @@ export function jobView(id, { me }) {
       if (!signal.aborted) actionError.textContent = err.message;
     } finally {
       button.disabled = false;
+    }
+  }
+
+  // The files the handler wrote. A link cannot carry the bearer token, and fetching a large file
+  // into the page to save it would hold it all in memory: a click asks the API for a short-lived
+  // signed URL (POST …/link: S3's presigned GET, or the API's own signed GET) and navigates to it;
+  // the browser then downloads it as an attachment, streaming to disk.
+  function renderOutputs(list) {
+    if (list.length === 0) return replace(outputs);
+    replace(
+      outputs,
+      h('h2', null, 'Outputs'),
+      h(
+        'ul',
+        { class: 'panel outputs', id: 'outputs-list' },
+        ...list.map((o) =>
+          h(
+            'li',
+            { 'data-output': o.name },
+            h(
+              'a',
+              {
+                href: '#',
+                class: 'download',
+                title: `SHA-256 ${o.sha256}`,
+                onclick: (e) => {
+                  e.preventDefault();
+                  download(o.name);
+                },
+              },
+              o.name,
+            ),
+            h('span', { class: 'muted' }, ` ${fmtBytes(o.size)} · ${o.contentType}`),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async function download(name) {
+    actionError.textContent = '';
+    try {
+      const { url } = await api(`jobs/${encodeURIComponent(id)}/outputs/${encodeURIComponent(name)}/link`, {
+        method: 'POST',
+        signal,
+      });
+      // A path on the API (the directory store) is resolved like every API call: relative to the
+      // page, so a dashboard behind a path prefix works too.
+      const target = url.startsWith('/api/') ? new URL(url.slice(1), document.baseURI).toString() : url;
+      const a = h('a', { href: target, download: name, hidden: '' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (err) {
+      if (!signal.aborted) actionError.textContent = err.message;
     }
   }
 
@@ -334,6 +391,7 @@ export function jobView(id, { me }) {
         ),
       ),
       outcome,
+      outputs,
       h('div', { class: 'job-head' }, h('h2', null, 'Logs'), live, logTools),
       logs,
     );
