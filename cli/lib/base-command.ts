@@ -87,6 +87,18 @@ export abstract class BaseCommand extends Command {
       return { exitCode: 2, code: 'usage_error', message: this.parseErrorSentence(err) };
     }
     if (err.name === 'ConfigError') return { exitCode: 1, code: 'invalid_config', message: err.message };
+    // A client install leaves optional packages out; commands that need them check first
+    // (requireExtras), this catches an import chain that was missed.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
+      const name = /Cannot find package '([^']+)'/.exec(err.message)?.[1];
+      if (name) {
+        return {
+          exitCode: 1,
+          code: 'missing_extras',
+          message: `this command needs the package ${name}, which is not installed: \`jobsctl extras list\` shows the optional groups and \`jobsctl extras install GROUP\` adds one`,
+        };
+      }
+    }
     return { exitCode: 1, code: 'internal_error', message: err.message || String(err) };
   }
 
