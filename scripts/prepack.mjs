@@ -16,8 +16,13 @@ const backup = path.join(root, 'package.json.prepack');
 // A pack interrupted before postpack left the original aside: it is the real one.
 if (fs.existsSync(backup)) fs.renameSync(backup, pjsonPath);
 
-for (const p of ['dist', 'oclif.manifest.json']) fs.rmSync(path.join(root, p), { recursive: true, force: true });
-const build = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+for (const p of ['dist', 'oclif.manifest.json'])
+  fs.rmSync(path.join(root, p), { recursive: true, force: true });
+const build = spawnSync('npm', ['run', 'build'], {
+  cwd: root,
+  stdio: 'inherit',
+  shell: process.platform === 'win32',
+});
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const original = fs.readFileSync(pjsonPath, 'utf8');

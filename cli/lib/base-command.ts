@@ -2,7 +2,13 @@ import { stripVTControlCharacters } from 'node:util';
 import { Command, Flags } from '@oclif/core';
 import { ApiClient, resolveTarget } from './api-client.js';
 import { CliError } from './errors.js';
+import { progressLine, type ProgressLine } from './progress-line.js';
 import { startSpinner, type Spinner } from './spinner.js';
+
+/** `--utc` of the commands that print times (get, list, logs): see formatTime. */
+export const utcFlag = Flags.boolean({
+  description: 'print times in UTC (+00:00) instead of local time with its offset',
+});
 
 interface ReportedError {
   exitCode: number;
@@ -62,6 +68,13 @@ export abstract class BaseCommand extends Command {
     const s = startSpinner(text, !this.json);
     this.spinners.push(s);
     return s;
+  }
+
+  /** A job's progress bar on stderr when it is a TTY and `--json` is off; cleared for you on errors. */
+  protected progressLine(): ProgressLine {
+    const line = progressLine(!this.json);
+    this.spinners.push({ update() {}, stop: () => line.stop() });
+    return line;
   }
 
   override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<never> {

@@ -25,18 +25,20 @@ export interface ExtrasGroup {
 
 interface PackageJson {
   peerDependencies?: Record<string, string>;
+  /** Where `installExtras` saved them (npm moves a saved name out of the peers). */
+  dependencies?: Record<string, string>;
   jobs?: { extras?: Record<string, { description: string; commands: string[]; packages: string[] }> };
 }
 
 /** Every group, with what is missing of each. */
 export function extrasGroups(root = packageRoot()): ExtrasGroup[] {
   const pjson = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as PackageJson;
-  const peers = pjson.peerDependencies ?? {};
+  const versions = { ...pjson.peerDependencies, ...pjson.dependencies };
   return Object.entries(pjson.jobs?.extras ?? {}).map(([name, g]) => ({
     name,
     description: g.description,
     commands: g.commands,
-    specs: g.packages.map((p) => (peers[p] ? `${p}@${peers[p]}` : p)),
+    specs: g.packages.map((p) => (versions[p] ? `${p}@${versions[p]}` : p)),
     missing: g.packages.filter((p) => !installed(root, p)),
   }));
 }
@@ -71,7 +73,9 @@ export class MissingExtrasError extends CliError {
 }
 
 function listNames(names: string[]): string {
-  return names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+  return names.length <= 3
+    ? names.join(', ')
+    : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
 }
 
 /**
@@ -91,27 +95,27 @@ function installed(root: string, name: string): boolean {
 }
 
 /**
- * Installs groups into this package's own node_modules with npm: the specs of the requested
- * groups and of every group already complete (an install prunes what package.json does not
- * list, so a group installed earlier is named again to stay). Scripts are not run: none of the
- * extras needs one, and this package's own `prepare` builds a dev checkout only.
+ * Installs groups into this package's own node_modules with npm, saved as its dependencies
+ * (exact versions): npm skips a name the package declares as an optional peer unless it is saved
+ * as a dependency, and a saved one stays when another group is installed later. Scripts are not
+ * run: none of the extras needs one.
  */
 export async function installExtras(
   names: string[],
   opts: { npm?: string; onOutput?: (chunk: Buffer) => void; root?: string } = {},
 ): Promise<ExtrasGroup[]> {
   const root = opts.root ?? packageRoot();
-  const wanted = names.map((n) => extrasGroup(n, root));
-  const kept = extrasGroups(root).filter((g) => g.missing.length === 0 && !names.includes(g.name));
-  const specs = [...new Set([...wanted, ...kept].flatMap((g) => g.specs))];
+  const specs = [...new Set(names.flatMap((n) => extrasGroup(n, root).specs))];
   const args = [
     'install',
     '--prefix',
     root,
-    '--no-save',
+    '--save-prod',
+    '--save-exact',
     '--no-package-lock',
     '--omit=dev',
     '--ignore-scripts',
+    '--prefer-offline',
     '--no-audit',
     '--no-fund',
     ...specs,

@@ -7,7 +7,10 @@ export default class ExtrasList extends BaseCommand {
   static override description =
     'A client install (npm install -g) carries what the API commands need. The server (server, worker, db migrate, doctor) and the infrastructure commands (synth, deploy, diff, destroy) need more packages, grouped as extras and added with `jobs extras install GROUP`. A dev checkout has them all.';
 
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --json',
+  ];
 
   async run(): Promise<void> {
     await this.parse(ExtrasList);

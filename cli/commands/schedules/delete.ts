@@ -7,7 +7,10 @@ export default class SchedulesDelete extends BaseCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> 5b1e…'];
 
   static override args = {
-    id: Args.string({ description: 'schedule id, or its start (unique, at least 4 characters)', required: true }),
+    id: Args.string({
+      description: 'schedule id, or its start (unique, at least 4 characters)',
+      required: true,
+    }),
   };
 
   async run(): Promise<void> {

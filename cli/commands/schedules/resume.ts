@@ -8,7 +8,10 @@ export default class SchedulesResume extends BaseCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> 5b1e…'];
 
   static override args = {
-    id: Args.string({ description: 'schedule id, or its start (unique, at least 4 characters)', required: true }),
+    id: Args.string({
+      description: 'schedule id, or its start (unique, at least 4 characters)',
+      required: true,
+    }),
   };
 
   async run(): Promise<void> {
