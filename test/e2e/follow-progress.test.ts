@@ -126,7 +126,8 @@ function inTerminal(
     const r = await run;
     expect(r.code).toBe(0);
     for (const text of [r.stdout, r.stderr]) {
-      expect(text).not.toMatch(/[░█\x1b]/);
+      expect(text).not.toMatch(/[░█]/);
+      expect(text).not.toContain('\x1b');
     }
     const out = r.stdout.trim().split('\n');
     expect(out[0]).toBe(id);
