@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 
-// The commands are compiled to dist/ by `npm install` (postinstall) or `npm run build`.
+// The commands are compiled to dist/ by `npm install` in a clone (prepare), `npm run build`, or
+// `npm pack` (prepack): an installed package ships them built.
 if (!fs.existsSync(new URL('../dist/cli/commands', import.meta.url))) {
   process.stderr.write('jobs: the CLI is not built yet; run `npm install` (or `npm run build`) first\n');
   process.exit(1);
