@@ -1,8 +1,9 @@
 // `npm pack` / `npm publish` run this first (prepack): a clean build (dist/ and the oclif manifest
 // only from the current sources, never a stale file of a command deleted since), then the
-// package.json that goes into the tarball. That one has no `prepare` script: `prepare` builds a
+// package.json that goes into the tarball. That one has no `prepare` script (`prepare` builds a
 // dev checkout on `npm install`, npm never runs it for an installed tarball, but npm 11 still
-// warns about it on every `npm install -g` ("install scripts not yet covered by allowScripts").
+// warns about it on every `npm install -g`: "install scripts not yet covered by allowScripts")
+// and no devDependencies.
 // postpack.mjs puts the original back.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,5 +29,8 @@ if (build.status !== 0) process.exit(build.status ?? 1);
 const original = fs.readFileSync(pjsonPath, 'utf8');
 const pjson = JSON.parse(original);
 delete pjson.scripts.prepare;
+// Nothing installs them from a tarball, but npm would still resolve them against the extras'
+// optional peers when `jobs extras install` runs there (pulling in the Prisma CLI and TypeScript).
+delete pjson.devDependencies;
 fs.writeFileSync(backup, original);
 fs.writeFileSync(pjsonPath, `${JSON.stringify(pjson, null, 2)}\n`);

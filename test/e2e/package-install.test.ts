@@ -135,6 +135,7 @@ describe('the packed CLI, installed with npm install -g', () => {
       expect(fs.existsSync(path.join(pkg, f))).toBe(false);
     const pjson = JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8'));
     expect(pjson.scripts.prepare).toBeUndefined();
+    expect(pjson.devDependencies).toBeUndefined();
   });
 
   it('answers --version under both names', async () => {
