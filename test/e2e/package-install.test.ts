@@ -190,4 +190,36 @@ describe('the packed CLI, installed with npm install -g', () => {
       expect.objectContaining({ name: 'infra', installed: false }),
     ]);
   });
+
+  // Last: it changes the install. The registry is reached through npm's cache (warm after
+  // `npm ci`), so the deadline is generous for the install only.
+  it('adds the server extras with one command, then runs the server from the install', async () => {
+    const add = await runCli(['extras', 'install', 'server'], {
+      bin: jobsctl,
+      env: { NODE_ENV: undefined },
+      timeoutMs: 900_000,
+    });
+    expect(add.code).toBe(0);
+    expect(add.stderr).toBe('Installed: server.\n');
+
+    const ownHome = tempConfigHome();
+    const ownData = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-package-own-'));
+    const own = await startServerProcess(
+      { JOBS_DATA_DIR: ownData, XDG_CONFIG_HOME: ownHome, NODE_ENV: 'production' },
+      [],
+      jobsctl,
+    );
+    try {
+      const r = await runCli(['submit', '--type', 'noop', '--param', 'logLines=2', '--wait', '--json'], {
+        bin: jobsctl,
+        env: { XDG_CONFIG_HOME: ownHome, NODE_ENV: undefined },
+        timeoutMs: 90_000,
+      });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ status: 'COMPLETED', result: { logLines: 2 } });
+    } finally {
+      expect(await own.stop('SIGTERM')).toBe(0);
+      for (const d of [ownHome, ownData]) fs.rmSync(d, { recursive: true, force: true });
+    }
+  }, 1_200_000);
 });
