@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { loadConfig } from '../../core/config.js';
 import { BaseCommand } from '../lib/base-command.js';
+import { requireExtras } from '../lib/extras.js';
 import { UsageError } from '../lib/errors.js';
 import { buildProcessorZip, existingZip, terraformFlow } from '../lib/infra.js';
 import { autoApprove, terraformFlags } from '../lib/infra-flags.js';
@@ -30,6 +31,7 @@ With --processor-only, no Terraform: the zip is published to the existing functi
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Deploy);
+    requireExtras('infra', 'deploy');
     if (flags['processor-only']) return this.processorOnly(flags.function, flags.zip);
     const command = flags['auto-approve'] ? ['apply', '-input=false', '-auto-approve'] : ['apply'];
     const { bin, stacks } = await terraformFlow({

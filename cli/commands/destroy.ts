@@ -1,4 +1,5 @@
 import { BaseCommand } from '../lib/base-command.js';
+import { requireExtras } from '../lib/extras.js';
 import { terraformFlow } from '../lib/infra.js';
 import { autoApprove, terraformFlags } from '../lib/infra-flags.js';
 
@@ -13,6 +14,7 @@ export default class Destroy extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Destroy);
+    requireExtras('infra', 'destroy');
     // Without -auto-approve terraform prompts, which -input=false would forbid.
     const command = flags['auto-approve'] ? ['destroy', '-input=false', '-auto-approve'] : ['destroy'];
     const { bin, stacks } = await terraformFlow({

@@ -1,4 +1,5 @@
 import { BaseCommand } from '../lib/base-command.js';
+import { requireExtras } from '../lib/extras.js';
 import { terraformFlow } from '../lib/infra.js';
 import { terraformFlags } from '../lib/infra-flags.js';
 
@@ -10,6 +11,7 @@ export default class Diff extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Diff);
+    requireExtras('infra', 'diff');
     const { bin, stacks } = await terraformFlow({
       environments: flags.env ?? [],
       outdir: flags.out,

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { loadConfig } from '../../core/config.js';
 import { BaseCommand } from '../lib/base-command.js';
+import { requireExtras } from '../lib/extras.js';
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Check the configured database, bucket, queue and function, one line each.';
@@ -16,6 +17,7 @@ export default class Doctor extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Doctor);
+    requireExtras('server', 'doctor');
     const config = loadConfig(process.env, { lambdaFunctionName: flags.function });
     const { S3Client } = await import('@aws-sdk/client-s3');
     const { SQSClient } = await import('@aws-sdk/client-sqs');

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
 import type { JobStatus } from '../lib/api-types.js';
-import { BaseCommand } from '../lib/base-command.js';
+import { BaseCommand, utcFlag } from '../lib/base-command.js';
 import { UsageError } from '../lib/errors.js';
-import { formatDate, formatProgress } from '../lib/format.js';
+import { formatTime, formatProgress } from '../lib/format.js';
 import { renderTable, shortIds, statusText } from '../lib/table.js';
 
 const STATUSES: JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
@@ -10,7 +10,7 @@ const STATUSES: JobStatus[] = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CAN
 export default class List extends BaseCommand {
   static override summary = "List the caller's jobs, newest first.";
   static override description =
-    "Admin tokens with job:ReadAll see every user's jobs with --all. When there are more, a hint shows the --cursor to pass for the next page. Ids show as their first 8 characters (--full-ids for whole ones): get, logs, cancel and retry take any unique prefix. Statuses are coloured on a terminal (not with NO_COLOR).";
+    "Admin tokens with job:ReadAll see every user's jobs with --all. When there are more, a hint shows the --cursor to pass for the next page. Ids show as their first 8 characters (--full-ids for whole ones): get, logs, cancel and retry take any unique prefix. Statuses are coloured on a terminal (not with NO_COLOR). Times are local with their UTC offset, or in UTC with --utc.";
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -31,6 +31,7 @@ export default class List extends BaseCommand {
     'full-ids': Flags.boolean({
       description: 'whole job ids (default: their first 8 characters, which every command takes)',
     }),
+    utc: utcFlag,
   };
 
   async run(): Promise<void> {
@@ -62,8 +63,8 @@ export default class List extends BaseCommand {
             j.type,
             statusText(j.status),
             formatProgress(j.progress, j.input),
-            formatDate(j.createdAt),
-            formatDate(j.finishedAt),
+            formatTime(j.createdAt, { utc: flags.utc }),
+            formatTime(j.finishedAt, { utc: flags.utc }),
           ]),
           // Ids never wrap; on a narrow terminal "finished", "progress", then "created" go first.
           { fixed: [0], droppable: [5, 3, 4] },

@@ -1,12 +1,12 @@
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../lib/base-command.js';
+import { BaseCommand, utcFlag } from '../lib/base-command.js';
 import { followJob, readLogs } from '../lib/follow.js';
 import { formatLogLine, jobSummary } from '../lib/format.js';
 import { resolveJobId } from '../lib/job-id.js';
 
 export default class Logs extends BaseCommand {
   static override summary = "Print a job's logs.";
-  static override description = `Lines print as HH:MM:SS.mmm LEVEL message. --follow streams new lines as they are written (the API's event stream; a dropped connection is resumed after the last line printed, so none is lost or repeated) until the job ends, then exits 0 if it COMPLETED and 1 if it FAILED or was CANCELLED; with --json it prints one JSON object per line (NDJSON).`;
+  static override description = `Lines print as "2026-12-01 09:00:00.123 +01:00 INFO message" (local time with its UTC offset; --utc for UTC). --follow streams new lines as they are written (the API's event stream; a dropped connection is resumed after the last line printed, so none is lost or repeated) until the job ends (on a terminal with the job's progress as a bar under them), then exits 0 if it COMPLETED and 1 if it FAILED or was CANCELLED; with --json it prints one JSON object per line (NDJSON).`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> 3f0c…',
@@ -25,6 +25,7 @@ export default class Logs extends BaseCommand {
       min: 0,
       helpValue: 'SEQ',
     }),
+    utc: utcFlag,
   };
 
   async run(): Promise<void> {
@@ -33,13 +34,19 @@ export default class Logs extends BaseCommand {
     if (!flags.follow) {
       const lines = await readLogs(this.api, id, flags.since ?? 0);
       if (this.json) this.printJson(lines);
-      else for (const line of lines) this.out(formatLogLine(line));
+      else for (const line of lines) this.out(formatLogLine(line, { utc: flags.utc }));
       return;
     }
+    const bar = this.progressLine();
     const job = await followJob(this.api, id, {
       after: flags.since ?? 0,
-      onLine: (line) => (this.json ? this.printJsonLine(line) : this.out(formatLogLine(line))),
+      onJob: (j) => bar.update(j),
+      onLine: (line) =>
+        this.json
+          ? this.printJsonLine(line)
+          : bar.interleave(() => this.out(formatLogLine(line, { utc: flags.utc }))),
     });
+    bar.stop();
     this.note(jobSummary(job));
     if (job.status !== 'COMPLETED') this.exit(1);
   }

@@ -3,6 +3,7 @@ import { loadConfig } from '../../core/config.js';
 import { profilePath, readProfile, writeProfile } from '../../core/profile.js';
 import { restrictNewFiles } from '../../core/private-files.js';
 import { BaseCommand } from '../lib/base-command.js';
+import { requireExtras } from '../lib/extras.js';
 import { closeOnSignal } from '../lib/until-signal.js';
 import { tuneServerProcess } from '../lib/v8-flags.js';
 
@@ -44,6 +45,7 @@ export default class Server extends BaseCommand {
     // secret, none of them for other users of the machine (files 0600, directories 0700).
     restrictNewFiles();
     const { flags } = await this.parse(Server);
+    requireExtras('server', 'server');
     const config = loadConfig(process.env, {
       port: flags.port,
       host: flags.host,

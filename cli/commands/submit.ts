@@ -27,7 +27,7 @@ export default class Submit extends BaseCommand {
   static override description = `The file is streamed from disk (multipart/form-data) with a progress bar on a terminal.
 Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a direct upload instead: parts are sent straight to the store (S3 presigned URLs, 4 at a time; or the API's own signed URLs, in order), the file's SHA-256 is computed as it is read and checked at completion, and the job is created referencing the upload.
 --param k=v sets params.k to v parsed as JSON when it parses (numbers, booleans, arrays), else the string; --params-json gives the whole object and --param wins where both set a key.
---wait blocks until the job ends; --follow also streams its logs. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.
+--wait blocks until the job ends; --follow also streams its logs, with the job's progress as a bar under them on a terminal. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.
 --batch FILE.ndjson (- for stdin) submits many jobs: one JSON object per line ({"type":"noop","params":{},"idempotencyKey":"k1"}), read as it streams and sent 1,000 lines per request (POST /api/jobs/batch). --type, --max-attempts and --webhook fill in lines that have none. Each line's result is printed as it comes back: a table on a terminal, else tab-separated "line, job id, created|existing|error code, type or message"; with --json one JSON object per line ({"line","status","job"} or {"line","status","error"}). A line that is not a JSON object is reported by number and not sent. Exits 0 when every line has its job (created, or already there with its idempotencyKey), 1 when any failed.`;
 
   static override examples = [
@@ -113,9 +113,14 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     if (!this.json) this.out(job.id);
     let final: Job;
     if (flags.follow) {
+      // The job's progress as a bar under the scrolling lines (a terminal only).
+      const bar = this.progressLine();
       final = await followJob(this.api, job.id, {
-        onLine: (line) => (this.json ? this.printJsonLine(line) : this.out(formatLogLine(line))),
+        onJob: (j) => bar.update(j),
+        onLine: (line) =>
+          this.json ? this.printJsonLine(line) : bar.interleave(() => this.out(formatLogLine(line))),
       });
+      bar.stop();
     } else {
       const spinner = this.spinner(`Waiting for job ${job.id}`);
       final = await waitForJob(this.api, job.id, {

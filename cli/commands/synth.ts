@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../lib/base-command.js';
+import { requireExtras } from '../lib/extras.js';
 import { existingZip, synthStacks } from '../lib/infra.js';
 import { stackFlags } from '../lib/infra-flags.js';
 
@@ -18,6 +19,7 @@ export default class Synth extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Synth);
+    requireExtras('infra', 'synth');
     const { outdir, stacks } = await synthStacks({
       environments: flags.env ?? [],
       outdir: flags.out,

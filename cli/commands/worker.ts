@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { loadConfig } from '../../core/config.js';
 import { BaseCommand } from '../lib/base-command.js';
+import { requireExtras } from '../lib/extras.js';
 import { CliError } from '../lib/errors.js';
 import { closeOnSignal } from '../lib/until-signal.js';
 
@@ -23,6 +24,7 @@ export default class Worker extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Worker);
+    requireExtras('server', 'worker');
     const config = loadConfig(process.env);
     if (!config.databaseUrl) {
       throw new CliError(

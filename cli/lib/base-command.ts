@@ -2,7 +2,13 @@ import { stripVTControlCharacters } from 'node:util';
 import { Command, Flags } from '@oclif/core';
 import { ApiClient, resolveTarget } from './api-client.js';
 import { CliError } from './errors.js';
+import { progressLine, type ProgressLine } from './progress-line.js';
 import { startSpinner, type Spinner } from './spinner.js';
+
+/** `--utc` of the commands that print times (get, list, logs): see formatTime. */
+export const utcFlag = Flags.boolean({
+  description: 'print times in UTC (+00:00) instead of local time with its offset',
+});
 
 interface ReportedError {
   exitCode: number;
@@ -64,6 +70,13 @@ export abstract class BaseCommand extends Command {
     return s;
   }
 
+  /** A job's progress bar on stderr when it is a TTY and `--json` is off; cleared for you on errors. */
+  protected progressLine(): ProgressLine {
+    const line = progressLine(!this.json);
+    this.spinners.push({ update() {}, stop: () => line.stop() });
+    return line;
+  }
+
   override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<never> {
     for (const s of this.spinners) s.stop();
     // `this.exit(n)` throws an ExitError: a chosen exit code, already reported.
@@ -87,6 +100,18 @@ export abstract class BaseCommand extends Command {
       return { exitCode: 2, code: 'usage_error', message: this.parseErrorSentence(err) };
     }
     if (err.name === 'ConfigError') return { exitCode: 1, code: 'invalid_config', message: err.message };
+    // A client install leaves optional packages out; commands that need them check first
+    // (requireExtras), this catches an import chain that was missed.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
+      const name = /Cannot find package '([^']+)'/.exec(err.message)?.[1];
+      if (name) {
+        return {
+          exitCode: 1,
+          code: 'missing_extras',
+          message: `this command needs the package ${name}, which is not installed: \`jobsctl extras list\` shows the optional groups and \`jobsctl extras install GROUP\` adds one`,
+        };
+      }
+    }
     return { exitCode: 1, code: 'internal_error', message: err.message || String(err) };
   }
 

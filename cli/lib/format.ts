@@ -2,27 +2,39 @@ import type { Job, JobType, JsonSchema, LogLine, Schedule } from './api-types.js
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
-/** `HH:MM:SS.mmm` in local time. */
-export function formatClock(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
-/** `YYYY-MM-DD HH:MM:SS` in local time, `-` for none. */
-export function formatDate(iso: string | null | undefined): string {
-  if (!iso) return '-';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+export interface TimeOptions {
+  /** In UTC (`+00:00`) instead of the machine's local time (`--utc`). */
+  utc?: boolean;
+  /** With milliseconds (log lines). */
+  ms?: boolean;
 }
 
 /**
- * One log line as humans read it: `HH:MM:SS.mmm LEVEL message`. The line's structured `data`
- * repeats the message for machines; it is in the `--json` output.
+ * The one way the CLI prints a time: `2026-12-01 09:00:00 +01:00`, local time with its offset
+ * from UTC (so a time pasted elsewhere still says what it means), or in UTC with `utc`; `-` for
+ * none. `jobs get`, `list`, `logs` and the other tables all print times through here.
  */
-export function formatLogLine(line: LogLine): string {
-  return `${formatClock(line.ts)} ${line.level.toUpperCase()} ${line.message}`;
+export function formatTime(iso: string | null | undefined, opts: TimeOptions = {}): string {
+  if (!iso) return '-';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const offset = opts.utc ? 0 : -d.getTimezoneOffset(); // minutes east of UTC at that instant
+  // Shifted by the offset, the UTC fields are the wall-clock fields of that zone.
+  const w = new Date(d.getTime() + offset * 60_000);
+  const date = `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}`;
+  const time = `${pad(w.getUTCHours())}:${pad(w.getUTCMinutes())}:${pad(w.getUTCSeconds())}`;
+  const ms = opts.ms ? `.${pad(w.getUTCMilliseconds(), 3)}` : '';
+  const sign = offset < 0 ? '-' : '+';
+  const abs = Math.abs(offset);
+  return `${date} ${time}${ms} ${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/**
+ * One log line as humans read it: `2026-12-01 09:00:00.123 +01:00 LEVEL message`. The line's
+ * structured `data` repeats the message for machines; it is in the `--json` output.
+ */
+export function formatLogLine(line: LogLine, opts: Pick<TimeOptions, 'utc'> = {}): string {
+  return `${formatTime(line.ts, { ...opts, ms: true })} ${line.level.toUpperCase()} ${line.message}`;
 }
 
 export function formatBytes(n: number): string {
@@ -91,7 +103,8 @@ function rowCounts(result: unknown): string | undefined {
 }
 
 /** `key: value` lines for `jobs get`. */
-export function formatJobDetails(job: Job): string {
+export function formatJobDetails(job: Job, time: Pick<TimeOptions, 'utc'> = {}): string {
+  const at = (iso: string | null | undefined) => formatTime(iso, time);
   const rows: [string, string][] = [
     ['id', job.id],
     ['type', job.type],
@@ -108,7 +121,7 @@ export function formatJobDetails(job: Job): string {
     ['owner', job.ownerId],
     // Absent from servers older than schedules.
     ...(job.scheduleId
-      ? ([['schedule', `${job.scheduleId} (tick ${job.scheduleTickAt ?? '-'})`]] as [string, string][])
+      ? ([['schedule', `${job.scheduleId} (tick ${at(job.scheduleTickAt)})`]] as [string, string][])
       : []),
     // Absent from servers older than webhooks.
     ...(job.webhookUrl ? ([['webhook', job.webhookUrl]] as [string, string][]) : []),
@@ -121,12 +134,12 @@ export function formatJobDetails(job: Job): string {
           ],
         ] as [string, string][])
       : []),
-    ['created', job.createdAt ?? '-'],
+    ['created', at(job.createdAt)],
     // Absent from servers older than delayed jobs.
-    ...(job.runAt ? ([['runs at', job.runAt]] as [string, string][]) : []),
-    ['started', job.startedAt ?? '-'],
-    ['finished', job.finishedAt ?? '-'],
-    ['updated', job.updatedAt ?? '-'],
+    ...(job.runAt ? ([['runs at', at(job.runAt)]] as [string, string][]) : []),
+    ['started', at(job.startedAt)],
+    ['finished', at(job.finishedAt)],
+    ['updated', at(job.updatedAt)],
   ];
   return detailRows(rows);
 }
@@ -142,13 +155,13 @@ export function formatScheduleDetails(s: Schedule): string {
     ['params', s.params && Object.keys(s.params).length > 0 ? JSON.stringify(s.params) : '-'],
     ['state', s.paused ? 'paused' : 'active'],
     ['missed ticks', s.missed],
-    ['next run', s.nextRunAt ?? '-'],
-    ['last run', s.lastRunAt ?? '-'],
+    ['next run', formatTime(s.nextRunAt)],
+    ['last run', formatTime(s.lastRunAt)],
     ['last job', s.lastJobId ?? '-'],
     ['last error', s.lastError ?? '-'],
     ['owner', s.ownerId],
-    ['created', s.createdAt],
-    ['updated', s.updatedAt],
+    ['created', formatTime(s.createdAt)],
+    ['updated', formatTime(s.updatedAt)],
   ]);
 }
 

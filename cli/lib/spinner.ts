@@ -28,7 +28,12 @@ export function startSpinner(text: string, enabled: boolean): Spinner {
 /** `[█████░░░░░] 48% 12.3 MB/s` */
 export function progressBar(done: number, total: number, bytesPerSecond?: number, width = 24): string {
   const ratio = total > 0 ? Math.min(done / total, 1) : 1;
-  const filled = Math.round(ratio * width);
   const rate = bytesPerSecond !== undefined ? ` ${(bytesPerSecond / 1e6).toFixed(1)} MB/s` : '';
-  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${Math.floor(ratio * 100)}%${rate}`;
+  return `${barCells(ratio, width)} ${Math.floor(ratio * 100)}%${rate}`;
+}
+
+/** `[█████░░░░░]`: `ratio` (0 to 1) of `width` cells filled. */
+export function barCells(ratio: number, width = 24): string {
+  const filled = Math.round(Math.min(Math.max(ratio, 0), 1) * width);
+  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}]`;
 }

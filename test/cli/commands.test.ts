@@ -247,7 +247,7 @@ describe('submit', () => {
     expect(JSON.parse(j.stdout).status).toBe('CANCELLED');
   });
 
-  it('--follow streams each log line once as HH:MM:SS.mmm LEVEL message, then the status', async () => {
+  it('--follow streams each log line once as a local time with its offset, LEVEL, message, then the status', async () => {
     const id = serveJobThatEnds('COMPLETED', { lines: 6 });
     const r = await jobs(['submit', '--type', 'noop', '--follow']);
     expect(r.code).toBe(0);
@@ -258,7 +258,9 @@ describe('submit', () => {
     expect(lines).toHaveLength(6);
     lines.forEach((l, i) =>
       expect(l).toMatch(
-        new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ${i === 4 ? 'WARN' : 'INFO'} step ${i + 1}$`),
+        new RegExp(
+          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3} [+-]\\d\\d:\\d\\d ${i === 4 ? 'WARN' : 'INFO'} step ${i + 1}$`,
+        ),
       ),
     );
   });
@@ -295,7 +297,7 @@ describe('logs', () => {
     const r = await jobs(['logs', 'j1']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines.map((l) => l.split(' ').slice(2).join(' '))).toEqual(
+    expect(lines.map((l) => l.split(' ').slice(4).join(' '))).toEqual(
       Array.from({ length: 10 }, (_, i) => `line ${i + 1}`),
     );
   });

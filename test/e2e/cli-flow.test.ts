@@ -24,7 +24,7 @@ const latch = new FileLatch(path.join(dataDir, 'latch'));
 const ORDERS = path.join(ROOT, 'examples', 'orders.csv');
 const BAD_ORDERS = path.join(ROOT, 'examples', 'orders-bad-rows.csv');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const LOG_LINE = /^\d\d:\d\d:\d\d\.\d{3} (INFO|WARN|ERROR) .+$/;
+const LOG_LINE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d (INFO|WARN|ERROR) .+$/;
 
 /** As the admin, through the profile the server saved on first start (no login, no env). */
 const admin = (args: string[]) => runCli(args, { env: { XDG_CONFIG_HOME: adminHome }, timeoutMs: 60_000 });
@@ -128,7 +128,7 @@ describe('jobs CLI against the real server', () => {
     const text = fs.readFileSync(BAD_ORDERS, 'utf8').split(/\r?\n/);
     const lineOf = (orderId: string) => text.findIndex((l) => l.startsWith(`${orderId},`)) + 1;
     for (const orderId of ['20008', '20013', '20020']) {
-      expect(r.stdout).toMatch(new RegExp(`^\\S+ WARN .*\\bline ${lineOf(orderId)}\\b`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^\\S+ \\S+ \\S+ WARN .*\\bline ${lineOf(orderId)}\\b`, 'm'));
     }
     expect(r.stderr).toMatch(/failed/);
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { loadConfig } from '../../../core/config.js';
 import { BaseCommand } from '../../lib/base-command.js';
+import { requireExtras } from '../../lib/extras.js';
 import { CliError } from '../../lib/errors.js';
 
 export default class DbMigrate extends BaseCommand {
@@ -13,6 +14,7 @@ export default class DbMigrate extends BaseCommand {
 
   async run(): Promise<void> {
     await this.parse(DbMigrate);
+    requireExtras('server', 'db migrate');
     const env = loadConfig(process.env);
     // With JOBS_DATABASE_SECRET_ARN the password comes from Secrets Manager (as in the Lambda).
     const { resolveDatabaseUrl } = await import('../../../core/db/database-secret.js');

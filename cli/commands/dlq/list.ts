@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
-import { formatDate } from '../../lib/format.js';
+import { formatTime } from '../../lib/format.js';
 import { renderTable } from '../../lib/table.js';
 
 export default class DlqList extends BaseCommand {
@@ -34,7 +34,7 @@ export default class DlqList extends BaseCommand {
           j.type,
           j.ownerId,
           `${j.attempts}/${j.maxAttempts}`,
-          formatDate(j.deadLetteredAt),
+          formatTime(j.deadLetteredAt),
           j.error ?? '-',
         ]),
         { fixed: [0, 2] },

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../lib/base-command.js';
-import { formatDate } from '../../lib/format.js';
+import { formatTime } from '../../lib/format.js';
 import { renderTable, shortIds } from '../../lib/table.js';
 
 export default class SchedulesList extends BaseCommand {
@@ -39,8 +39,8 @@ export default class SchedulesList extends BaseCommand {
           s.timezone,
           s.type,
           s.paused ? 'paused' : 'active',
-          formatDate(s.nextRunAt),
-          formatDate(s.lastRunAt),
+          formatTime(s.nextRunAt),
+          formatTime(s.lastRunAt),
           s.lastError ?? '-',
         ]),
         { fixed: [0], droppable: [8, 7, 3] },

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../lib/base-command.js';
-import { formatDate } from '../../lib/format.js';
+import { formatTime } from '../../lib/format.js';
 import { renderTable } from '../../lib/table.js';
 
 export default class TokensList extends BaseCommand {
@@ -31,10 +31,10 @@ export default class TokensList extends BaseCommand {
           t.userName,
           t.role,
           t.permissions.join(', '),
-          formatDate(t.createdAt),
-          formatDate(t.lastUsedAt),
+          formatTime(t.createdAt),
+          formatTime(t.lastUsedAt),
           expiryCell(t.expiresAt),
-          formatDate(t.revokedAt),
+          formatTime(t.revokedAt),
         ]),
       ),
     );
@@ -44,5 +44,5 @@ export default class TokensList extends BaseCommand {
 /** `never`, the date, or the date marked `(expired)` once past. */
 function expiryCell(iso: string | null | undefined): string {
   if (!iso) return 'never';
-  return new Date(iso).getTime() <= Date.now() ? `${formatDate(iso)} (expired)` : formatDate(iso);
+  return new Date(iso).getTime() <= Date.now() ? `${formatTime(iso)} (expired)` : formatTime(iso);
 }

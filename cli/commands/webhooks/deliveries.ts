@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import type { WebhookDelivery } from '../../lib/api-types.js';
-import { BaseCommand } from '../../lib/base-command.js';
-import { formatDate, formatDuration } from '../../lib/format.js';
+import { BaseCommand, utcFlag } from '../../lib/base-command.js';
+import { formatDuration, formatTime, type TimeOptions } from '../../lib/format.js';
 import { resolveJobId } from '../../lib/job-id.js';
 import { renderTable } from '../../lib/table.js';
 
@@ -14,12 +14,15 @@ export default class WebhooksDeliveries extends BaseCommand {
     '<%= config.bin %> <%= command.id %> 5b1e… --json',
   ];
 
+  static override flags = { utc: utcFlag };
+
   static override args = {
     id: Args.string({ description: 'job id (or a unique start of it)', required: true }),
   };
 
   async run(): Promise<void> {
-    const { args } = await this.parse(WebhooksDeliveries);
+    const { args, flags } = await this.parse(WebhooksDeliveries);
+    const time: TimeOptions = { utc: flags.utc };
     const id = await resolveJobId(this.api, args.id);
     const page = await this.api.webhookDeliveries(id);
     if (this.json) {
@@ -31,14 +34,14 @@ export default class WebhooksDeliveries extends BaseCommand {
       return;
     }
     for (const d of page.items) {
-      this.out(`${d.event} → ${d.url}: ${stateOf(d)} (delivery ${d.id})`);
+      this.out(`${d.event} → ${d.url}: ${stateOf(d, time)} (delivery ${d.id})`);
       if (d.history.length > 0)
         this.out(
           renderTable(
             ['#', 'at', 'status', 'took', 'error'],
             d.history.map((a) => [
               String(a.n),
-              formatDate(a.at),
+              formatTime(a.at, time),
               a.statusCode === null ? '-' : String(a.statusCode),
               formatDuration(a.durationMs),
               a.error ?? '',
@@ -49,8 +52,8 @@ export default class WebhooksDeliveries extends BaseCommand {
   }
 }
 
-function stateOf(d: WebhookDelivery): string {
+function stateOf(d: WebhookDelivery, time: TimeOptions): string {
   if (d.state === 'pending')
-    return d.attempts === 0 ? 'pending' : `pending, next attempt ${formatDate(d.nextAttemptAt)}`;
-  return `${d.state} ${formatDate(d.finishedAt)} after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`;
+    return d.attempts === 0 ? 'pending' : `pending, next attempt ${formatTime(d.nextAttemptAt, time)}`;
+  return `${d.state} ${formatTime(d.finishedAt, time)} after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`;
 }
