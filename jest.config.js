@@ -42,6 +42,6 @@ export default {
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
       testPathIgnorePatterns: ['/node_modules/', '/test/e2e/dashboard[^/]*\\.test\\.ts$'],
     },
-    { ...base, displayName: 'browser', testMatch: BROWSER },
+    { ...base, displayName: 'browser', testMatch: [BROWSER] },
   ],
 };
