@@ -17,17 +17,19 @@ export interface IdempotentRequest {
   uploadId?: string;
   /** The effective value (the type's default when the request gave none). */
   maxAttempts: number;
+  /** The job's own webhook URL as checked; compared only when the request named one (a default can change). */
+  webhookUrl?: string;
 }
 
 /**
- * The fields (`type`, `params`, `input`, `maxAttempts`) in which `request` differs from `first`;
+ * The fields (`type`, `params`, `input`, `maxAttempts`, `webhookUrl`) in which `request` differs from `first`;
  * `uploadKey` is the key of the request's upload, when it named one (undefined: no such upload).
  */
 export function idempotencyDifferences(
   first: Pick<
     JobRow,
     'type' | 'params' | 'maxAttempts' | 'inputName' | 'inputSize' | 'inputSha256' | 'inputKey'
-  >,
+  > & { webhookUrl?: string | null },
   request: IdempotentRequest,
   uploadKey?: string,
 ): string[] {
@@ -36,6 +38,8 @@ export function idempotencyDifferences(
   if (canonicalJson(first.params) !== canonicalJson(request.params ?? {})) fields.push('params');
   if (!sameInput(first, request, uploadKey)) fields.push('input');
   if (first.maxAttempts !== request.maxAttempts) fields.push('maxAttempts');
+  if (request.webhookUrl !== undefined && (first.webhookUrl ?? null) !== request.webhookUrl)
+    fields.push('webhookUrl');
   return fields;
 }
 

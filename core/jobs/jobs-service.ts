@@ -159,7 +159,7 @@ export class JobsService {
     const webhookUrl = this.webhookUrlOf(job.webhookUrl);
     const handler = this.types.find(job.type)!;
     const maxAttempts = job.maxAttempts ?? handler.maxAttempts ?? 3;
-    const asked = { ...job, params, maxAttempts };
+    const asked = { ...job, params, maxAttempts, webhookUrl };
     const earlier = job.idempotencyKey && (await this.findByIdempotencyKey(owner, job.idempotencyKey, asked));
     if (earlier) return { job: earlier, created: false };
     const insert: JobInsert = {
@@ -231,7 +231,7 @@ export class JobsService {
         valid.push({
           index,
           key,
-          asked: { type: item.type, params, maxAttempts },
+          asked: { type: item.type, params, maxAttempts, webhookUrl },
           insert: {
             id: randomUUID(),
             type: item.type,
@@ -547,6 +547,7 @@ function repeatOf(item: BatchItem, first: BatchItem, outcome: BatchOutcome): Bat
       inputSize: null,
       inputSha256: null,
       inputKey: null,
+      webhookUrl: first.asked.webhookUrl ?? null,
     },
     item.asked,
   );

@@ -83,6 +83,25 @@ describe('webhooks API without the private-address allowance (the default)', () 
     expect(plain.body.webhookUrl).toBeNull();
   });
 
+  it('an Idempotency-Key reused with another webhookUrl is a 422; with the same one, the first job', async () => {
+    const key = { 'idempotency-key': 'hook-key-1' };
+    const body = { type: 'noop', webhookUrl: 'https://example.com/a' };
+    const first = await api(s.url, alice, 'POST', '/api/jobs', body, key);
+    expect(first.status).toBe(201);
+    const again = await api(s.url, alice, 'POST', '/api/jobs', body, key);
+    expect(again).toMatchObject({ status: 200, body: { id: first.body.id } });
+    const other = await api(
+      s.url,
+      alice,
+      'POST',
+      '/api/jobs',
+      { ...body, webhookUrl: 'https://example.com/b' },
+      key,
+    );
+    expect(other.status).toBe(422);
+    expect(other.body.error.details.fields).toEqual(['webhookUrl']);
+  });
+
   it("the owner's default: set, used by jobs submitted without their own, cleared; checked like a job's", async () => {
     const bob = await s.token('bob');
     expect((await api(s.url, bob, 'GET', '/api/webhooks/default')).body).toEqual({ url: null });
