@@ -62,7 +62,10 @@ export default class Download extends BaseCommand {
         throw new UsageError(
           `-o - writes one output to stdout: name one (this job has ${outputs.map((o) => o.name).join(', ')})`,
         );
-      await this.fetchTo(id, outputs[0]!, process.stdout);
+      await this.fetchTo(id, outputs[0]!, process.stdout).catch((err: NodeJS.ErrnoException) => {
+        // The reader stopped early (`| head`): what it wanted it got.
+        if (err.code !== 'EPIPE') throw err;
+      });
       return;
     }
 
