@@ -35,6 +35,7 @@ export default class Download extends BaseCommand {
 
   // NAME… is variadic.
   static override strict = false;
+  static override usage = '<%= command.id %> ID [NAME…] [-o DIR] [--json]';
 
   static override args = {
     id: Args.string({ description: 'job id, or its start (unique, at least 4 characters)', required: true }),
