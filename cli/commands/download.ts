@@ -35,6 +35,7 @@ export default class Download extends BaseCommand {
 
   // NAME… is variadic.
   static override strict = false;
+  static override usage = '<%= command.id %> ID [NAME…] [-o DIR] [--json]';
 
   static override args = {
     id: Args.string({ description: 'job id, or its start (unique, at least 4 characters)', required: true }),
@@ -62,7 +63,10 @@ export default class Download extends BaseCommand {
         throw new UsageError(
           `-o - writes one output to stdout: name one (this job has ${outputs.map((o) => o.name).join(', ')})`,
         );
-      await this.fetchTo(id, outputs[0]!, process.stdout);
+      await this.fetchTo(id, outputs[0]!, process.stdout).catch((err: NodeJS.ErrnoException) => {
+        // The reader stopped early (`| head`): what it wanted it got.
+        if (err.code !== 'EPIPE') throw err;
+      });
       return;
     }
 

@@ -125,3 +125,72 @@ describe('outputs with jobs server and jobs download', () => {
     expect(receiving).toBeLessThan(250 * MiB);
   }, 600_000);
 });
+
+/**
+ * Crash safety: `jobs server` killed (SIGKILL) while its handler is half-way through writing an
+ * output. The half output is never listed (not while being written, not after), and the next
+ * start, which runs the job again, leaves only the second attempt's complete file behind.
+ */
+describe('an output cut off by a kill mid-write', () => {
+  let configHome: string;
+  let dataDir: string;
+  let server: ServerProcess | undefined;
+
+  beforeAll(() => {
+    configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-outputs-kill-cfg-'));
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-outputs-kill-data-'));
+  });
+  afterAll(async () => {
+    await server?.stop();
+    for (const dir of [configHome, dataDir]) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const start = () =>
+    startServerProcess({
+      XDG_CONFIG_HOME: configHome,
+      JOBS_DATA_DIR: dataDir,
+      JOBS_HANDLERS: 'test/fixtures/output-handler.mjs',
+    });
+  const outputFiles = () =>
+    fs
+      .readdirSync(path.join(dataDir, 'blobs'), { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile() && !d.name.startsWith('.upload-secret'))
+      .map((d) => path.relative(path.join(dataDir, 'blobs'), path.join(d.parentPath, d.name)));
+
+  it('never lists the half file, and the next attempt replaces it with a whole one', async () => {
+    server = await start();
+    const token = profileToken(configHome);
+    const bytes = 512 * MiB;
+    const created = await api(server.url, token, 'POST', '/api/jobs', {
+      type: 'big-output',
+      params: { bytes, name: 'cut.bin' },
+    });
+    const id = created.body.id as string;
+    // Half-way (by the handler's own progress): the output is being written, and not listed.
+    for (;;) {
+      const { body } = await api(server.url, token, 'GET', `/api/jobs/${id}`);
+      if (body.progress && body.progress.done >= bytes / 4) {
+        expect(body.status).toBe('RUNNING');
+        expect(body.outputs).toEqual([]);
+        break;
+      }
+      if (body.status !== 'PENDING' && body.status !== 'RUNNING')
+        throw new Error(`job ended: ${body.status}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await server.stop('SIGKILL');
+    // What the kill left: a temporary file at most, nothing under outputs/.
+    expect(outputFiles().filter((f) => f.startsWith('outputs/'))).toEqual([]);
+
+    server = await start();
+    const job = await waitForJob(server.url, token, id, 280_000);
+    expect(job).toMatchObject({ status: 'COMPLETED', attempts: 2 });
+    expect(job.outputs).toEqual([
+      { name: 'cut.bin', size: bytes, sha256: job.result.sha256, contentType: 'application/octet-stream' },
+    ]);
+    const files = outputFiles();
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(new RegExp(`^outputs/${job.ownerId}/${id}/[0-9a-f-]{36}/cut\\.bin$`));
+    expect(fs.statSync(path.join(dataDir, 'blobs', files[0]!)).size).toBe(bytes);
+  }, 600_000);
+});

@@ -164,6 +164,19 @@ describe.each(stacks)('the %s stack', (name, env) => {
       expiration: [{ days: env.storage.expireInputsAfterDays }],
       noncurrent_version_expiration: [{ noncurrent_days: env.storage.expireInputsAfterDays }],
     });
+    // Outputs expire a day after retention would delete their job (JOBS_RETENTION_DAYS): the
+    // backstop for files no job lists any more, never ahead of retention for a job under a day.
+    const outputs = at('aws_s3_bucket_lifecycle_configuration', 'storage/lifecycle').rule.find(
+      (r: Block) => r.id === 'expire-outputs',
+    );
+    const vars = only(tf, 'aws_lambda_function').environment.variables as Record<string, string>;
+    expect(outputs).toMatchObject({
+      status: 'Enabled',
+      filter: [{ prefix: 'outputs/' }],
+      expiration: [{ days: Number(vars.JOBS_RETENTION_DAYS) + 1 }],
+      noncurrent_version_expiration: [{ noncurrent_days: 1 }],
+      abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }],
+    });
     const [tls] = policyOf(at('aws_s3_bucket_policy', 'storage/policy')).Statement;
     expect(tls).toEqual({
       Sid: 'DenyInsecureTransport',
@@ -323,6 +336,12 @@ describe.each(stacks)('the %s stack', (name, env) => {
     const expected: Block[] = [
       { Sid: 'ReadInputs', Effect: 'Allow', Action: 's3:GetObject', Resource: `${bucketArn}/inputs/*` },
       {
+        Sid: 'WriteOutputs',
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:DeleteObject'],
+        Resource: `${bucketArn}/outputs/*`,
+      },
+      {
         Sid: 'ConsumeQueue',
         Effect: 'Allow',
         Action: [
@@ -349,7 +368,12 @@ describe.each(stacks)('the %s stack', (name, env) => {
     ];
     if (env.storage.encryption.kind === 'KMS') {
       const key = ref('aws_kms_key', nameOf(tf, 'aws_kms_key', 'storage/key'), 'arn');
-      expected.push({ Sid: 'DecryptInputs', Effect: 'Allow', Action: 'kms:Decrypt', Resource: key });
+      expected.push({
+        Sid: 'DecryptInputs',
+        Effect: 'Allow',
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        Resource: key,
+      });
     }
     expect(statements).toEqual(expected);
     const role = tf.resource.aws_iam_role[nameOf(tf, 'aws_iam_role', 'processor/role')];
@@ -410,6 +434,12 @@ describe.each(stacks)('the %s stack', (name, env) => {
         Effect: 'Allow',
         Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:DeleteObject'],
         Resource: `${bucketArn}/inputs/*`,
+      },
+      {
+        Sid: 'ServeOutputs',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:DeleteObject'],
+        Resource: `${bucketArn}/outputs/*`,
       },
       { Sid: 'CheckBucket', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
       {

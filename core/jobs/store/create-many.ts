@@ -93,7 +93,7 @@ export async function insertJobs(
       dead_letter_message_id AS "deadLetterMessageId", cancel_requested_at AS "cancelRequestedAt",
       log_seq AS "logSeq", schedule_id::text AS "scheduleId", schedule_tick_at AS "scheduleTickAt",
       run_at AS "runAt", webhook_url AS "webhookUrl", created_at AS "createdAt", started_at AS "startedAt",
-      finished_at AS "finishedAt", updated_at AS "updatedAt"`);
+      finished_at AS "finishedAt", updated_at AS "updatedAt", outputs`);
   return new Map(rows.map((r) => [r.id, toJob(r)]));
 }
 
