@@ -14,7 +14,7 @@ import { createProcessor, type ProcessBatch } from '../processor/processor.js';
 import { claimingReceive } from '../processor/claiming-receive.js';
 import { QueueWorker } from '../processor/queue-worker.js';
 import { Reaper } from '../processor/reaper.js';
-import { RetentionService, startRetention } from '../core/jobs/retention.js';
+import { RetentionService, startRetention, type PruneResult } from '../core/jobs/retention.js';
 import { ScheduleTicker, type TickOutcome } from '../core/schedules/schedule-ticker.js';
 import { loadHandlerModules } from './handler-modules.js';
 import { startWebhookDeliverer, WebhookDeliverer } from '../core/webhooks/deliverer.js';
@@ -122,6 +122,11 @@ export interface Platform {
    * tests with a fake clock). Safe beside running deliverers (deliveries are claimed SKIP LOCKED).
    */
   deliverWebhooks(): Promise<number>;
+  /**
+   * One pass of retention (the Lambda's tick event): the finished jobs past JOBS_RETENTION_DAYS
+   * deleted with their files; null when retention is off (0 days).
+   */
+  pruneExpired(): Promise<PruneResult | null>;
   /**
    * Crash recovery at start-up, only for a process that alone owns its data (the embedded
    * server): running jobs claimable again, in-flight messages visible, half-written blobs gone.
@@ -268,6 +273,8 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     startReaper,
     tickSchedules: () => ticker().tick(),
     deliverWebhooks: () => webhooks.deliverDue(),
+    pruneExpired: async () =>
+      config.retentionDays > 0 ? retention.prune({ olderThanMs: config.retentionDays * 86_400_000 }) : null,
     async recover() {
       if (!runtime.embedded)
         throw new Error('recover() is for a process that alone owns its data (embedded)');

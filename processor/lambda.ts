@@ -66,6 +66,12 @@ export function createLambdaHandler(extra: readonly JobHandler[] = []): LambdaHa
       // And the webhook deliveries due (the API hosts deliver too, every second, when they run).
       const delivered = await platform.deliverWebhooks();
       if (delivered > 0) platform.logger.info({ attempts: delivered }, 'webhooks: delivered');
+      // And retention (JOBS_RETENTION_DAYS): on AWS this tick is the scheduled trigger that runs
+      // it. When nothing is past retention it is one indexed query; a backlog is deleted in small
+      // batches, and what one invocation leaves the next minute's continues.
+      const pruned = await platform.pruneExpired();
+      if (pruned && pruned.jobs > 0)
+        platform.logger.info({ ...pruned }, `retention: deleted ${pruned.jobs} finished jobs`);
       return { batchItemFailures: [] };
     }
     const remaining = context.getRemainingTimeInMillis();

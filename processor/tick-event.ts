@@ -1,6 +1,7 @@
 /**
  * The event the stacks' EventBridge Scheduler sends the processor Lambda every minute
- * (stacks/schedule-trigger.ts): one pass of the schedule ticker instead of an SQS batch.
+ * (stacks/schedule-trigger.ts): instead of an SQS batch, one pass of the schedule ticker, of the
+ * webhook deliverer and of retention.
  */
 export const SCHEDULE_TICK_EVENT = { jobs: 'schedules-tick' } as const;
 export type ScheduleTickEvent = typeof SCHEDULE_TICK_EVENT;

@@ -71,9 +71,10 @@ export class Processor extends Construct {
 
     const statements: PolicyStatement[] = [
       {
+        // Read by the handlers; deleted by retention (the schedule tick) with their jobs.
         Sid: 'ReadInputs',
         Effect: 'Allow',
-        Action: 's3:GetObject',
+        Action: ['s3:GetObject', 's3:DeleteObject'],
         Resource: `${bucket.arn}/${INPUT_PREFIX}*`,
       },
       {

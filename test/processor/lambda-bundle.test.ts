@@ -157,6 +157,35 @@ withPostgres('the bundled processor Lambda', () => {
     }
   }, 60_000);
 
+  it('runs retention on the tick event: a finished job past JOBS_RETENTION_DAYS goes, a recent one stays', async () => {
+    const old = randomUUID();
+    const recent = randomUUID();
+    const day = 86_400_000;
+    await t.db.prisma.job.createMany({
+      data: [
+        { id: old, type: 'noop', ownerId, status: 'COMPLETED', finishedAt: new Date(Date.now() - 3 * day) },
+        {
+          id: recent,
+          type: 'noop',
+          ownerId,
+          status: 'COMPLETED',
+          finishedAt: new Date(Date.now() - day / 2),
+        },
+      ],
+    });
+    const res = await invokeLambda(dir, SCHEDULE_TICK_EVENT, {
+      DATABASE_URL: t.url!,
+      JOBS_DATA_DIR: dataDir,
+      JOBS_RETENTION_DAYS: '2',
+    });
+    expect(res.code).toBe(0);
+    const left = await t.db.prisma.job.findMany({
+      where: { id: { in: [old, recent] } },
+      select: { id: true },
+    });
+    expect(left.map((j) => j.id)).toEqual([recent]);
+  }, 60_000);
+
   it('reads the database URL from Secrets Manager, as the stacks configure it', async () => {
     // A stand-in for Secrets Manager's GetSecretValue on 127.0.0.1: the SDK client is loaded from
     // its own chunk only when a secret is configured, so this proves the chunk is in the zip.

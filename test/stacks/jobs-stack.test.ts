@@ -334,7 +334,12 @@ describe.each(stacks)('the %s stack', (name, env) => {
       tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'processor/policy')],
     ).Statement;
     const expected: Block[] = [
-      { Sid: 'ReadInputs', Effect: 'Allow', Action: 's3:GetObject', Resource: `${bucketArn}/inputs/*` },
+      {
+        Sid: 'ReadInputs',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:DeleteObject'],
+        Resource: `${bucketArn}/inputs/*`,
+      },
       {
         Sid: 'WriteOutputs',
         Effect: 'Allow',
