@@ -15,6 +15,8 @@ export interface JobInsert {
   schedule?: { id: string; tickAt: Date };
   /** A delayed job: not to start before this (its queue message is held until then). */
   runAt?: Date | null;
+  /** Higher first (-100..100; default 0): the claim's order among an owner's jobs. */
+  priority?: number;
 }
 
 /** Seconds until a job's `runAt` (0 when it has none or it is past): its queue message's delay. */
@@ -58,6 +60,7 @@ export async function insertJob(tx: Tx, job: JobInsert): Promise<Job> {
       scheduleId: job.schedule?.id ?? null,
       scheduleTickAt: job.schedule?.tickAt ?? null,
       runAt: job.runAt ?? null,
+      priority: job.priority ?? 0,
     },
   });
 }
