@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { PRIORITY_MAX, PRIORITY_MIN } from './jobs/priority.js';
 
 /**
  * Everything the server, worker and processor read from the environment, parsed and checked in
@@ -70,6 +71,12 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Jobs a user may have PENDING or RUNNING at once (more answer 429); 0 disables the cap. */
   maxActiveJobsPerUser: number;
+  /** JOBS_TYPE_PRIORITY: a job type's default priority, over its handler's (core/jobs/scheduling.ts). */
+  typePriority: ReadonlyMap<string, number>;
+  /** JOBS_TYPE_CONCURRENCY: at most this many jobs of a type RUNNING at once, across every worker. */
+  typeConcurrency: ReadonlyMap<string, number>;
+  /** JOBS_MAX_RUNNING_JOBS_PER_USER: at most this many of a user's jobs RUNNING at once; 0: no cap. */
+  maxRunningJobsPerUser: number;
   /** Finished jobs are deleted this many days after they end, with their logs and inputs; 0 keeps them. */
   retentionDays: number;
 }
@@ -141,10 +148,38 @@ const envSchema = z.object({
   JOBS_RATE_LIMIT_PER_MINUTE: countFrom('JOBS_RATE_LIMIT_PER_MINUTE').default(600),
   JOBS_MAX_ACTIVE_JOBS_PER_USER: countFrom('JOBS_MAX_ACTIVE_JOBS_PER_USER').default(1000),
   JOBS_RETENTION_DAYS: countFrom('JOBS_RETENTION_DAYS').default(30),
+  JOBS_TYPE_PRIORITY: z.string().default(''),
+  JOBS_TYPE_CONCURRENCY: z.string().default(''),
+  JOBS_MAX_RUNNING_JOBS_PER_USER: countFrom('JOBS_MAX_RUNNING_JOBS_PER_USER').default(0),
 });
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/**
+ * Parses a `type=number,type=number` setting (JOBS_TYPE_CONCURRENCY, JOBS_TYPE_PRIORITY); each
+ * number must be a whole number within `min..max`. Throws ConfigError naming the variable.
+ *
+ * @example
+ * parseTypeNumbers('db-migrate=2,csv-import=4', 'JOBS_TYPE_CONCURRENCY', 0, 10_000)
+ * // Map { 'db-migrate' => 2, 'csv-import' => 4 }
+ */
+export function parseTypeNumbers(text: string, name: string, min: number, max: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^([^=\s]+)\s*=\s*(-?\d+)$/.exec(part);
+    const n = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isSafeInteger(n) || n < min || n > max)
+      throw new ConfigError(
+        `Invalid configuration: ${name}: expected type=number pairs separated by commas, each number ${min} to ${max} (e.g. db-migrate=2); got ${JSON.stringify(part)}`,
+      );
+    out.set(m[1], n);
+  }
+  return out;
 }
 
 /** Reads configuration from an environment (default `process.env`); flags passed in `overrides` win. */
@@ -204,6 +239,9 @@ export function loadConfig(
     rateLimitPerMinute: e.JOBS_RATE_LIMIT_PER_MINUTE,
     maxActiveJobsPerUser: e.JOBS_MAX_ACTIVE_JOBS_PER_USER,
     retentionDays: e.JOBS_RETENTION_DAYS,
+    typePriority: parseTypeNumbers(e.JOBS_TYPE_PRIORITY, 'JOBS_TYPE_PRIORITY', PRIORITY_MIN, PRIORITY_MAX),
+    typeConcurrency: parseTypeNumbers(e.JOBS_TYPE_CONCURRENCY, 'JOBS_TYPE_CONCURRENCY', 0, 1_000_000),
+    maxRunningJobsPerUser: e.JOBS_MAX_RUNNING_JOBS_PER_USER,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

@@ -12,6 +12,7 @@ import {
   type Progress,
 } from '../core/jobs/job-store.js';
 import { failpoint } from '../core/failpoints.js';
+import { OVER_LIMIT_DELAY_SECONDS } from '../core/jobs/scheduling.js';
 import { JobFailure, type JobHandler } from './handler.js';
 import { JobLogWriter } from './job-log-writer.js';
 
@@ -31,6 +32,12 @@ export interface RunnerDeps {
    * job whose earlier attempts all died with their worker is given up on then (default: unlimited).
    */
   maxReceives?: number;
+  /**
+   * Queues the job again `seconds` from now with a fresh message (its receive count starts over):
+   * how a job over a concurrency limit is put off on SQS, rather than spending the receives that
+   * lead to the dead letters. Without it, the delivery itself is hidden that long and left.
+   */
+  putOff?(jobId: string, seconds: number): Promise<void>;
   /** Backoff of retryable failures: base * 2^(attempt-1), capped, times a jitter in [0.5, 1]. */
   retryBackoff?: { baseMs: number; maxMs: number };
 }
@@ -92,6 +99,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   const { store } = deps;
   const attempt = delivery.claimed !== undefined ? delivery.claimed : await claim(deps, delivery, stop);
   if (attempt === 'stopping') return 'retry';
+  if (attempt === 'over-limit') return putOff(deps, delivery);
   if (!attempt) return duplicate(deps, delivery);
   const { job, lease } = attempt;
   const log = new JobLogWriter(store, job.id, { logger: deps.logger });
@@ -261,8 +269,23 @@ async function claim(deps: RunnerDeps, delivery: Delivery, stop?: AbortSignal) {
     await deps.extendDelivery(delivery.receiptHandle, visibilityFor(deps.leaseSeconds)).catch(() => {});
   }
   failpoint('before-claim');
-  const attempt = await deps.store.claim(delivery.jobId, randomUUID(), deps.leaseSeconds);
+  const attempt = await deps.store.claimWithinLimits(delivery.jobId, randomUUID(), deps.leaseSeconds);
+  if (attempt === 'over-limit') return attempt;
   return attempt && { ...attempt, lease: { ...attempt.lease, receipt: delivery.receiptHandle } };
+}
+
+/**
+ * A delivery whose job would put its type or owner over a concurrency limit (JobStore.claim): the
+ * job stays PENDING, untouched, and is looked at again OVER_LIMIT_DELAY_SECONDS from now.
+ */
+async function putOff(deps: RunnerDeps, { jobId, receiptHandle }: Delivery): Promise<Outcome> {
+  if (deps.putOff) {
+    await deps.putOff(jobId, OVER_LIMIT_DELAY_SECONDS);
+    return 'done';
+  }
+  if (receiptHandle && deps.extendDelivery)
+    await deps.extendDelivery(receiptHandle, OVER_LIMIT_DELAY_SECONDS);
+  return 'retry';
 }
 
 /**

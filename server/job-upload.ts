@@ -13,6 +13,8 @@ export interface UploadedJob {
   /** The `delay` / `runAt` fields, as sent (JobsService checks them). */
   delay?: string;
   runAt?: string;
+  /** The `priority` field, as sent (the route validates it). */
+  priority?: string;
   input?: { key: string; name: string; size: number; sha256: string };
 }
 
@@ -167,6 +169,7 @@ function parse(
           maxAttempts: fields.maxAttempts,
           delay: fields.delay,
           runAt: fields.runAt,
+          priority: fields.priority,
         });
       } catch (err) {
         fail(err);

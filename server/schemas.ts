@@ -3,6 +3,7 @@ import { JOB_STATUSES } from '../core/jobs/job-dto.js';
 import { PERMISSIONS } from '../core/auth/principal.js';
 import { MAX_CRON_LENGTH } from '../core/schedules/cron.js';
 import { MISSED_TICKS } from '../core/schedules/schedule-dto.js';
+import { PRIORITY_MAX, PRIORITY_MIN } from '../core/jobs/priority.js';
 
 /** Request shapes the routes validate with (and, later, the OpenAPI document is built from). */
 
@@ -19,6 +20,20 @@ export const listJobsQuery = z.object({
     .regex(/^[0-9a-fA-F-]{4,36}$/, 'idPrefix must be the start of a job id: 4 to 36 hex digits and dashes')
     .optional(),
 });
+
+/** A job's priority: a whole number within the bounds (core/jobs/priority.ts says why bounded). */
+const priorityMessage = `priority must be a whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX} (higher runs first)`;
+export const prioritySchema = z
+  .number({ error: priorityMessage })
+  .int(priorityMessage)
+  .min(PRIORITY_MIN, priorityMessage)
+  .max(PRIORITY_MAX, priorityMessage);
+/** The multipart form field: an optional minus and digits only, then the same bounds. */
+export const priorityField = z
+  .string()
+  .regex(/^-?\d{1,3}$/, priorityMessage)
+  .transform(Number)
+  .pipe(prioritySchema);
 
 /** Log seqs are PostgreSQL `integer`s: a larger cursor is a client error, not a query to run. */
 export const MAX_LOG_SEQ = 2_147_483_647;
@@ -59,19 +74,12 @@ export const createJobBody = z.object({
   delay: z.string({ error: 'delay must be a string such as "10m"' }).max(20).optional(),
   /** …or an ISO 8601 time with its zone. */
   runAt: z.string({ error: 'runAt must be an ISO 8601 string' }).max(40).optional(),
+  /** Higher first; absent: the job type's default (core/jobs/scheduling.ts). */
+  priority: prioritySchema.optional(),
 });
 
 /** The most jobs one POST /api/jobs/batch may hold. */
 export const MAX_BATCH_JOBS = 1000;
-
-/** Fields of the next wave (scheduling) that a batch job may not use yet: a clear refusal each. */
-const notYet = (field: string) =>
-  z
-    .unknown()
-    .refine((v) => v === undefined, {
-      message: `${field} is not supported by this server yet; send the job without it`,
-    })
-    .optional();
 
 /**
  * One job of a batch: as POST /api/jobs's JSON body, with its own `idempotencyKey`; no input file
@@ -96,7 +104,7 @@ export const batchJobItem = z.strictObject(
       .optional(),
     delay: createJobBody.shape.delay,
     runAt: createJobBody.shape.runAt,
-    priority: notYet('priority'),
+    priority: createJobBody.shape.priority,
   },
   {
     error: (iss) =>
@@ -331,6 +339,12 @@ export const jobResponse = z
     runAt: isoDate
       .nullable()
       .describe('a delayed job (`delay` or `runAt` at submit) starts no sooner than this; null: at once'),
+    priority: z
+      .number()
+      .int()
+      .describe(
+        `higher first (${PRIORITY_MIN} to ${PRIORITY_MAX}; default 0, or the job type's): orders the owner's waiting jobs; free slots still go round the owners`,
+      ),
   })
   .register(responseSchemas, { id: 'Job' });
 

@@ -19,6 +19,7 @@ interface JobOptions {
   maxAttempts?: number;
   delay?: string;
   runAt?: string;
+  priority?: number;
 }
 
 export default class Submit extends BaseCommand {
@@ -27,7 +28,7 @@ export default class Submit extends BaseCommand {
 Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a direct upload instead: parts are sent straight to the store (S3 presigned URLs, 4 at a time; or the API's own signed URLs, in order), the file's SHA-256 is computed as it is read and checked at completion, and the job is created referencing the upload.
 --param k=v sets params.k to v parsed as JSON when it parses (numbers, booleans, arrays), else the string; --params-json gives the whole object and --param wins where both set a key.
 --wait blocks until the job ends; --follow also streams its logs. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.
---batch FILE.ndjson (- for stdin) submits many jobs: one JSON object per line ({"type":"noop","params":{},"idempotencyKey":"k1"}), read as it streams and sent 1,000 lines per request (POST /api/jobs/batch). --type and --max-attempts fill in lines that have none. Each line's result is printed as it comes back: a table on a terminal, else tab-separated "line, job id, created|existing|error code, type or message"; with --json one JSON object per line ({"line","status","job"} or {"line","status","error"}). A line that is not a JSON object is reported by number and not sent. Exits 0 when every line has its job (created, or already there with its idempotencyKey), 1 when any failed.`;
+--batch FILE.ndjson (- for stdin) submits many jobs: one JSON object per line ({"type":"noop","params":{},"idempotencyKey":"k1"}), read as it streams and sent 1,000 lines per request (POST /api/jobs/batch). --type, --max-attempts and --priority fill in lines that have none. Each line's result is printed as it comes back: a table on a terminal, else tab-separated "line, job id, created|existing|error code, type or message"; with --json one JSON object per line ({"line","status","job"} or {"line","status","error"}). A line that is not a JSON object is reported by number and not sent. Exits 0 when every line has its job (created, or already there with its idempotencyKey), 1 when any failed.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> orders.csv --type csv-import --follow',
@@ -64,6 +65,12 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       description:
         'start the job no sooner than this time: ISO 8601 with its zone, e.g. 2026-12-01T09:00:00Z',
     }),
+    priority: Flags.integer({
+      description:
+        "higher runs first among your waiting jobs: -100 to 100 (default: the job type's, else 0); with --batch, the priority of lines that give none",
+      min: -100,
+      max: 100,
+    }),
     wait: Flags.boolean({ description: 'wait until the job ends' }),
     follow: Flags.boolean({ description: 'stream the job logs until it ends (implies --wait)' }),
     batch: Flags.string({
@@ -77,7 +84,11 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
     const { args, flags } = await this.parse(Submit);
     if (flags.batch !== undefined) {
       if (args.file) throw new UsageError('--batch reads its jobs from FILE.ndjson: give no other FILE');
-      return this.submitBatch(flags.batch, { type: flags.type, maxAttempts: flags['max-attempts'] });
+      return this.submitBatch(flags.batch, {
+        type: flags.type,
+        maxAttempts: flags['max-attempts'],
+        priority: flags.priority,
+      });
     }
     if (flags.type === undefined) throw new UsageError('Missing required flag type (or --batch FILE.ndjson)');
     const params = mergeParams(flags.param ?? [], flags['params-json']);
@@ -86,6 +97,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       maxAttempts: flags['max-attempts'],
       delay: flags.delay,
       runAt: flags['run-at'],
+      priority: flags.priority,
     };
 
     const job = args.file
@@ -129,7 +141,10 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
    * `--batch`: streams the NDJSON file (or stdin), sends it in chunks and prints each line's
    * result as its chunk is answered. Exit 1 when any line failed.
    */
-  private async submitBatch(file: string, defaults: { type?: string; maxAttempts?: number }): Promise<void> {
+  private async submitBatch(
+    file: string,
+    defaults: { type?: string; maxAttempts?: number; priority?: number },
+  ): Promise<void> {
     const input = file === '-' ? process.stdin : await openFile(file);
     let spinner: Spinner | undefined;
     const tally = { created: 0, existing: 0, failed: 0 };

@@ -116,6 +116,7 @@ export class ApiClient {
       maxAttempts?: number;
       delay?: string;
       runAt?: string;
+      priority?: number;
     },
     idempotencyKey?: string,
   ): Promise<Job> {

@@ -17,7 +17,7 @@ export interface BatchLineResult {
 
 export interface BatchSubmitOptions {
   /** Filled in where a line has none (`--type`, `--max-attempts`). */
-  defaults?: { type?: string; maxAttempts?: number };
+  defaults?: { type?: string; maxAttempts?: number; priority?: number };
   /** Jobs per request: the API's maximum (1,000). */
   maxJobs?: number;
   /** JSON bytes per request, kept well under the API's 8 MB body limit. */
@@ -105,6 +105,7 @@ function toEntry(l: NdjsonLine, defaults: NonNullable<BatchSubmitOptions['defaul
   if (job.type === undefined && defaults.type !== undefined) job.type = defaults.type;
   if (job.maxAttempts === undefined && defaults.maxAttempts !== undefined)
     job.maxAttempts = defaults.maxAttempts;
+  if (job.priority === undefined && defaults.priority !== undefined) job.priority = defaults.priority;
   return { line: l.line, job };
 }
 

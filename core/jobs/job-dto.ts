@@ -30,6 +30,8 @@ export interface JobDto {
   scheduleTickAt: string | null;
   /** A delayed job starts no sooner than this (`delay` / `runAt` at submit); null: at once. */
   runAt: string | null;
+  /** Higher first (-100..100; default 0): the order among the owner's waiting jobs. */
+  priority: number;
 }
 
 export interface JobLogDto {
@@ -70,6 +72,8 @@ export function toJobDto(j: JobRow): JobDto {
     scheduleId: j.scheduleId ?? null,
     scheduleTickAt: j.scheduleTickAt?.toISOString() ?? null,
     runAt: j.runAt?.toISOString() ?? null,
+    // `?? 0`: rows some queries select column by column may leave it out.
+    priority: j.priority ?? 0,
   };
 }
 

@@ -23,6 +23,7 @@ import {
 } from './idempotency.js';
 import type { JobTypeRegistry } from './job-types.js';
 import { runAtFrom } from './run-at.js';
+import { isPriority, PRIORITY_MAX, PRIORITY_MIN } from './priority.js';
 import { admitWithinQuota, checkActiveJobsQuota, quotaExceeded } from './quota.js';
 
 export interface NewJob {
@@ -39,6 +40,8 @@ export interface NewJob {
   /** A delayed job: from now ("10m") or at a time (ISO 8601); see core/jobs/run-at.ts. */
   delay?: string;
   runAt?: string;
+  /** Higher first (-100..100); absent: the type's default (core/jobs/scheduling.ts). */
+  priority?: number;
 }
 
 /** One job of a batch (POST /api/jobs/batch): no input file; its shape already checked. */
@@ -50,6 +53,7 @@ export interface NewBatchJob {
   maxAttempts?: number;
   delay?: string;
   runAt?: string;
+  priority?: number;
 }
 
 /**
@@ -144,6 +148,7 @@ export class JobsService {
     this.require(owner, 'job:Create');
     const params = this.validate(job.type, job.params, job.input !== undefined || job.uploadId !== undefined);
     const runAt = runAtFrom(job);
+    const priority = this.priorityOf(job);
     const handler = this.types.find(job.type)!;
     const maxAttempts = job.maxAttempts ?? handler.maxAttempts ?? 3;
     const asked = { ...job, params, maxAttempts };
@@ -158,6 +163,7 @@ export class JobsService {
       idempotencyKey: job.idempotencyKey ?? null,
       input: job.input ?? null,
       runAt,
+      priority,
     };
     if (!job.uploadId) {
       // Group-committed: requests that arrive while a create commits share the next transaction.
@@ -189,6 +195,16 @@ export class JobsService {
     }
   }
 
+  /** A job's priority: as submitted (checked), else its type's default. */
+  private priorityOf(job: { type: string; priority?: number }): number {
+    if (job.priority === undefined) return this.types.priorityOf(job.type);
+    if (!isPriority(job.priority))
+      throw new ValidationError(
+        `priority must be a whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX} (higher runs first); got ${JSON.stringify(job.priority)}`,
+      );
+    return job.priority;
+  }
+
   /**
    * Creates a batch of jobs in one transaction; each job gets its own outcome, in order. A job
    * that fails validation (unknown type, bad params, a type that needs an input file) gets the
@@ -211,6 +227,7 @@ export class JobsService {
       try {
         const params = this.validate(item.type, item.params, false);
         const runAt = runAtFrom(item);
+        const priority = this.priorityOf(item);
         const maxAttempts = item.maxAttempts ?? this.types.find(item.type)!.maxAttempts ?? 3;
         const key = item.idempotencyKey;
         valid.push({
@@ -226,6 +243,7 @@ export class JobsService {
             idempotencyKey: key ?? null,
             input: null,
             runAt,
+            priority,
           },
         });
       } catch (err) {

@@ -17,6 +17,7 @@ import {
   listJobsQuery,
   logsQuery,
   maxAttemptsField,
+  priorityField,
 } from '../schemas.js';
 import { parseOr400, parseOrError } from '../validate.js';
 import { errorBody } from '../errors.js';
@@ -95,6 +96,7 @@ export function jobsRouter(deps: {
         checkFields: (fields) => {
           if (fields.maxAttempts !== undefined)
             parseOr400(maxAttemptsField, fields.maxAttempts, 'maxAttempts');
+          if (fields.priority !== undefined) parseOr400(priorityField, fields.priority, 'priority');
           runAtFrom({ delay: fields.delay, runAt: fields.runAt });
         },
       });
@@ -103,6 +105,8 @@ export function jobsRouter(deps: {
           upload.maxAttempts === undefined
             ? undefined
             : parseOr400(maxAttemptsField, upload.maxAttempts, 'maxAttempts');
+        const priority =
+          upload.priority === undefined ? undefined : parseOr400(priorityField, upload.priority, 'priority');
         const { job, created } = await jobs.create(owner, {
           id,
           type: upload.type,
@@ -112,6 +116,7 @@ export function jobsRouter(deps: {
           maxAttempts,
           delay: upload.delay,
           runAt: upload.runAt,
+          priority,
         });
         if (!created) await deps.blobs.delete(upload.input?.key ?? '').catch(() => {});
         res.status(created ? 201 : 200).json(job);
@@ -135,6 +140,7 @@ export function jobsRouter(deps: {
       maxAttempts: body.maxAttempts,
       delay: body.delay,
       runAt: body.runAt,
+      priority: body.priority,
     });
     res.status(created ? 201 : 200).json(job);
   });

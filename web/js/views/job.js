@@ -72,6 +72,8 @@ export function jobView(id, { me }) {
         h('span', { class: 'mono' }, j.ownerId === me.userId ? `${j.ownerId} (you)` : j.ownerId),
       ),
       ...pair('Attempts', `${j.attempts} of ${j.maxAttempts}`),
+      // Absent from servers older than priorities.
+      ...(j.priority !== undefined ? pair('Priority', String(j.priority)) : []),
       ...(j.scheduleId
         ? pair(
             'Schedule',

@@ -124,7 +124,13 @@ export function listView(params, { me }) {
       'tr',
       { 'data-id': job.id, 'data-status': job.status },
       h('td', null, link),
-      h('td', null, job.type),
+      h(
+        'td',
+        null,
+        job.type,
+        // A job that jumps (or yields) its owner's line says so; most jobs have priority 0.
+        job.priority ? h('span', { class: 'muted', title: 'priority' }, ` (priority ${job.priority})`) : null,
+      ),
       h('td', null, statusBadge(job.status)),
       h('td', null, progressOf(job), ' ', h('span', { class: 'muted' }, progressText(job))),
       h(
