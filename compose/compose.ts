@@ -163,7 +163,6 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     heartbeatMs: timing.heartbeatMs,
     extendDelivery: (receipt, seconds) => queue.changeVisibility(receipt, seconds),
     deadLetter: (receipt, jobId) => queue.deadLetter(receipt, jobId),
-    putOff: (jobId, seconds) => queue.send(jobId, undefined, { delaySeconds: seconds }),
     maxReceives: config.maxReceives,
     retryBackoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
   });

@@ -32,12 +32,6 @@ export interface RunnerDeps {
    * job whose earlier attempts all died with their worker is given up on then (default: unlimited).
    */
   maxReceives?: number;
-  /**
-   * Queues the job again `seconds` from now with a fresh message (its receive count starts over):
-   * how a job over a concurrency limit is put off on SQS, rather than spending the receives that
-   * lead to the dead letters. Without it, the delivery itself is hidden that long and left.
-   */
-  putOff?(jobId: string, seconds: number): Promise<void>;
   /** Backoff of retryable failures: base * 2^(attempt-1), capped, times a jitter in [0.5, 1]. */
   retryBackoff?: { baseMs: number; maxMs: number };
 }
@@ -278,14 +272,11 @@ async function claim(deps: RunnerDeps, delivery: Delivery, stop?: AbortSignal) {
  * A delivery whose job would put its type or owner over a concurrency limit (JobStore.claim): the
  * job stays PENDING, untouched, and is looked at again OVER_LIMIT_DELAY_SECONDS from now.
  */
-async function putOff(deps: RunnerDeps, { jobId, receiptHandle }: Delivery): Promise<Outcome> {
-  if (deps.putOff) {
-    await deps.putOff(jobId, OVER_LIMIT_DELAY_SECONDS);
-    return 'done';
-  }
-  if (receiptHandle && deps.extendDelivery)
-    await deps.extendDelivery(receiptHandle, OVER_LIMIT_DELAY_SECONDS);
-  return 'retry';
+async function putOff(deps: RunnerDeps, { jobId }: Delivery): Promise<Outcome> {
+  // A fresh message, and this delivery acknowledged: waiting must not spend the receives that
+  // lead to the dead letters.
+  await deps.store.putOff(jobId, OVER_LIMIT_DELAY_SECONDS);
+  return 'done';
 }
 
 /**

@@ -333,6 +333,18 @@ export class JobStore {
     });
   }
 
+  /**
+   * Queues `jobId` again `seconds` from now with a fresh message, the job untouched: how the SQS
+   * path puts off a job over a concurrency limit (its delivery is then acknowledged, so the
+   * receives that lead to the dead letters are not spent on waiting). Through the queue's
+   * transactional path, as a retry's message goes: on SQS the outbox, which the API hosts' relay
+   * sends (the processor Lambda may not send to SQS itself).
+   */
+  async putOff(jobId: string, seconds: number): Promise<void> {
+    await this.prisma.$transaction((tx) => this.queue.send(jobId, tx, { delaySeconds: seconds }));
+    this.queue.afterCommit?.();
+  }
+
   heartbeat(lease: Lease, leaseSeconds: number): Promise<Beat> {
     return heartbeat(this.prisma, lease, leaseSeconds);
   }
