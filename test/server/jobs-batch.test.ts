@@ -116,7 +116,9 @@ describe.each(dbKinds())('POST /api/jobs/batch on %s', (kind) => {
     expect(r[4].error.message).toMatch(/each job must be a JSON object/);
     expect(r[5].error.message).toBe('type: type is required');
     expect(r[6].error.message).toMatch(/^delay must be a whole number and a unit/);
-    expect(r[7].error.message).toBe('priority: priority must be a whole number from -100 to 100 (higher runs first)');
+    expect(r[7].error.message).toBe(
+      'priority: priority must be a whole number from -100 to 100 (higher runs first)',
+    );
     expect(r[8].error.message).toMatch(/parms/);
     expect(r[9].error.message).toMatch(/takes no input file/);
     expect(r[10].error.message).toMatch(/^idempotencyKey: /);
