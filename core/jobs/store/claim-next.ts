@@ -112,8 +112,9 @@ export async function claimNext(
     ), keys AS (
       -- The first key from a random owner on (or, when there is none, the first of all) …
       SELECT * FROM (
-        (SELECT m.owner_id, m.job_type, m.priority, false AS wrapped FROM queue_messages m, start s
-         WHERE m.dead_lettered_at IS NULL AND m.owner_id >= s.owner_id
+        -- (A scalar subquery, not a join with start: only so is it an index bound.)
+        (SELECT m.owner_id, m.job_type, m.priority, false AS wrapped FROM queue_messages m
+         WHERE m.dead_lettered_at IS NULL AND m.owner_id >= (SELECT owner_id FROM start)
          ORDER BY m.owner_id, m.job_type, m.priority LIMIT 1)
         UNION ALL
         (SELECT m.owner_id, m.job_type, m.priority, true FROM queue_messages m
