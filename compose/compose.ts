@@ -14,6 +14,7 @@ import { createProcessor, type ProcessBatch } from '../processor/processor.js';
 import { claimingReceive } from '../processor/claiming-receive.js';
 import { QueueWorker } from '../processor/queue-worker.js';
 import { resolveScheduling } from '../core/jobs/scheduling.js';
+import { receiptOfRecord } from '../core/queue/sqs-priority.js';
 import { Reaper } from '../processor/reaper.js';
 import { RetentionService, startRetention } from '../core/jobs/retention.js';
 import { ScheduleTicker, type TickOutcome } from '../core/schedules/schedule-ticker.js';
@@ -163,6 +164,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     heartbeatMs: timing.heartbeatMs,
     extendDelivery: (receipt, seconds) => queue.changeVisibility(receipt, seconds),
     deadLetter: (receipt, jobId) => queue.deadLetter(receipt, jobId),
+    receiptOf: (record) => receiptOfRecord(record, config.sqsPriorityQueueUrl),
     maxReceives: config.maxReceives,
     retryBackoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
   });

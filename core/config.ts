@@ -32,6 +32,8 @@ export interface Config {
   /** SSE-KMS key for input objects; S3-managed keys (AES256) when unset. */
   s3KmsKeyId?: string;
   awsRegion?: string;
+  /** SQS queue of the jobs with a priority above 0 (core/queue/sqs-priority.ts); unset: one queue. */
+  sqsPriorityQueueUrl?: string;
   sqsQueueUrl?: string;
   sqsEndpoint?: string;
   /** The queue's dead-letter queue (for `jobs dlq` and stats). */
@@ -125,6 +127,7 @@ const envSchema = z.object({
   JOBS_SQS_QUEUE_URL: z.string().url().optional(),
   JOBS_SQS_ENDPOINT: z.string().url().optional(),
   JOBS_SQS_DLQ_URL: z.string().url().optional(),
+  JOBS_SQS_PRIORITY_QUEUE_URL: z.string().url().optional(),
   JOBS_VISIBILITY_TIMEOUT_SECONDS: intFrom('JOBS_VISIBILITY_TIMEOUT_SECONDS').default(30),
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
   JOBS_RETRY_BASE_MS: intFrom('JOBS_RETRY_BASE_MS').default(2_000),
@@ -219,6 +222,7 @@ export function loadConfig(
     sqsQueueUrl: e.JOBS_SQS_QUEUE_URL,
     sqsEndpoint: e.JOBS_SQS_ENDPOINT,
     sqsDlqUrl: e.JOBS_SQS_DLQ_URL,
+    sqsPriorityQueueUrl: e.JOBS_SQS_PRIORITY_QUEUE_URL,
     visibilityTimeoutSeconds: e.JOBS_VISIBILITY_TIMEOUT_SECONDS,
     maxReceives: e.JOBS_MAX_RECEIVES,
     lambdaFunctionName: e.JOBS_LAMBDA_FUNCTION_NAME,
