@@ -70,7 +70,7 @@ export class SqsQueue implements JobQueue {
     if (opts.prisma) {
       this.relay = new OutboxRelay({
         prisma: opts.prisma,
-        publish: (ids) => this.publish(ids),
+        publish: (ids, urgent) => this.publish(ids, urgent),
         logger: opts.logger,
         ...(opts.relay || {}),
       });
@@ -170,16 +170,24 @@ export class SqsQueue implements JobQueue {
 
   /**
    * Sends one message per job with SendMessageBatch (10 per call): to the priority queue for the
-   * jobs whose priority is above 0 when there is one (read from their rows, one query), else to
-   * the queue. Resolves with the ids SQS accepted; throws only when it accepted none.
+   * jobs whose priority is above 0 when there is one (`known`, else read from their rows in one
+   * query), else to the queue. Resolves with the ids SQS accepted; throws only when it accepted none.
    */
-  async publish(jobIds: string[]): Promise<string[]> {
+  async publish(jobIds: string[], known?: ReadonlySet<string>): Promise<string[]> {
     const { priorityQueueUrl, prisma } = this.opts;
-    if (!priorityQueueUrl || !prisma) return this.publishTo(this.queueUrl, jobIds);
-    const rows = await prisma.$queryRaw<{ id: string }[]>`
-      SELECT id::text AS id FROM jobs
-      WHERE id = ANY(string_to_array(${jobIds.join(',')}, ',')::uuid[]) AND priority >= ${SQS_PRIORITY_THRESHOLD}`;
-    const urgent = new Set(rows.map((r) => r.id));
+    if (!priorityQueueUrl || (!known && !prisma)) return this.publishTo(this.queueUrl, jobIds);
+    // The relay passes them (read in its transaction: on PGlite's one connection a query beside
+    // it would wait for it); a direct send reads them here.
+    const urgent =
+      known ??
+      new Set(
+        (
+          await prisma!.$queryRaw<{ id: string }[]>`
+            SELECT id::text AS id FROM jobs
+            WHERE id = ANY(string_to_array(${jobIds.join(',')}, ',')::uuid[])
+              AND priority >= ${SQS_PRIORITY_THRESHOLD}`
+        ).map((r) => r.id),
+      );
     const groups: [string, string[]][] = [
       [priorityQueueUrl, jobIds.filter((id) => urgent.has(id))],
       [this.queueUrl, jobIds.filter((id) => !urgent.has(id))],

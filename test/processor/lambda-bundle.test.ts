@@ -137,7 +137,8 @@ withPostgres('the bundled processor Lambda', () => {
       attempts: 0,
       startedAt: null,
     });
-    const left = await t.db.prisma.queueMessage.findMany({ where: { jobId: waiting } });
+    // (The delivery itself is SQS's to delete, a success of the batch; this test's queue is a table.)
+    const left = await t.db.prisma.queueMessage.findMany({ where: { jobId: waiting, receiveCount: 0 } });
     expect(left).toHaveLength(1);
     expect(left[0]).toMatchObject({ receiveCount: 0 });
     expect(left[0].visibleAt.getTime()).toBeGreaterThan(Date.now() + 2_000);
