@@ -10,6 +10,9 @@
 //                                                   checkout: a before/after in the same run)
 //                            [-- --client fetch]   (the REST submitter: node:http by default)
 //
+// The second jobs row has scheduling on: the same REST submits from 4 owners with mixed
+// priorities (issue 15: it must stay within 0.8× of the plain REST row).
+//
 // Every system gets a fresh scratch database, `--workers` worker processes of `--concurrency`
 // each (idle and connected before the clock starts), and the same submitter: this process
 // sending `--jobs` jobs, `--in-flight` (8) at a time, each job inserted on its own (no bulk
@@ -71,6 +74,9 @@ const WORKERS = Number(values.workers);
 const CONCURRENCY = Number(values.concurrency);
 const IN_FLIGHT = Number(values['in-flight']);
 const QUEUE = 'bench';
+/** The scheduling row: jobs from this many owners, with these priorities in turn. */
+const OWNERS = 4;
+const PRIORITIES = [0, 5, -5, 10, 0];
 
 /** Calls `submit(i)` for i in 0..n-1, `inFlight` at a time. */
 async function submitAll(n, inFlight, submit) {
@@ -136,6 +142,20 @@ async function jobsSystem(via, root = ROOT) {
     if (via === 'rest') {
       const call = (values.client === 'fetch' ? api : lightApi)(server.url, server.token);
       submit = () => call('POST', '/api/jobs', { type: 'noop' });
+    } else if (via === 'rest-fair') {
+      // Scheduling on: OWNERS users (a token each), each job a priority from PRIORITIES in turn,
+      // so the claim ranks candidates from OWNERS × PRIORITIES keys round the owners.
+      const admin = lightApi(server.url, server.token);
+      const calls = [];
+      for (let o = 0; o < OWNERS; o++) {
+        const { token } = await admin('POST', '/api/tokens', { user: `bench-owner-${o}` });
+        calls.push((values.client === 'fetch' ? api : lightApi)(server.url, token));
+      }
+      submit = (i) =>
+        calls[i % OWNERS]('POST', '/api/jobs', {
+          type: 'noop',
+          priority: PRIORITIES[Math.floor(i / OWNERS) % PRIORITIES.length],
+        });
     } else {
       const dist = (p) => import(path.join(root, 'dist', p));
       const { loadConfig } = await dist('core/config.js');
@@ -253,6 +273,10 @@ async function peerSystem(peer, batch = 1) {
 const baseline = values.baseline && path.resolve(values.baseline);
 const systems = [
   ['jobs: REST API (POST /api/jobs) → jobs worker', () => jobsSystem('rest')],
+  [
+    `jobs: REST API, priorities and fair sharing (${OWNERS} owners, priorities ${PRIORITIES.join('/')}) → jobs worker`,
+    () => jobsSystem('rest-fair'),
+  ],
   ['jobs: JobsService.create (in process) → jobs worker', () => jobsSystem('service')],
   ...(baseline
     ? [

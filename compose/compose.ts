@@ -13,6 +13,8 @@ import { builtinHandlers, handlersByType } from '../processor/handlers/index.js'
 import { createProcessor, type ProcessBatch } from '../processor/processor.js';
 import { claimingReceive } from '../processor/claiming-receive.js';
 import { QueueWorker } from '../processor/queue-worker.js';
+import { resolveScheduling } from '../core/jobs/scheduling.js';
+import { receiptOfRecord } from '../core/queue/sqs-priority.js';
 import { Reaper } from '../processor/reaper.js';
 import { RetentionService, startRetention, type PruneResult } from '../core/jobs/retention.js';
 import { ScheduleTicker, type TickOutcome } from '../core/schedules/schedule-ticker.js';
@@ -168,7 +170,10 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     lazyAdapters: opts.lazyAdapters,
   });
   const { db, blobs, queue } = runtime;
-  const store = new JobStore(db, queue, logger);
+  // Each type's default priority and the concurrency limits: the handlers' own, overridden by
+  // JOBS_TYPE_PRIORITY / JOBS_TYPE_CONCURRENCY / JOBS_MAX_RUNNING_JOBS_PER_USER.
+  const scheduling = resolveScheduling(handlers, config);
+  const store = new JobStore(db, queue, logger, scheduling.limits);
   const live = new LiveEvents(db);
   const timing = opts.timing ?? {};
   const { delivery, batch: processor } = createProcessor({
@@ -180,11 +185,12 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     heartbeatMs: timing.heartbeatMs,
     extendDelivery: (receipt, seconds) => queue.changeVisibility(receipt, seconds),
     deadLetter: (receipt, jobId) => queue.deadLetter(receipt, jobId),
+    receiptOf: (record) => receiptOfRecord(record, config.sqsPriorityQueueUrl),
     maxReceives: config.maxReceives,
     retryBackoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
   });
   const retention = new RetentionService({ store, blobs, logger });
-  const types = new JobTypeRegistry(handlers);
+  const types = new JobTypeRegistry(handlers, scheduling.priorityOf);
   const clock = opts.clock ?? (() => new Date());
   const webhooks = new WebhookDeliverer({
     prisma: db.prisma,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { PRIORITY_MAX, PRIORITY_MIN } from './jobs/priority.js';
 
 /**
  * Everything the server, worker and processor read from the environment, parsed and checked in
@@ -31,6 +32,8 @@ export interface Config {
   /** SSE-KMS key for input objects; S3-managed keys (AES256) when unset. */
   s3KmsKeyId?: string;
   awsRegion?: string;
+  /** SQS queue of the jobs with a priority above 0 (core/queue/sqs-priority.ts); unset: one queue. */
+  sqsPriorityQueueUrl?: string;
   sqsQueueUrl?: string;
   sqsEndpoint?: string;
   /** The queue's dead-letter queue (for `jobs dlq` and stats). */
@@ -70,6 +73,12 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Jobs a user may have PENDING or RUNNING at once (more answer 429); 0 disables the cap. */
   maxActiveJobsPerUser: number;
+  /** JOBS_TYPE_PRIORITY: a job type's default priority, over its handler's (core/jobs/scheduling.ts). */
+  typePriority: ReadonlyMap<string, number>;
+  /** JOBS_TYPE_CONCURRENCY: at most this many jobs of a type RUNNING at once, across every worker. */
+  typeConcurrency: ReadonlyMap<string, number>;
+  /** JOBS_MAX_RUNNING_JOBS_PER_USER: at most this many of a user's jobs RUNNING at once; 0: no cap. */
+  maxRunningJobsPerUser: number;
   /** Finished jobs are deleted this many days after they end, with their logs and inputs; 0 keeps them. */
   retentionDays: number;
   /**
@@ -125,6 +134,7 @@ const envSchema = z.object({
   JOBS_SQS_QUEUE_URL: z.string().url().optional(),
   JOBS_SQS_ENDPOINT: z.string().url().optional(),
   JOBS_SQS_DLQ_URL: z.string().url().optional(),
+  JOBS_SQS_PRIORITY_QUEUE_URL: z.string().url().optional(),
   JOBS_VISIBILITY_TIMEOUT_SECONDS: intFrom('JOBS_VISIBILITY_TIMEOUT_SECONDS').default(30),
   JOBS_MAX_RECEIVES: intFrom('JOBS_MAX_RECEIVES').default(5),
   JOBS_RETRY_BASE_MS: intFrom('JOBS_RETRY_BASE_MS').default(2_000),
@@ -152,10 +162,38 @@ const envSchema = z.object({
     .enum(['true', 'false', '1', '0'], { error: 'JOBS_WEBHOOK_ALLOW_PRIVATE must be true or false' })
     .optional(),
   JOBS_WEBHOOK_TIMEOUT_SECONDS: intFrom('JOBS_WEBHOOK_TIMEOUT_SECONDS').max(60).default(10),
+  JOBS_TYPE_PRIORITY: z.string().default(''),
+  JOBS_TYPE_CONCURRENCY: z.string().default(''),
+  JOBS_MAX_RUNNING_JOBS_PER_USER: countFrom('JOBS_MAX_RUNNING_JOBS_PER_USER').default(0),
 });
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/**
+ * Parses a `type=number,type=number` setting (JOBS_TYPE_CONCURRENCY, JOBS_TYPE_PRIORITY); each
+ * number must be a whole number within `min..max`. Throws ConfigError naming the variable.
+ *
+ * @example
+ * parseTypeNumbers('db-migrate=2,csv-import=4', 'JOBS_TYPE_CONCURRENCY', 0, 10_000)
+ * // Map { 'db-migrate' => 2, 'csv-import' => 4 }
+ */
+export function parseTypeNumbers(text: string, name: string, min: number, max: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^([^=\s]+)\s*=\s*(-?\d+)$/.exec(part);
+    const n = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isSafeInteger(n) || n < min || n > max)
+      throw new ConfigError(
+        `Invalid configuration: ${name}: expected type=number pairs separated by commas, each number ${min} to ${max} (e.g. db-migrate=2); got ${JSON.stringify(part)}`,
+      );
+    out.set(m[1], n);
+  }
+  return out;
 }
 
 /** Reads configuration from an environment (default `process.env`); flags passed in `overrides` win. */
@@ -195,6 +233,7 @@ export function loadConfig(
     sqsQueueUrl: e.JOBS_SQS_QUEUE_URL,
     sqsEndpoint: e.JOBS_SQS_ENDPOINT,
     sqsDlqUrl: e.JOBS_SQS_DLQ_URL,
+    sqsPriorityQueueUrl: e.JOBS_SQS_PRIORITY_QUEUE_URL,
     visibilityTimeoutSeconds: e.JOBS_VISIBILITY_TIMEOUT_SECONDS,
     maxReceives: e.JOBS_MAX_RECEIVES,
     lambdaFunctionName: e.JOBS_LAMBDA_FUNCTION_NAME,
@@ -217,6 +256,9 @@ export function loadConfig(
     retentionDays: e.JOBS_RETENTION_DAYS,
     webhookAllowPrivate: ['true', '1'].includes(e.JOBS_WEBHOOK_ALLOW_PRIVATE ?? 'false'),
     webhookTimeoutSeconds: e.JOBS_WEBHOOK_TIMEOUT_SECONDS,
+    typePriority: parseTypeNumbers(e.JOBS_TYPE_PRIORITY, 'JOBS_TYPE_PRIORITY', PRIORITY_MIN, PRIORITY_MAX),
+    typeConcurrency: parseTypeNumbers(e.JOBS_TYPE_CONCURRENCY, 'JOBS_TYPE_CONCURRENCY', 0, 1_000_000),
+    maxRunningJobsPerUser: e.JOBS_MAX_RUNNING_JOBS_PER_USER,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { BlobStore } from './blobs/blob-store.js';
 import { FsBlobStore } from './blobs/fs-blob-store.js';
 import { LazyBlobStore } from './blobs/lazy-blob-store.js';
+import { routeReceipt } from './queue/sqs-priority.js';
 import { LazyJobQueue } from './lazy-job-queue.js';
 import { changeMessageVisibility } from './aws/change-message-visibility.js';
 import type { Config } from './config.js';
@@ -65,10 +66,9 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const queue: JobQueue = sqsQueueUrl
     ? opts.lazyAdapters && !relay // a relay runs from the start, so its queue is opened then
       ? new LazyJobQueue(() => openSqsQueue(config, sqsQueueUrl, db, relay), {
-          changeVisibility: (receiptHandle, seconds) =>
+          changeVisibility: (receipt, seconds) =>
             changeMessageVisibility({
-              queueUrl: sqsQueueUrl,
-              receiptHandle,
+              ...routeReceipt(receipt, sqsQueueUrl, config.sqsPriorityQueueUrl),
               seconds,
               region: config.awsRegion,
               endpoint: config.sqsEndpoint,
@@ -118,6 +118,7 @@ async function openSqsQueue(
   return new SqsQueue({
     client: new SQSClient({ region: config.awsRegion ?? 'us-east-1', endpoint: config.sqsEndpoint }),
     queueUrl,
+    priorityQueueUrl: config.sqsPriorityQueueUrl,
     dlqUrl: config.sqsDlqUrl,
     prisma: db.prisma,
     logger: createLogger(config.logLevel, 'jobs-outbox'),

@@ -29,6 +29,16 @@ export interface JobHandler<P = any> {
   readonly input: 'required' | 'optional' | 'none';
   /** Attempts before the job is FAILED (default 3). */
   readonly maxAttempts?: number;
+  /**
+   * The default priority of its jobs: -100..100, higher first (default 0). A submit's `priority`
+   * wins; JOBS_TYPE_PRIORITY=type=N overrides this.
+   */
+  readonly priority?: number;
+  /**
+   * At most this many of its jobs RUNNING at once, across every worker and Lambda (default: no
+   * limit); JOBS_TYPE_CONCURRENCY=type=N overrides it (0: no limit).
+   */
+  readonly concurrency?: number;
   /** Does the work; the value returned becomes the job's `result` (JSON). Throw to fail. */
   run(ctx: JobContext<P>): Promise<unknown>;
 }

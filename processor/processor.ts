@@ -22,6 +22,11 @@ export type DeliveryEnd = 'delete' | 'acked' | 'retry';
 export type ProcessDelivery = (delivery: Delivery, stop?: AbortSignal) => Promise<DeliveryEnd>;
 
 export interface ProcessorDeps extends RunnerDeps {
+  /**
+   * The queue's receipt of a Lambda record (default: its receiptHandle): SQS with a priority queue
+   * marks that queue's receipts, which are only good with it (core/queue/sqs-priority.ts).
+   */
+  receiptOf?(record: SQSRecord): string;
   /** Moves a delivery to the dead letters; resolves false when it could not. */
   deadLetter?(receiptHandle: string, jobId: string): Promise<boolean>;
 }
@@ -60,7 +65,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
             return;
           }
           const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
-          const d = { jobId, messageId: record.messageId, receiptHandle: record.receiptHandle, receiveCount };
+          const receiptHandle = deps.receiptOf ? deps.receiptOf(record) : record.receiptHandle;
+          const d = { jobId, messageId: record.messageId, receiptHandle, receiveCount };
           if ((await delivery(d, stop)) === 'retry') failures.push({ itemIdentifier: record.messageId });
         } catch (err) {
           // Infrastructure trouble (database down, blob store unreachable): let the queue

@@ -12,6 +12,7 @@ import {
   type Progress,
 } from '../core/jobs/job-store.js';
 import { failpoint } from '../core/failpoints.js';
+import { OVER_LIMIT_DELAY_SECONDS } from '../core/jobs/scheduling.js';
 import { JobFailure, type JobHandler } from './handler.js';
 import { JobLogWriter } from './job-log-writer.js';
 import { AttemptOutputs } from './job-outputs.js';
@@ -93,6 +94,7 @@ export async function runJob(deps: RunnerDeps, delivery: Delivery, stop?: AbortS
   const { store } = deps;
   const attempt = delivery.claimed !== undefined ? delivery.claimed : await claim(deps, delivery, stop);
   if (attempt === 'stopping') return 'retry';
+  if (attempt === 'over-limit') return putOff(deps, delivery);
   if (!attempt) return duplicate(deps, delivery);
   const { job, lease } = attempt;
   const log = new JobLogWriter(store, job.id, { logger: deps.logger });
@@ -285,8 +287,20 @@ async function claim(deps: RunnerDeps, delivery: Delivery, stop?: AbortSignal) {
     await deps.extendDelivery(delivery.receiptHandle, visibilityFor(deps.leaseSeconds)).catch(() => {});
   }
   failpoint('before-claim');
-  const attempt = await deps.store.claim(delivery.jobId, randomUUID(), deps.leaseSeconds);
+  const attempt = await deps.store.claimWithinLimits(delivery.jobId, randomUUID(), deps.leaseSeconds);
+  if (attempt === 'over-limit') return attempt;
   return attempt && { ...attempt, lease: { ...attempt.lease, receipt: delivery.receiptHandle } };
+}
+
+/**
+ * A delivery whose job would put its type or owner over a concurrency limit (JobStore.claim): the
+ * job stays PENDING, untouched, and is looked at again OVER_LIMIT_DELAY_SECONDS from now.
+ */
+async function putOff(deps: RunnerDeps, { jobId }: Delivery): Promise<Outcome> {
+  // A fresh message, and this delivery acknowledged: waiting must not spend the receives that
+  // lead to the dead letters.
+  await deps.store.putOff(jobId, OVER_LIMIT_DELAY_SECONDS);
+  return 'done';
 }
 
 /**

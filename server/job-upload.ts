@@ -15,6 +15,8 @@ export interface UploadedJob {
   runAt?: string;
   /** The `webhookUrl` field, as sent (JobsService checks it). */
   webhookUrl?: string;
+  /** The `priority` field, as sent (the route validates it). */
+  priority?: string;
   input?: { key: string; name: string; size: number; sha256: string };
 }
 
@@ -170,6 +172,7 @@ function parse(
           delay: fields.delay,
           runAt: fields.runAt,
           webhookUrl: fields.webhookUrl,
+          priority: fields.priority,
         });
       } catch (err) {
         fail(err);

@@ -164,9 +164,9 @@ const OPS: Op[] = [
     tag: 'jobs',
     summary: 'Create a job',
     description:
-      'As `multipart/form-data` (fields `type`, optional `params` as a JSON string, `maxAttempts`, `delay` or `runAt`, `webhookUrl`, then optional `file`, streamed to storage), or as JSON (`{type, params, uploadId, maxAttempts, delay, runAt, webhookUrl}`, where `uploadId` is a completed direct upload). `delay` (`90s`, `10m`, `2h`, `7d`) or `runAt` (ISO 8601 with its zone; at most 365 days ahead) makes a delayed job: PENDING with `runAt` until then, cancellable; a time already past runs it at once. ' +
+      'As `multipart/form-data` (fields `type`, optional `params` as a JSON string, `maxAttempts`, `delay` or `runAt`, `webhookUrl`, `priority`, then optional `file`, streamed to storage), or as JSON (`{type, params, uploadId, maxAttempts, delay, runAt, webhookUrl, priority}`, where `uploadId` is a completed direct upload). `delay` (`90s`, `10m`, `2h`, `7d`) or `runAt` (ISO 8601 with its zone; at most 365 days ahead) makes a delayed job: PENDING with `runAt` until then, cancellable; a time already past runs it at once. ' +
       WEBHOOK_URL +
-      ' Needs `job:Create`. The same `Idempotency-Key` (per user, for 24 h) with the same request (type, params after defaults, input file name/size/SHA-256 or `uploadId`, maxAttempts) answers 200 with the first job; with a different request, 422 `idempotency_conflict` naming the fields that differ (`details.fields`) and the first job (`details.jobId`).',
+      ' `priority` (-100 to 100, higher first; default: the job type’s, else 0) orders the owner’s waiting jobs, oldest first within one priority; free worker slots go round the owners with waiting jobs whatever their priorities, within the concurrency limits per type (JOBS_TYPE_CONCURRENCY) and per owner (JOBS_MAX_RUNNING_JOBS_PER_USER). Needs `job:Create`. The same `Idempotency-Key` (per user, for 24 h) with the same request (type, params after defaults, input file name/size/SHA-256 or `uploadId`, maxAttempts) answers 200 with the first job; with a different request, 422 `idempotency_conflict` naming the fields that differ (`details.fields`) and the first job (`details.jobId`).',
     headers: [
       {
         name: 'Idempotency-Key',
@@ -189,6 +189,10 @@ const OPS: Op[] = [
           delay: { type: 'string', description: 'start no sooner than this from now: 90s, 10m, 2h, 7d' },
           runAt: { type: 'string', description: 'start no sooner than this time (ISO 8601 with its zone)' },
           webhookUrl: { type: 'string', description: "an http(s) URL the job's end is POSTed to, signed" },
+          priority: {
+            type: 'string',
+            description: "higher first: -100 to 100 (default: the type's, else 0)",
+          },
           file: { type: 'string', contentMediaType: 'application/octet-stream', description: 'input file' },
         },
         required: ['type'],
@@ -207,7 +211,7 @@ const OPS: Op[] = [
     tag: 'jobs',
     summary: 'Create up to 1,000 jobs in one request',
     description:
-      'JSON `{jobs:[{type, params?, idempotencyKey?, maxAttempts?, delay?, runAt?, webhookUrl?}, …]}` (1 to 1,000 jobs; body up to 8 MB). Needs `job:Create`. The jobs are created in one transaction, and each gets its own result, in order: `{status:201, job}` created; `{status:200, job}` the earlier job of its `idempotencyKey` (same request, as `Idempotency-Key` on POST /api/jobs, per user for 24 h; two jobs of one batch with one key: the first counts); or `{status, error}` with the error a POST of that job alone would have answered (400 `validation_failed` or `unknown_job_type`, 422 `idempotency_conflict`, 429 `quota_exceeded`). One bad job does not stop the others. Types that need an input file cannot be batched (400 for that job); `priority` is not supported yet (400 for that job). The owner’s active-jobs cap (JOBS_MAX_ACTIVE_JOBS_PER_USER) admits jobs in order while there is room; the rest get 429 `quota_exceeded` each, and when no job could be created because of it the whole request answers 429 with `Retry-After`. The request counts once against the request rate limit. A request refused whole (400, 401, 403, 413, 415, 429) writes nothing.',
+      'JSON `{jobs:[{type, params?, idempotencyKey?, maxAttempts?, delay?, runAt?, webhookUrl?, priority?}, …]}` (1 to 1,000 jobs; body up to 8 MB). Needs `job:Create`. The jobs are created in one transaction, and each gets its own result, in order: `{status:201, job}` created; `{status:200, job}` the earlier job of its `idempotencyKey` (same request, as `Idempotency-Key` on POST /api/jobs, per user for 24 h; two jobs of one batch with one key: the first counts); or `{status, error}` with the error a POST of that job alone would have answered (400 `validation_failed` or `unknown_job_type`, 422 `idempotency_conflict`, 429 `quota_exceeded`). One bad job does not stop the others. Types that need an input file cannot be batched (400 for that job); The owner’s active-jobs cap (JOBS_MAX_ACTIVE_JOBS_PER_USER) admits jobs in order while there is room; the rest get 429 `quota_exceeded` each, and when no job could be created because of it the whole request answers 429 with `Retry-After`. The request counts once against the request rate limit. A request refused whole (400, 401, 403, 413, 415, 429) writes nothing.',
     body: { 'application/json': createJobsBatchBody },
     ok: {
       status: 200,

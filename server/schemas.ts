@@ -3,6 +3,7 @@ import { JOB_STATUSES } from '../core/jobs/job-dto.js';
 import { PERMISSIONS } from '../core/auth/principal.js';
 import { MAX_CRON_LENGTH } from '../core/schedules/cron.js';
 import { MISSED_TICKS } from '../core/schedules/schedule-dto.js';
+import { PRIORITY_MAX, PRIORITY_MIN } from '../core/jobs/priority.js';
 
 /** Request shapes the routes validate with (and, later, the OpenAPI document is built from). */
 
@@ -19,6 +20,20 @@ export const listJobsQuery = z.object({
     .regex(/^[0-9a-fA-F-]{4,36}$/, 'idPrefix must be the start of a job id: 4 to 36 hex digits and dashes')
     .optional(),
 });
+
+/** A job's priority: a whole number within the bounds (core/jobs/priority.ts says why bounded). */
+const priorityMessage = `priority must be a whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX} (higher runs first)`;
+export const prioritySchema = z
+  .number({ error: priorityMessage })
+  .int(priorityMessage)
+  .min(PRIORITY_MIN, priorityMessage)
+  .max(PRIORITY_MAX, priorityMessage);
+/** The multipart form field: an optional minus and digits only, then the same bounds. */
+export const priorityField = z
+  .string()
+  .regex(/^-?\d{1,3}$/, priorityMessage)
+  .transform(Number)
+  .pipe(prioritySchema);
 
 /** Log seqs are PostgreSQL `integer`s: a larger cursor is a client error, not a query to run. */
 export const MAX_LOG_SEQ = 2_147_483_647;
@@ -67,19 +82,12 @@ export const createJobBody = z.object({
     .describe(
       "an http(s) URL the job's end is POSTed to (the job's JSON, signed: README, Webhooks); default: the owner's (PUT /api/webhooks/default)",
     ),
+  /** Higher first; absent: the job type's default (core/jobs/scheduling.ts). */
+  priority: prioritySchema.optional(),
 });
 
 /** The most jobs one POST /api/jobs/batch may hold. */
 export const MAX_BATCH_JOBS = 1000;
-
-/** Fields of the next wave (scheduling) that a batch job may not use yet: a clear refusal each. */
-const notYet = (field: string) =>
-  z
-    .unknown()
-    .refine((v) => v === undefined, {
-      message: `${field} is not supported by this server yet; send the job without it`,
-    })
-    .optional();
 
 /**
  * One job of a batch: as POST /api/jobs's JSON body, with its own `idempotencyKey`; no input file
@@ -105,7 +113,7 @@ export const batchJobItem = z.strictObject(
     delay: createJobBody.shape.delay,
     runAt: createJobBody.shape.runAt,
     webhookUrl: createJobBody.shape.webhookUrl,
-    priority: notYet('priority'),
+    priority: createJobBody.shape.priority,
   },
   {
     error: (iss) =>
@@ -362,6 +370,12 @@ export const jobResponse = z
       .describe(
         'files the handler wrote, each complete (one being written, or of an attempt that was retried, is not listed); ' +
           'download with GET /api/jobs/{id}/outputs/{name}',
+      ),
+    priority: z
+      .number()
+      .int()
+      .describe(
+        `higher first (${PRIORITY_MIN} to ${PRIORITY_MAX}; default 0, or the job type's): orders the owner's waiting jobs; free slots still go round the owners`,
       ),
   })
   .register(responseSchemas, { id: 'Job' });

@@ -9,6 +9,7 @@ export interface ApiHostRoleOptions {
   prefix: string;
   bucket: { arn: string; kmsKeyArn?: string };
   queue: { arn: string };
+  priorityQueue: { arn: string };
   dlq: { arn: string };
 }
 
@@ -68,7 +69,7 @@ export class ApiHostRole extends Construct {
         // SendMessage also authorizes SendMessageBatch (the outbox relay); the attributes feed
         // /metrics (queue depth) and `jobs dlq list`.
         Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
-        Resource: opts.queue.arn,
+        Resource: [opts.queue.arn, opts.priorityQueue.arn],
       },
       {
         Sid: 'RedriveDeadLetters',

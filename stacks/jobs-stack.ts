@@ -139,6 +139,7 @@ export class JobsStack extends TerraformStack {
         visibilityTimeoutSeconds,
         maxReceiveCount: env.queue.maxReceiveCount,
       },
+      priorityQueue: { arn: this.queue.priorityQueue.arn, url: this.queue.priorityQueue.url },
       database: this.database,
       logsKmsKeyArn: this.logsKey.arn,
       retentionDays: env.storage.retentionDays ?? env.storage.expireInputsAfterDays,
@@ -154,6 +155,7 @@ export class JobsStack extends TerraformStack {
       prefix,
       bucket,
       queue: { arn: this.queue.queue.arn },
+      priorityQueue: { arn: this.queue.priorityQueue.arn },
       dlq: { arn: this.queue.dlq.arn },
     });
     this.monitoring = new Monitoring(this, 'monitoring', {
@@ -161,6 +163,7 @@ export class JobsStack extends TerraformStack {
       region: env.region,
       alarmEmail: opts.alarmEmail ?? env.monitoring.alarmEmail,
       queueName: this.queue.queue.name,
+      priorityQueueName: this.queue.priorityQueue.name,
       dlqName: this.queue.dlq.name,
       functionName: this.processor.function.functionName,
       functionTimeoutSeconds: env.processor.timeoutSeconds,
@@ -175,6 +178,7 @@ export class JobsStack extends TerraformStack {
     out('JOBS_S3_BUCKET', bucket.name, 'input bucket');
     if (bucket.kmsKeyArn) out('JOBS_S3_KMS_KEY_ID', bucket.kmsKeyArn, 'KMS key of the inputs');
     out('JOBS_SQS_QUEUE_URL', this.queue.queue.url, 'job queue');
+    out('JOBS_SQS_PRIORITY_QUEUE_URL', this.queue.priorityQueue.url, 'queue of jobs with a priority above 0');
     out(
       'JOBS_RETENTION_DAYS',
       env.storage.retentionDays ?? env.storage.expireInputsAfterDays,

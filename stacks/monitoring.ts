@@ -11,6 +11,8 @@ export interface MonitoringOptions {
   region: string;
   alarmEmail: string;
   queueName: string;
+  /** The queue of jobs with a priority above 0: the same age alarm as the job queue's. */
+  priorityQueueName: string;
   dlqName: string;
   functionName: string;
   functionTimeoutSeconds: number;
@@ -77,6 +79,14 @@ export class Monitoring extends Construct {
     this.alarm('oldest-message-age', {
       description: `A job message has waited more than ${opts.oldestMessageAgeAlarmSeconds} s: the processor is stuck or too slow.`,
       ...queue(opts.queueName),
+      metricName: 'ApproximateAgeOfOldestMessage',
+      statistic: 'Maximum',
+      period: 300,
+      threshold: opts.oldestMessageAgeAlarmSeconds,
+    });
+    this.alarm('priority-oldest-message-age', {
+      description: `A priority job message has waited more than ${opts.oldestMessageAgeAlarmSeconds} s: the processor is stuck or too slow.`,
+      ...queue(opts.priorityQueueName),
       metricName: 'ApproximateAgeOfOldestMessage',
       statistic: 'Maximum',
       period: 300,

@@ -18,6 +18,8 @@ export interface ProcessorOptions {
   securityGroupId: string;
   bucket: { name: string; arn: string; kmsKeyArn?: string };
   queue: { arn: string; url: string; visibilityTimeoutSeconds: number; maxReceiveCount: number };
+  /** The queue of jobs with a priority above 0: consumed by a second event source mapping. */
+  priorityQueue: { arn: string; url: string };
   database: { host: string; port: number; name: string; username: string; secretArn: string };
   /** KMS key of the function's log group (stacks/logs-key.ts). */
   logsKmsKeyArn: string;
@@ -54,7 +56,7 @@ export class Processor extends Construct {
 
   constructor(scope: Construct, id: string, opts: ProcessorOptions) {
     super(scope, id);
-    const { prefix, config, bucket, queue, database } = opts;
+    const { prefix, config, bucket, queue, priorityQueue, database } = opts;
     const functionName = `${prefix}-processor`;
 
     this.logGroup = new CloudwatchLogGroup(this, 'logs', {
@@ -95,7 +97,7 @@ export class Processor extends Construct {
           'sqs:ChangeMessageVisibility',
           'sqs:GetQueueAttributes',
         ],
-        Resource: queue.arn,
+        Resource: [queue.arn, priorityQueue.arn],
       },
       {
         Sid: 'ReadDatabaseSecret',
@@ -140,6 +142,8 @@ export class Processor extends Construct {
       JOBS_DATABASE_SECRET_ARN: database.secretArn,
       JOBS_S3_BUCKET: bucket.name,
       JOBS_SQS_QUEUE_URL: queue.url,
+      // Tells its records' receipts apart (a receipt is only good with its own queue).
+      JOBS_SQS_PRIORITY_QUEUE_URL: priorityQueue.url,
       // The lease of a claimed job matches the queue's visibility timeout, as README's
       // "Delivery guarantees" asks; a delivery's last receive is maxReceiveCount.
       JOBS_VISIBILITY_TIMEOUT_SECONDS: String(queue.visibilityTimeoutSeconds),
@@ -174,6 +178,17 @@ export class Processor extends Construct {
       functionName: this.function.arn,
       batchSize: config.batchSize,
       maximumBatchingWindowInSeconds: config.maximumBatchingWindowSeconds,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+      scalingConfig: { maximumConcurrency: config.maximumConcurrency },
+      dependsOn: [policy],
+    });
+    // Priority jobs: a mapping of their own, polled beside the queue's, so a backlog there never
+    // holds them up. No batching window (they are wanted at once); the same concurrency cap, so a
+    // burst of them cannot take the whole reserved concurrency from the queue either.
+    new LambdaEventSourceMapping(this, 'priority-queue-trigger', {
+      eventSourceArn: priorityQueue.arn,
+      functionName: this.function.arn,
+      batchSize: config.batchSize,
       functionResponseTypes: ['ReportBatchItemFailures'],
       scalingConfig: { maximumConcurrency: config.maximumConcurrency },
       dependsOn: [policy],

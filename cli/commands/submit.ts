@@ -20,6 +20,7 @@ interface JobOptions {
   delay?: string;
   runAt?: string;
   webhookUrl?: string;
+  priority?: number;
 }
 
 export default class Submit extends BaseCommand {
@@ -28,7 +29,7 @@ export default class Submit extends BaseCommand {
 Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a direct upload instead: parts are sent straight to the store (S3 presigned URLs, 4 at a time; or the API's own signed URLs, in order), the file's SHA-256 is computed as it is read and checked at completion, and the job is created referencing the upload.
 --param k=v sets params.k to v parsed as JSON when it parses (numbers, booleans, arrays), else the string; --params-json gives the whole object and --param wins where both set a key.
 --wait blocks until the job ends; --follow also streams its logs, with the job's progress as a bar under them on a terminal. Either exits 0 when the job COMPLETED and 1 when it FAILED or was CANCELLED.
---batch FILE.ndjson (- for stdin) submits many jobs: one JSON object per line ({"type":"noop","params":{},"idempotencyKey":"k1"}), read as it streams and sent 1,000 lines per request (POST /api/jobs/batch). --type, --max-attempts and --webhook fill in lines that have none. Each line's result is printed as it comes back: a table on a terminal, else tab-separated "line, job id, created|existing|error code, type or message"; with --json one JSON object per line ({"line","status","job"} or {"line","status","error"}). A line that is not a JSON object is reported by number and not sent. Exits 0 when every line has its job (created, or already there with its idempotencyKey), 1 when any failed.`;
+--batch FILE.ndjson (- for stdin) submits many jobs: one JSON object per line ({"type":"noop","params":{},"idempotencyKey":"k1"}), read as it streams and sent 1,000 lines per request (POST /api/jobs/batch). --type, --max-attempts, --webhook and --priority fill in lines that have none. Each line's result is printed as it comes back: a table on a terminal, else tab-separated "line, job id, created|existing|error code, type or message"; with --json one JSON object per line ({"line","status","job"} or {"line","status","error"}). A line that is not a JSON object is reported by number and not sent. Exits 0 when every line has its job (created, or already there with its idempotencyKey), 1 when any failed.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> orders.csv --type csv-import --follow',
@@ -71,6 +72,12 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
         'POST the job to this http(s) URL when it ends, signed (see `jobs webhooks secret`); default: your `jobs webhooks set-default`. With --batch, for lines that give no webhookUrl',
       helpValue: 'URL',
     }),
+    priority: Flags.integer({
+      description:
+        "higher runs first among your waiting jobs: -100 to 100 (default: the job type's, else 0); with --batch, the priority of lines that give none",
+      min: -100,
+      max: 100,
+    }),
     wait: Flags.boolean({ description: 'wait until the job ends' }),
     follow: Flags.boolean({ description: 'stream the job logs until it ends (implies --wait)' }),
     batch: Flags.string({
@@ -88,6 +95,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
         type: flags.type,
         maxAttempts: flags['max-attempts'],
         webhookUrl: flags.webhook,
+        priority: flags.priority,
       });
     }
     if (flags.type === undefined) throw new UsageError('Missing required flag type (or --batch FILE.ndjson)');
@@ -98,6 +106,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
       delay: flags.delay,
       runAt: flags['run-at'],
       webhookUrl: flags.webhook,
+      priority: flags.priority,
     };
 
     const job = args.file
@@ -148,7 +157,7 @@ Files larger than JOBS_DIRECT_UPLOAD_THRESHOLD bytes (default 64 MiB) go as a di
    */
   private async submitBatch(
     file: string,
-    defaults: { type?: string; maxAttempts?: number; webhookUrl?: string },
+    defaults: { type?: string; maxAttempts?: number; webhookUrl?: string; priority?: number },
   ): Promise<void> {
     const input = file === '-' ? process.stdin : await openFile(file);
     let spinner: Spinner | undefined;

@@ -119,6 +119,7 @@ export class ApiClient {
       delay?: string;
       runAt?: string;
       webhookUrl?: string;
+      priority?: number;
     },
     idempotencyKey?: string,
   ): Promise<Job> {

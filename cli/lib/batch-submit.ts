@@ -17,7 +17,7 @@ export interface BatchLineResult {
 
 export interface BatchSubmitOptions {
   /** Filled in where a line has none (`--type`, `--max-attempts`). */
-  defaults?: { type?: string; maxAttempts?: number; webhookUrl?: string };
+  defaults?: { type?: string; maxAttempts?: number; webhookUrl?: string; priority?: number };
   /** Jobs per request: the API's maximum (1,000). */
   maxJobs?: number;
   /** JSON bytes per request, kept well under the API's 8 MB body limit. */
@@ -106,6 +106,7 @@ function toEntry(l: NdjsonLine, defaults: NonNullable<BatchSubmitOptions['defaul
   if (job.maxAttempts === undefined && defaults.maxAttempts !== undefined)
     job.maxAttempts = defaults.maxAttempts;
   if (job.webhookUrl === undefined && defaults.webhookUrl !== undefined) job.webhookUrl = defaults.webhookUrl;
+  if (job.priority === undefined && defaults.priority !== undefined) job.priority = defaults.priority;
   return { line: l.line, job };
 }
 

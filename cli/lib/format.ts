@@ -111,6 +111,8 @@ export function formatJobDetails(job: Job, time: Pick<TimeOptions, 'utc'> = {}):
     ['status', job.status],
     ['progress', formatProgress(job.progress, job.input)],
     ['attempts', `${job.attempts}/${job.maxAttempts}`],
+    // Absent from servers older than priorities.
+    ...(job.priority !== undefined ? ([['priority', String(job.priority)]] as [string, string][]) : []),
     [
       'input',
       job.input ? `${job.input.name} (${formatBytes(job.input.size)}, sha256 ${job.input.sha256})` : '-',

@@ -35,6 +35,8 @@ export interface JobDto {
   webhookUrl: string | null;
   /** Files the handler wrote, complete ones only (core/jobs/outputs.ts). */
   outputs: JobOutput[];
+  /** Higher first (-100..100; default 0): the order among the owner's waiting jobs. */
+  priority: number;
 }
 
 export interface JobLogDto {
@@ -77,6 +79,8 @@ export function toJobDto(j: JobRow): JobDto {
     runAt: j.runAt?.toISOString() ?? null,
     webhookUrl: j.webhookUrl ?? null,
     outputs: listedOutputs(j.outputs),
+    // `?? 0`: rows some queries select column by column may leave it out.
+    priority: j.priority ?? 0,
   };
 }
 

@@ -8,8 +8,8 @@ import { capError, capResult } from './limits.js';
 import { appendLogs } from './store/append-logs.js';
 import { claimDeadLetterMove } from './store/dead-letter-move.js';
 import { cancelAttempt, requestCancel, type CancelRequest } from './store/cancel.js';
-import { claimJob, type ClaimedJob } from './store/claim.js';
-import { claimNext, startedLine } from './store/claim-next.js';
+import { CLAIM_LIMITS_LOCK_KEY, claimJob, overLimits, type ClaimedJob } from './store/claim.js';
+import { claimNext, hasLimits, NO_LIMITS, startedLine, type ClaimLimits } from './store/claim-next.js';
 import { completeJobs, type Completion } from './store/complete.js';
 import { delaySecondsOf, insertJob, releaseIdempotencyKey, type JobInsert } from './store/create.js';
 import { insertJobs, releaseIdempotencyKeys } from './store/create-many.js';
@@ -26,7 +26,7 @@ import { requeueJob } from './store/requeue.js';
 import { freshAttempts } from './store/retry.js';
 import { inTransaction, line, type Lease, type LogLine, type Tx } from './store/types.js';
 
-export type { CancelRequest, ClaimedJob, JobInsert, Lease, LogLine, Progress, Beat, PrunedJob };
+export type { CancelRequest, ClaimedJob, ClaimLimits, JobInsert, Lease, LogLine, Progress, Beat, PrunedJob };
 export { gaveUpReason, startedLine };
 
 /** The job a claim handed to one attempt, with the lease every write of that attempt carries. */
@@ -109,6 +109,11 @@ export class JobStore {
       'send' | 'sendMany' | 'afterCommit' | 'deleteIn' | 'claimSettings'
     >,
     private readonly logger?: Pick<Logger, 'warn'>,
+    /**
+     * Concurrency limits every claim applies (per job type, per owner; core/jobs/scheduling.ts),
+     * in the database, so they hold across every worker and Lambda.
+     */
+    private readonly limits: ClaimLimits = NO_LIMITS,
   ) {
     this.prisma = db.prisma;
   }
@@ -274,7 +279,16 @@ export class JobStore {
   async claimNext(opts: { max: number; leaseSeconds: number; visibilitySeconds: number }) {
     const settings = this.queue.claimSettings;
     if (!settings) throw new Error('claimNext needs the queue in the job database');
-    const got = await claimNext(this.db, { ...opts, maxReceives: settings.maxReceives });
+    const claim = { ...opts, maxReceives: settings.maxReceives, limits: this.limits };
+    // Under limits, claims take turns (a transaction-scoped advisory lock, then the claim in a
+    // snapshot taken after it): two claims counting the same RUNNING jobs at once could both take
+    // a type's last slot. Without limits, the one statement alone, as fast as before.
+    const got = hasLimits(this.limits)
+      ? await this.prisma.$transaction(async (tx) => {
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CLAIM_LIMITS_LOCK_KEY}::bigint)`;
+          return claimNext(inTransaction(tx), claim);
+        })
+      : await claimNext(this.db, claim);
     return got.map((m) => ({
       ...m,
       claimed: m.claimed && {
@@ -292,10 +306,44 @@ export class JobStore {
     return lease.receipt !== undefined && this.queue.deleteIn !== undefined;
   }
 
-  /** Claims a job for an attempt (see store/claim.ts); undefined when it is not claimable. */
+  /**
+   * Claims a job for an attempt (see store/claim.ts); undefined when it is not claimable. Applies
+   * no concurrency limits: the processor claims through `claimWithinLimits`.
+   */
   async claim(jobId: string, token: string, leaseSeconds: number): Promise<Attempt | undefined> {
     const job = await claimJob(this.prisma, jobId, token, leaseSeconds);
     return job && { lease: { jobId, token }, job };
+  }
+
+  /**
+   * `claim` within the concurrency limits: 'over-limit' when running the job now would put its
+   * type or its owner over them (the caller puts the delivery off: the SQS path; the database
+   * queue's claimNext never picks such a job). Claims take turns under limits, as claimNext's do.
+   */
+  async claimWithinLimits(
+    jobId: string,
+    token: string,
+    leaseSeconds: number,
+  ): Promise<Attempt | undefined | 'over-limit'> {
+    if (!hasLimits(this.limits)) return this.claim(jobId, token, leaseSeconds);
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CLAIM_LIMITS_LOCK_KEY}::bigint)`;
+      if (await overLimits(tx, jobId, this.limits)) return 'over-limit' as const;
+      const job = await claimJob(tx, jobId, token, leaseSeconds);
+      return job && { lease: { jobId, token }, job };
+    });
+  }
+
+  /**
+   * Queues `jobId` again `seconds` from now with a fresh message, the job untouched: how the SQS
+   * path puts off a job over a concurrency limit (its delivery is then acknowledged, so the
+   * receives that lead to the dead letters are not spent on waiting). Through the queue's
+   * transactional path, as a retry's message goes: on SQS the outbox, which the API hosts' relay
+   * sends (the processor Lambda may not send to SQS itself).
+   */
+  async putOff(jobId: string, seconds: number): Promise<void> {
+    await this.prisma.$transaction((tx) => this.queue.send(jobId, tx, { delaySeconds: seconds }));
+    this.queue.afterCommit?.();
   }
 
   heartbeat(lease: Lease, leaseSeconds: number): Promise<Beat> {

@@ -8,13 +8,27 @@ export interface JobTypeSpec {
   readonly params: z.ZodType;
   readonly input: 'required' | 'optional' | 'none';
   readonly maxAttempts?: number;
+  /** The default priority of its jobs (-100..100; default 0; JOBS_TYPE_PRIORITY overrides it). */
+  readonly priority?: number;
+  /** At most this many of its jobs RUNNING at once across every worker (JOBS_TYPE_CONCURRENCY overrides it). */
+  readonly concurrency?: number;
 }
 
 export class JobTypeRegistry {
   private readonly byType: Map<string, JobTypeSpec>;
 
-  constructor(specs: readonly JobTypeSpec[]) {
+  constructor(
+    specs: readonly JobTypeSpec[],
+    /** A type's default priority, config over handler (core/jobs/scheduling.ts resolveScheduling). */
+    private readonly defaultPriority: (type: string) => number = (type) =>
+      specs.find((s) => s.type === type)?.priority ?? 0,
+  ) {
     this.byType = new Map(specs.map((s) => [s.type, s]));
+  }
+
+  /** The priority of a job of `type` submitted without one. */
+  priorityOf(type: string): number {
+    return this.defaultPriority(type);
   }
 
   find(type: string): JobTypeSpec | undefined {

@@ -24,6 +24,7 @@ import {
 import type { JobTypeRegistry } from './job-types.js';
 import { runAtFrom } from './run-at.js';
 import { findOutput, type JobOutput } from './outputs.js';
+import { isPriority, PRIORITY_MAX, PRIORITY_MIN } from './priority.js';
 import { admitWithinQuota, checkActiveJobsQuota, quotaExceeded } from './quota.js';
 import { checkWebhookUrl } from '../webhooks/webhook-url.js';
 
@@ -43,6 +44,8 @@ export interface NewJob {
   runAt?: string;
   /** Where the job's end is POSTed (core/webhooks/); absent: the owner's default, if any. */
   webhookUrl?: string;
+  /** Higher first (-100..100); absent: the type's default (core/jobs/scheduling.ts). */
+  priority?: number;
 }
 
 /** One job of a batch (POST /api/jobs/batch): no input file; its shape already checked. */
@@ -55,6 +58,7 @@ export interface NewBatchJob {
   delay?: string;
   runAt?: string;
   webhookUrl?: string;
+  priority?: number;
 }
 
 /**
@@ -157,6 +161,7 @@ export class JobsService {
     const params = this.validate(job.type, job.params, job.input !== undefined || job.uploadId !== undefined);
     const runAt = runAtFrom(job);
     const webhookUrl = this.webhookUrlOf(job.webhookUrl);
+    const priority = this.priorityOf(job);
     const handler = this.types.find(job.type)!;
     const maxAttempts = job.maxAttempts ?? handler.maxAttempts ?? 3;
     const asked = { ...job, params, maxAttempts, webhookUrl };
@@ -172,6 +177,7 @@ export class JobsService {
       input: job.input ?? null,
       runAt,
       webhookUrl,
+      priority,
     };
     if (!job.uploadId) {
       // Group-committed: requests that arrive while a create commits share the next transaction.
@@ -203,6 +209,16 @@ export class JobsService {
     }
   }
 
+  /** A job's priority: as submitted (checked), else its type's default. */
+  private priorityOf(job: { type: string; priority?: number }): number {
+    if (job.priority === undefined) return this.types.priorityOf(job.type);
+    if (!isPriority(job.priority))
+      throw new ValidationError(
+        `priority must be a whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX} (higher runs first); got ${JSON.stringify(job.priority)}`,
+      );
+    return job.priority;
+  }
+
   /**
    * Creates a batch of jobs in one transaction; each job gets its own outcome, in order. A job
    * that fails validation (unknown type, bad params, a type that needs an input file) gets the
@@ -226,6 +242,7 @@ export class JobsService {
         const params = this.validate(item.type, item.params, false);
         const runAt = runAtFrom(item);
         const webhookUrl = this.webhookUrlOf(item.webhookUrl);
+        const priority = this.priorityOf(item);
         const maxAttempts = item.maxAttempts ?? this.types.find(item.type)!.maxAttempts ?? 3;
         const key = item.idempotencyKey;
         valid.push({
@@ -242,6 +259,7 @@ export class JobsService {
             input: null,
             runAt,
             webhookUrl,
+            priority,
           },
         });
       } catch (err) {

@@ -13,6 +13,9 @@ export const QUEUE_CHANNEL = 'jobs_queue';
  */
 export const MAX_WAKES_PER_BATCH = 32;
 
+/** The owner of a message whose job row was not found when it was sent (the migration's default). */
+export const NO_OWNER = '00000000-0000-0000-0000-000000000000';
+
 export interface DbQueueOptions {
   visibilityTimeoutSeconds: number;
   /** A message received this many times is dead-lettered instead of delivered again. */
@@ -48,17 +51,7 @@ export class DbQueue implements JobQueue {
   }
 
   async send(jobId: string, tx?: Tx, opts: SendOptions = {}): Promise<void> {
-    const delay = opts.delaySeconds ?? 0;
-    const run = async (t: Tx) => {
-      if (delay > 0) {
-        await t.$executeRaw`
-          INSERT INTO queue_messages (job_id, visible_at)
-          VALUES (${jobId}::uuid, now() + make_interval(secs => ${delay}::float8))`;
-      } else await t.queueMessage.create({ data: { jobId } });
-      await t.$executeRaw`SELECT pg_notify(${QUEUE_CHANNEL}, '')`;
-    };
-    if (tx) await run(tx);
-    else await this.db.prisma.$transaction(run);
+    return this.sendMany([jobId], tx, opts);
   }
 
   async sendMany(jobIds: readonly string[], tx?: Tx, opts: SendOptions = {}): Promise<void> {
@@ -66,12 +59,17 @@ export class DbQueue implements JobQueue {
     const delay = Math.max(0, opts.delaySeconds ?? 0);
     // One statement: the rows, then the wake-ups (distinct payloads, see MAX_WAKES_PER_BATCH),
     // delivered on commit like `send`'s. The ids go as one comma-separated text (uuids hold no
-    // commas): a thousand-element array parameter costs the driver more than the insert.
+    // commas): a thousand-element array parameter costs the driver more than the insert. Each
+    // message carries its job's owner, type and priority for the claim's ranking (claim-next.ts),
+    // read from the job row (in the sender's transaction, so a job inserted just before is seen).
     const run = (t: Pick<Tx, '$queryRaw'>) => t.$queryRaw`
       WITH sent AS (
-        INSERT INTO queue_messages (job_id, visible_at)
-        SELECT id, now() + make_interval(secs => ${delay}::float8)
-        FROM unnest(string_to_array(${jobIds.join(',')}, ',')::uuid[]) AS ids(id)
+        INSERT INTO queue_messages (job_id, visible_at, owner_id, job_type, priority)
+        SELECT ids.id, now() + make_interval(secs => ${delay}::float8),
+               coalesce(j.owner_id, ${NO_OWNER}::uuid), coalesce(j.type, ''), coalesce(j.priority, 0)
+        FROM unnest(string_to_array(${jobIds.join(',')}, ',')::uuid[]) WITH ORDINALITY AS ids(id, ord)
+        LEFT JOIN jobs j ON j.id = ids.id
+        ORDER BY ids.ord
         RETURNING 1
       )
       SELECT count(pg_notify(${QUEUE_CHANNEL}, n::text))::int AS woken

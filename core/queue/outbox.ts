@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Prisma } from '../db/database.js';
+import { SQS_PRIORITY_THRESHOLD } from './sqs-priority.js';
 import { Prisma as P } from '../db/generated/client.js';
 
 export type OutboxLogger = Pick<Logger, 'warn' | 'error' | 'debug'>;
@@ -8,9 +9,11 @@ export interface OutboxRelayOptions {
   prisma: Prisma;
   /**
    * Publishes messages for these jobs and resolves with the ids it published (a partial result
-   * leaves the rest for a later attempt). Throwing means nothing was published.
+   * leaves the rest for a later attempt). Throwing means nothing was published. `urgent`: the
+   * ids among them whose job has a priority above 0 (SQS's priority queue: sqs-priority.ts),
+   * read with the rows, in the relay's transaction.
    */
-  publish: (jobIds: string[]) => Promise<string[]>;
+  publish: (jobIds: string[], urgent: ReadonlySet<string>) => Promise<string[]>;
   logger: OutboxLogger;
   /** Safety-net poll; `kick()` wakes the relay at once. Default 1000. */
   pollMs?: number;
@@ -26,6 +29,7 @@ export interface OutboxRelayOptions {
 interface OutboxRow {
   id: bigint;
   job_id: string;
+  urgent: boolean;
 }
 
 /**
@@ -92,18 +96,22 @@ export class OutboxRelay {
     return this.opts.prisma.$transaction(
       async (tx) => {
         const rows = await tx.$queryRaw<OutboxRow[]>`
-          SELECT id, job_id::text AS job_id FROM job_outbox
-          WHERE next_attempt_at <= now()
-          ORDER BY next_attempt_at, id
+          SELECT o.id, o.job_id::text AS job_id, coalesce(j.priority, 0) >= ${SQS_PRIORITY_THRESHOLD} AS urgent
+          FROM job_outbox o LEFT JOIN jobs j ON j.id = o.job_id
+          WHERE o.next_attempt_at <= now()
+          ORDER BY o.next_attempt_at, o.id
           LIMIT ${this.batchSize}
-          FOR UPDATE SKIP LOCKED`;
+          FOR UPDATE OF o SKIP LOCKED`;
         if (rows.length === 0) return { claimed: 0, published: 0 };
         // One message per job is enough: it carries the id only, and the job row is the truth.
         const jobIds = [...new Set(rows.map((r) => r.job_id))];
         let published: string[] = [];
         let error: unknown;
         try {
-          published = await this.opts.publish(jobIds);
+          published = await this.opts.publish(
+            jobIds,
+            new Set(rows.filter((r) => r.urgent).map((r) => r.job_id)),
+          );
         } catch (err) {
           error = err;
         }

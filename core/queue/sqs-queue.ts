@@ -11,11 +11,17 @@ import {
 import type { Prisma } from '../db/database.js';
 import type { JobQueue, ReceivedMessage, SendOptions, Tx } from './job-queue.js';
 import { OutboxRelay, type OutboxLogger } from './outbox.js';
+import { PRIORITY_RECEIPT_PREFIX, routeReceipt, SQS_PRIORITY_THRESHOLD } from './sqs-priority.js';
 
 export interface SqsQueueOptions {
   /** Injected, so the caller decides region, endpoint (JOBS_SQS_ENDPOINT) and credentials. */
   client: SQSClient;
   queueUrl: string;
+  /**
+   * The queue of jobs with a priority above 0 (JOBS_SQS_PRIORITY_QUEUE_URL; core/queue/sqs-priority.ts),
+   * dead-lettering to the same DLQ. Without it every job goes to `queueUrl`.
+   */
+  priorityQueueUrl?: string;
   /** The redrive policy's dead-letter queue, for `stats().deadLetters`. */
   dlqUrl?: string;
   /**
@@ -64,7 +70,7 @@ export class SqsQueue implements JobQueue {
     if (opts.prisma) {
       this.relay = new OutboxRelay({
         prisma: opts.prisma,
-        publish: (ids) => this.publish(ids),
+        publish: (ids, urgent) => this.publish(ids, urgent),
         logger: opts.logger,
         ...(opts.relay || {}),
       });
@@ -163,17 +169,51 @@ export class SqsQueue implements JobQueue {
   }
 
   /**
-   * Sends one message per job with SendMessageBatch (10 per call). Resolves with the ids SQS
-   * accepted; throws only when it accepted none.
+   * Sends one message per job with SendMessageBatch (10 per call): to the priority queue for the
+   * jobs whose priority is above 0 when there is one (`known`, else read from their rows in one
+   * query), else to the queue. Resolves with the ids SQS accepted; throws only when it accepted none.
    */
-  async publish(jobIds: string[]): Promise<string[]> {
+  async publish(jobIds: string[], known?: ReadonlySet<string>): Promise<string[]> {
+    const { priorityQueueUrl, prisma } = this.opts;
+    if (!priorityQueueUrl || (!known && !prisma)) return this.publishTo(this.queueUrl, jobIds);
+    // The relay passes them (read in its transaction: on PGlite's one connection a query beside
+    // it would wait for it); a direct send reads them here.
+    const urgent =
+      known ??
+      new Set(
+        (
+          await prisma!.$queryRaw<{ id: string }[]>`
+            SELECT id::text AS id FROM jobs
+            WHERE id = ANY(string_to_array(${jobIds.join(',')}, ',')::uuid[])
+              AND priority >= ${SQS_PRIORITY_THRESHOLD}`
+        ).map((r) => r.id),
+      );
+    const groups: [string, string[]][] = [
+      [priorityQueueUrl, jobIds.filter((id) => urgent.has(id))],
+      [this.queueUrl, jobIds.filter((id) => !urgent.has(id))],
+    ];
+    const published: string[] = [];
+    let error: unknown;
+    for (const [url, ids] of groups) {
+      if (ids.length === 0) continue;
+      try {
+        published.push(...(await this.publishTo(url, ids)));
+      } catch (err) {
+        error = err;
+      }
+    }
+    if (published.length === 0 && error) throw error;
+    return published;
+  }
+
+  private async publishTo(queueUrl: string, jobIds: string[]): Promise<string[]> {
     const published: string[] = [];
     for (let i = 0; i < jobIds.length; i += 10) {
       const chunk = jobIds.slice(i, i + 10);
       try {
         const res = await this.client.send(
           new SendMessageBatchCommand({
-            QueueUrl: this.queueUrl,
+            QueueUrl: queueUrl,
             Entries: chunk.map((id, n) => ({ Id: String(n), MessageBody: encodeMessage(id) })),
           }),
           { abortSignal: AbortSignal.timeout(this.publishTimeoutMs) },
@@ -195,16 +235,27 @@ export class SqsQueue implements JobQueue {
     // The long poll is NOT aborted with `signal`: SQS completes a receive whose client went away
     // and hides what it took for the whole visibility timeout. Letting the poll finish (at most
     // WaitTimeSeconds) returns those messages to the caller, who releases them when stopping.
-    const res = await this.client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: this.queueUrl,
-        MaxNumberOfMessages: Math.max(1, Math.min(10, opts.max)),
-        WaitTimeSeconds: Math.min(20, Math.ceil(Math.max(0, opts.waitMs) / 1000)),
-        // The legacy AttributeNames asks for the same, but SDK v3 types it for queue attributes.
-        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
-      }),
-    );
-    const messages: Message[] = res.Messages ?? [];
+    const receiveFrom = async (queueUrl: string, waitSeconds: number) =>
+      (
+        await this.client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: Math.max(1, Math.min(10, opts.max)),
+            WaitTimeSeconds: waitSeconds,
+            // The legacy AttributeNames asks for the same, but SDK v3 types it for queue attributes.
+            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+          }),
+        )
+      ).Messages ?? [];
+    // The priority queue first, without waiting; then the long poll of the queue.
+    let prefix = '';
+    let messages: Message[] = [];
+    if (this.opts.priorityQueueUrl) {
+      messages = await receiveFrom(this.opts.priorityQueueUrl, 0);
+      if (messages.length > 0) prefix = PRIORITY_RECEIPT_PREFIX;
+    }
+    if (messages.length === 0)
+      messages = await receiveFrom(this.queueUrl, Math.min(20, Math.ceil(Math.max(0, opts.waitMs) / 1000)));
     const out: ReceivedMessage[] = [];
     for (const m of messages) {
       const jobId = parseJobId(m.Body);
@@ -215,13 +266,13 @@ export class SqsQueue implements JobQueue {
           { messageId: m.MessageId, body: m.Body?.slice(0, 200) },
           'deleting a malformed message',
         );
-        await this.delete(m.ReceiptHandle);
+        await this.delete(prefix + m.ReceiptHandle);
         continue;
       }
       out.push({
         messageId: m.MessageId,
         jobId,
-        receiptHandle: m.ReceiptHandle,
+        receiptHandle: prefix + m.ReceiptHandle,
         receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
         sentAt: new Date(Number(m.Attributes?.SentTimestamp ?? Date.now())),
       });
@@ -300,21 +351,26 @@ export class SqsQueue implements JobQueue {
     await this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }));
   }
 
-  async delete(receiptHandle: string): Promise<void> {
+  /** The queue and SQS receipt handle of one of this queue's receipts (core/queue/sqs-priority.ts). */
+  private route(receipt: string) {
+    return routeReceipt(receipt, this.queueUrl, this.opts.priorityQueueUrl);
+  }
+
+  async delete(receipt: string): Promise<void> {
+    const { queueUrl, receiptHandle } = this.route(receipt);
     try {
-      await this.client.send(
-        new DeleteMessageCommand({ QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle }),
-      );
+      await this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }));
     } catch (err) {
       if (!isStaleReceipt(err)) throw err;
     }
   }
 
-  async changeVisibility(receiptHandle: string, seconds: number): Promise<void> {
+  async changeVisibility(receipt: string, seconds: number): Promise<void> {
+    const { queueUrl, receiptHandle } = this.route(receipt);
     try {
       await this.client.send(
         new ChangeMessageVisibilityCommand({
-          QueueUrl: this.queueUrl,
+          QueueUrl: queueUrl,
           ReceiptHandle: receiptHandle,
           VisibilityTimeout: seconds,
         }),
@@ -332,14 +388,16 @@ export class SqsQueue implements JobQueue {
    * unpublished outbox row, or 0: it shows a stuck relay, not a slow consumer.
    */
   async stats() {
-    const [main, dlq, outbox] = await Promise.all([
+    const none = { visible: 0, notVisible: 0, delayed: 0 };
+    const [main, urgent, dlq, outbox] = await Promise.all([
       this.attributes(this.queueUrl),
+      this.opts.priorityQueueUrl ? this.attributes(this.opts.priorityQueueUrl) : none,
       this.opts.dlqUrl ? this.attributes(this.opts.dlqUrl) : undefined,
       this.outboxStats(),
     ]);
     return {
-      waiting: main.visible + main.delayed + outbox.count,
-      inFlight: main.notVisible,
+      waiting: main.visible + main.delayed + urgent.visible + urgent.delayed + outbox.count,
+      inFlight: main.notVisible + urgent.notVisible,
       deadLetters: dlq ? dlq.visible + dlq.notVisible + dlq.delayed : 0,
       oldestAgeSeconds: outbox.oldestAgeSeconds,
     };

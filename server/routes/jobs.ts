@@ -17,6 +17,7 @@ import {
   listJobsQuery,
   logsQuery,
   maxAttemptsField,
+  priorityField,
 } from '../schemas.js';
 import { parseOr400, parseOrError } from '../validate.js';
 import { errorBody } from '../errors.js';
@@ -98,6 +99,7 @@ export function jobsRouter(deps: {
         checkFields: (fields) => {
           if (fields.maxAttempts !== undefined)
             parseOr400(maxAttemptsField, fields.maxAttempts, 'maxAttempts');
+          if (fields.priority !== undefined) parseOr400(priorityField, fields.priority, 'priority');
           runAtFrom({ delay: fields.delay, runAt: fields.runAt });
           if (fields.webhookUrl !== undefined) checkWebhookUrl(fields.webhookUrl, deps.webhooks);
         },
@@ -107,6 +109,8 @@ export function jobsRouter(deps: {
           upload.maxAttempts === undefined
             ? undefined
             : parseOr400(maxAttemptsField, upload.maxAttempts, 'maxAttempts');
+        const priority =
+          upload.priority === undefined ? undefined : parseOr400(priorityField, upload.priority, 'priority');
         const { job, created } = await jobs.create(owner, {
           id,
           type: upload.type,
@@ -117,6 +121,7 @@ export function jobsRouter(deps: {
           delay: upload.delay,
           runAt: upload.runAt,
           webhookUrl: upload.webhookUrl,
+          priority,
         });
         if (!created) await deps.blobs.delete(upload.input?.key ?? '').catch(() => {});
         res.status(created ? 201 : 200).json(job);
@@ -141,6 +146,7 @@ export function jobsRouter(deps: {
       delay: body.delay,
       runAt: body.runAt,
       webhookUrl: body.webhookUrl,
+      priority: body.priority,
     });
     res.status(created ? 201 : 200).json(job);
   });

@@ -181,6 +181,18 @@ describe('submit', () => {
     expect(api.requests).toHaveLength(2);
   });
 
+  it('--priority goes in the request (negative ones as --priority=-5); out of bounds is a usage error', async () => {
+    api.json('POST', '/api/jobs', 201, makeJob());
+    expect((await jobs(['submit', '--type', 'noop', '--priority', '7'])).code).toBe(0);
+    expect(JSON.parse(api.requests[0].body!.toString())).toEqual({ type: 'noop', params: {}, priority: 7 });
+    expect((await jobs(['submit', '--type', 'noop', '--priority=-5'])).code).toBe(0);
+    expect(JSON.parse(api.requests[1].body!.toString())).toMatchObject({ priority: -5 });
+    const high = await jobs(['submit', '--type', 'noop', '--priority', '101']);
+    expect(high.code).toBe(2);
+    expect(high.stderr).toMatch(/101/);
+    expect(api.requests).toHaveLength(2);
+  });
+
   it('--json prints the job', async () => {
     const job = makeJob();
     api.json('POST', '/api/jobs', 201, job);

@@ -101,6 +101,53 @@ withPostgres('the bundled processor Lambda', () => {
     await queue.close();
   }, 60_000);
 
+  it('puts off a job over JOBS_TYPE_CONCURRENCY: its delivery acknowledged, the job untouched, a fresh delayed message', async () => {
+    const queue = new DbQueue(t.db, { visibilityTimeoutSeconds: 30, maxReceives: 5 });
+    const running = randomUUID();
+    const waiting = randomUUID();
+    await t.db.prisma.job.createMany({
+      data: [
+        // Another Lambda's attempt, alive: the one `noop` slot is taken.
+        {
+          id: running,
+          type: 'noop',
+          ownerId,
+          status: 'RUNNING',
+          attempts: 1,
+          leaseToken: randomUUID(),
+          leaseExpiresAt: new Date(Date.now() + 60_000),
+        },
+        { id: waiting, type: 'noop', ownerId },
+      ],
+    });
+    await queue.send(waiting);
+    const messages = await queue.receive({ max: 10, waitMs: 1000 });
+    expect(messages.map((m) => m.jobId)).toEqual([waiting]);
+    const res = await invokeLambda(
+      dir,
+      { Records: messages.map(toRecord) },
+      {
+        DATABASE_URL: t.url!,
+        JOBS_DATA_DIR: dataDir,
+        JOBS_TYPE_CONCURRENCY: 'noop=1',
+      },
+    );
+    expect([res.code, JSON.parse(res.out)]).toEqual([0, { batchItemFailures: [] }]);
+    expect(await t.db.prisma.job.findUniqueOrThrow({ where: { id: waiting } })).toMatchObject({
+      status: 'PENDING',
+      attempts: 0,
+      startedAt: null,
+    });
+    // (The delivery itself is SQS's to delete, a success of the batch; this test's queue is a table.)
+    const left = await t.db.prisma.queueMessage.findMany({ where: { jobId: waiting, receiveCount: 0 } });
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatchObject({ receiveCount: 0 });
+    expect(left[0].visibleAt.getTime()).toBeGreaterThan(Date.now() + 2_000);
+    await t.db.prisma.job.deleteMany({ where: { id: { in: [running, waiting] } } });
+    await t.db.prisma.queueMessage.deleteMany({ where: { jobId: waiting } });
+    await queue.close();
+  }, 60_000);
+
   it('runs one schedule tick for the EventBridge tick event: the due ticks get their jobs', async () => {
     const id = randomUUID();
     const due = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000); // a minute ago

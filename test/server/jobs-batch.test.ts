@@ -76,7 +76,7 @@ describe.each(dbKinds())('POST /api/jobs/batch on %s', (kind) => {
       'noop',
       { params: {} },
       { type: 'noop', delay: 'later' },
-      { type: 'noop', priority: 5 },
+      { type: 'noop', priority: 500 },
       { type: 'noop', parms: {} },
       { type: 'noop', uploadId: '6f1c2d1e-8f5a-4c1b-9a55-0a1b2c3d4e5f' },
       { type: 'noop', idempotencyKey: '' },
@@ -116,7 +116,9 @@ describe.each(dbKinds())('POST /api/jobs/batch on %s', (kind) => {
     expect(r[4].error.message).toMatch(/each job must be a JSON object/);
     expect(r[5].error.message).toBe('type: type is required');
     expect(r[6].error.message).toMatch(/^delay must be a whole number and a unit/);
-    expect(r[7].error.message).toMatch(/^priority: priority is not supported/);
+    expect(r[7].error.message).toBe(
+      'priority: priority must be a whole number from -100 to 100 (higher runs first)',
+    );
     expect(r[8].error.message).toMatch(/parms/);
     expect(r[9].error.message).toMatch(/takes no input file/);
     expect(r[10].error.message).toMatch(/^idempotencyKey: /);

@@ -188,27 +188,30 @@ describe.each(stacks)('the %s stack', (name, env) => {
     });
   });
 
-  it('queue: SSE, a DLQ after maxReceiveCount, visibility 6 × the Lambda timeout, TLS only, redrive allow', () => {
+  it('queues: the job and priority queues with SSE, a DLQ after maxReceiveCount, visibility 6 × the Lambda timeout, TLS only, redrive allow', () => {
     const main = nameOf(tf, 'aws_sqs_queue', 'queue/queue');
+    const urgent = nameOf(tf, 'aws_sqs_queue', 'queue/priority-queue');
     const dlq = nameOf(tf, 'aws_sqs_queue', 'queue/dlq');
-    const q = tf.resource.aws_sqs_queue[main];
     const d = tf.resource.aws_sqs_queue[dlq];
-    expect(q.sqs_managed_sse_enabled).toBe(true);
     expect(d.sqs_managed_sse_enabled).toBe(true);
-    expect(q.visibility_timeout_seconds).toBe(6 * env.processor.timeoutSeconds);
-    expect(JSON.parse(q.redrive_policy)).toEqual({
-      deadLetterTargetArn: ref('aws_sqs_queue', dlq, 'arn'),
-      maxReceiveCount: env.queue.maxReceiveCount,
-    });
+    for (const q of [tf.resource.aws_sqs_queue[main], tf.resource.aws_sqs_queue[urgent]]) {
+      expect(q.sqs_managed_sse_enabled).toBe(true);
+      expect(q.visibility_timeout_seconds).toBe(6 * env.processor.timeoutSeconds);
+      expect(JSON.parse(q.redrive_policy)).toEqual({
+        deadLetterTargetArn: ref('aws_sqs_queue', dlq, 'arn'),
+        maxReceiveCount: env.queue.maxReceiveCount,
+      });
+    }
+    expect(tf.resource.aws_sqs_queue[urgent].name).toBe(`jobs-${name}-jobs-priority`);
     const allow = only(tf, 'aws_sqs_queue_redrive_allow_policy');
     expect(allow.queue_url).toBe(ref('aws_sqs_queue', dlq, 'url'));
     expect(JSON.parse(allow.redrive_allow_policy)).toEqual({
       redrivePermission: 'byQueue',
-      sourceQueueArns: [ref('aws_sqs_queue', main, 'arn')],
+      sourceQueueArns: [ref('aws_sqs_queue', main, 'arn'), ref('aws_sqs_queue', urgent, 'arn')],
     });
     const policies = resources(tf, 'aws_sqs_queue_policy');
     expect(policies.map((p) => p.queue_url).sort()).toEqual(
-      [ref('aws_sqs_queue', main, 'url'), ref('aws_sqs_queue', dlq, 'url')].sort(),
+      [main, urgent, dlq].map((q) => ref('aws_sqs_queue', q, 'url')).sort(),
     );
     for (const p of policies) {
       expect(policyOf(p).Statement).toEqual([
@@ -242,18 +245,25 @@ describe.each(stacks)('the %s stack', (name, env) => {
       retention_in_days: env.processor.logRetentionDays,
       kms_key_id: ref('aws_kms_key', nameOf(tf, 'aws_kms_key', 'logs-key/cmk'), 'arn'),
     });
-    const mapping = only(tf, 'aws_lambda_event_source_mapping');
-    expect(mapping).toMatchObject({
-      event_source_arn: ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/queue'), 'arn'),
-      function_name: ref(
-        'aws_lambda_function',
-        nameOf(tf, 'aws_lambda_function', 'processor/function'),
-        'arn',
-      ),
-      batch_size: env.processor.batchSize,
-      function_response_types: ['ReportBatchItemFailures'],
-      scaling_config: { maximum_concurrency: env.processor.maximumConcurrency },
-    });
+    // One mapping per queue: priority jobs never wait behind the job queue's backlog.
+    const mappings = resources(tf, 'aws_lambda_event_source_mapping');
+    expect(mappings.map((m) => m.event_source_arn).sort()).toEqual(
+      ['queue/queue', 'queue/priority-queue']
+        .map((q) => ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', q), 'arn'))
+        .sort(),
+    );
+    for (const mapping of mappings) {
+      expect(mapping).toMatchObject({
+        function_name: ref(
+          'aws_lambda_function',
+          nameOf(tf, 'aws_lambda_function', 'processor/function'),
+          'arn',
+        ),
+        batch_size: env.processor.batchSize,
+        function_response_types: ['ReportBatchItemFailures'],
+        scaling_config: { maximum_concurrency: env.processor.maximumConcurrency },
+      });
+    }
   });
 
   it('processor: its environment is what core/config.ts reads, the database password coming from Secrets Manager', () => {
@@ -324,6 +334,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
   it('IAM: the Lambda reads inputs, consumes its queue, reads its secret, writes its logs; "*" only for VPC ENIs', () => {
     const bucketArn = ref('aws_s3_bucket', nameOf(tf, 'aws_s3_bucket', 'storage/bucket'), 'arn');
     const queueArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/queue'), 'arn');
+    const priorityQueueArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/priority-queue'), 'arn');
     const logsArn = ref(
       'aws_cloudwatch_log_group',
       nameOf(tf, 'aws_cloudwatch_log_group', 'processor/logs'),
@@ -355,7 +366,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
           'sqs:ChangeMessageVisibility',
           'sqs:GetQueueAttributes',
         ],
-        Resource: queueArn,
+        Resource: [queueArn, priorityQueueArn],
       },
       {
         Sid: 'ReadDatabaseSecret',
@@ -429,6 +440,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
   it('IAM: the API hosts may make the calls the server makes (inputs under inputs/, send, dead letters), nothing else', () => {
     const bucketArn = ref('aws_s3_bucket', nameOf(tf, 'aws_s3_bucket', 'storage/bucket'), 'arn');
     const queueArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/queue'), 'arn');
+    const priorityQueueArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/priority-queue'), 'arn');
     const dlqArn = ref('aws_sqs_queue', nameOf(tf, 'aws_sqs_queue', 'queue/dlq'), 'arn');
     const statements = policyOf(
       tf.resource.aws_iam_role_policy[nameOf(tf, 'aws_iam_role_policy', 'api-host/policy')],
@@ -451,7 +463,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
         Sid: 'SendJobs',
         Effect: 'Allow',
         Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
-        Resource: queueArn,
+        Resource: [queueArn, priorityQueueArn],
       },
       {
         Sid: 'RedriveDeadLetters',
@@ -477,7 +489,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
     expect(only(tf, 'aws_iam_instance_profile').role).toBe(ref('aws_iam_role', role, 'name'));
   });
 
-  it('monitoring: an SNS topic mailed to the config address, the five alarms on it, a dashboard', () => {
+  it('monitoring: an SNS topic mailed to the config address, the six alarms on it, a dashboard', () => {
     const topic = ref('aws_sns_topic', nameOf(tf, 'aws_sns_topic', 'monitoring/alarms'), 'arn');
     expect(only(tf, 'aws_sns_topic_subscription')).toMatchObject({
       topic_arn: topic,
@@ -505,6 +517,12 @@ describe.each(stacks)('the %s stack', (name, env) => {
           queueName('queue/queue'),
           env.monitoring.oldestMessageAgeAlarmSeconds,
         ],
+        [
+          'AWS/SQS',
+          'ApproximateAgeOfOldestMessage',
+          queueName('queue/priority-queue'),
+          env.monitoring.oldestMessageAgeAlarmSeconds,
+        ],
         ['AWS/Lambda', 'Errors', fnName, 0],
         ['AWS/Lambda', 'Throttles', fnName, 0],
         ['AWS/Lambda', 'Duration', fnName, env.processor.timeoutSeconds * 1000 * ratio],
@@ -525,6 +543,7 @@ describe.each(stacks)('the %s stack', (name, env) => {
       expect.arrayContaining([
         'JOBS_S3_BUCKET',
         'JOBS_SQS_QUEUE_URL',
+        'JOBS_SQS_PRIORITY_QUEUE_URL',
         'JOBS_SQS_DLQ_URL',
         'JOBS_RETENTION_DAYS',
         'JOBS_LAMBDA_FUNCTION_NAME',

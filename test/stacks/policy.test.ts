@@ -280,8 +280,14 @@ describe('the processor and its queue', () => {
     const v = breakQa((tf, n) => {
       delete res(tf, 'aws_sqs_queue', n('aws_sqs_queue', 'queue/queue')).redrive_policy;
     });
-    // Without the redrive, the DLQ is an ordinary queue: it too lacks a DLQ and an age alarm.
-    expect(rules(v)).toEqual(['missing-dlq', 'missing-alarm']);
+    // (The DLQ is still the priority queue's, so it is still a dead-letter queue.)
+    expect(rules(v)).toEqual(['missing-dlq']);
+    // Without both redrives, the DLQ is an ordinary queue: it too lacks a DLQ and an age alarm.
+    const neither = breakQa((tf, n) => {
+      for (const q of ['queue/queue', 'queue/priority-queue'])
+        delete res(tf, 'aws_sqs_queue', n('aws_sqs_queue', q)).redrive_policy;
+    });
+    expect(rules(neither)).toEqual(['missing-dlq', 'missing-alarm']);
     expect(
       v.find((x) => x.rule === 'missing-dlq' && /^aws_sqs_queue\.queue_[0-9A-F]{8}$/.test(x.resource)),
     ).toBeDefined();

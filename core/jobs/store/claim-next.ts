@@ -33,11 +33,49 @@ export function startedLine(attempts: number, maxAttempts: number): string {
   return `attempt ${attempts} of ${maxAttempts} started`;
 }
 
+/** The limits a claim applies (core/jobs/scheduling.ts builds them from handlers and config). */
+export interface ClaimLimits {
+  /** At most this many RUNNING jobs per owner (live leases), across every worker; 0: no cap. */
+  maxRunningPerOwner: number;
+  /** At most this many RUNNING jobs of a type (live leases), across every worker. */
+  typeConcurrency: ReadonlyMap<string, number>;
+}
+
+export const NO_LIMITS: ClaimLimits = { maxRunningPerOwner: 0, typeConcurrency: new Map() };
+
+/** Whether `limits` caps anything (a capped claim must not race another: see JobStore.claimNext). */
+export function hasLimits(limits: ClaimLimits): boolean {
+  return limits.maxRunningPerOwner > 0 || limits.typeConcurrency.size > 0;
+}
+
+/**
+ * How many (owner, type, priority) keys of waiting messages one claim looks at. Each costs one
+ * index descent; beyond this many, a claim looks at this many from a random owner on (wrapping
+ * round), so every owner is reached in turn however many there are.
+ */
+export const CLAIM_KEYS = 64;
+
 /**
  * The database queue's receive and the claim of each message's job in one statement, for up to
  * `max` messages (one per free worker slot): what used to be four round trips per job (receive,
  * extend the message's visibility, claim, log "started") is one per batch.
  *
+ * Which messages (scheduling, issue 15):
+ * - Candidates: the distinct (owner, type, priority) keys of live messages are found by a skip
+ *   scan of the (owner_id, job_type, priority, visible_at, id) index (at most CLAIM_KEYS of them,
+ *   from a random owner on), then up to `max` visible messages of each key, oldest first, taken
+ *   FOR UPDATE SKIP LOCKED. Bounded (keys × max rows) and indexed however long the queue is.
+ * - Fair sharing: each candidate's turn is its owner's RUNNING jobs plus its place among the
+ *   owner's candidates (priority, then age). Lower turns go first, so free slots go round the
+ *   owners: one owner's thousand waiting jobs get a slot after another owner's one job, not before.
+ * - Priority orders an owner's own jobs, and among candidates of the same turn, higher first; then
+ *   oldest first. It does not let one owner's jobs take another owner's turn.
+ * - Limits (`limits`): a candidate whose owner would be over `maxRunningPerOwner`, or whose type
+ *   over its `typeConcurrency`, counting the RUNNING jobs (live leases) and the candidates picked
+ *   before it, is left waiting. Counts are of one snapshot: JobStore.claimNext serializes capped
+ *   claims on PostgreSQL so two cannot both take the last slot.
+ *
+ * The rest as before:
  * - Messages received `maxReceives` times already go to the dead letters instead (as SQS's
  *   redrive policy does), in the same statement.
  * - Each picked message is hidden for `visibilitySeconds` (longer than the lease) with a new
@@ -49,24 +87,95 @@ export function startedLine(attempts: number, maxAttempts: number): string {
  *   row, announced on the live channel on commit). A RUNNING job's claim (its last attempt died)
  *   is left to the processor, which logs why before the attempt starts.
  *
- * Rows are taken FOR UPDATE SKIP LOCKED (messages) and FOR UPDATE in id order (jobs: a cancel or
- * another receive holding a job row is waited for, as `claimJob` does). Runs on the raw driver.
+ * Jobs are taken FOR UPDATE in id order (a cancel or another receive holding a job row is waited
+ * for, as `claimJob` does). Runs on the raw driver.
  */
 export async function claimNext(
   db: Sql,
-  opts: { max: number; leaseSeconds: number; visibilitySeconds: number; maxReceives: number },
+  opts: {
+    max: number;
+    leaseSeconds: number;
+    visibilitySeconds: number;
+    maxReceives: number;
+    limits?: ClaimLimits;
+  },
 ): Promise<ClaimedMessage[]> {
+  const limits = opts.limits ?? NO_LIMITS;
+  const types = [...limits.typeConcurrency.keys()];
   const rows = await db.query<Row>(sql`
-    WITH dead AS (
+    WITH RECURSIVE dead AS (
       UPDATE queue_messages SET dead_lettered_at = now()
       WHERE dead_lettered_at IS NULL AND visible_at <= now() AND receive_count >= ${opts.maxReceives}
       RETURNING id
+    ), start AS (
+      SELECT gen_random_uuid() AS owner_id
+    ), keys AS (
+      -- The first key from a random owner on (or, when there is none, the first of all) …
+      SELECT * FROM (
+        -- (A scalar subquery, not a join with start: only so is it an index bound.)
+        (SELECT m.owner_id, m.job_type, m.priority, false AS wrapped FROM queue_messages m
+         WHERE m.dead_lettered_at IS NULL AND m.owner_id >= (SELECT owner_id FROM start)
+         ORDER BY m.owner_id, m.job_type, m.priority LIMIT 1)
+        UNION ALL
+        (SELECT m.owner_id, m.job_type, m.priority, true FROM queue_messages m
+         WHERE m.dead_lettered_at IS NULL
+         ORDER BY m.owner_id, m.job_type, m.priority LIMIT 1)
+        LIMIT 1
+      ) first_key
+      UNION ALL
+      -- … then each next key, wrapping round once to the owners before the random one.
+      SELECT nx.owner_id, nx.job_type, nx.priority, nx.wrapped
+      FROM keys k, start s, LATERAL (
+        (SELECT m.owner_id, m.job_type, m.priority, k.wrapped FROM queue_messages m
+         WHERE m.dead_lettered_at IS NULL
+           AND (m.owner_id, m.job_type, m.priority) > (k.owner_id, k.job_type, k.priority)
+           AND (NOT k.wrapped OR m.owner_id < s.owner_id)
+         ORDER BY m.owner_id, m.job_type, m.priority LIMIT 1)
+        UNION ALL
+        (SELECT m.owner_id, m.job_type, m.priority, true FROM queue_messages m
+         WHERE m.dead_lettered_at IS NULL AND NOT k.wrapped AND m.owner_id < s.owner_id
+         ORDER BY m.owner_id, m.job_type, m.priority LIMIT 1)
+        LIMIT 1
+      ) nx
+    ), cand AS (
+      SELECT c.* FROM (SELECT * FROM keys LIMIT ${CLAIM_KEYS}) k, LATERAL (
+        SELECT m.id, m.job_id, m.owner_id, m.job_type, m.priority, m.visible_at FROM queue_messages m
+        WHERE m.owner_id = k.owner_id AND m.job_type = k.job_type AND m.priority = k.priority
+          AND m.dead_lettered_at IS NULL AND m.visible_at <= now()
+          AND m.receive_count < ${opts.maxReceives}
+        ORDER BY m.visible_at, m.id
+        LIMIT ${opts.max}
+        FOR UPDATE SKIP LOCKED
+      ) c
+    ), owner_running AS (
+      SELECT j.owner_id, count(*) AS n FROM jobs j
+      WHERE j.owner_id IN (SELECT DISTINCT owner_id FROM cand)
+        AND j.status = 'RUNNING' AND j.lease_expires_at > now()
+      GROUP BY j.owner_id
+    ), type_limit AS (
+      SELECT t.job_type, t.lim
+      FROM unnest(${types}::text[], ${types.map((t) => limits.typeConcurrency.get(t)!)}::int[]) AS t(job_type, lim)
+      WHERE t.job_type IN (SELECT job_type FROM cand)
+    ), type_running AS (
+      SELECT j.type AS job_type, count(*) AS n FROM jobs j
+      WHERE j.status = 'RUNNING' AND j.lease_expires_at > now() AND j.type IN (SELECT job_type FROM type_limit)
+      GROUP BY j.type
+    ), ranked AS (
+      SELECT c.*, coalesce(o.n, 0) + row_number() OVER (
+          PARTITION BY c.owner_id ORDER BY c.priority DESC, c.visible_at, c.id) AS turn
+      FROM cand c LEFT JOIN owner_running o ON o.owner_id = c.owner_id
+    ), within_owner AS (
+      SELECT r.*, row_number() OVER (
+          PARTITION BY r.job_type ORDER BY r.turn, r.priority DESC, r.visible_at, r.id) AS type_turn
+      FROM ranked r
+      WHERE ${limits.maxRunningPerOwner}::int = 0 OR r.turn <= ${limits.maxRunningPerOwner}::int
     ), picked AS (
-      SELECT id, job_id FROM queue_messages
-      WHERE dead_lettered_at IS NULL AND visible_at <= now() AND receive_count < ${opts.maxReceives}
-      ORDER BY visible_at, id
+      SELECT w.id, w.job_id FROM within_owner w
+      LEFT JOIN type_limit tl ON tl.job_type = w.job_type
+      LEFT JOIN type_running tr ON tr.job_type = w.job_type
+      WHERE tl.lim IS NULL OR coalesce(tr.n, 0) + w.type_turn <= tl.lim
+      ORDER BY w.turn, w.priority DESC, w.visible_at, w.id
       LIMIT ${opts.max}
-      FOR UPDATE SKIP LOCKED
     ), msg AS (
       UPDATE queue_messages q
       SET receive_count = q.receive_count + 1,

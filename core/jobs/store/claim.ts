@@ -1,4 +1,5 @@
 import type { Db } from './types.js';
+import type { ClaimLimits } from './claim-next.js';
 
 /** A job as its claim returns it: what the processor needs to run the attempt. */
 export interface ClaimedJob {
@@ -77,4 +78,32 @@ export function toClaimedJob(row: ClaimedRow): ClaimedJob {
           }
         : null,
   };
+}
+
+/** The transaction-scoped advisory lock that serializes claims under concurrency limits. */
+export const CLAIM_LIMITS_LOCK_KEY = 72_220_015;
+
+/**
+ * Whether claiming `jobId` now would put its type or its owner over `limits`: the RUNNING jobs
+ * with a live lease of its type and of its owner, against the type's limit and the per-owner cap.
+ * False for a job that is not claimable anyway (a duplicate delivery is handled as one). Run it in
+ * the transaction that then claims, after taking CLAIM_LIMITS_LOCK_KEY, so no other claim counts
+ * in between (the Lambda's claim: JobStore.claim).
+ */
+export async function overLimits(db: Db, jobId: string, limits: ClaimLimits): Promise<boolean> {
+  const [row] = await db.$queryRaw<
+    { type: string; claimable: boolean; type_running: number; owner_running: number }[]
+  >`
+    SELECT j.type, (j.status = 'PENDING' OR (j.status = 'RUNNING' AND j.lease_expires_at < now())) AS claimable,
+      (SELECT count(*)::int FROM jobs r
+       WHERE r.type = j.type AND r.status = 'RUNNING' AND r.lease_expires_at > now()) AS type_running,
+      (SELECT count(*)::int FROM jobs r
+       WHERE r.owner_id = j.owner_id AND r.status = 'RUNNING' AND r.lease_expires_at > now()) AS owner_running
+    FROM jobs j WHERE j.id = ${jobId}::uuid`;
+  if (!row?.claimable) return false;
+  const typeLimit = limits.typeConcurrency.get(row.type) ?? 0;
+  return (
+    (typeLimit > 0 && row.type_running >= typeLimit) ||
+    (limits.maxRunningPerOwner > 0 && row.owner_running >= limits.maxRunningPerOwner)
+  );
 }

@@ -46,41 +46,43 @@ export async function insertJobs(
     throw new Error(
       'insertJobs queues only jobs without an Idempotency-Key or a delay (each one is inserted at once)',
     );
-  // The ids go as one comma-separated text (uuids hold no commas), as DbQueue.sendMany's do.
-  const queued = opts.queue ? jobs.map((j) => j.id).join(',') : '';
-  // Every column, under Prisma's field names: the rows are the model's `Job`.
+  // Every column, under Prisma's field names: the rows are the model's `Job`. The messages carry
+  // the job's owner, type and priority for the claim's ranking (claim-next.ts).
   const rows = await db.query<RawJob>(sql`
-    WITH queued AS (
-      INSERT INTO queue_messages (job_id)
-      SELECT unnest(string_to_array(${queued}, ',')::uuid[])
+    WITH u AS (
+      SELECT * FROM unnest(
+        ${jobs.map((j) => j.id)}::uuid[],
+        ${jobs.map((j) => j.type)}::text[],
+        ${jobs.map((j) => jsonText(j.params) ?? '{}')}::text[],
+        ${jobs.map((j) => j.ownerId)}::uuid[],
+        ${jobs.map((j) => j.maxAttempts)}::int[],
+        ${jobs.map((j) => j.idempotencyKey)}::text[],
+        ${jobs.map((j) => j.input?.key ?? null)}::text[],
+        ${jobs.map((j) => j.input?.name ?? null)}::text[],
+        ${jobs.map((j) => (j.input ? String(j.input.size) : null))}::bigint[],
+        ${jobs.map((j) => j.input?.sha256 ?? null)}::text[],
+        ${jobs.map((j) => j.schedule?.id ?? null)}::uuid[],
+        ${jobs.map((j) => j.schedule?.tickAt.toISOString() ?? null)}::timestamptz[],
+        ${jobs.map((j) => j.runAt?.toISOString() ?? null)}::timestamptz[],
+        ${jobs.map((j) => j.priority ?? 0)}::int[],
+        ${jobs.map((j) => j.webhookUrl ?? null)}::text[]
+      ) WITH ORDINALITY AS u(id, type, params, owner_id, max_attempts, idempotency_key,
+                             input_key, input_name, input_size, input_sha256, schedule_id,
+                             schedule_tick_at, run_at, priority, webhook_url, ord)
+    ), queued AS (
+      INSERT INTO queue_messages (job_id, owner_id, job_type, priority)
+      SELECT id, owner_id, type, priority FROM u WHERE ${opts.queue === true}::boolean ORDER BY ord
       RETURNING pg_notify(${QUEUE_CHANNEL}, (id % ${MAX_WAKES_PER_BATCH})::text)
     )
     INSERT INTO jobs (id, type, params, owner_id, max_attempts, idempotency_key,
                       input_key, input_name, input_size, input_sha256, schedule_id, schedule_tick_at,
-                      run_at, webhook_url)
+                      run_at, priority, webhook_url)
     SELECT u.id, u.type, u.params::jsonb, u.owner_id, u.max_attempts, u.idempotency_key,
            u.input_key, u.input_name, u.input_size, u.input_sha256, u.schedule_id, u.schedule_tick_at,
-           u.run_at,
+           u.run_at, u.priority,
            -- The job's own webhook, else its owner's default (core/webhooks/), in this statement.
            coalesce(u.webhook_url, (SELECT w.default_url FROM webhook_settings w WHERE w.user_id = u.owner_id))
-    FROM unnest(
-      ${jobs.map((j) => j.id)}::uuid[],
-      ${jobs.map((j) => j.type)}::text[],
-      ${jobs.map((j) => jsonText(j.params) ?? '{}')}::text[],
-      ${jobs.map((j) => j.ownerId)}::uuid[],
-      ${jobs.map((j) => j.maxAttempts)}::int[],
-      ${jobs.map((j) => j.idempotencyKey)}::text[],
-      ${jobs.map((j) => j.input?.key ?? null)}::text[],
-      ${jobs.map((j) => j.input?.name ?? null)}::text[],
-      ${jobs.map((j) => (j.input ? String(j.input.size) : null))}::bigint[],
-      ${jobs.map((j) => j.input?.sha256 ?? null)}::text[],
-      ${jobs.map((j) => j.schedule?.id ?? null)}::uuid[],
-      ${jobs.map((j) => j.schedule?.tickAt.toISOString() ?? null)}::timestamptz[],
-      ${jobs.map((j) => j.runAt?.toISOString() ?? null)}::timestamptz[],
-      ${jobs.map((j) => j.webhookUrl ?? null)}::text[]
-    ) WITH ORDINALITY AS u(id, type, params, owner_id, max_attempts, idempotency_key,
-                           input_key, input_name, input_size, input_sha256, schedule_id,
-                           schedule_tick_at, run_at, webhook_url, ord)
+    FROM u
     -- In order: of two items with one key, the first is inserted and the second skipped.
     ORDER BY u.ord
     ON CONFLICT (owner_id, idempotency_key) DO NOTHING
@@ -92,8 +94,8 @@ export async function insertJobs(
       lease_expires_at AS "leaseExpiresAt", dead_lettered_at AS "deadLetteredAt",
       dead_letter_message_id AS "deadLetterMessageId", cancel_requested_at AS "cancelRequestedAt",
       log_seq AS "logSeq", schedule_id::text AS "scheduleId", schedule_tick_at AS "scheduleTickAt",
-      run_at AS "runAt", webhook_url AS "webhookUrl", created_at AS "createdAt", started_at AS "startedAt",
-      finished_at AS "finishedAt", updated_at AS "updatedAt", outputs`);
+      run_at AS "runAt", priority, webhook_url AS "webhookUrl", created_at AS "createdAt",
+      started_at AS "startedAt", finished_at AS "finishedAt", updated_at AS "updatedAt", outputs`);
   return new Map(rows.map((r) => [r.id, toJob(r)]));
 }
 

@@ -17,6 +17,8 @@ export interface JobInsert {
   runAt?: Date | null;
   /** Where the job's end is POSTed (checked already); absent: its owner's default, if any. */
   webhookUrl?: string | null;
+  /** Higher first (-100..100; default 0): the claim's order among an owner's jobs. */
+  priority?: number;
 }
 
 /** Seconds until a job's `runAt` (0 when it has none or it is past): its queue message's delay. */
@@ -62,6 +64,7 @@ export async function insertJob(tx: Tx, job: JobInsert): Promise<Job> {
       scheduleTickAt: job.schedule?.tickAt ?? null,
       runAt: job.runAt ?? null,
       webhookUrl,
+      priority: job.priority ?? 0,
     },
   });
 }

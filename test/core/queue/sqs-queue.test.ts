@@ -5,6 +5,7 @@ import { startFauxqs, type FauxqsServer } from 'fauxqs';
 import { pino } from 'pino';
 import { OutboxRelay, type OutboxLogger } from '../../../core/queue/outbox.js';
 import { SqsQueue } from '../../../core/queue/sqs-queue.js';
+import { PRIORITY_RECEIPT_PREFIX, receiptOfRecord } from '../../../core/queue/sqs-priority.js';
 import { dbKinds, openTestDatabase, type TestDatabase } from '../../helpers/db.js';
 import { describeJobQueue, receiveN } from './job-queue-contract.js';
 
@@ -222,6 +223,58 @@ describe.each(dbKinds())('SqsQueue (fauxqs) with %s', (kind) => {
       );
       await expect(queue.send(jobId)).rejects.toThrow();
       await expect(queue.delete('whatever')).rejects.toThrow();
+    });
+
+    it('sends jobs with a priority above 0 to the priority queue, receives it first, and routes its receipts', async () => {
+      const urls = createQueues(server);
+      const urgentQueue = server.createQueue(`jobs-${++queueSeq}-priority`);
+      const queue = new SqsQueue({
+        client,
+        ...urls,
+        priorityQueueUrl: urgentQueue.queueUrl,
+        prisma: t.db.prisma,
+        logger: silent,
+        relay: { pollMs: 600_000 },
+      });
+      closers.push(() => queue.close());
+      const plain = await newJob();
+      const urgent = randomUUID();
+      await t.db.prisma.job.create({ data: { id: urgent, type: 'noop', ownerId, priority: 5 } });
+      const low = randomUUID();
+      await t.db.prisma.job.create({ data: { id: low, type: 'noop', ownerId, priority: -5 } });
+      await t.db.prisma.$transaction((tx) => queue.sendMany([plain, urgent, low], tx));
+      queue.afterCommit();
+      await eventually(async () => (await outboxCount()) === 0);
+      expect(await queue.stats()).toMatchObject({ waiting: 3, inFlight: 0 });
+
+      // The priority queue is looked at first, whatever was sent before it.
+      const [first] = await queue.receive({ max: 10, waitMs: 1000 });
+      expect(first.jobId).toBe(urgent);
+      expect(first.receiptHandle.startsWith(PRIORITY_RECEIPT_PREFIX)).toBe(true);
+      // Its receipt works with its own queue: hidden longer, then deleted there.
+      await queue.changeVisibility(first.receiptHandle, 60);
+      await queue.delete(first.receiptHandle);
+      expect(await queue.stats()).toMatchObject({ waiting: 2, inFlight: 0 });
+      const rest = await receiveN(queue, 2);
+      expect(rest.map((m) => m.jobId).sort()).toEqual([plain, low].sort());
+      expect(rest.every((m) => !m.receiptHandle.startsWith(PRIORITY_RECEIPT_PREFIX))).toBe(true);
+      for (const m of rest) await queue.delete(m.receiptHandle);
+      expect(await queue.stats()).toMatchObject({ waiting: 0, inFlight: 0 });
+    });
+
+    it("marks a Lambda record's receipt by the queue its event source names", () => {
+      const url = 'https://sqs.eu-west-1.amazonaws.com/123456789012/prod-jobs-priority';
+      const from = (arn: string) => receiptOfRecord({ receiptHandle: 'r', eventSourceARN: arn }, url);
+      expect(from('arn:aws:sqs:eu-west-1:123456789012:prod-jobs-priority')).toBe(
+        `${PRIORITY_RECEIPT_PREFIX}r`,
+      );
+      expect(from('arn:aws:sqs:eu-west-1:123456789012:prod-jobs')).toBe('r');
+      expect(
+        receiptOfRecord(
+          { receiptHandle: 'r', eventSourceARN: 'arn:aws:sqs:x:1:prod-jobs-priority' },
+          undefined,
+        ),
+      ).toBe('r');
     });
   });
 });

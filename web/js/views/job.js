@@ -83,6 +83,8 @@ export function jobView(id, { me }) {
       ...pair('Status', j.status),
       ...pair('Owner', h('span', { id: 'job-owner', title: j.ownerId }, ownerLabel(j.ownerId, names, me))),
       ...pair('Attempts', `${j.attempts} of ${j.maxAttempts}`),
+      // Absent from servers older than priorities.
+      ...(j.priority !== undefined ? pair('Priority', String(j.priority)) : []),
       ...(j.scheduleId
         ? pair(
             'Schedule',

@@ -213,7 +213,13 @@ export function listView(params, { me }) {
       { 'data-id': job.id, 'data-status': job.status },
       h('td', { class: 'pick' }, pick),
       cell('Job', null, link),
-      cell('Type', null, job.type),
+      cell(
+        'Type',
+        null,
+        job.type,
+        // A job that jumps (or yields) its owner's line says so; most jobs have priority 0.
+        job.priority ? h('span', { class: 'muted', title: 'priority' }, ` (priority ${job.priority})`) : null,
+      ),
       cell('Status', null, statusBadge(job.status)),
       cell('Progress', null, progressOf(job), ' ', h('span', { class: 'muted' }, progressText(job))),
       cell('Duration', { class: 'duration' }, jobDuration(job) || h('span', { class: 'muted' }, '—')),
