@@ -1,7 +1,11 @@
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group/index.js';
+import { Eip } from '@cdktf/provider-aws/lib/eip/index.js';
 import { FlowLog } from '@cdktf/provider-aws/lib/flow-log/index.js';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
+import { InternetGateway } from '@cdktf/provider-aws/lib/internet-gateway/index.js';
+import { NatGateway } from '@cdktf/provider-aws/lib/nat-gateway/index.js';
+import { Route } from '@cdktf/provider-aws/lib/route/index.js';
 import { RouteTable } from '@cdktf/provider-aws/lib/route-table/index.js';
 import { RouteTableAssociation } from '@cdktf/provider-aws/lib/route-table-association/index.js';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group/index.js';
@@ -34,6 +38,8 @@ export const flowLogGroupName = (prefix: string) => `/aws/vpc/${prefix}-flow-log
  * KMS-encrypted log group; a VPC you bring keeps whatever flow logs you gave it.
  * The Lambda's security group starts with no egress at all; `allowLambdaTo…` open exactly what
  * it needs: HTTPS to the interface endpoints and the S3 prefix list, and the database port.
+ * `webhookEgress` adds the one way out webhooks need: a NAT gateway (created VPC) and ports 80
+ * and 443 to anywhere from the processor and the API hosts.
  */
 export class Network extends Construct {
   readonly vpcId: string;
@@ -82,6 +88,7 @@ export class Network extends Construct {
         });
         return subnet.id;
       });
+      if (config.webhookEgress) this.natGateway(vpc.id, config, prefix, routes.id);
     }
 
     const s3Endpoint = new VpcEndpoint(this, 's3-endpoint', {
@@ -158,7 +165,63 @@ export class Network extends Construct {
         toPort: 443,
         description: 'HTTPS to S3 through the gateway endpoint',
       });
+      if (config.webhookEgress) {
+        for (const port of [443, 80]) {
+          new VpcSecurityGroupEgressRule(this, `${who}-to-internet-${port}`, {
+            securityGroupId: sg.id,
+            cidrIpv4: '0.0.0.0/0',
+            ipProtocol: 'tcp',
+            fromPort: port,
+            toPort: port,
+            description: `webhook deliveries: port ${port} to receivers on the internet, through the NAT gateway`,
+          });
+        }
+      }
     }
+  }
+
+  /**
+   * The way out for webhook deliveries: one public subnet (the CIDR's last /+4 block, in the
+   * first zone) with a route to an internet gateway, one NAT gateway there, and the private
+   * subnets' default route through it. One NAT gateway, not one per zone: deliveries are retried
+   * for a day, so a zone's outage delays them rather than losing them, at a third of the cost.
+   */
+  private natGateway(
+    vpcId: string,
+    config: { cidr: string; availabilityZones: string[] },
+    prefix: string,
+    privateRoutes: string,
+  ): void {
+    const igw = new InternetGateway(this, 'igw', { vpcId, tags: { Name: prefix } });
+    const publicSubnet = new Subnet(this, 'public-0', {
+      vpcId,
+      availabilityZone: config.availabilityZones[0],
+      cidrBlock: Fn.cidrsubnet(config.cidr, 4, 15),
+      mapPublicIpOnLaunch: false,
+      tags: { Name: `${prefix}-public-${config.availabilityZones[0]}` },
+    });
+    const publicRoutes = new RouteTable(this, 'public-routes', { vpcId, tags: { Name: `${prefix}-public` } });
+    new Route(this, 'public-default', {
+      routeTableId: publicRoutes.id,
+      destinationCidrBlock: '0.0.0.0/0',
+      gatewayId: igw.id,
+    });
+    new RouteTableAssociation(this, 'public-0-routes', {
+      subnetId: publicSubnet.id,
+      routeTableId: publicRoutes.id,
+    });
+    const ip = new Eip(this, 'nat-ip', { domain: 'vpc', tags: { Name: `${prefix}-nat` }, dependsOn: [igw] });
+    const nat = new NatGateway(this, 'nat', {
+      allocationId: ip.id,
+      subnetId: publicSubnet.id,
+      tags: { Name: prefix },
+      dependsOn: [igw],
+    });
+    new Route(this, 'private-default', {
+      routeTableId: privateRoutes,
+      destinationCidrBlock: '0.0.0.0/0',
+      natGatewayId: nat.id,
+    });
   }
 
   /**

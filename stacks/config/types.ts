@@ -53,6 +53,13 @@ export type NetworkConfig =
       availabilityZones: string[];
       /** Days the VPC's flow logs are kept (default 90). */
       flowLogRetentionDays?: number;
+      /**
+       * Outbound HTTP(S) to the internet, for [webhooks](README, Webhooks): a public subnet, an
+       * internet gateway and one NAT gateway, and egress on ports 80 and 443 from the processor
+       * and the API hosts. Off by default (the subnets stay private with no route out, and a NAT
+       * gateway is billed by the hour): without it, webhook deliveries on AWS cannot leave the VPC.
+       */
+      webhookEgress?: boolean;
     }
   | {
       /** Reuse this VPC instead of creating one. */
@@ -61,6 +68,11 @@ export type NetworkConfig =
       existingPrivateSubnetIds: string[];
       /** The route tables of those subnets: the S3 gateway endpoint is added to them. */
       existingRouteTableIds: string[];
+      /**
+       * Egress on ports 80 and 443 from the processor and the API hosts, for webhooks. Your route
+       * tables must already send 0.0.0.0/0 to a NAT gateway (or a proxy): nothing here adds one.
+       */
+      webhookEgress?: boolean;
     };
 
 export interface StorageConfig {

@@ -27,14 +27,13 @@ describe("jobs server's log format", () => {
   };
 
   it('is JSON off a terminal, and pretty when asked', async () => {
+    // Ready is the "listening" line; the log line comes on its own, so it is waited for.
     const json = await start();
-    const started = json
-      .stderr()
-      .split('\n')
-      .find((l) => l.includes('jobs server started'));
-    expect(JSON.parse(started!)).toMatchObject({ level: 30, msg: 'jobs server started' });
+    const [started] = await json.waitForStderr(/^.*jobs server started.*$/m);
+    expect(JSON.parse(started)).toMatchObject({ level: 30, msg: 'jobs server started' });
 
     const pretty = await start('pretty');
+    await pretty.waitForStderr(/jobs server started/);
     expect(pretty.stderr()).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): jobs server started$/m);
     expect(pretty.stderr()).not.toMatch(/"msg":/);
   });

@@ -67,10 +67,24 @@ export async function createScratchDatabase(): Promise<{ url: string; drop: () =
   };
 }
 
+/**
+ * Empties every table between tests. A test server's background loops (reaper, schedule ticker,
+ * webhook deliverer) keep querying these tables; TRUNCATE's exclusive locks, taken table by table
+ * down the cascade, can meet one of those queries the other way round, and PostgreSQL then ends
+ * one of the two as a deadlock (40P01). The loop's query is simply run again next time: so is
+ * this.
+ */
 async function truncateAll(db: Database): Promise<void> {
-  await db.prisma.$executeRawUnsafe(
-    'TRUNCATE job_logs, queue_messages, jobs, api_tokens, users RESTART IDENTITY CASCADE',
-  );
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.prisma.$executeRawUnsafe(
+        'TRUNCATE job_logs, queue_messages, jobs, api_tokens, users RESTART IDENTITY CASCADE',
+      );
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !/40P01|deadlock detected/.test(String((err as Error).message))) throw err;
+    }
+  }
 }
 
 /**

@@ -785,6 +785,53 @@ describe('environment options', () => {
     );
   });
 
+  it('webhookEgress: one NAT gateway behind an internet gateway, the private default route through it, 80/443 out', () => {
+    const net = qa.network as { cidr: string; availabilityZones: string[] };
+    const tf = synthStack({ ...qa, network: { ...net, webhookEgress: true } });
+    const igw = ref('aws_internet_gateway', nameOf(tf, 'aws_internet_gateway', 'network/igw'), 'id');
+    const nat = only(tf, 'aws_nat_gateway');
+    const publicSubnet = ref('aws_subnet', nameOf(tf, 'aws_subnet', 'network/public-0'), 'id');
+    expect(nat.subnet_id).toBe(publicSubnet);
+    expect(nat.allocation_id).toBe(ref('aws_eip', nameOf(tf, 'aws_eip', 'network/nat-ip'), 'id'));
+    const routes = resources(tf, 'aws_route');
+    const natId = ref('aws_nat_gateway', nameOf(tf, 'aws_nat_gateway', 'network/nat'), 'id');
+    expect(routes.map((r) => [r.destination_cidr_block, r.gateway_id ?? r.nat_gateway_id]).sort()).toEqual(
+      [
+        ['0.0.0.0/0', igw],
+        ['0.0.0.0/0', natId],
+      ].sort(),
+    );
+    // The private subnets stay private: no public IPs; only the NAT's subnet routes to the gateway.
+    for (const s of resources(tf, 'aws_subnet')) expect(s.map_public_ip_on_launch).toBe(false);
+    const out = resources(tf, 'aws_vpc_security_group_egress_rule').filter(
+      (r) => r.cidr_ipv4 === '0.0.0.0/0',
+    );
+    const sgRef = (path: string) => ref('aws_security_group', nameOf(tf, 'aws_security_group', path), 'id');
+    expect(out.map((r) => [r.security_group_id, r.from_port, r.to_port]).sort()).toEqual(
+      [sgRef('network/lambda-sg'), sgRef('network/api-host-sg')]
+        .flatMap((sg) => [
+          [sg, 443, 443],
+          [sg, 80, 80],
+        ])
+        .sort(),
+    );
+    // In an existing VPC it opens the ports and adds no gateway (the VPC's routes are its owner's).
+    const existing = synthStack({
+      ...qa,
+      network: {
+        existingVpcId: 'vpc-0abc',
+        existingPrivateSubnetIds: ['subnet-1', 'subnet-2'],
+        existingRouteTableIds: ['rtb-1'],
+        webhookEgress: true,
+      },
+    });
+    expect(existing.resource.aws_nat_gateway).toBeUndefined();
+    expect(existing.resource.aws_internet_gateway).toBeUndefined();
+    expect(
+      resources(existing, 'aws_vpc_security_group_egress_rule').filter((r) => r.cidr_ipv4 === '0.0.0.0/0'),
+    ).toHaveLength(4);
+  });
+
   it('keeps no flow logs for a VPC it did not create, and lets CloudWatch Logs use the key for the processor only', () => {
     const tf = synthStack({
       ...qa,
