@@ -39,6 +39,8 @@ export interface Database {
     onNotify: (payload: string) => void,
     opts?: { onReconnect?: () => void },
   ): Promise<() => Promise<void>>;
+  /** PGlite only: its data directory as an uncompressed tar (a `seed` for another database). */
+  dump?(): Promise<Blob>;
   close(): Promise<void>;
 }
 
@@ -53,10 +55,16 @@ export interface DatabaseOptions {
   url?: string;
   /** PGlite data directory; absent (with no url) means in memory, for tests. */
   dir?: string;
+  /**
+   * In memory only: start from this dump of a data directory (`Database.dump`) instead of
+   * running initdb, which is most of a new PGlite's start (tests start each suite's database from
+   * one migrated dump: about 1 s instead of 4-8 s).
+   */
+  seed?: Blob;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url) : openPglite(opts.dir);
+  return opts.url ? openPostgres(opts.url) : openPglite(opts.dir, opts.seed);
 }
 
 /**
@@ -136,14 +144,16 @@ async function openPostgres(url: string): Promise<Database> {
 //   (-4 MB). 4 leaves superuser_reserved_connections (3) one below it, as PostgreSQL requires.
 const PGLITE_OPTIONS = { postgresqlconf: ['shared_buffers=4MB', 'max_connections=4'] };
 
-async function openPglite(dir?: string): Promise<Database> {
+async function openPglite(dir?: string, seed?: Blob): Promise<Database> {
   // (The embedded server's V8 flags are set by its entry point: cli/lib/v8-flags.ts.)
   // PGlite and its adapter are loaded lazily: a Postgres deployment (and the Lambda bundle) never
   // needs the WASM build.
   const { PGlite } = await import('@electric-sql/pglite');
   const { PrismaPGlite } = await import('pglite-prisma-adapter');
   if (dir && !fs.existsSync(path.join(dir, 'PG_VERSION'))) await initPgliteDir(dir);
-  const pglite = dir ? await PGlite.create(dir, PGLITE_OPTIONS) : await PGlite.create(PGLITE_OPTIONS);
+  const pglite = dir
+    ? await PGlite.create(dir, PGLITE_OPTIONS)
+    : await PGlite.create({ ...PGLITE_OPTIONS, ...(seed ? { loadDataDir: seed } : {}) });
   // PGlite sets some modes itself, whatever the umask: initdb unpacks its files 0666, the start
   // writes the relation cache files 0644; a directory of an older version may be open too. The
   // database is this process's alone: nobody else may read or write it.
@@ -163,6 +173,9 @@ async function openPglite(dir?: string): Promise<Database> {
     async listen(channel, onNotify) {
       // In-process: notifications cannot be lost to a dropped connection.
       return pglite.listen(channel, onNotify);
+    },
+    async dump() {
+      return pglite.dumpDataDir('none');
     },
     async close() {
       await prisma.$disconnect();
