@@ -168,7 +168,9 @@ export class OutboxRelay {
     this.stopped = true;
     this.wakeUp?.();
     await this.loop;
-    await (await this.unlisten)?.();
+    await (
+      await this.unlisten
+    )?.();
   }
 
   /**
