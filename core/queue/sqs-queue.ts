@@ -375,7 +375,8 @@ export class SqsQueue implements JobQueue {
    * published (jobs waiting all the same), `inFlight` the messages not visible, `deadLetters` the
    * DLQ's messages (0 without dlqUrl). SQS has no attribute for the oldest message's age (that is
    * CloudWatch's ApproximateAgeOfOldestMessage), so `oldestAgeSeconds` is the age of the oldest
-   * unpublished outbox row, or 0: it shows a stuck relay, not a slow consumer.
+   * unpublished outbox row, or 0: a backlog the relay holds back for fair sharing between owners
+   * (outbox.ts), or a stuck relay.
    */
   async stats() {
     const none = { visible: 0, notVisible: 0, delayed: 0 };
