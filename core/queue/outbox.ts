@@ -272,7 +272,8 @@ export class OutboxRelay {
         ) nx
       ), some_keys AS (
         SELECT * FROM keys LIMIT ${RELAY_KEYS}
-      ), owners AS (
+      ), owners AS MATERIALIZED (
+        -- Counted once per owner, not once per candidate row.
         SELECT ow.owner_id,
           (SELECT count(*) FROM jobs j
            WHERE j.owner_id = ow.owner_id AND j.status = 'PENDING'
@@ -281,16 +282,20 @@ export class OutboxRelay {
           (SELECT count(*) FROM jobs j
            WHERE j.owner_id = ow.owner_id AND j.status = 'RUNNING' AND j.lease_expires_at > now()) AS running
         FROM (SELECT DISTINCT owner_id FROM some_keys) ow
-      ), room AS (
+      ), room AS MATERIALIZED (
         SELECT owner_id, ${this.window}::int - waiting AS room, waiting + running AS busy
         FROM owners WHERE waiting < ${this.window}::int
       ), cand AS (
         SELECT c.*, rm.room, rm.busy FROM some_keys k JOIN room rm ON rm.owner_id = k.owner_id, LATERAL (
-          SELECT o.id, o.job_id, o.owner_id, o.priority, o.next_attempt_at FROM job_outbox o
-          WHERE o.owner_id = k.owner_id AND o.priority = k.priority AND o.next_attempt_at <= now()
-          ORDER BY o.next_attempt_at, o.id
-          LIMIT least(rm.room, ${this.batchSize}::int)
-          FOR UPDATE SKIP LOCKED
+          -- The constant inner LIMIT tells the planner how few rows a key gives (else it plans,
+          -- and JIT-compiles, for thousands); the outer one stops the locking at the owner's room.
+          SELECT * FROM (
+            SELECT o.id, o.job_id, o.owner_id, o.priority, o.next_attempt_at FROM job_outbox o
+            WHERE o.owner_id = k.owner_id AND o.priority = k.priority AND o.next_attempt_at <= now()
+            ORDER BY o.next_attempt_at, o.id
+            LIMIT ${this.batchSize}
+            FOR UPDATE SKIP LOCKED
+          ) due LIMIT rm.room
         ) c
       ), ranked AS (
         SELECT c.*, row_number() OVER (
