@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database, Prisma } from '../db/database.js';
+import { markDispatched } from '../jobs/store/dispatched.js';
 import type { Tx } from './job-queue.js';
 import { NO_OWNER } from './db-queue.js';
 import { SQS_PRIORITY_THRESHOLD } from './sqs-priority.js';
@@ -201,9 +202,7 @@ export class OutboxRelay {
         if (done.length > 0) await tx.jobOutbox.deleteMany({ where: { id: { in: done } } });
         if (published.length > 0 && this.window > 0) {
           // Each now counts in its owner's window until its claim (or its expiry).
-          await tx.$executeRaw`
-            UPDATE jobs SET dispatched_at = now()
-            WHERE id = ANY(string_to_array(${published.join(',')}, ',')::uuid[]) AND status = 'PENDING'`;
+          await markDispatched(tx, published);
         }
         if (failed.length > 0) {
           const message = error instanceof Error ? error.message : 'not accepted by the queue';
