@@ -79,6 +79,11 @@ export interface Config {
   typeConcurrency: ReadonlyMap<string, number>;
   /** JOBS_MAX_RUNNING_JOBS_PER_USER: at most this many of a user's jobs RUNNING at once; 0: no cap. */
   maxRunningJobsPerUser: number;
+  /**
+   * JOBS_SQS_DISPATCH_WINDOW: fair sharing on SQS, at most this many of an owner's messages sent
+   * and not yet started (core/queue/outbox.ts); 0: the relay sends every due message at once.
+   */
+  sqsDispatchWindow: number;
   /** Finished jobs are deleted this many days after they end, with their logs and inputs; 0 keeps them. */
   retentionDays: number;
   /**
@@ -101,6 +106,13 @@ const intFrom = (name: string) =>
     .positive(`${name} must be positive`);
 
 /** A whole number >= 0 (0 turns a limit off). */
+/**
+ * An owner's messages sent to SQS and not yet started, at most (fair sharing on SQS): another
+ * owner's job waits behind at most this many of theirs (issue 15: before the 10th). Larger lets
+ * one owner alone keep more workers fed between two wake-ups of the relay.
+ */
+export const DEFAULT_SQS_DISPATCH_WINDOW = 5;
+
 const countFrom = (name: string) =>
   z.coerce
     .number({ error: `${name} must be a number` })
@@ -165,6 +177,7 @@ const envSchema = z.object({
   JOBS_TYPE_PRIORITY: z.string().default(''),
   JOBS_TYPE_CONCURRENCY: z.string().default(''),
   JOBS_MAX_RUNNING_JOBS_PER_USER: countFrom('JOBS_MAX_RUNNING_JOBS_PER_USER').default(0),
+  JOBS_SQS_DISPATCH_WINDOW: countFrom('JOBS_SQS_DISPATCH_WINDOW').default(DEFAULT_SQS_DISPATCH_WINDOW),
 });
 
 export class ConfigError extends Error {
@@ -259,6 +272,7 @@ export function loadConfig(
     typePriority: parseTypeNumbers(e.JOBS_TYPE_PRIORITY, 'JOBS_TYPE_PRIORITY', PRIORITY_MIN, PRIORITY_MAX),
     typeConcurrency: parseTypeNumbers(e.JOBS_TYPE_CONCURRENCY, 'JOBS_TYPE_CONCURRENCY', 0, 1_000_000),
     maxRunningJobsPerUser: e.JOBS_MAX_RUNNING_JOBS_PER_USER,
+    sqsDispatchWindow: e.JOBS_SQS_DISPATCH_WINDOW,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const merged = { ...config, ...defined };

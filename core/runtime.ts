@@ -122,6 +122,6 @@ async function openSqsQueue(
     dlqUrl: config.sqsDlqUrl,
     prisma: db.prisma,
     logger: createLogger(config.logLevel, 'jobs-outbox'),
-    relay: relay ? {} : false,
+    relay: relay ? { window: config.sqsDispatchWindow, listen: (...a) => db.listen(...a) } : false,
   });
 }

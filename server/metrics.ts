@@ -82,7 +82,7 @@ export function createMetrics(deps: {
   });
   new Gauge({
     name: 'jobs_queue_oldest_message_age_seconds',
-    help: 'Age of the oldest message not yet deleted (database queue); with SQS, of the oldest unpublished outbox row (the oldest SQS message age is a CloudWatch metric).',
+    help: 'Age of the oldest message not yet deleted (database queue); with SQS, of the oldest outbox row not yet sent: a backlog held back for fair sharing, or a stuck relay (the oldest SQS message age is a CloudWatch metric).',
     registers: [registry],
     async collect() {
       this.reset();

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Prisma } from '../db/database.js';
 import type { JobQueue, ReceivedMessage, SendOptions, Tx } from './job-queue.js';
-import { OutboxRelay, type OutboxLogger } from './outbox.js';
+import { OutboxRelay, writeOutboxRows, type OutboxLogger, type OutboxRelayOptions } from './outbox.js';
 import { PRIORITY_RECEIPT_PREFIX, routeReceipt, SQS_PRIORITY_THRESHOLD } from './sqs-priority.js';
 
 export interface SqsQueueOptions {
@@ -31,7 +31,12 @@ export interface SqsQueueOptions {
   prisma?: Prisma;
   logger: OutboxLogger;
   /** The outbox relay; it runs in the background unless `false` (default: on when prisma is given). */
-  relay?: false | { pollMs?: number; backoffBaseMs?: number; backoffMaxMs?: number };
+  relay?:
+    | false
+    | Pick<
+        OutboxRelayOptions,
+        'pollMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'window' | 'windowExpiryMs' | 'listen'
+      >;
   /** Upper bound of one SendMessage(Batch) call. Default 10 000. */
   publishTimeoutMs?: number;
 }
@@ -89,11 +94,7 @@ export class SqsQueue implements JobQueue {
       if (!this.relay) throw new Error('SqsQueue: send in a transaction needs the database (prisma option)');
       // A delayed message waits in the outbox until it is due: no limit on the delay (SQS's
       // DelaySeconds stops at 15 minutes), and the job row stays the one place to look.
-      if (delay > 0) {
-        await tx.$executeRaw`
-          INSERT INTO job_outbox (job_id, next_attempt_at)
-          VALUES (${jobId}::uuid, now() + make_interval(secs => ${delay}::float8))`;
-      } else await tx.jobOutbox.create({ data: { jobId } });
+      await writeOutboxRows(tx, [jobId], { delaySeconds: delay });
       return;
     }
     try {
@@ -110,13 +111,9 @@ export class SqsQueue implements JobQueue {
       if (!this.opts.prisma) throw err;
       // Keep it for the relay: the caller's job must not be lost to a queue outage.
       this.opts.logger.warn({ err, jobId }, 'SQS send failed; queued in the outbox for a retry');
-      await this.opts.prisma.jobOutbox.create({
-        data: {
-          jobId,
-          attempts: 1,
-          lastError: (err as Error).message,
-          nextAttemptAt: new Date(Date.now() + delay * 1000),
-        },
+      await writeOutboxRows(this.opts.prisma, [jobId], {
+        delaySeconds: delay,
+        failure: (err as Error).message,
       });
     }
   }
@@ -127,10 +124,7 @@ export class SqsQueue implements JobQueue {
     if (tx) {
       if (!this.relay) throw new Error('SqsQueue: send in a transaction needs the database (prisma option)');
       // One outbox row per job, in one statement; the relay publishes them after commit.
-      await tx.$executeRaw`
-        INSERT INTO job_outbox (job_id, next_attempt_at)
-        SELECT id, now() + make_interval(secs => ${delay}::float8)
-        FROM unnest(string_to_array(${jobIds.join(',')}, ',')::uuid[]) AS ids(id)`;
+      await writeOutboxRows(tx, jobIds, { delaySeconds: delay });
       return;
     }
     if (delay > 0) {
@@ -154,12 +148,8 @@ export class SqsQueue implements JobQueue {
       { err: error, jobs: missed.length },
       'SQS send failed; queued in the outbox for a retry',
     );
-    await this.opts.prisma.jobOutbox.createMany({
-      data: missed.map((jobId) => ({
-        jobId,
-        attempts: 1,
-        lastError: error instanceof Error ? error.message : 'not accepted by the queue',
-      })),
+    await writeOutboxRows(this.opts.prisma, missed, {
+      failure: error instanceof Error ? error.message : 'not accepted by the queue',
     });
   }
 
@@ -385,7 +375,8 @@ export class SqsQueue implements JobQueue {
    * published (jobs waiting all the same), `inFlight` the messages not visible, `deadLetters` the
    * DLQ's messages (0 without dlqUrl). SQS has no attribute for the oldest message's age (that is
    * CloudWatch's ApproximateAgeOfOldestMessage), so `oldestAgeSeconds` is the age of the oldest
-   * unpublished outbox row, or 0: it shows a stuck relay, not a slow consumer.
+   * unpublished outbox row, or 0: a backlog the relay holds back for fair sharing between owners
+   * (outbox.ts), or a stuck relay.
    */
   async stats() {
     const none = { visible: 0, notVisible: 0, delayed: 0 };

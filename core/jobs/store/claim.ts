@@ -1,3 +1,4 @@
+import { OUTBOX_CHANNEL } from '../../queue/outbox.js';
 import type { Db } from './types.js';
 import type { ClaimLimits } from './claim-next.js';
 
@@ -44,18 +45,25 @@ export async function claimJob(
   token: string,
   leaseSeconds: number,
 ): Promise<ClaimedJob | undefined> {
+  // The claim of a PENDING job frees a place in its owner's window of SQS messages sent and not
+  // yet started: it wakes the outbox relays (core/queue/outbox.ts), wherever they run.
   const [row] = await db.$queryRaw<ClaimedRow[]>`
-    WITH prev AS (SELECT id, status FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE)
-    UPDATE jobs
-    SET status = 'RUNNING', attempts = attempts + 1, lease_token = ${token}::uuid,
-        lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8),
-        started_at = coalesce(started_at, now()), updated_at = now()
-    FROM prev
-    WHERE jobs.id = prev.id
-      AND (jobs.status = 'PENDING' OR (jobs.status = 'RUNNING' AND jobs.lease_expires_at < now()))
-    RETURNING prev.status::text AS prev_status, jobs.id, jobs.type, jobs.params, jobs.attempts,
-      jobs.max_attempts, jobs.cancel_requested_at IS NOT NULL AS cancel_requested,
-      jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256`;
+    WITH prev AS (SELECT id, status FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE),
+    claimed AS (
+      UPDATE jobs
+      SET status = 'RUNNING', attempts = attempts + 1, lease_token = ${token}::uuid,
+          lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8),
+          started_at = coalesce(started_at, now()), updated_at = now()
+      FROM prev
+      WHERE jobs.id = prev.id
+        AND (jobs.status = 'PENDING' OR (jobs.status = 'RUNNING' AND jobs.lease_expires_at < now()))
+      RETURNING prev.status::text AS prev_status, jobs.id, jobs.type, jobs.params, jobs.attempts,
+        jobs.max_attempts, jobs.cancel_requested_at IS NOT NULL AS cancel_requested,
+        jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256
+    ), woken AS (
+      SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM claimed WHERE prev_status = 'PENDING'
+    )
+    SELECT c.*, (SELECT count(*) FROM woken) AS woken FROM claimed c`;
   return row && toClaimedJob(row);
 }
 

@@ -94,7 +94,7 @@ export async function insertJobs(
       lease_expires_at AS "leaseExpiresAt", dead_lettered_at AS "deadLetteredAt",
       dead_letter_message_id AS "deadLetterMessageId", cancel_requested_at AS "cancelRequestedAt",
       log_seq AS "logSeq", schedule_id::text AS "scheduleId", schedule_tick_at AS "scheduleTickAt",
-      run_at AS "runAt", priority, webhook_url AS "webhookUrl", created_at AS "createdAt",
+      run_at AS "runAt", priority, dispatched_at AS "dispatchedAt", webhook_url AS "webhookUrl", created_at AS "createdAt",
       started_at AS "startedAt", finished_at AS "finishedAt", updated_at AS "updatedAt", outputs`);
   return new Map(rows.map((r) => [r.id, toJob(r)]));
 }
