@@ -656,8 +656,11 @@ describe('db migrate', () => {
   it('migrates an embedded database, then says it is up to date', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-migrate-'));
     try {
+      // A new embedded database (initdb) first: the default 60 s deadline is too short for it
+      // on a loaded 2-core machine.
       const first = await runCli(['db', 'migrate', '--json'], {
         env: { JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome },
+        timeoutMs: 180_000,
       });
       expect(first.code).toBe(0);
       const applied = JSON.parse(first.stdout).applied;

@@ -49,11 +49,13 @@ async function createToken(user: string, ...extra: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  server = await startServerProcess({
-    JOBS_DATA_DIR: dataDir,
-    XDG_CONFIG_HOME: adminHome,
-    JOBS_HANDLERS: LATCH_HANDLER,
-  });
+  // A new user's first start, initdb and all (freshDatabase).
+  server = await startServerProcess(
+    { JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: adminHome, JOBS_HANDLERS: LATCH_HANDLER },
+    [],
+    undefined,
+    { freshDatabase: true },
+  );
   url = server.url;
 }, 120_000);
 

@@ -24,7 +24,14 @@ describe('the data directory of `jobs server`', () => {
   });
 
   it('holds only files 0600 (or stricter) and directories 0700 (or stricter)', async () => {
-    server = await startServerProcess({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome });
+    server = await startServerProcess(
+      { JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome },
+      [],
+      undefined,
+      {
+        freshDatabase: true,
+      },
+    );
     const token = profileToken(configHome);
 
     // A job with an input file (multipart), run to the end.

@@ -67,7 +67,11 @@ function migratedPgliteSeed(): Promise<Blob> {
     ).version;
     const key = createHash('sha256')
       .update(pgliteVersion)
-      .update(readMigrations().map((m) => `${m.name}:${m.checksum}`).join('\n'))
+      .update(
+        readMigrations()
+          .map((m) => `${m.name}:${m.checksum}`)
+          .join('\n'),
+      )
       .digest('hex')
       .slice(0, 16);
     const file = path.join(os.tmpdir(), `jobs-test-pglite-${key}.tar`);

@@ -1,6 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { BIN, cliEnv, ROOT } from '../cli/helpers/run-cli.js';
 
 export interface CliProcess {
@@ -109,12 +113,28 @@ export function profileToken(configHome: string): string {
 /**
  * `node bin/run.js server --port 0 …args`, resolved once it prints its listening line. Callers
  * pass JOBS_DATA_DIR and XDG_CONFIG_HOME in `env`.
+ *
+ * A new data directory's embedded database starts as a copy of one made by `jobs server`'s own
+ * code once per run (`embeddedDatabaseTemplate`): PGlite's initdb is most of a first start (8 s
+ * of 23 on a loaded 2-core machine) and says nothing about the test. `freshDatabase` keeps the real
+ * first start, for the tests of it (a new user's quickstart, the data dir's modes, the installed
+ * package).
  */
 export async function startServerProcess(
   env: Record<string, string>,
   args: string[] = [],
   bin = BIN,
+  opts: { freshDatabase?: boolean } = {},
 ): Promise<ServerProcess> {
+  const dataDir = env.JOBS_DATA_DIR;
+  if (!opts.freshDatabase && bin === BIN && dataDir && !env.DATABASE_URL) {
+    const db = path.join(dataDir, 'db');
+    if (!fs.existsSync(path.join(db, 'PG_VERSION'))) {
+      const template = await embeddedDatabaseTemplate();
+      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      fs.cpSync(template, db, { recursive: true });
+    }
+  }
   const p = await startCliProcess(
     ['server', '--port', '0', ...args],
     env,
@@ -131,4 +151,38 @@ export function startWorkerProcess(
   bin = BIN,
 ): Promise<CliProcess> {
   return startCliProcess(['worker', ...args], env, /jobs worker running/, bin);
+}
+
+/**
+ * A new embedded database's directory, as `jobs server` creates it (its own openDatabase, in a
+ * child process: initdb and a first open, no migrations), made once per PGlite version and
+ * database module and kept in the OS temp directory; made under a temporary name and renamed into
+ * place, so workers making it at once cannot copy half of one.
+ */
+let template: Promise<string> | undefined;
+function embeddedDatabaseTemplate(): Promise<string> {
+  return (template ??= (async () => {
+    const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+    const pgliteDir = entry.slice(0, entry.lastIndexOf(`${path.sep}dist${path.sep}`));
+    const databaseModule = path.join(ROOT, 'dist', 'core', 'db', 'database.js');
+    const key = createHash('sha256')
+      .update(fs.readFileSync(path.join(pgliteDir, 'package.json')))
+      .update(fs.readFileSync(databaseModule))
+      .digest('hex')
+      .slice(0, 16);
+    const dir = path.join(os.tmpdir(), `jobs-test-embedded-db-${key}`);
+    if (fs.existsSync(path.join(dir, 'PG_VERSION'))) return dir;
+    const tmp = `${dir}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    const script = `import(${JSON.stringify(databaseModule)})
+      .then((m) => m.openDatabase({ dir: process.argv[1] })).then((db) => db.close())`;
+    await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, tmp]);
+    try {
+      fs.renameSync(tmp, dir);
+    } catch (err) {
+      // Another worker renamed its own first: use that one.
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) throw err;
+    }
+    return dir;
+  })());
 }
