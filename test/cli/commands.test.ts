@@ -673,5 +673,5 @@ describe('db migrate', () => {
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 300_000);
 });
