@@ -609,7 +609,13 @@ export const statsResponse = z
   .strictObject({
     all: z.boolean().describe("whether every user's jobs were counted"),
     counts: z
-      .record(z.enum(JOB_STATUSES as [JobStatus, ...JobStatus[]]), z.int().min(0))
+      .strictObject({
+        PENDING: z.int().min(0),
+        RUNNING: z.int().min(0),
+        COMPLETED: z.int().min(0),
+        FAILED: z.int().min(0),
+        CANCELLED: z.int().min(0),
+      } satisfies Record<JobStatus, z.ZodType>)
       .describe('jobs per status (every status present)'),
     minutes: z
       .array(

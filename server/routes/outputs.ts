@@ -102,14 +102,16 @@ export function outputsRoutes(deps: { jobs: JobsService; blobs: BlobStore; links
       },
     },
     errors: [403, 404],
-    async handler({ req, res, signed, principal }) {
+    async handler(ctx) {
+      const { req, res } = ctx;
       const { id, name } = req.params;
       let out: JobOutput & { key: string };
-      if (signed) {
+      if (ctx.signed) {
         deps.links.verify(id, name, req.query.expires, req.query.signature);
         out = await deps.jobs.outputBySignedLink(id, name);
       } else {
-        out = await deps.jobs.output(principal, id, name);
+        // (Not destructured above: a signed request has no principal to read.)
+        out = await deps.jobs.output(ctx.principal, id, name);
       }
       await sendOutput(req, res, deps.blobs, out);
     },
