@@ -124,10 +124,19 @@ function operation(route: Route): Json {
     const schema = route.params?.[key];
     if (!schema) throw new Error(`${route.operationId}: path parameter ${key} is not declared`);
     const { description, ...rest } = toSchema(schema, 'input') as Json & { description?: string };
-    params.push({ name: key, in: 'path', required: true, ...(description ? { description } : {}), schema: rest });
+    params.push({
+      name: key,
+      in: 'path',
+      required: true,
+      ...(description ? { description } : {}),
+      schema: rest,
+    });
   }
   if (route.query) {
-    const schema = toSchema(route.query, 'input') as { properties?: Record<string, Json>; required?: string[] };
+    const schema = toSchema(route.query, 'input') as {
+      properties?: Record<string, Json>;
+      required?: string[];
+    };
     for (const [name, prop] of Object.entries(schema.properties ?? {})) {
       const { description, ...rest } = prop as Json & { description?: string };
       params.push({
@@ -151,7 +160,8 @@ function operation(route: Route): Json {
   }
 
   const responses: Record<string, Json> = {};
-  for (const [status, decl] of Object.entries(route.responses)) responses[status] = response(Number(status), decl);
+  for (const [status, decl] of Object.entries(route.responses))
+    responses[status] = response(Number(status), decl);
   for (const status of route.errors ?? []) {
     if (responses[status]) continue;
     const description = ERROR_TEXT[status];
@@ -172,7 +182,9 @@ function operation(route: Route): Json {
       schema: toSchema(route.json.documented ?? route.json.schema, 'input'),
     };
   for (const [type, raw] of Object.entries(route.raw ?? {}))
-    requestContent[type] = { schema: raw.description ? { ...raw.schema, description: raw.description } : raw.schema };
+    requestContent[type] = {
+      schema: raw.description ? { ...raw.schema, description: raw.description } : raw.schema,
+    };
   const security =
     route.auth === 'public' || route.auth === 'signed'
       ? { security: [] }

@@ -26,14 +26,7 @@ export type RouteAuth = 'bearer' | 'public' | 'signed' | 'bearer-or-signed';
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export type Tag =
-  | 'jobs'
-  | 'uploads'
-  | 'schedules'
-  | 'webhooks'
-  | 'tokens'
-  | 'dead letters'
-  | 'retention'
-  | 'operations';
+  'jobs' | 'uploads' | 'schedules' | 'webhooks' | 'tokens' | 'dead letters' | 'retention' | 'operations';
 
 /** A request header the route reads. Validated when present; `hidden`: refused, so not documented. */
 export interface HeaderDecl {
@@ -196,5 +189,7 @@ export function successStatus(route: Route): number {
 }
 
 function runMiddleware(mw: RequestHandler, req: Request, res: Response): Promise<void> {
-  return new Promise<void>((resolve, reject) => mw(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+  return new Promise<void>((resolve, reject) =>
+    mw(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+  );
 }

@@ -85,7 +85,9 @@ export function docsRoutes(deps: {
     tag: 'operations',
     auth: 'public',
     summary: 'This document, rendered (Redoc, served from this server: no CDN)',
-    responses: { 200: { description: 'the reference page', content: { 'text/html': { schema: { type: 'string' } } } } },
+    responses: {
+      200: { description: 'the reference page', content: { 'text/html': { schema: { type: 'string' } } } },
+    },
     handler({ res }) {
       setDocsHeaders(res);
       res.type('html').send(PAGE);
@@ -102,5 +104,11 @@ export function docsAssets(dir = docsAssetsDir()): RequestHandler {
       res.status(404).type('text').send('the API reference assets are missing: run npm run build');
     };
   }
-  return express.static(dir, { index: false, dotfiles: 'ignore', redirect: false, fallthrough: true, setHeaders: setDocsHeaders });
+  return express.static(dir, {
+    index: false,
+    dotfiles: 'ignore',
+    redirect: false,
+    fallthrough: true,
+    setHeaders: setDocsHeaders,
+  });
 }

@@ -57,7 +57,10 @@ export function healthRoutes(deps: { db: Database; blobs: BlobStore; metrics: Re
     description:
       'Jobs by status and type, queue depth and oldest message age, job durations, HTTP latency by route, and the process metrics of prom-client.',
     responses: {
-      200: { description: 'metrics', content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } } },
+      200: {
+        description: 'metrics',
+        content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } },
+      },
     },
     async handler({ req, res }) {
       await deps.metrics(req, res, () => {});

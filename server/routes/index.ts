@@ -50,7 +50,9 @@ export function apiRoutes(deps: RoutesDeps): Route[] {
   const routes: Route[] = [
     ...healthRoutes({ db: deps.db, blobs: deps.blobs, metrics: deps.metrics }),
     ...docsRoutes({ document, publicUrl: deps.publicUrl }),
-    ...(deps.uploads ? uploadsRoutes({ uploads: deps.uploads, publicUrl: deps.publicUrl, store: deps.partStore }) : []),
+    ...(deps.uploads
+      ? uploadsRoutes({ uploads: deps.uploads, publicUrl: deps.publicUrl, store: deps.partStore })
+      : []),
     ...bulkRoutes(new BulkActions(deps.db.prisma, deps.jobs)),
     ...statsRoutes(new JobStatsService(deps.db.prisma)),
     ...jobsRoutes({

@@ -143,13 +143,17 @@ export function jobsRoutes(deps: JobsRoutesDeps): Route[] {
     raw: { 'multipart/form-data': { schema: MULTIPART_JOB } },
     responses: {
       201: { description: 'created', schema: jobResponse },
-      200: { description: 'an earlier job with the same Idempotency-Key (the same request)', schema: jobResponse },
+      200: {
+        description: 'an earlier job with the same Idempotency-Key (the same request)',
+        schema: jobResponse,
+      },
       429: { description: QUOTA_429 },
     },
     errors: [400, 403, 404, 408, 409, 413, 415, 422, 507],
     async handler({ req, res, body, principal: owner }) {
       const rawKey = req.header('idempotency-key');
-      const idempotencyKey = rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key');
+      const idempotencyKey =
+        rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key');
       // A reused Idempotency-Key is settled by `jobs.create`, once the body is read: the same
       // request answers 200 with the first job (a second upload is deleted), another one 422.
       const id = randomUUID();
@@ -163,7 +167,8 @@ export function jobsRoutes(deps: JobsRoutesDeps): Route[] {
           validate: (type, params, hasInput) => void jobs.validate(type, params, hasInput),
           // Before a byte of the file is stored, when the field comes first (as the CLI sends it).
           checkFields: (fields) => {
-            if (fields.maxAttempts !== undefined) parseOr400(maxAttemptsField, fields.maxAttempts, 'maxAttempts');
+            if (fields.maxAttempts !== undefined)
+              parseOr400(maxAttemptsField, fields.maxAttempts, 'maxAttempts');
             if (fields.priority !== undefined) parseOr400(priorityField, fields.priority, 'priority');
             runAtFrom({ delay: fields.delay, runAt: fields.runAt });
             if (fields.webhookUrl !== undefined) checkWebhookUrl(fields.webhookUrl, deps.webhooks);
@@ -175,7 +180,9 @@ export function jobsRoutes(deps: JobsRoutesDeps): Route[] {
               ? undefined
               : parseOr400(maxAttemptsField, upload.maxAttempts, 'maxAttempts');
           const priority =
-            upload.priority === undefined ? undefined : parseOr400(priorityField, upload.priority, 'priority');
+            upload.priority === undefined
+              ? undefined
+              : parseOr400(priorityField, upload.priority, 'priority');
           const { job, created } = await jobs.create(owner, {
             id,
             type: upload.type,
@@ -243,7 +250,10 @@ export function jobsRoutes(deps: JobsRoutesDeps): Route[] {
       requireJson: 'send application/json: {"jobs":[{"type":…,"params":{…}}, …]}',
     },
     responses: {
-      200: { description: 'one result per job, in order (created, existing, or its error)', schema: jobsBatchResponse },
+      200: {
+        description: 'one result per job, in order (created, existing, or its error)',
+        schema: jobsBatchResponse,
+      },
       429: { description: QUOTA_429 },
     },
     errors: [400, 403, 413, 415],
@@ -339,7 +349,12 @@ export function jobsRoutes(deps: JobsRoutesDeps): Route[] {
     errors: [400, 404],
     async handler({ req, res, query: q, principal }) {
       if (wantsEventStream(req)) {
-        return void (await streamJobLogs(req, res, { ...deps, viewer: principal, id: req.params.id, after: q.after }));
+        return void (await streamJobLogs(req, res, {
+          ...deps,
+          viewer: principal,
+          id: req.params.id,
+          after: q.after,
+        }));
       }
       return jobs.logs(principal, req.params.id, q);
     },

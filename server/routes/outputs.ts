@@ -98,7 +98,8 @@ export function outputsRoutes(deps: { jobs: JobsService; blobs: BlobStore; links
       },
       304: { description: 'If-None-Match names its ETag: unchanged' },
       416: {
-        description: 'the Range lies outside the output (`range_not_satisfiable`; `Content-Range: bytes */SIZE`)',
+        description:
+          'the Range lies outside the output (`range_not_satisfiable`; `Content-Range: bytes */SIZE`)',
       },
     },
     errors: [403, 404],

@@ -29,7 +29,9 @@ export function pruneRoutes(deps: { retention: RetentionService; retentionDays: 
       if (body.olderThan !== undefined) {
         const ms = parseDuration(body.olderThan);
         if (ms === null || ms <= 0)
-          throw new ValidationError(`olderThan must be ${DURATION_HINT}; got ${JSON.stringify(body.olderThan)}`);
+          throw new ValidationError(
+            `olderThan must be ${DURATION_HINT}; got ${JSON.stringify(body.olderThan)}`,
+          );
         olderThanMs = ms;
       } else if (deps.retentionDays > 0) {
         olderThanMs = deps.retentionDays * 86_400_000;

@@ -1,7 +1,13 @@
 import type { AuthService } from '../../core/auth/auth-service.js';
 import { tokenExpiry } from '../../core/auth/token-expiry.js';
 import { defineRoute, type Route } from '../route.js';
-import { createdTokenResponse, createTokenBody, meResponse, tokenListResponse, tokenResponse } from '../schemas.js';
+import {
+  createdTokenResponse,
+  createTokenBody,
+  meResponse,
+  tokenListResponse,
+  tokenResponse,
+} from '../schemas.js';
 import { TOKEN_ID } from './params.js';
 
 const MANAGE = { name: 'token:Manage', doing: 'managing API tokens' } as const;
@@ -16,7 +22,12 @@ export function tokensRoutes(auth: AuthService): Route[] {
     auth: 'bearer',
     summary: 'Who the token belongs to',
     responses: { 200: { description: 'the caller', schema: meResponse } },
-    handler: ({ principal: p }) => ({ userId: p.userId, name: p.name, role: p.role, permissions: p.permissions }),
+    handler: ({ principal: p }) => ({
+      userId: p.userId,
+      name: p.name,
+      role: p.role,
+      permissions: p.permissions,
+    }),
   });
 
   const createToken = defineRoute({
@@ -30,7 +41,9 @@ export function tokensRoutes(auth: AuthService): Route[] {
     description:
       'The user is created if new. `admin: true` makes the user an admin and, unless `permissions` narrows it, gives the token every permission. Admin permissions (job:ReadAll, job:ManageAll, token:Manage, dlq:Manage) for a user who is not an admin answer 400; permissions the calling token lacks answer 403. `expiresIn` (`90d`) or `expiresAt` sets an expiry; without them the token never expires. Without `name`, the token is named `<user> token`.',
     json: { schema: createTokenBody, limit: '64kb' },
-    responses: { 201: { description: 'the token, with its secret (shown once)', schema: createdTokenResponse } },
+    responses: {
+      201: { description: 'the token, with its secret (shown once)', schema: createdTokenResponse },
+    },
     errors: [400, 403, 413, 415],
     handler: ({ body, principal }) =>
       auth.createToken({

@@ -59,7 +59,8 @@ export function uploadsRoutes(deps: {
     json: { schema: completeUploadBody, limit: JSON_LIMIT },
     responses: { 200: { description: 'completed', schema: completedUploadResponse } },
     errors: [400, 404, 409, 413, 415, 507],
-    handler: ({ req, body, principal }) => deps.uploads.complete(principal, req.params.id, body.parts, body.sha256),
+    handler: ({ req, body, principal }) =>
+      deps.uploads.complete(principal, req.params.id, body.parts, body.sha256),
   });
 
   const routes = [beginUpload, completeUpload];
@@ -84,11 +85,18 @@ export function uploadsRoutes(deps: {
       n: z.int().min(1).max(10_000).describe('part number'),
     },
     query: uploadPartQuery,
-    raw: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' }, description: "the part's bytes" } },
+    raw: {
+      'application/octet-stream': {
+        schema: { type: 'string', contentMediaType: 'application/octet-stream' },
+        description: "the part's bytes",
+      },
+    },
     responses: {
       200: {
         description: 'stored',
-        headers: { ETag: { description: "the part's ETag, for the completion call", schema: { type: 'string' } } },
+        headers: {
+          ETag: { description: "the part's ETag, for the completion call", schema: { type: 'string' } },
+        },
       },
     },
     errors: [400, 403, 404, 408, 409, 413, 507],
