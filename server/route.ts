@@ -102,7 +102,7 @@ export interface RouteDecl<Q extends z.ZodType = z.ZodType, B extends z.ZodType 
   /** Error statuses with the generic description (401 and 429 are added where they apply). */
   errors?: number[];
   /**
-   * Answers the request. A value returned is sent as JSON with the first status of `responses`;
+   * Answers the request. A value returned is sent as JSON with the lowest 2xx of `responses`;
    * a handler that streams or picks its status answers with `ctx.res` and returns nothing.
    */
   handler: (ctx: RouteContext<z.output<Q>, z.output<B>>) => unknown;
@@ -183,7 +183,10 @@ function servesStage(auth: RouteAuth, stage: MountStage): boolean {
   return auth === (stage === 'signed' ? 'signed' : stage);
 }
 
-/** The status a returned value is sent with: the route's first declared 2xx answer. */
+/**
+ * The status a returned value is sent with: the route's lowest declared 2xx (a route that answers
+ * 200 or 201 by case sends its answer itself).
+ */
 export function successStatus(route: Route): number {
   return Number(Object.keys(route.responses).find((s) => Number(s) < 300) ?? 200);
 }
