@@ -56,6 +56,12 @@ export class UnsupportedMediaTypeError extends AppError {
   override readonly code = 'unsupported_media_type';
 }
 
+/** A `Range` outside the resource (a job output's bytes); the answer says the size in `Content-Range`. */
+export class RangeNotSatisfiableError extends AppError {
+  override readonly status = 416;
+  override readonly code = 'range_not_satisfiable';
+}
+
 /**
  * A limit was reached (429); the response carries `Retry-After: retryAfterSeconds`, when trying
  * again can succeed without the client changing anything.
@@ -71,11 +77,6 @@ export class TooManyRequestsError extends AppError {
   ) {
     super(message, details, options);
   }
-}
-
-export class ServiceUnavailableError extends AppError {
-  override readonly status = 503;
-  override readonly code = 'unavailable';
 }
 
 /** The database cannot be reached right now (restarting, failing over): worth a retry shortly. */

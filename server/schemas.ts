@@ -1,16 +1,21 @@
 import { z } from 'zod';
-import { JOB_STATUSES } from '../core/jobs/job-dto.js';
+import { JOB_STATUSES, type JobStatus } from '../core/jobs/job-dto.js';
 import { PERMISSIONS } from '../core/auth/principal.js';
 import { MAX_CRON_LENGTH } from '../core/schedules/cron.js';
-import { MISSED_TICKS } from '../core/schedules/schedule-dto.js';
+import { MISSED_TICKS, type MissedTicks } from '../core/schedules/schedule-dto.js';
 import { PRIORITY_MAX, PRIORITY_MIN } from '../core/jobs/priority.js';
+import { ERROR_CODES } from './error-codes.js';
 
-/** Request shapes the routes validate with (and, later, the OpenAPI document is built from). */
+/**
+ * Request shapes the routes validate with, and the response shapes they answer: the route
+ * declarations (server/routes/) name them, the OpenAPI document is generated from them, and the
+ * CLI's response types are inferred from them (cli/lib/api-types.ts, type-only).
+ */
 
 const boolString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 export const listJobsQuery = z.object({
-  status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
+  status: z.enum(JOB_STATUSES as [JobStatus, ...JobStatus[]]).optional(),
   type: z.string().min(1).max(100).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(200).optional(),
@@ -211,7 +216,7 @@ const timezoneField = z
   .describe('IANA time zone the expression is read in (default UTC), e.g. `Europe/Paris`');
 const scheduleName = z.string({ error: 'name must be a string' }).min(1, 'name must not be empty').max(100);
 const missedField = z
-  .enum(MISSED_TICKS as [string, ...string[]], { error: 'missed must be run-once or skip' })
+  .enum(MISSED_TICKS as [MissedTicks, ...MissedTicks[]], { error: 'missed must be run-once or skip' })
   .describe(
     'ticks missed while nothing ran (more than two minutes late): `run-once` (default) creates one job for the latest, `skip` none',
   );
@@ -303,7 +308,7 @@ const roleSchema = z
 export const errorResponse = z
   .strictObject({
     error: z.strictObject({
-      code: z.string().describe('stable machine-readable code, e.g. not_found, validation_error'),
+      code: z.enum(ERROR_CODES).describe('stable machine-readable code (server/errors.ts lists them)'),
       message: z.string().describe('one sentence for humans'),
       details: z.unknown().optional(),
     }),
@@ -323,7 +328,7 @@ export const jobResponse = z
   .strictObject({
     id: z.uuid(),
     type: z.string(),
-    status: z.enum(JOB_STATUSES as [string, ...string[]]),
+    status: z.enum(JOB_STATUSES as [JobStatus, ...JobStatus[]]),
     params: z.record(z.string(), z.unknown()),
     input: z.strictObject({ name: z.string(), size: z.int().min(0), sha256: z.string() }).nullable(),
     progress: z.strictObject({ done: z.number(), total: z.number().nullable() }).nullable(),
@@ -467,6 +472,10 @@ export const tokenResponse = z
   })
   .register(responseSchemas, { id: 'Token' });
 
+export const tokenListResponse = z
+  .strictObject({ items: z.array(tokenResponse).describe('newest first; never their secrets') })
+  .register(responseSchemas, { id: 'TokenList' });
+
 export const createdTokenResponse = z
   .strictObject({
     id: z.uuid(),
@@ -552,7 +561,7 @@ export const scheduleResponse = z
     type: z.string(),
     params: z.record(z.string(), z.unknown()).describe('the job params, defaults applied'),
     paused: z.boolean(),
-    missed: z.enum(MISSED_TICKS as [string, ...string[]]),
+    missed: z.enum(MISSED_TICKS as [MissedTicks, ...MissedTicks[]]),
     nextRunAt: isoDate.nullable().describe('the next tick that will create a job; null while paused'),
     lastRunAt: isoDate.nullable().describe('the tick of the last job this schedule created'),
     lastJobId: z.uuid().nullable().describe('the last job this schedule created'),
@@ -569,6 +578,19 @@ export const scheduleResponse = z
 export const scheduleListResponse = z
   .strictObject({ items: z.array(scheduleResponse).describe('newest first, up to `limit`') })
   .register(responseSchemas, { id: 'ScheduleList' });
+
+export const downloadLinkResponse = z
+  .strictObject({
+    url: z.string().describe('absolute (S3) or a path on this API (directory store)'),
+    expiresAt: isoDate,
+  })
+  .register(responseSchemas, { id: 'DownloadLink' });
+
+/** The query of a signed download link (`POST …/link` makes them); a bearer request has none. */
+export const signedLinkQuery = z.object({
+  expires: z.string().optional().describe('signed links: when the link expires (epoch seconds)'),
+  signature: z.string().optional().describe('signed links: the link’s signature (then no bearer token)'),
+});
 
 export const healthResponse = z.strictObject({ status: z.literal('ok') });
 
@@ -587,7 +609,13 @@ export const statsResponse = z
   .strictObject({
     all: z.boolean().describe("whether every user's jobs were counted"),
     counts: z
-      .record(z.enum(JOB_STATUSES as [string, ...string[]]), z.int().min(0))
+      .strictObject({
+        PENDING: z.int().min(0),
+        RUNNING: z.int().min(0),
+        COMPLETED: z.int().min(0),
+        FAILED: z.int().min(0),
+        CANCELLED: z.int().min(0),
+      } satisfies Record<JobStatus, z.ZodType>)
       .describe('jobs per status (every status present)'),
     minutes: z
       .array(
@@ -608,7 +636,7 @@ export const statsResponse = z
 
 const bulkFilter = z
   .strictObject({
-    status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
+    status: z.enum(JOB_STATUSES as [JobStatus, ...JobStatus[]]).optional(),
     type: z.string().min(1).max(100).optional(),
     all: z
       .boolean()

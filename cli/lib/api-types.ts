@@ -1,51 +1,49 @@
-/** The REST API's shapes as the CLI sees them (JSON: dates are ISO strings). */
-
-// The job and log shapes are the server's own (core/jobs/job-dto.ts): one definition for both
-// sides of the API (job-dto.ts has no runtime imports, so the CLI loads nothing of the server).
-import { TERMINAL_STATUSES, type JobDto, type JobLogDto, type JobStatus } from '../../core/jobs/job-dto.js';
-
-// Type-only: erased at build, so the CLI loads nothing of the server.
-export type { DeadLetterList, RedriveResult } from '../../core/jobs/dlq-service.js';
-export type { ScheduleDto as Schedule } from '../../core/schedules/schedule-dto.js';
-export type {
-  WebhookDeliveryDto as WebhookDelivery,
-  WebhookSecretDto as WebhookSecret,
-} from '../../core/webhooks/webhooks-service.js';
-
-/** `POST /api/prune`'s answer (server/schemas.ts pruneResponse; dates as ISO strings). */
-export interface PruneResult {
-  dryRun: boolean;
-  cutoff: string;
-  jobs: number;
-  inputs: number;
-  outputs: number;
-  oldest: string | null;
-}
+/**
+ * The REST API's shapes as the CLI sees them (JSON: dates are ISO strings), inferred from the
+ * server's own response schemas (server/schemas.ts), the ones its OpenAPI document is generated
+ * from and its tests parse real answers with: a field renamed or retyped on the server is a type
+ * error here. Type-only imports: erased at build, so the CLI loads nothing of the server (nor its
+ * zod schemas) at run time.
+ */
+import type { z } from 'zod';
+import type * as api from '../../server/schemas.js';
+import { TERMINAL_STATUSES, type JobStatus } from '../../core/jobs/job-dto.js';
 
 export { TERMINAL_STATUSES };
 export type { JobStatus };
-export type Job = JobDto;
-export type LogLine = JobLogDto;
+
+export type Job = z.output<typeof api.jobResponse>;
+export type JobPage = z.output<typeof api.jobPageResponse>;
+export type LogLine = z.output<typeof api.logLineResponse>;
+export type LogPage = z.output<typeof api.logPageResponse>;
+export type Me = z.output<typeof api.meResponse>;
+export type CreatedToken = z.output<typeof api.createdTokenResponse>;
+export type TokenSummary = z.output<typeof api.tokenResponse>;
+export type TokenList = z.output<typeof api.tokenListResponse>;
+export type Schedule = z.output<typeof api.scheduleResponse>;
+export type ScheduleList = z.output<typeof api.scheduleListResponse>;
+export type DeadLetterList = z.output<typeof api.deadLetterListResponse>;
+export type RedriveResult = z.output<typeof api.redriveResponse>;
+export type PruneResult = z.output<typeof api.pruneResponse>;
+export type WebhookSecret = z.output<typeof api.webhookSecretResponse>;
+export type WebhookDelivery = z.output<typeof api.webhookDeliveryListResponse>['items'][number];
+export type BatchAnswer = z.output<typeof api.jobsBatchResponse>;
+/** One job's result in a POST /api/jobs/batch answer (in the order sent). */
+export type BatchJobResult = BatchAnswer['results'][number];
+
+/** A job type; its `params` is a JSON Schema (the server's `z.toJSONSchema` of the type's params). */
+export type JobType = Omit<z.output<typeof api.jobTypeResponse>, 'params'> & { params: JsonSchema };
+
+/**
+ * The body of every error response. `code` is widened to a string: a newer server may answer a
+ * code this CLI does not know, and the CLI names answers that are not the API's JSON `http_<status>`.
+ */
+export interface ApiErrorBody {
+  error: Omit<z.output<typeof api.errorResponse>['error'], 'code'> & { code: string };
+}
 
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
-}
-
-export interface JobPage {
-  items: Job[];
-  nextCursor: string | null;
-}
-
-export interface LogPage {
-  items: LogLine[];
-  nextAfter: number | null;
-}
-
-export interface JobType {
-  type: string;
-  description: string;
-  input: 'required' | 'optional' | 'none';
-  params: JsonSchema;
 }
 
 export interface JsonSchema {
@@ -60,53 +58,4 @@ export interface JsonSchema {
   oneOf?: JsonSchema[];
   additionalProperties?: boolean | JsonSchema;
   [key: string]: unknown;
-}
-
-export interface Me {
-  userId: string;
-  name: string;
-  role: string;
-  permissions: string[];
-}
-
-export interface CreatedToken {
-  id: string;
-  token: string;
-  userId: string;
-  role: string;
-  name: string | null;
-  permissions: string[];
-  createdAt: string;
-  expiresAt?: string | null;
-}
-
-export interface TokenSummary {
-  id: string;
-  name: string | null;
-  userId: string;
-  userName: string;
-  role: string;
-  permissions: string[];
-  createdAt: string;
-  lastUsedAt: string | null;
-  /** Absent from servers older than token expiry. */
-  expiresAt?: string | null;
-  revokedAt: string | null;
-}
-
-/** One job's result in a POST /api/jobs/batch answer (in the order sent). */
-export type BatchJobResult =
-  | { status: 201 | 200; job: Job }
-  | { status: number; error: { code: string; message: string; details?: unknown } };
-
-export interface BatchAnswer {
-  created: number;
-  existing: number;
-  failed: number;
-  results: BatchJobResult[];
-}
-
-/** The body of every error response. */
-export interface ApiErrorBody {
-  error: { code: string; message: string; details?: unknown };
 }

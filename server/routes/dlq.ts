@@ -1,21 +1,40 @@
-import express, { Router } from 'express';
 import type { DlqService } from '../../core/jobs/dlq-service.js';
-import { principalOf, requires } from '../auth.js';
-import { dlqListQuery, dlqRedriveBody } from '../schemas.js';
-import { parseOr400 } from '../validate.js';
+import { defineRoute, type Route } from '../route.js';
+import { deadLetterListResponse, dlqListQuery, dlqRedriveBody, redriveResponse } from '../schemas.js';
+
+const DLQ_MANAGE = { name: 'dlq:Manage', doing: 'seeing and redriving dead letters' } as const;
 
 /** Admins (`dlq:Manage`): the dead-lettered jobs, and sending them back to the queue. */
-export function dlqRouter(dlq: DlqService): Router {
-  const r = Router();
-  r.use(requires('dlq:Manage', 'seeing and redriving dead letters'));
-  r.get('/', async (req, res) => {
-    const q = parseOr400(dlqListQuery, req.query, 'query');
-    res.json(await dlq.list(principalOf(res), q));
+export function dlqRoutes(dlq: DlqService): Route[] {
+  const listDeadLetters = defineRoute({
+    method: 'get',
+    path: '/api/dlq',
+    operationId: 'listDeadLetters',
+    tag: 'dead letters',
+    auth: 'bearer',
+    permission: DLQ_MANAGE,
+    summary:
+      'Admins (dlq:Manage): the dead-lettered jobs (given up on after their attempts ran out), newest first',
+    query: dlqListQuery,
+    responses: { 200: { description: 'the dead letters', schema: deadLetterListResponse } },
+    errors: [400, 403],
+    handler: ({ query, principal }) => dlq.list(principal, query),
   });
-  r.post('/redrive', express.json({ limit: '1mb' }), async (req, res) => {
-    // No body (or `{}`) redrives every dead letter; `{"ids":[…]}` only those jobs.
-    const body = parseOr400(dlqRedriveBody, req.body ?? {}, 'body');
-    res.json(await dlq.redrive(principalOf(res), body));
+
+  const redriveDeadLetters = defineRoute({
+    method: 'post',
+    path: '/api/dlq/redrive',
+    operationId: 'redriveDeadLetters',
+    tag: 'dead letters',
+    auth: 'bearer',
+    permission: DLQ_MANAGE,
+    summary:
+      'Admins (dlq:Manage): send dead-lettered jobs back to the queue with fresh attempts (all, or `ids`)',
+    description: 'No body (or `{}`) redrives every dead letter; `{"ids":[…]}` only those jobs.',
+    json: { schema: dlqRedriveBody, limit: '1mb', strict: false, whenAbsent: {} },
+    responses: { 200: { description: 'what was requeued and moved', schema: redriveResponse } },
+    errors: [400, 403, 413, 415],
+    handler: ({ body, principal }) => dlq.redrive(principal, body),
   });
-  return r;
+  return [listDeadLetters, redriveDeadLetters];
 }

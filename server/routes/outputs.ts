@@ -1,11 +1,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import { attachment, type BlobStore } from '../../core/blobs/blob-store.js';
-import { ForbiddenError } from '../../core/errors.js';
+import { ForbiddenError, RangeNotSatisfiableError } from '../../core/errors.js';
 import type { JobsService } from '../../core/jobs/jobs-service.js';
 import type { JobOutput } from '../../core/jobs/outputs.js';
-import { principalOf } from '../auth.js';
+import { defineRoute, type Route } from '../route.js';
+import { downloadLinkResponse, signedLinkQuery } from '../schemas.js';
+import { JOB_ID, OUTPUT_NAME } from './params.js';
 
 /** How long a download link (and S3's presigned GET behind a 302) stays valid. */
 export const DOWNLOAD_LINK_SECONDS = 300;
@@ -46,44 +48,98 @@ function outputPath(jobId: string, name: string): string {
   return `/api/jobs/${encodeURIComponent(jobId)}/outputs/${encodeURIComponent(name)}`;
 }
 
-/**
- * `GET /api/jobs/:id/outputs/:name` (bearer, behind `authenticate`): the owner's or an admin's;
- * another user's job answers 404 like a missing one. `POST …/link`: a short-lived URL for it.
- */
-export function outputsRouter(deps: { jobs: JobsService; blobs: BlobStore; links: DownloadLinks }): Router {
-  const r = Router();
-  r.get('/:id/outputs/:name', async (req, res) => {
-    const out = await deps.jobs.output(principalOf(res), req.params.id, req.params.name);
-    await sendOutput(req, res, deps.blobs, out);
-  });
-  r.post('/:id/outputs/:name/link', async (req, res) => {
-    const out = await deps.jobs.output(principalOf(res), req.params.id, req.params.name);
-    const expires = Math.floor(Date.now() / 1000) + DOWNLOAD_LINK_SECONDS;
-    const url = deps.blobs.downloadUrl
-      ? await deps.blobs.downloadUrl(out.key, downloadOptions(out))
-      : deps.links.path(req.params.id, out.name, expires);
-    res.json({ url, expiresAt: new Date(expires * 1000).toISOString() });
-  });
-  return r;
-}
+const OUTPUT_HEADERS = {
+  ETag: { description: 'the output’s SHA-256 in quotes', schema: { type: 'string' } },
+  'Content-Length': { description: 'bytes in this answer', schema: { type: 'integer' } },
+  'Content-Disposition': { description: 'attachment; filename="<name>"', schema: { type: 'string' } },
+  'Accept-Ranges': { description: 'bytes', schema: { type: 'string' } },
+};
+const OUTPUT_BYTES = {
+  '*/*': {
+    schema: {
+      type: 'string',
+      contentMediaType: 'application/octet-stream',
+      description: 'the output’s bytes, with its contentType',
+    },
+  },
+};
 
 /**
- * The same GET with `?expires=&signature=` (a link from `…/link`), mounted before `authenticate`:
- * the signature is the credential. A request without them goes on to the bearer route.
+ * `GET /api/jobs/:id/outputs/:name`: with a bearer token, the owner's or an admin's (another
+ * user's job answers 404 like a missing one); or by a signed link from `POST …/link`, the
+ * signature being the credential. `POST …/link`: a short-lived URL for it.
  */
-export function signedOutputsRouter(deps: {
-  jobs: JobsService;
-  blobs: BlobStore;
-  links: DownloadLinks;
-}): Router {
-  const r = Router();
-  r.get('/:id/outputs/:name', async (req, res, next) => {
-    if (req.query.signature === undefined) return next();
-    deps.links.verify(req.params.id, req.params.name, req.query.expires, req.query.signature);
-    const out = await deps.jobs.outputBySignedLink(req.params.id, req.params.name);
-    await sendOutput(req, res, deps.blobs, out);
+export function outputsRoutes(deps: { jobs: JobsService; blobs: BlobStore; links: DownloadLinks }): Route[] {
+  const downloadOutput = defineRoute({
+    method: 'get',
+    path: '/api/jobs/:id/outputs/:name',
+    operationId: 'downloadOutput',
+    tag: 'jobs',
+    auth: 'bearer-or-signed',
+    summary: 'Download one of a job’s outputs (the owner’s or an admin’s)',
+    description:
+      'With the directory store the API streams the file: `ETag` is its SHA-256, `If-None-Match` answers 304, one `Range` (bytes) answers 206 (416 when outside the file; several ranges: the whole file), `If-Range` is honoured. With S3 it answers 302 to a presigned GET valid for 5 minutes, so the bytes go from S3 to the client (S3 serves Range and conditional requests). ' +
+      'Also served without a bearer token for a signed link from `POST …/link` (query `expires` and `signature`). Another user’s job, or an output the job does not list (still being written, or discarded by a retry), answers 404.',
+    params: { id: JOB_ID, name: OUTPUT_NAME },
+    query: signedLinkQuery,
+    responses: {
+      200: { description: 'the whole output', content: OUTPUT_BYTES, headers: OUTPUT_HEADERS },
+      206: {
+        description: 'the requested range',
+        content: OUTPUT_BYTES,
+        headers: {
+          ...OUTPUT_HEADERS,
+          'Content-Range': { description: 'bytes START-END/SIZE', schema: { type: 'string' } },
+        },
+      },
+      302: {
+        description: 'S3: a presigned GET of the output (valid 5 minutes)',
+        headers: { Location: { description: 'the presigned URL', schema: { type: 'string' } } },
+      },
+      304: { description: 'If-None-Match names its ETag: unchanged' },
+      416: {
+        description:
+          'the Range lies outside the output (`range_not_satisfiable`; `Content-Range: bytes */SIZE`)',
+      },
+    },
+    errors: [403, 404],
+    async handler(ctx) {
+      const { req, res } = ctx;
+      const { id, name } = req.params;
+      let out: JobOutput & { key: string };
+      if (ctx.signed) {
+        deps.links.verify(id, name, req.query.expires, req.query.signature);
+        out = await deps.jobs.outputBySignedLink(id, name);
+      } else {
+        // (Not destructured above: a signed request has no principal to read.)
+        out = await deps.jobs.output(ctx.principal, id, name);
+      }
+      await sendOutput(req, res, deps.blobs, out);
+    },
   });
-  return r;
+
+  const linkOutput = defineRoute({
+    method: 'post',
+    path: '/api/jobs/:id/outputs/:name/link',
+    operationId: 'linkOutput',
+    tag: 'jobs',
+    auth: 'bearer',
+    summary: 'A short-lived download URL for an output (what the dashboard’s download links use)',
+    description:
+      'For clients that navigate rather than send a bearer token (a browser’s download): a URL valid for 5 minutes without one. S3: a presigned GET. The directory store: this API’s GET of the output with `expires` and `signature` in the query, as a path on the API’s origin.',
+    params: { id: JOB_ID, name: OUTPUT_NAME },
+    responses: { 200: { description: 'the URL and when it expires', schema: downloadLinkResponse } },
+    errors: [403, 404],
+    async handler({ req, principal }) {
+      const out = await deps.jobs.output(principal, req.params.id, req.params.name);
+      const expires = Math.floor(Date.now() / 1000) + DOWNLOAD_LINK_SECONDS;
+      const url = deps.blobs.downloadUrl
+        ? await deps.blobs.downloadUrl(out.key, downloadOptions(out))
+        : deps.links.path(req.params.id, out.name, expires);
+      return { url, expiresAt: new Date(expires * 1000).toISOString() };
+    },
+  });
+  return [downloadOutput, linkOutput];
 }
 
 function downloadOptions(out: JobOutput) {
@@ -125,13 +181,7 @@ async function sendOutput(
     ifRange === undefined || ifRange === etag ? req.range(out.size, { combine: true }) : undefined;
   if (ranges === -1) {
     res.setHeader('Content-Range', `bytes */${out.size}`);
-    res.status(416).json({
-      error: {
-        code: 'range_not_satisfiable',
-        message: `the range is outside the output's ${out.size} bytes`,
-      },
-    });
-    return;
+    throw new RangeNotSatisfiableError(`the range is outside the output's ${out.size} bytes`);
   }
   let range: { start: number; end: number } | undefined;
   if (Array.isArray(ranges) && ranges.length === 1 && ranges.type === 'bytes') {

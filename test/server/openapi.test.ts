@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { Express } from 'express';
+import { createConfig, lintFromString } from '@redocly/openapi-core';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { z } from 'zod';
+import * as coreErrors from '../../core/errors.js';
+import { packageRoot } from '../../core/package-root.js';
+import { ERROR_CODES } from '../../server/error-codes.js';
 import * as schemas from '../../server/schemas.js';
 import { api, startTestServer, waitForJob, type TestServer } from '../helpers/api-server.js';
 
@@ -125,6 +131,79 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/api/jobs'].post.responses['429'].description).toMatch(/quota_exceeded/);
     expect(doc.paths['/api/jobs/{id}/retry'].post.responses['429'].description).toMatch(/quota_exceeded/);
     expect(doc.paths['/api/jobs'].get.responses['429'].description).toMatch(/rate_limited/);
+  });
+
+  it('has readable operationIds, the server it came from, and a license', () => {
+    const ids = Object.values(doc.paths as Record<string, Record<string, any>>).flatMap((ops) =>
+      Object.values(ops).map((op) => op.operationId as string),
+    );
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(id).toMatch(/^[a-z]+(?:[A-Z][a-z]+)*$/);
+    expect(doc.paths['/api/jobs'].get.operationId).toBe('listJobs');
+    expect(doc.paths['/api/jobs'].post.operationId).toBe('submitJob');
+    expect(doc.paths['/api/jobs/{id}'].get.operationId).toBe('getJob');
+    expect(doc.paths['/api/jobs/{id}/cancel'].post.operationId).toBe('cancelJob');
+    expect(doc.paths['/api/jobs/{id}/retry'].post.operationId).toBe('retryJob');
+    expect(doc.paths['/api/jobs/{id}/logs'].get.operationId).toBe('getJobLogs');
+    // No JOBS_PUBLIC_URL here: the address the request came to.
+    expect(doc.servers).toEqual([{ url: s.url, description: 'this server' }]);
+    expect(doc.info.license).toEqual({ name: 'MIT', identifier: 'MIT' });
+    expect(doc.paths['/docs'].get.security).toEqual([]);
+  });
+
+  it('passes redocly lint (recommended rules) with no error', async () => {
+    const config = await createConfig({ extends: ['recommended'] });
+    const problems = await lintFromString({
+      source: JSON.stringify(doc),
+      absoluteRef: '/openapi.json',
+      config,
+    });
+    const show = (p: (typeof problems)[number]) => `${p.ruleId} ${p.location[0]?.pointer}: ${p.message}`;
+    expect(problems.filter((p) => p.severity === 'error').map(show)).toEqual([]);
+    // The one warning left: the public operations answer no 4xx (there is none to document).
+    const warnings = problems.filter((p) => p.severity === 'warn');
+    expect(warnings.map((p) => p.ruleId)).toEqual(warnings.map(() => 'operation-4xx-response'));
+    expect(warnings.map((p) => p.location[0]?.pointer).sort()).toEqual(
+      ['/docs', '/healthz', '/metrics', '/openapi.json', '/readyz']
+        .map((p) => `#/paths/${p.replace(/\//g, '~1')}/get/responses`)
+        .sort(),
+    );
+  });
+
+  it('documents exactly the error codes the server can emit', () => {
+    // The typed errors (core/errors.ts) and the answers written outside the error handler.
+    const emitted = new Set<string>();
+    for (const value of Object.values(coreErrors)) {
+      if (typeof value !== 'function' || !(value.prototype instanceof Error)) continue;
+      const err = new (value as new (m: string, n: number) => unknown)('x', 1);
+      if (err instanceof coreErrors.AppError) emitted.add(err.code);
+    }
+    const serverDir = path.join(packageRoot(), 'server');
+    const sources = fs
+      .readdirSync(serverDir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => fs.readFileSync(path.join(serverDir, f), 'utf8'));
+    for (const src of sources) for (const m of src.matchAll(/\bcode: '([a-z_]+)'/g)) emitted.add(m[1]);
+    expect([...ERROR_CODES].sort()).toEqual([...emitted].sort());
+
+    const documented = doc.components.schemas.Error.properties.error.properties.code.enum as string[];
+    expect([...documented].sort()).toEqual([...ERROR_CODES].sort());
+    // Every code an error answer's description names is one of them.
+    for (const ops of Object.values(doc.paths as Record<string, Record<string, any>>))
+      for (const op of Object.values(ops))
+        for (const [status, r] of Object.entries(op.responses as Record<string, any>)) {
+          if (Number(status) < 400) continue;
+          for (const m of String(r.description).matchAll(/`([a-z]+(?:_[a-z]+)+)`/g))
+            expect(documented).toContain(m[1]);
+        }
+  });
+
+  it('documents the multipart form with every field of the JSON submission (but uploadId)', () => {
+    const create = doc.paths['/api/jobs'].post.requestBody.content;
+    const form = Object.keys(create['multipart/form-data'].schema.properties).sort();
+    const json = Object.keys(create['application/json'].schema.properties).filter((k) => k !== 'uploadId');
+    expect(form).toEqual([...json, 'file'].sort());
+    expect(create['multipart/form-data'].schema.properties.maxAttempts).toBeDefined();
   });
 
   it('describes what the API really answers (response schemas parse real answers)', async () => {

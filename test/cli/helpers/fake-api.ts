@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { LogLine } from '../../../cli/lib/api-types.js';
 
 export interface FakeRequest {
   method: string;
@@ -146,7 +147,7 @@ export function makeJob(overrides: Record<string, unknown> = {}): Record<string,
   };
 }
 
-export function logLine(seq: number, message = `line ${seq}`, level = 'info') {
+export function logLine(seq: number, message = `line ${seq}`, level: LogLine['level'] = 'info'): LogLine {
   return { seq, ts: new Date(Date.UTC(2024, 4, 1, 10, 0, 0, seq)).toISOString(), level, message, data: null };
 }
 
