@@ -5,11 +5,13 @@
 // API process, measured without the workers beside it.
 //
 //   node bench/post-cost.mjs [--requests 2000] [--in-flight 8] [--baseline DIR] [--cpu-prof DIR]
+//                            [--repeat N]   (rounds alternate the checkouts; the table gives medians)
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   api,
+  median,
   cleanup,
   cpuMsOf,
   lightApi,
@@ -30,6 +32,9 @@ const { values } = parseArgs({
     // The submitter: fetch (as bench:throughput's REST row before), or node:http keep-alive.
     client: { type: 'string', default: 'fetch' },
     postgres: { type: 'string', default: DEFAULT_PG },
+    // Rounds, alternating this checkout and the baseline: on a shared machine one run moves by
+    // ±30%, so a before/after is the median of several.
+    repeat: { type: 'string', default: '1' },
   },
 });
 const N = Number(values.requests);
@@ -91,18 +96,35 @@ async function run(root) {
 
 const rows = [['this checkout', ROOT]];
 if (values.baseline) rows.push(['baseline', path.resolve(values.baseline)]);
-const results = [];
+const rounds = new Map(rows.map(([name]) => [name, []]));
 try {
   printContext(
     `POST /api/jobs cost: ${N} requests, ${IN_FLIGHT} in flight, client ${values.client}, jobs server --no-worker, PostgreSQL`,
   );
-  for (const [name, root] of rows) results.push([name, await run(root)]);
+  for (let rep = 0; rep < Number(values.repeat); rep++) {
+    for (const [name, root] of rows) {
+      const r = await run(root);
+      rounds.get(name).push(r);
+      console.error(
+        `${name}: ${r.rate.toFixed(0)} requests/s, API server CPU ${r.serverMs.toFixed(2)} ms per request`,
+      );
+    }
+  }
 } finally {
   await cleanup();
 }
+const results = rows.map(([name]) => {
+  const rs = rounds.get(name);
+  const med = (k) => median(rs.map((r) => r[k]));
+  return [
+    name,
+    { rate: med('rate'), serverMs: med('serverMs'), clientMs: med('clientMs'), pgMs: med('pgMs') },
+  ];
+});
 printTable(
   [
     'server',
+    'runs',
     'requests/s',
     'API server CPU per request',
     `client CPU per request (${values.client})`,
@@ -110,6 +132,7 @@ printTable(
   ],
   results.map(([name, r]) => [
     name,
+    Number(values.repeat),
     r.rate.toFixed(0),
     `${r.serverMs.toFixed(2)} ms`,
     `${r.clientMs.toFixed(2)} ms`,
