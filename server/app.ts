@@ -73,9 +73,6 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument());
   });
-  app.use(healthRouter(deps));
-  // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
-  app.use(dashboardRouter());
   const rateLimit = apiRateLimit(deps.db, deps.limits, deps.logger);
   app.use('/api', rateLimit); // requests without a token, by IP (see server/rate-limit.ts)
   // The directory store's part URLs carry their own signature instead of a bearer token.
@@ -111,6 +108,11 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/dlq', dlqRouter(new DlqService(deps.db.prisma, deps.store, deps.queue)));
   app.use('/api/prune', pruneRouter(deps));
   app.use('/api', tokensRouter(auth));
+  // After the API's routes, so an API request (the hot path: POST /api/jobs) does not walk
+  // through these two routers first; no path of theirs is under /api.
+  app.use(healthRouter(deps));
+  // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
+  app.use(dashboardRouter());
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;
