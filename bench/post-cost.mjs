@@ -194,7 +194,8 @@ printTable(
     Number(values.repeat),
     r.rate.toFixed(0),
     `${r.serverMs.toFixed(2)} ms`,
-    `${r.clientMs.toFixed(2)} ms`,
-    `${r.pgMs.toFixed(2)} ms`,
+    // Not measured apart in --paired rounds (one client, one PostgreSQL for both servers).
+    Number.isNaN(r.clientMs) ? '–' : `${r.clientMs.toFixed(2)} ms`,
+    Number.isNaN(r.pgMs) ? '–' : `${r.pgMs.toFixed(2)} ms`,
   ]),
 );
