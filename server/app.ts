@@ -68,11 +68,6 @@ export function createApp(deps: AppDeps): Express {
     metrics: metrics.handler,
     webhookPolicy,
   });
-  // Health, metrics, the OpenAPI document and its rendering at /docs.
-  app.use(mountRoutes(routes, 'public'));
-  app.use('/docs/assets', docsAssets());
-  // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
-  app.use(dashboardRouter());
   const rateLimit = apiRateLimit(deps.db, deps.limits, deps.logger);
   app.use('/api', rateLimit); // requests without a token, by IP (see server/rate-limit.ts)
   // Part URLs and output download links carry their own signature.
@@ -80,6 +75,13 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api', authenticate(auth), rateLimit); // the rest, by token
   app.use(continueUnlessUpload);
   app.use(mountRoutes(routes, 'bearer'));
+  // After the API's routes, so an API request (the hot path: POST /api/jobs) does not walk
+  // through these first; no path of theirs is under /api. Health, metrics, the OpenAPI document
+  // and its rendering at /docs:
+  app.use(mountRoutes(routes, 'public'));
+  app.use('/docs/assets', docsAssets());
+  // The browser dashboard at `/` (static files, no auth: the page signs in with a token).
+  app.use(dashboardRouter());
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

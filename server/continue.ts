@@ -9,7 +9,11 @@ import type { Express, Request, RequestHandler, Response } from 'express';
  * Every other request is told to continue right away.
  */
 export const continueUnlessUpload: RequestHandler = (req, res, next) => {
-  if (!(req.method === 'POST' && req.path === '/api/jobs' && req.is('multipart/form-data')))
+  // Most requests send no Expect header: skip parsing their path and content type.
+  if (
+    req.headers.expect !== undefined &&
+    !(req.method === 'POST' && req.path === '/api/jobs' && req.is('multipart/form-data'))
+  )
     sendContinue(req, res);
   next();
 };

@@ -10,6 +10,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../core/errors.js';
+import { requestLog } from './http-middleware.js';
 import { redactUrl } from './redact-url.js';
 
 /**
@@ -22,8 +23,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return next(err);
     const appError = toAppError(err);
     if (!appError) {
-      // req.log (pino-http) carries the request id; the app's logger is the fallback.
-      (req.log ?? logger).error(
+      // The line carries the request's id (requestLog).
+      requestLog(req, logger).error(
         { err, method: req.method, url: redactUrl(req.originalUrl) },
         'unhandled error',
       );

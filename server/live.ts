@@ -6,6 +6,7 @@ import { TERMINAL_STATUSES, type JobDto, type JobStatus } from '../core/jobs/job
 import type { JobsService } from '../core/jobs/jobs-service.js';
 import type { LiveEvents } from '../core/jobs/live-events.js';
 import { coalesced } from './coalesced.js';
+import { requestLog } from './http-middleware.js';
 import type { JobListFeed, ListFollower } from './job-list-feed.js';
 import { MAX_LOG_SEQ } from './schemas.js';
 import type { StreamGuard } from './stream-guard.js';
@@ -184,7 +185,7 @@ export async function streamJobLogs(
       }
     },
     (err) => {
-      (req.log ?? deps.logger).warn({ err, jobId: id }, 'log stream failed');
+      requestLog(req, deps.logger).warn({ err, jobId: id }, 'log stream failed');
       s.end(); // the client reconnects with Last-Event-ID
     },
   );
@@ -230,7 +231,7 @@ export async function streamJobList(
       if (ready) drain();
     },
     failed(err) {
-      (req.log ?? deps.logger).warn({ err }, 'job list stream failed');
+      requestLog(req, deps.logger).warn({ err }, 'job list stream failed');
       if (ready) s.end();
       else failed = true;
     },
@@ -275,7 +276,7 @@ export async function streamJobList(
       if (sent.size > 10_000) sent.clear(); // bounded: at worst a repeated event
     },
     (err) => {
-      (req.log ?? deps.logger).warn({ err }, 'job list stream failed');
+      requestLog(req, deps.logger).warn({ err }, 'job list stream failed');
       s.end();
     },
   );

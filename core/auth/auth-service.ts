@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { hash, randomBytes, randomUUID } from 'node:crypto';
 import type { Prisma } from '../db/database.js';
 import {
   ConflictError,
@@ -24,7 +24,8 @@ export const LAST_USED_RESOLUTION_MS = 60_000;
 export const ADMIN_USER = 'admin';
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  // One-shot: a fifth of createHash's cost, and every request hashes its token.
+  return hash('sha256', token, 'hex');
 }
 
 /** 32 random bytes; the prefix makes a leaked token easy to recognise (and to scan for). */

@@ -206,6 +206,8 @@ describe('CORS and request ids', () => {
       headers: { 'x-request-id': `a b <script>${'x'.repeat(200)}` },
     });
     expect(insane.headers.get('x-request-id')).toMatch(uuid);
+    const refused = await fetch(`${s.url}/api/me`, { headers: { 'x-request-id': 'no-token-1' } });
+    expect(refused.status).toBe(401);
 
     // A failure inside a route: the error log names the request.
     await s.t.db.prisma.$executeRawUnsafe('ALTER TABLE jobs RENAME TO jobs_away');
@@ -218,7 +220,7 @@ describe('CORS and request ids', () => {
     } finally {
       await s.t.db.prisma.$executeRawUnsafe('ALTER TABLE jobs_away RENAME TO jobs');
     }
-    // pino-http logs a request as its response finishes: wait for the error request's line.
+    // A request is logged as its response finishes: wait for the error request's line.
     await until(
       "the failed request's completion logged",
       () => logs.filter((l) => l.reqId === 'req-broken-1'),
@@ -229,10 +231,23 @@ describe('CORS and request ids', () => {
       level: 30,
       req: { method: 'GET', url: '/api/me' },
       res: { statusCode: 200 },
+      msg: 'request completed',
+    });
+    expect(typeof meLine?.responseTime).toBe('number');
+    // A client error at warn (logged before the failed request's line, which was awaited above).
+    expect(logs.find((l) => l.reqId === 'no-token-1')).toMatchObject({
+      level: 40,
+      res: { statusCode: 401 },
+      msg: 'request completed',
     });
     expect(JSON.stringify(meLine)).not.toContain(token); // no headers in the logs
     const errorLines = logs.filter((l) => l.reqId === 'req-broken-1');
     expect(errorLines.map((l) => l.msg)).toContain('unhandled error');
+    expect(errorLines.find((l) => l.res !== undefined)).toMatchObject({
+      res: { statusCode: 500 },
+      msg: 'request errored',
+      err: { message: 'failed with status code 500' },
+    });
     expect(errorLines.every((l) => l.level === 50)).toBe(true);
   });
 });
