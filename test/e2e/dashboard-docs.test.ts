@@ -1,20 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { tempConfigHome } from '../cli/helpers/run-cli.js';
 import { type ServerProcess, startServerProcess } from '../helpers/server-process.js';
+import { describeBrowser, haveChromium, launchChromium } from '../helpers/chromium.js';
 
 /**
  * The rendered API reference at /docs in Chromium against a real `jobs server`: Redoc, served by
  * the server itself (no CDN), renders the generated /openapi.json under the page's
  * Content-Security-Policy, with no request leaving the server's origin.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const REDOC_LOGO = 'https://cdn.redoc.ly/redoc/logo-mini.svg';
-const haveChromium = fs.existsSync(CHROMIUM);
-const describeBrowser = haveChromium ? describe : describe.skip;
 jest.setTimeout(180_000);
 
 let server: ServerProcess | undefined;
@@ -27,17 +25,7 @@ beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-docs-'));
   configHome = tempConfigHome();
   server = await startServerProcess({ JOBS_DATA_DIR: dataDir, XDG_CONFIG_HOME: configHome });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  browser = await launchChromium();
 }, 150_000);
 
 afterAll(async () => {

@@ -1,15 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { tempConfigHome } from '../cli/helpers/run-cli.js';
 import { until } from '../helpers/counting.js';
 import { api } from '../helpers/api-server.js';
 import { createScratchDatabase } from '../helpers/db.js';
 import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
+import { describeBrowser, haveChromium, launchChromium } from '../helpers/chromium.js';
 
 /**
  * The dashboard as people run a queue with it (issue 17, items 7 and 8), in Chromium against a
@@ -19,9 +20,6 @@ import { profileToken, type ServerProcess, startServerProcess } from '../helpers
  * filter and download, a job page that outlasts an API outage, and the admins' dead letters and
  * tokens. On PostgreSQL (TEST_DATABASE_URL) when set, so a test can mark a job dead-lettered.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = fs.existsSync(CHROMIUM);
-const describeBrowser = haveChromium ? describe : describe.skip;
 const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
 
 jest.setTimeout(180_000);
@@ -106,17 +104,7 @@ beforeAll(async () => {
   });
   url = server.url;
   adminToken = profileToken(configHome);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  browser = await launchChromium();
 }, 150_000);
 
 afterAll(async () => {

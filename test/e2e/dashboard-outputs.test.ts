@@ -1,21 +1,19 @@
-import { afterAll, beforeAll, describe, expect, jest } from '@jest/globals';
+import { afterAll, beforeAll, expect, jest } from '@jest/globals';
 import { it } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { tempConfigHome } from '../cli/helpers/run-cli.js';
 import { api, waitForJob } from '../helpers/api-server.js';
 import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
+import { describeBrowser, haveChromium, launchChromium } from '../helpers/chromium.js';
 
 /**
  * The job page's outputs in Chromium against a real `jobs server`: a csv-import with bad rows
  * lists rejected.csv, and its link downloads the file without the token ever being in a URL (the
  * page asks for a short-lived signed link and navigates to it).
  */
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = fs.existsSync(CHROMIUM);
-const describeBrowser = haveChromium ? describe : describe.skip;
 jest.setTimeout(180_000);
 
 let server: ServerProcess | undefined;
@@ -33,17 +31,7 @@ beforeAll(async () => {
   const admin = profileToken(configHome);
   const r = await api(server.url, admin, 'POST', '/api/tokens', { user: 'carol' });
   token = r.body.token;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  browser = await launchChromium();
 }, 150_000);
 
 afterAll(async () => {

@@ -1,25 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ROOT, tempConfigHome } from '../cli/helpers/run-cli.js';
 import { until } from '../helpers/counting.js';
 import { api } from '../helpers/api-server.js';
 import { profileToken, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
+import { describeBrowser, haveChromium, launchChromium } from '../helpers/chromium.js';
 
 /**
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real
  * `jobs server` process: sign-in, the submit form with a file, live status and log lines, cancel
  * and retry, the list's live updates, and one user never seeing another's jobs.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = fs.existsSync(CHROMIUM);
-if (!haveChromium) {
-  console.warn(`dashboard browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
-}
-const describeBrowser = haveChromium ? describe : describe.skip;
 
 // A browser and a server on a loaded two-core machine.
 jest.setTimeout(180_000);
@@ -100,21 +95,7 @@ beforeAll(async () => {
   adminToken = profileToken(configHome);
   await createUser('alice');
   await createUser('bob');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Playwright gives each launch a fresh temporary profile (user-data-dir) and removes it after.
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 150_000);
 
 afterAll(async () => {
