@@ -45,10 +45,11 @@ export async function claimJob(
   token: string,
   leaseSeconds: number,
 ): Promise<ClaimedJob | undefined> {
-  // The claim of a PENDING job frees a place in its owner's window of SQS messages sent and not
-  // yet started: it wakes the outbox relays (core/queue/outbox.ts), wherever they run.
+  // The claim of a PENDING job whose message counted in its owner's window of SQS messages sent
+  // and not yet started (dispatched_at: set only by a fair relay) frees a place: it wakes the
+  // outbox relays (core/queue/outbox.ts), wherever they run. Without fair dispatch, no NOTIFY.
   const [row] = await db.$queryRaw<ClaimedRow[]>`
-    WITH prev AS (SELECT id, status FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE),
+    WITH prev AS (SELECT id, status, dispatched_at FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE),
     claimed AS (
       UPDATE jobs
       SET status = 'RUNNING', attempts = attempts + 1, lease_token = ${token}::uuid,
@@ -59,9 +60,10 @@ export async function claimJob(
         AND (jobs.status = 'PENDING' OR (jobs.status = 'RUNNING' AND jobs.lease_expires_at < now()))
       RETURNING prev.status::text AS prev_status, jobs.id, jobs.type, jobs.params, jobs.attempts,
         jobs.max_attempts, jobs.cancel_requested_at IS NOT NULL AS cancel_requested,
-        jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256
+        jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256,
+        prev.dispatched_at IS NOT NULL AS held_place
     ), woken AS (
-      SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM claimed WHERE prev_status = 'PENDING'
+      SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM claimed WHERE prev_status = 'PENDING' AND held_place
     )
     SELECT c.*, (SELECT count(*) FROM woken) AS woken FROM claimed c`;
   return row && toClaimedJob(row);
