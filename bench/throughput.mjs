@@ -89,12 +89,47 @@ async function submitAll(n, inFlight, submit) {
 }
 
 /**
+ * CPU milliseconds so far of every process a system runs on this machine, keyed `part:pid`: this
+ * process (the submitter), the given child processes, and the PostgreSQL backends serving the
+ * scratch database (all but `stats`'s own, which the bench polls with).
+ */
+async function cpuSampler(stats, parts) {
+  const ms = (pid) => {
+    try {
+      return cpuMsOf(pid);
+    } catch {
+      return 0; // gone since it was listed
+    }
+  };
+  return async () => {
+    const { rows } = await stats.query(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+    );
+    const { user, system } = process.cpuUsage();
+    const out = { 'submitter:self': (user + system) / 1000 };
+    for (const [part, pids] of Object.entries(parts)) for (const pid of pids) out[`${part}:${pid}`] = ms(pid);
+    for (const { pid } of rows) out[`postgres:${pid}`] = ms(pid);
+    return out;
+  };
+}
+
+/** Each part's CPU per job between two samples (a process that appeared meanwhile counts from 0). */
+function cpuPerJob(before, after) {
+  const parts = {};
+  for (const [key, v] of Object.entries(after)) {
+    const part = key.slice(0, key.indexOf(':'));
+    parts[part] = (parts[part] ?? 0) + (v - (before[key] ?? 0)) / N;
+  }
+  return parts;
+}
+
+/**
  * Times one system: submit everything, then wait for `doneCount()` to reach N. Also counts the
  * database's transactions meanwhile (pg_stat_database.xact_commit: every statement outside a
  * transaction counts as one, read-only ones and idle polls included; this bench's own count
  * queries are subtracted), per job: the round trips to the database each job costs.
  */
-async function timeIt(submit, doneCount, stats) {
+async function timeIt(submit, doneCount, stats, cpuOf) {
   const commits = async () => {
     await sleep(1200); // backends flush their counters at least once a second when idle
     const { rows } = await stats.query(
@@ -103,6 +138,7 @@ async function timeIt(submit, doneCount, stats) {
     return rows[0].n;
   };
   const before = await commits();
+  const cpu0 = await cpuOf();
   let polls = 0;
   const t0 = performance.now();
   let submittedAt;
@@ -117,8 +153,10 @@ async function timeIt(submit, doneCount, stats) {
   }
   await submitting;
   const t1 = performance.now();
+  const cpu1 = await cpuOf();
   const after = await commits();
   return {
+    cpu: cpuPerJob(cpu0, cpu1),
     seconds: (t1 - t0) / 1000,
     submitSeconds: (submittedAt - t0) / 1000,
     commitsPerJob: (after - before - polls - 2) / N,
@@ -173,11 +211,6 @@ async function jobsSystem(via, root = ROOT) {
       const jobs = new JobsService(database.prisma, store, types);
       submit = () => jobs.create(owner, { id: randomUUID(), type: 'noop', params: {} });
     }
-    const cpu = () => ({
-      server: cpuMsOf(server.pid),
-      workers: workers.pids.reduce((t, p) => t + cpuMsOf(p), 0),
-    });
-    const cpu0 = cpu();
     const r = await timeIt(
       submit,
       async () => {
@@ -185,10 +218,8 @@ async function jobsSystem(via, root = ROOT) {
         return rows[0].n;
       },
       count,
+      await cpuSampler(count, { api: [server.pid], workers: workers.pids }),
     );
-    const cpu1 = cpu();
-    // The jobs processes' own CPU per job (timeIt's last 1.2 s idle wait included: a few ms).
-    r.cpu = { server: (cpu1.server - cpu0.server) / N, workers: (cpu1.workers - cpu0.workers) / N };
     const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED'`);
     if (rows[0].n > 0) throw new Error(`${rows[0].n} jobs did not complete`);
     return r;
@@ -255,7 +286,12 @@ async function peerSystem(peer, batch = 1) {
     );
     try {
       await sleep(500);
-      return await timeIt(submit, doneCount, count);
+      return await timeIt(
+        submit,
+        doneCount,
+        count,
+        await cpuSampler(count, { workers: workers.map((w) => w.pid) }),
+      );
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
     }
@@ -301,9 +337,9 @@ try {
     for (const [name, run] of systems) {
       const r = await run();
       results.get(name).push(r);
-      const cpu = r.cpu
-        ? `; CPU per job: API process ${r.cpu.server.toFixed(2)} ms, workers ${r.cpu.workers.toFixed(2)} ms`
-        : '';
+      const cpu = `; CPU per job: ${Object.entries(r.cpu)
+        .map(([part, ms]) => `${part} ${ms.toFixed(2)} ms`)
+        .join(', ')}`;
       console.error(
         `${name}: ${(N / r.seconds).toFixed(0)} jobs/s (submitted in ${r.submitSeconds.toFixed(2)} s)${cpu}`,
       );
@@ -343,6 +379,25 @@ printTable(
       median(rs.map((r) => r.commitsPerJob)).toFixed(1),
       fmt.ratio(N / secs / boss),
       fmt.ratio(N / secs / graphile),
+    ];
+  }),
+);
+
+// Where each system's CPU goes: every process of it on this machine, per job (medians). On 2
+// cores, the total bounds the rate: 2,000 ms of CPU a second / total ms per job.
+const PARTS = ['submitter', 'api', 'workers', 'postgres'];
+console.log('');
+printTable(
+  ['system', ...PARTS.map((p) => `CPU per job: ${p}`), 'total', 'bound on 2 cores'],
+  systems.map(([name]) => {
+    const rs = results.get(name);
+    const per = PARTS.map((p) => (rs.some((r) => p in r.cpu) ? median(rs.map((r) => r.cpu[p] ?? 0)) : null));
+    const total = median(rs.map((r) => Object.values(r.cpu).reduce((a, b) => a + b, 0)));
+    return [
+      name,
+      ...per.map((ms) => (ms === null ? '–' : `${ms.toFixed(2)} ms`)),
+      `${total.toFixed(2)} ms`,
+      `${fmt.int(2000 / total)}/s`,
     ];
   }),
 );
