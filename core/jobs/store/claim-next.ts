@@ -104,8 +104,9 @@ export async function claimNext(
   const types = [...limits.typeConcurrency.keys()];
   const rows = await db.query<Row>(sql`
     WITH RECURSIVE dead AS (
+      -- Through queue_messages_receive_count_idx: only live messages at or past the limit.
       UPDATE queue_messages SET dead_lettered_at = now()
-      WHERE dead_lettered_at IS NULL AND visible_at <= now() AND receive_count >= ${opts.maxReceives}
+      WHERE dead_lettered_at IS NULL AND receive_count >= ${opts.maxReceives} AND visible_at <= now()
       RETURNING id
     ), start AS (
       SELECT gen_random_uuid() AS owner_id
@@ -184,7 +185,7 @@ export async function claimNext(
       FROM picked WHERE q.id = picked.id
       RETURNING q.id, q.job_id, q.receipt_handle::text AS receipt_handle, q.receive_count, q.sent_at
     ), prev AS (
-      SELECT j.id, j.status FROM jobs j
+      SELECT j.id, j.status, j.lease_expires_at FROM jobs j
       WHERE j.id IN (SELECT job_id FROM picked)
       ORDER BY j.id
       FOR UPDATE
@@ -195,8 +196,11 @@ export async function claimNext(
           started_at = coalesce(started_at, now()), updated_at = now(),
           log_seq = log_seq + CASE WHEN prev.status = 'PENDING' AND attempts < max_attempts THEN 1 ELSE 0 END
       FROM prev
+      -- Tested on prev (the row as locked, so current), not on jobs: with no condition of its own
+      -- on jobs but the id, the plan reaches each row by its key however the table grew since
+      -- the statement was prepared (a filter here made a plan prepared on a young table scan it).
       WHERE jobs.id = prev.id
-        AND (jobs.status = 'PENDING' OR (jobs.status = 'RUNNING' AND jobs.lease_expires_at < now()))
+        AND (prev.status = 'PENDING' OR (prev.status = 'RUNNING' AND prev.lease_expires_at < now()))
       RETURNING prev.status::text AS prev_status, jobs.id, jobs.type, jobs.params, jobs.attempts,
         jobs.max_attempts, jobs.cancel_requested_at IS NOT NULL AS cancel_requested,
         jobs.input_key, jobs.input_name, jobs.input_size, jobs.input_sha256,

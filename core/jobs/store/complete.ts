@@ -47,6 +47,10 @@ export async function completeJobs(db: Sql, ends: readonly Completion[]): Promis
         ${ends.map((e) => (e.ack ? (e.lease.receipt ?? null) : null))}::uuid[]
       ) WITH ORDINALITY AS u(job_id, token, result, set_progress, progress_done, progress_total,
                              n_lines, receipt, ord)
+      -- The planner cannot see an array parameter's length: without this it takes u for 10 rows
+      -- and, in a plan prepared while the jobs table was young, scans jobs instead of reaching
+      -- each row by its key; the plan is kept as the table grows (BENCHMARKS.md, throughput).
+      LIMIT ${ends.length}
     ), prev AS (
       SELECT j.id, j.status = 'RUNNING' AND j.lease_token = u.token AS held
       FROM jobs j JOIN u ON u.job_id = j.id
@@ -94,9 +98,19 @@ export async function completeJobs(db: Sql, ends: readonly Completion[]): Promis
       RETURNING 1
     ), acked AS (
       -- A dead letter stays, whoever acknowledges it afterwards (as DbQueue.deleteIn). The job id
-      -- finds the message by its index (there is none on receipts).
-      DELETE FROM queue_messages q USING u
-      WHERE q.job_id = u.job_id AND q.receipt_handle = u.receipt AND q.dead_lettered_at IS NULL
+      -- finds the message by its index (there is none on receipts), one lookup per job: with
+      -- \`dead_lettered_at IS NULL\` in the lookup, a plan prepared on a young queue read the whole
+      -- queue through the partial index that condition matches (deleted messages too, until
+      -- vacuumed), so the dead letter is tested on the message found.
+      DELETE FROM queue_messages q
+      WHERE q.id IN (
+        SELECT m.id FROM u, LATERAL (
+          SELECT m.id, m.dead_lettered_at FROM queue_messages m
+          WHERE m.job_id = u.job_id AND m.receipt_handle = u.receipt
+          LIMIT 1 -- a receipt is one receive's: one message (the LIMIT also keeps this a lookup)
+        ) m
+        WHERE m.dead_lettered_at IS NULL
+      )
       RETURNING 1
     )
     SELECT coalesce(e.held, false) AS held
