@@ -278,13 +278,16 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
       fs.rmSync(path.join(dir, String(partNumber)), { force: true });
       const meter = new MeteredStream(maxBytes, { hash: running?.hash ?? false });
       const fd = fs.openSync(path.join(dir, DATA_FILE), 'r+');
+      const writer = new PositionalWriter(fd, offset, {
+        batchBytes: WRITE_BATCH,
+        concurrency: WRITES_IN_FLIGHT,
+      });
       try {
-        await pipeline(
-          body,
-          meter,
-          new PositionalWriter(fd, offset, { batchBytes: WRITE_BATCH, concurrency: WRITES_IN_FLIGHT }),
-        );
+        await pipeline(body, meter, writer);
       } finally {
+        // Not before its writes in flight are done (a failed pipeline rejects at once): they would
+        // land after cutBack below, or in whatever file reuses the descriptor's number.
+        await writer.settled();
         fs.closeSync(fd);
       }
       const etag = randomBytes(16).toString('hex');

@@ -15,8 +15,9 @@ import { Writable } from 'node:stream';
  * in flight spread that copy over two cores. Written here: no maintained library does positional
  * parallel writes as a stream.
  *
- * The file descriptor stays the caller's to close, after the stream has closed ('close' follows
- * the last write in flight, even when the stream fails).
+ * The file descriptor stays the caller's to close, once `settled()` has resolved: a failed
+ * pipeline() rejects as soon as a stream errs, while writes may still be in flight, and the
+ * descriptor closed under them (or its number reused) would take their bytes.
  */
 export class PositionalWriter extends Writable {
   private position: number;
@@ -34,6 +35,12 @@ export class PositionalWriter extends Writable {
   ) {
     super();
     this.position = start;
+  }
+
+  /** Resolves once the stream has closed: after its last write, whether it finished or failed. */
+  settled(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.once('close', () => resolve()));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
