@@ -51,9 +51,9 @@ describe('PositionalWriter', () => {
     const fd = fs.openSync(file, 'r'); // not writable: every write fails (EBADF)
     try {
       const writer = new PositionalWriter(fd, 0, { batchBytes: 1024, concurrency: 2 });
-      await expect(
-        pipeline(Readable.from(chunked(randomBytes(256 * 1024))), writer),
-      ).rejects.toMatchObject({ code: 'EBADF' });
+      await expect(pipeline(Readable.from(chunked(randomBytes(256 * 1024))), writer)).rejects.toMatchObject({
+        code: 'EBADF',
+      });
       await writer.settled();
     } finally {
       fs.closeSync(fd);
