@@ -47,7 +47,9 @@ export class PositionalWriter extends Writable {
     if (this.failure) return done(this.failure);
     this.batch.push(chunk);
     this.batchLength += chunk.length;
-    if (this.batchLength < this.opts.batchBytes) return done();
+    // Batched only while a write is in flight: bytes that find the file idle go down at once, so a
+    // slow or stalled body is on disk as it arrives, not held here until a batch fills.
+    if (this.batchLength < this.opts.batchBytes && this.inFlight.size > 0) return done();
     this.flush();
     if (this.inFlight.size < this.opts.concurrency) return done();
     this.waiting = done;
@@ -75,7 +77,10 @@ export class PositionalWriter extends Writable {
     const write = writeAll(this.fd, buffers, at).then(
       () => {
         this.inFlight.delete(write);
-        this.release();
+        // What gathered meanwhile goes down now rather than waiting for a next chunk.
+        if (this.batchLength > 0 && !this.destroyed && !this.failure) this.flush();
+        // A held-back chunk goes on only while there is room (the flush above may have taken it).
+        if (this.inFlight.size < this.opts.concurrency) this.release();
       },
       (err: Error) => {
         this.inFlight.delete(write);
