@@ -85,7 +85,8 @@ export async function insertJobs(
     FROM u
     -- In order: of two items with one key, the first is inserted and the second skipped.
     ORDER BY u.ord
-    ON CONFLICT (owner_id, idempotency_key) DO NOTHING
+    -- The predicate names the partial unique index (migration 20261205000000) as the arbiter.
+    ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id::text AS id, type, status::text AS status, params,
       input_name AS "inputName", input_size AS "inputSize", input_sha256 AS "inputSha256",
       input_key AS "inputKey", progress_done AS "progressDone", progress_total AS "progressTotal",
