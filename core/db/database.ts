@@ -30,9 +30,9 @@ export interface Database {
   /** Runs `fn` on one raw connection (multi-statement SQL, advisory locks), bypassing Prisma. */
   session<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
   /**
-   * LISTENs on `channel` until the returned function is called. On PostgreSQL the listening
-   * connection is re-established after a loss (server restart, terminated backend); `onReconnect`
-   * then runs, since notifications sent meanwhile were missed.
+   * LISTENs on `channel` until the returned function is called. On PostgreSQL every channel of
+   * the process shares one listening connection, re-established after a loss (server restart,
+   * terminated backend); `onReconnect` then runs, since notifications sent meanwhile were missed.
    */
   listen(
     channel: string,
@@ -94,7 +94,8 @@ async function openPostgres(url: string): Promise<Database> {
   // (after a PostgreSQL restart, every idle client errors this way at once).
   pool.on('error', () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: TRANSACTION_OPTIONS });
-  const listeners = new Set<PgListener>();
+  // Every channel of the process on one connection (see PgListener for why).
+  const listener = new PgListener({ url });
   return {
     kind: 'postgres',
     prisma,
@@ -118,17 +119,9 @@ async function openPostgres(url: string): Promise<Database> {
         client.release(broken);
       }
     },
-    async listen(channel, onNotify, opts = {}) {
-      const listener = new PgListener({ url, channel, onNotify, onReconnect: opts.onReconnect });
-      await listener.start();
-      listeners.add(listener);
-      return async () => {
-        listeners.delete(listener);
-        await listener.close();
-      };
-    },
+    listen: (channel, onNotify, opts = {}) => listener.listen(channel, onNotify, opts.onReconnect),
     async close() {
-      await Promise.all([...listeners].map((l) => l.close()));
+      await listener.close();
       await prisma.$disconnect();
       await pool.end();
     },

@@ -4,7 +4,10 @@ import { PgListener } from '../../../core/db/pg-listener.js';
 import { createScratchDatabase } from '../../helpers/db.js';
 import { until } from '../../helpers/counting.js';
 
-/** A LISTEN that outlives its connection: terminated backends are replaced and LISTEN again. */
+/**
+ * The LISTENs of a process on one connection that outlives its backend: terminated backends are
+ * replaced and LISTEN again on every channel.
+ */
 const withPostgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;
 
 withPostgres('PgListener', () => {
@@ -20,6 +23,14 @@ withPostgres('PgListener', () => {
     await db?.drop();
   });
 
+  /** The other backends of the scratch database (the listener's), by the channels they listen on. */
+  const listeningBackends = async () =>
+    (
+      await admin.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      )
+    ).rows[0].n;
   const terminateListeners = async () =>
     (
       await admin.query<{ n: number }>(
@@ -32,14 +43,12 @@ withPostgres('PgListener', () => {
     const got: string[] = [];
     let reconnects = 0;
     const troubles: string[] = [];
-    const listener = new PgListener({
-      url: db.url,
-      channel: 'test_channel',
-      onNotify: (p) => got.push(p),
-      onReconnect: () => reconnects++,
-      onTrouble: (_err, phase) => troubles.push(phase),
-    });
-    await listener.start();
+    const listener = new PgListener({ url: db.url, onTrouble: (_err, phase) => troubles.push(phase) });
+    await listener.listen(
+      'test_channel',
+      (p) => got.push(p),
+      () => reconnects++,
+    );
     try {
       await admin.query(`SELECT pg_notify('test_channel', 'before')`);
       await until(
@@ -71,13 +80,91 @@ withPostgres('PgListener', () => {
     expect(reconnects).toBe(2);
   }, 300_000);
 
-  it('rejects start() when the server cannot be reached', async () => {
-    const listener = new PgListener({
-      url: 'postgresql://root@127.0.0.1:1/nothing',
-      channel: 'c',
-      onNotify: () => {},
-    });
-    await expect(listener.start()).rejects.toThrow(/ECONNREFUSED/);
+  it('listens on every channel through one connection, and each channel gets only its own', async () => {
+    const got: Record<string, string[]> = { a: [], b: [], b2: [] };
+    const reconnects: string[] = [];
+    const listener = new PgListener({ url: db.url });
+    try {
+      const stopA = await listener.listen(
+        'chan_a',
+        (p) => got.a.push(p),
+        () => reconnects.push('a'),
+      );
+      await listener.listen(
+        'chan_b',
+        (p) => got.b.push(p),
+        () => reconnects.push('b'),
+      );
+      // A second subscriber of a channel already listened to.
+      const stopB2 = await listener.listen('chan_b', (p) => got.b2.push(p));
+      expect(await listeningBackends()).toBe(1);
+
+      await admin.query(`SELECT pg_notify('chan_a', 'to a'), pg_notify('chan_b', 'to b')`);
+      await until(
+        'both notifications',
+        () => got,
+        (g) => g.a.length === 1 && g.b.length === 1 && g.b2.length === 1,
+      );
+      expect(got).toEqual({ a: ['to a'], b: ['to b'], b2: ['to b'] });
+
+      // One backend for both channels: a loss is one reconnect, and both channels are back.
+      expect(await terminateListeners()).toBe(1);
+      await until(
+        'both subscribers told of the reconnect',
+        () => reconnects,
+        (r) => r.length === 2,
+      );
+      expect(reconnects.sort()).toEqual(['a', 'b']);
+      await admin.query(`SELECT pg_notify('chan_a', 'again a'), pg_notify('chan_b', 'again b')`);
+      await until(
+        'the notifications after the reconnect',
+        () => got,
+        (g) => g.a.includes('again a') && g.b.includes('again b') && g.b2.includes('again b'),
+      );
+
+      // Unsubscribed: a channel no one listens to any more is UNLISTENed; the others still arrive.
+      await stopA();
+      await stopB2();
+      await admin.query(`SELECT pg_notify('chan_a', 'late a'), pg_notify('chan_b', 'late b')`);
+      await until(
+        'the late notification on b',
+        () => got,
+        (g) => g.b.includes('late b'),
+      );
+      expect(got.a).not.toContain('late a');
+      expect(got.b2).not.toContain('late b');
+      expect(await listeningBackends()).toBe(1);
+    } finally {
+      await listener.close();
+    }
+    await until('the connection to go', listeningBackends, (n) => n === 0);
+  }, 300_000);
+
+  it('ends its connection when the last subscriber leaves, and connects again for the next', async () => {
+    const got: string[] = [];
+    const listener = new PgListener({ url: db.url });
+    try {
+      const stop = await listener.listen('chan_c', () => {});
+      expect(await listeningBackends()).toBe(1);
+      await stop();
+      await until('the connection to go', listeningBackends, (n) => n === 0);
+      await listener.listen('chan_c', (p) => got.push(p));
+      await admin.query(`SELECT pg_notify('chan_c', 'back')`);
+      await until(
+        'a notification on the new connection',
+        () => got,
+        (g) => g.includes('back'),
+      );
+    } finally {
+      await listener.close();
+    }
+  }, 300_000);
+
+  it('rejects listen() when the server cannot be reached, and keeps nothing of it', async () => {
+    const listener = new PgListener({ url: 'postgresql://root@127.0.0.1:1/nothing' });
+    await expect(listener.listen('c', () => {})).rejects.toThrow(/ECONNREFUSED/);
+    await expect(listener.listen('c', () => {})).rejects.toThrow(/ECONNREFUSED/);
     await listener.close();
+    await expect(listener.listen('c', () => {})).rejects.toThrow(/closed/);
   });
 });
