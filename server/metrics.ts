@@ -18,7 +18,8 @@ export interface Metrics {
  * Prometheus metrics of one API process. Job and queue figures are read from the database and
  * the queue at scrape time (the truth, whatever process ran the jobs); job durations are observed
  * from the live-update channel, which carries every job's end (embedded worker, `jobs worker` or
- * Lambda alike). Each API replica observes every job: aggregate durations with max, not sum.
+ * Lambda alike), from the first scrape on. Each API replica observes every job: aggregate
+ * durations with max, not sum.
  */
 export function createMetrics(deps: {
   db: Database;
@@ -98,12 +99,21 @@ export function createMetrics(deps: {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600],
     registers: [registry],
   });
-  deps.live
-    .subscribe((e) => {
-      if (e.k === 'job' && typeof e.secs === 'number')
-        duration.observe({ type: e.type, status: e.status }, e.secs);
-    })
-    .catch((err: unknown) => deps.logger.warn({ err }, 'metrics: cannot listen for job changes'));
+  // Observed from this process's first scrape on, not from its start: an API nobody scrapes (the
+  // embedded server, a throughput run) then takes no notification of every job's every change
+  // for a histogram no one reads (0.3 ms of CPU per job: BENCHMARKS.md, throughput), and a scraper
+  // loses nothing, since its rates begin at its first sample anyway.
+  let observing: Promise<unknown> | undefined;
+  const observeEnds = () =>
+    (observing ??= deps.live
+      .subscribe((e) => {
+        if (e.k === 'job' && typeof e.secs === 'number')
+          duration.observe({ type: e.type, status: e.status }, e.secs);
+      })
+      .catch((err: unknown) => {
+        observing = undefined; // the next scrape tries again
+        deps.logger.warn({ err }, 'metrics: cannot listen for job changes');
+      }));
 
   new Gauge({
     name: 'jobs_live_subscribers',
@@ -147,6 +157,7 @@ export function createMetrics(deps: {
   };
 
   const handler: RequestHandler = async (_req, res) => {
+    await observeEnds();
     stats = undefined; // read the queue afresh, once, for this scrape
     const body = await registry.metrics();
     res.setHeader('Content-Type', registry.contentType);

@@ -142,7 +142,8 @@ export class PgListener {
       throw err;
     }
     this.client = client;
-    if (recovering) for (const subs of [...this.channels.values()]) for (const s of [...subs]) s.onReconnect?.();
+    if (recovering)
+      for (const subs of [...this.channels.values()]) for (const s of [...subs]) s.onReconnect?.();
   }
 
   private async reconnect(): Promise<void> {

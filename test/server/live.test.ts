@@ -230,6 +230,10 @@ describe.each(dbKinds())('live streams (SSE) on %s', (kind) => {
   });
 
   it('ends every stream when the process closes its live events (shutdown), and frees the subscriptions', async () => {
+    // The job-duration metrics listen from the first scrape on (not before: nobody reads them).
+    const before = live.subscribers;
+    expect((await fetch(`${s.url}/metrics`)).status).toBe(200);
+    expect(live.subscribers).toBe(before + 1);
     // Held RUNNING by its latch (never released): its stream can only end because live events close.
     const id = await createJob(alice, {}, 'latch');
     const logs = await sse(`/api/jobs/${id}/logs`, alice);
