@@ -128,7 +128,14 @@ export class PgListener {
     client.on('end', () => onLost(new Error('Connection terminated')));
     client.on('notification', (msg) => {
       const subs = this.channels.get(msg.channel);
-      if (subs) for (const s of [...subs]) s.onNotify(msg.payload ?? '');
+      if (!subs) return;
+      for (const s of [...subs]) {
+        try {
+          s.onNotify(msg.payload ?? '');
+        } catch {
+          // one broken subscriber must not starve the other channels' (or crash the connection)
+        }
+      }
     });
     const recovering = this.reconnecting !== undefined;
     try {
