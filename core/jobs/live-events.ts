@@ -46,7 +46,8 @@ type Listener = (e: LiveEvent) => void;
 /**
  * One LISTEN per process, shared by every live stream (an in-process fan-out): a thousand
  * browsers following jobs cost one database connection, not a thousand, and nobody polls.
- * Started on the first subscription; stopped with the database.
+ * Started on the first subscription and stopped when the last one leaves: a process nobody
+ * follows does not take every job's every change (four to five notifications per job).
  */
 export class LiveEvents {
   private readonly byJob = new Map<string, Set<Listener>>();
@@ -58,7 +59,9 @@ export class LiveEvents {
   /** Every event (job lists, metrics). Resolves once LISTEN is active. */
   subscribe(fn: Listener): Promise<() => void> {
     this.all.add(fn);
-    return this.ready(() => this.all.delete(fn));
+    return this.ready(() => {
+      this.all.delete(fn);
+    });
   }
 
   /** Events of one job (and resyncs). Resolves once LISTEN is active. */
@@ -103,16 +106,36 @@ export class LiveEvents {
   }
 
   private async ready(unsubscribe: () => void): Promise<() => void> {
+    let gone = false;
+    const leave = () => {
+      if (gone) return;
+      gone = true;
+      unsubscribe();
+      if (this.subscribers === 0) this.stopListening();
+    };
+    const started = (this.started ??= this.db.listen(LIVE_CHANNEL, (p) => this.dispatch(p), {
+      onReconnect: () => this.emit({ k: 'resync' }),
+    }));
     try {
-      await (this.started ??= this.db.listen(LIVE_CHANNEL, (p) => this.dispatch(p), {
-        onReconnect: () => this.emit({ k: 'resync' }),
-      }));
+      await started;
     } catch (err) {
-      this.started = undefined; // the next subscriber tries again
+      if (this.started === started) this.started = undefined; // the next subscriber tries again
+      gone = true;
       unsubscribe();
       throw err;
     }
-    return unsubscribe;
+    return leave;
+  }
+
+  /** The last subscriber left: UNLISTEN (a later subscriber LISTENs again). */
+  private stopListening(): void {
+    const started = this.started;
+    if (!started) return;
+    this.started = undefined;
+    // The database's listener drops this subscription at once (a LISTEN that follows shares the
+    // channel's connection, or starts a new one): no event is lost to the change, and a stream
+    // that saw one twice would only read its rows again.
+    void started.then((unlisten) => unlisten()).catch(() => {});
   }
 
   /**
@@ -120,9 +143,9 @@ export class LiveEvents {
    * without waiting for them) and stops listening.
    */
   async close(): Promise<void> {
-    this.emit({ k: 'closing' });
     const started = this.started;
     this.started = undefined;
+    this.emit({ k: 'closing' });
     const unlisten = await started?.catch(() => undefined);
     await unlisten?.().catch(() => {});
   }
