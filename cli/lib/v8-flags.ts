@@ -20,6 +20,10 @@ export function tuneServerProcess(opts: { embedded: boolean }): void {
   // of a large import piles up less as RSS (1 GiB import: peak -18 MiB, rows/s -4%). Not while an
   // upload streams: there the mode costs a full collection every ~20 MiB, 2-3x the upload's time
   // (core/blobs/stream-buffers.ts).
-  // (--semi-space-growth-factor=1 would save 8 MiB more but cost 15% of the import's speed.)
+  // The young generation stays at its starting size instead of growing under the import's stream
+  // of short-lived field strings: the 1 GiB import's peak 187-192 -> 177-179 MiB (the 200 MB
+  // criterion had no margin), its time within the run-to-run noise (median +6%; BENCHMARKS.md,
+  // ingest, eleventh session).
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
   optimizeForSizeUnlessStreaming();
 }
