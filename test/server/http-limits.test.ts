@@ -164,8 +164,11 @@ describe('HTTP limits: stalled bodies, connection cap', () => {
     expect(closedAt - stalled).toBeGreaterThanOrEqual(IDLE_MS - 100);
     expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
     await until('the partial part to be removed', storedBytes, (n) => n === 0, 10_000);
-    // The upload itself stays open for the client to send the part again.
-    const again = await fetch(begun.body.parts[0].url, { method: 'PUT', body: new Blob([data as BlobPart]) });
+    // The upload itself stays open for the client to send the part again. The file is cut back
+    // (size 0 above) a moment before the stalled write lets go of the part: until it has, the part
+    // answers 409 "being uploaded already", which a client retries.
+    const put = () => fetch(begun.body.parts[0].url, { method: 'PUT', body: new Blob([data as BlobPart]) });
+    const again = await until('the part to be sent again', put, (r) => r.status !== 409);
     expect(again.status).toBe(200);
   });
 
