@@ -52,7 +52,7 @@ describe.each(dbKinds())('LiveEvents on %s', (kind) => {
       leaveJob();
       leaveJob(); // twice: no harm
       expect(live.subscribers).toBe(0);
-      await until('the UNLISTEN', listening, (l) => !l, 30_000);
+      await until('the UNLISTEN', listening, (l) => !l);
 
       // A new subscriber right away: listening again, and each event once (the stopped LISTEN's
       // delivery, were it still running, must not double it).
@@ -69,7 +69,7 @@ describe.each(dbKinds())('LiveEvents on %s', (kind) => {
       expect(again.map((e) => (e.k === 'log' ? e.id : e.k))).toEqual(['job-2', 'job-3']);
       expect(first).toHaveLength(1);
       leaveAgain();
-      await until('the UNLISTEN', listening, (l) => !l, 30_000);
+      await until('the UNLISTEN', listening, (l) => !l);
     } finally {
       await live.close();
     }
