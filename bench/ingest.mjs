@@ -238,6 +238,10 @@ const rows = [...samples.entries()].map(([name, rs]) => {
       ? `upload only; ${rs.map((r) => `${r.uploadSeconds.toFixed(1)}`).join(' / ')} s`
       : [
           runs > 1 ? `per run ${rs.map((r) => fmt.ratio(r.ratio)).join(' / ')}` : '',
+          // The peak column is the highest of the runs; the spread shows how close to it each came.
+          runs > 1 && rs[0].importPeak !== undefined
+            ? `import peaks ${rs.map((r) => (r.importPeak / MiB).toFixed(0)).join(' / ')} MiB`
+            : '',
           rows === undefined
             ? ''
             : `${rows.toLocaleString('en-US')} rows imported in ${importSeconds.toFixed(1)} s (${Math.round(rows / importSeconds).toLocaleString('en-US')} rows/s)`,
