@@ -120,7 +120,6 @@ export class LiveEvents {
       await started;
     } catch (err) {
       if (this.started === started) this.started = undefined; // the next subscriber tries again
-      gone = true;
       unsubscribe();
       throw err;
     }
