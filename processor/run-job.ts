@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../core/blobs/blob-store.js';
 import { checkedInput } from '../core/blobs/multipart-uploads.js';
+import { inputReadStarted } from '../core/blobs/stream-buffers.js';
 import {
   gaveUpReason,
   startedLine,
@@ -179,6 +180,7 @@ async function runHandler(
     }
     if (job.input) {
       input = await deps.blobs.get(job.input.key);
+      inputReadStarted();
       // A direct upload to S3 was never hashed by the API host: this read is the check (a
       // mismatch fails the handler's read at the end of the input). A store that hashed every
       // blob as it wrote it (the directory) is not read twice over.

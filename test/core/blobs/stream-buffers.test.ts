@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { MeteredStream } from '../../../core/blobs/blob-store.js';
 import {
   collectStreamedBuffers,
+  inputReadStarted,
   optimizeForSizeUnlessStreaming,
 } from '../../../core/blobs/stream-buffers.js';
 import { ROOT } from '../../cli/helpers/run-cli.js';
@@ -102,6 +103,34 @@ describe('streamed buffers', () => {
       expect(flags).toHaveLength(4);
       third.destroy();
       jest.advanceTimersByTime(2000);
+      expect(flags.slice(3)).toEqual(['--no-optimize-for-size', '--optimize-for-size']);
+    });
+
+    it('is back at once when a job starts reading its input, unless an upload still streams', async () => {
+      const flags: string[] = [];
+      jest.spyOn(v8, 'setFlagsFromString').mockImplementation((f: string) => void flags.push(f));
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+      optimizeForSizeUnlessStreaming();
+      const sink = () => new Writable({ write: (_c, _e, d) => d() });
+
+      // With no upload behind it, a read changes nothing.
+      inputReadStarted();
+      expect(flags).toEqual(['--optimize-for-size']);
+
+      // The upload's last part closed: the read ends the grace period now, and the timer with it.
+      await pipeline(Readable.from([Buffer.from('abc')]), new MeteredStream(Infinity), sink());
+      expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size']);
+      inputReadStarted();
+      expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size', '--optimize-for-size']);
+      jest.advanceTimersByTime(5000);
+      expect(flags).toHaveLength(3);
+
+      // Another upload streaming while the job reads keeps the mode off until it too is over.
+      const other = new MeteredStream(Infinity);
+      inputReadStarted();
+      expect(flags).toHaveLength(4);
+      other.destroy();
+      inputReadStarted();
       expect(flags.slice(3)).toEqual(['--no-optimize-for-size', '--optimize-for-size']);
     });
   });
