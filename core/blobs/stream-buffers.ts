@@ -2,7 +2,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 
 /** Bytes streamed between two young-generation collections. */
-export const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
+export const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
 
 type Gc = (opts: { type: 'minor' }) => void;
 let gc: Gc | undefined;
@@ -29,14 +29,16 @@ export function collectStreamedBuffers(): void {
 
 /**
  * Counts bytes streamed through the process (uploads), running a young-generation collection
- * every 8 MiB of them.
+ * every 4 MiB of them.
  *
  * Why: each chunk read from a socket is a fresh Buffer whose memory is malloc'd outside the JS
  * heap and freed only when the GC next finds it dead. A stream allocates few JS objects, so the GC
  * runs rarely while one is busy, and a 1 GiB upload piled up 25-30 MB of dead buffers that the
  * allocator then kept (measured: the embedded server's peak RSS went from ~188 to ~168 MiB with
- * this; BENCHMARKS.md, ingest). A young collection with so little alive takes well under a
- * millisecond: 128 of them per GiB.
+ * a collection every 8 MiB; BENCHMARKS.md, ingest). Every 4 MiB the dead buffers peak at half
+ * that, and the heap the upload leaves behind for the import to start from is ~7 MiB smaller
+ * (1 GiB import's peak 177-183 -> 173-177 MiB), for an upload a few percent slower: 256
+ * collections per GiB, each with little alive (BENCHMARKS.md, ingest, thirteenth session).
  */
 export function countStreamedBytes(bytes: number): void {
   sinceLastCollection += bytes;
@@ -62,8 +64,9 @@ function youngGc(): Gc {
  * Why not while uploading: in that mode V8 starts a full (mark-compact) collection after every
  * young one, whenever the old generation is above a few MB (heap.cc,
  * IncrementalMarkingLimitReached: `ShouldOptimizeForMemoryUsage()` → hard limit). An upload runs a
- * young collection every 8 MiB (above), so the embedded server did a full collection of its
- * ~33 MB heap every ~20 MiB: measured during a 1 GiB upload, 50–70 of them, and the upload took
+ * young collection every few MiB (above), so the embedded server did a full collection of its
+ * ~33 MB heap every ~20 MiB: measured during a 1 GiB upload (one young collection every 8 MiB
+ * then), 50–70 of them, and the upload took
  * 13–19 s where the PostgreSQL server (no such flag) took 5–7 s. Import, list and idle keep the mode
  * (its memory saving is the import's: BENCHMARKS.md, ingest).
  */

@@ -40,7 +40,7 @@ describe('streamed buffers', () => {
     const before = process.memoryUsage().arrayBuffers;
     await pipeline(socketLike(96 * MiB), new MeteredStream(Infinity, { hash: false }), sink);
     expect(received).toBe(96 * MiB);
-    // Dead chunks are collected every 8 MiB; without that they pile up until V8's own limit for
+    // Dead chunks are collected every 4 MiB; without that they pile up until V8's own limit for
     // memory outside its heap (64 MB): 32 MiB above the start when measured without it.
     const growth = (peak - before) / MiB;
     console.log(`[figure] streamed 96 MiB: array buffers peaked ${growth.toFixed(1)} MiB above the start`);
