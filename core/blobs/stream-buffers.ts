@@ -99,9 +99,9 @@ export function streamOpened(): () => void {
 }
 
 /**
- * A job starts reading its input here: the upload that stored it is over, so
- * `--optimize-for-size` comes back now instead of when the parts' grace period (RESTORE_AFTER_MS)
- * runs out. A job starts the moment its upload completes, and without the mode V8 runs no full
+ * Called as a job in this process opens its input (processor/run-job.ts): the upload that stored
+ * it is over, so `--optimize-for-size` comes back now instead of when the parts' grace period
+ * (RESTORE_AFTER_MS) runs out. A job starts the moment its upload completes, and without the mode V8 runs no full
  * collection until external memory has grown by 64 MiB: the import's promoted read buffers (each
  * lives through several young collections while it is parsed) then piled up 20-60 MiB in its first
  * second, and that transient was the 1 GiB import's peak RSS (BENCHMARKS.md, ingest, thirteenth
