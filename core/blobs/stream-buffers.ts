@@ -66,8 +66,8 @@ function youngGc(): Gc {
  * IncrementalMarkingLimitReached: `ShouldOptimizeForMemoryUsage()` → hard limit). An upload runs a
  * young collection every few MiB (above), so the embedded server did a full collection of its
  * ~33 MB heap every ~20 MiB: measured during a 1 GiB upload (one young collection every 8 MiB
- * then), 50–70 of them, and the upload took
- * 13–19 s where the PostgreSQL server (no such flag) took 5–7 s. Import, list and idle keep the mode
+ * then), 50–70 of them, and the upload took 13–19 s where the PostgreSQL server (no such flag)
+ * took 5–7 s. Import, list and idle keep the mode
  * (its memory saving is the import's: BENCHMARKS.md, ingest).
  */
 export function optimizeForSizeUnlessStreaming(): void {
@@ -90,26 +90,28 @@ export function streamOpened(): () => void {
     if (closed) return;
     closed = true;
     if (--streaming === 0 && sizeOptimized) {
-      restore = setTimeout(() => {
-        restore = undefined;
-        if (streaming === 0) v8.setFlagsFromString('--optimize-for-size');
-      }, RESTORE_AFTER_MS).unref();
+      restore = setTimeout(endGracePeriod, RESTORE_AFTER_MS).unref();
     }
   };
+}
+
+/** The mode comes back once the grace period after the last upload stream ends. */
+function endGracePeriod(): void {
+  restore = undefined;
+  if (streaming === 0) v8.setFlagsFromString('--optimize-for-size');
 }
 
 /**
  * Called as a job in this process opens its input (processor/run-job.ts): the upload that stored
  * it is over, so `--optimize-for-size` comes back now instead of when the parts' grace period
- * (RESTORE_AFTER_MS) runs out. A job starts the moment its upload completes, and without the mode V8 runs no full
- * collection until external memory has grown by 64 MiB: the import's promoted read buffers (each
- * lives through several young collections while it is parsed) then piled up 20-60 MiB in its first
- * second, and that transient was the 1 GiB import's peak RSS (BENCHMARKS.md, ingest, thirteenth
- * session). An upload still streaming keeps the mode off.
+ * (RESTORE_AFTER_MS) runs out. A job starts the moment its upload completes, and without the mode
+ * V8 runs no full collection until external memory has grown by 64 MiB: the import's promoted
+ * read buffers (each lives through several young collections while it is parsed) then piled up
+ * 20-60 MiB in its first second, and that transient was the 1 GiB import's peak RSS
+ * (BENCHMARKS.md, ingest, thirteenth session). An upload still streaming keeps the mode off.
  */
 export function inputReadStarted(): void {
   if (!restore || streaming > 0) return;
   clearTimeout(restore);
-  restore = undefined;
-  v8.setFlagsFromString('--optimize-for-size');
+  endGracePeriod();
 }
