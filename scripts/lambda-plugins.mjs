@@ -3,49 +3,26 @@
 import fs from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
+import { GENERATED_CLASS_FILE, queryCompilerSpecifier } from './prisma-query-compiler.mjs';
 
 /** The query compiler, as a file beside index.mjs in the zip. */
 export const QUERY_COMPILER_FILE = 'query_compiler_bg.wasm';
 
-const GENERATED_CLASS = /[\\/]core[\\/]db[\\/]generated[\\/]internal[\\/]class\.ts$/;
-const WASM_IMPORT = /import\("(@prisma\/client\/runtime\/query_compiler_\w+_bg\.\w+\.wasm-base64\.mjs)"\)/;
-const WASM_GETTER = /getQueryCompilerWasmModule:\s*async\s*\(\)\s*=>\s*\{[\s\S]*?\n\s*\},/;
+const QUERY_COMPILER_MODULE = /[\\/]core[\\/]db[\\/]query-compiler\.ts$/;
 
 /**
- * Prisma's generated client inlines its WASM query compiler as a 2.3 MB base64 string (57% of the
- * bundle): every cold start parses that string as JavaScript, decodes it and compiles the module
- * on the main thread at the first query. Here the compiler ships as a binary file in the zip
- * (`writeQueryCompiler`), and the client gets it from `WebAssembly.compile` (V8 compiles on its
- * own threads), started when the bundle loads so that it is ready by the first query.
- *
- * The generated client's `getQueryCompilerWasmModule` is replaced in its source; should a Prisma
- * upgrade change that code, the build fails here rather than ship a client without a compiler.
+ * Prisma's generated client gets its WASM query compiler from core/db/query-compiler.ts, which
+ * decodes it from a 2.3 MB base64 string in a JavaScript module (57% of the bundle if bundled):
+ * every cold start would parse that string as JavaScript, decode it and compile the module at the
+ * first query. Here the compiler ships as a binary file in the zip (`writeQueryCompiler`), and that
+ * module is replaced by one that gets it from `WebAssembly.compile` (V8 compiles on its own
+ * threads), started when the bundle loads so that it is ready by the first query.
  */
 export function prismaQueryCompilerFile() {
   return {
     name: 'prisma-query-compiler-file',
     setup(build) {
-      build.onLoad({ filter: GENERATED_CLASS }, async (args) => {
-        const source = await fs.promises.readFile(args.path, 'utf8');
-        if (!WASM_IMPORT.test(source) || !WASM_GETTER.test(source)) {
-          return {
-            errors: [
-              {
-                text: `Prisma's generated client no longer has the getQueryCompilerWasmModule this build replaces (${args.path}); update scripts/lambda-plugins.mjs`,
-              },
-            ],
-          };
-        }
-        const contents =
-          `import { queryCompilerModule } from 'jobs-lambda:query-compiler';\n` +
-          source.replace(WASM_GETTER, 'getQueryCompilerWasmModule: queryCompilerModule,');
-        return { contents, loader: 'ts', resolveDir: path.dirname(args.path) };
-      });
-      build.onResolve({ filter: /^jobs-lambda:query-compiler$/ }, () => ({
-        path: 'query-compiler',
-        namespace: 'jobs-lambda',
-      }));
-      build.onLoad({ filter: /^query-compiler$/, namespace: 'jobs-lambda' }, () => ({
+      build.onLoad({ filter: QUERY_COMPILER_MODULE }, () => ({
         // import.meta.url is the chunk's own URL: every chunk sits beside the .wasm file.
         contents: `
           import { readFileSync } from 'node:fs';
@@ -66,11 +43,8 @@ export function prismaQueryCompilerFile() {
 
 /** Writes the query compiler the generated client in `root` uses to `outDir`, as binary. */
 export async function writeQueryCompiler(root, outDir) {
-  const source = fs.readFileSync(path.join(root, 'core/db/generated/internal/class.ts'), 'utf8');
-  const specifier = WASM_IMPORT.exec(source)?.[1];
-  if (!specifier) throw new Error('no query compiler import in the generated Prisma client');
-  const resolved = createRequire(path.join(root, 'package.json')).resolve(specifier);
-  const { wasm } = await import(resolved);
+  const source = fs.readFileSync(path.join(root, GENERATED_CLASS_FILE), 'utf8');
+  const { wasm } = createRequire(path.join(root, 'package.json'))(queryCompilerSpecifier(source));
   fs.writeFileSync(path.join(outDir, QUERY_COMPILER_FILE), Buffer.from(wasm, 'base64'));
 }
 
