@@ -27,6 +27,7 @@ import {
   type MultipartUploads,
   type PartTarget,
 } from './multipart-uploads.js';
+import { FileReadStream } from './file-read-stream.js';
 import { PositionalWriter } from './positional-writer.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -119,7 +120,7 @@ export class FsBlobStore implements BlobStore, MultipartUploads {
       if (err.code === 'ENOENT') throw new NotFoundError(`blob ${key} not found`);
       throw err;
     });
-    return handle.createReadStream({ highWaterMark: 256 * 1024, start: range?.start, end: range?.end });
+    return new FileReadStream(handle, range);
   }
 
   async delete(key: string): Promise<void> {

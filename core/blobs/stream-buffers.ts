@@ -4,9 +4,18 @@ import vm from 'node:vm';
 /** Bytes streamed between two young-generation collections. */
 export const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
 
-type Gc = (opts: { type: 'minor' }) => void;
+/** Growth of the JS heap past what the last full collection left that starts the next one while files are read. */
+export const HEAP_GROWTH_PER_COLLECTION = 2 * 1024 * 1024;
+/** Bytes read from files between two looks at the heap's size. */
+const CHECK_HEAP_EVERY_BYTES = 1024 * 1024;
+
+/** V8's gc(): young generation only with `{ type: 'minor' }`, a full collection without. */
+type Gc = (opts?: { type: 'minor' }) => void;
 let gc: Gc | undefined;
 let sinceLastCollection = 0;
+let readSinceHeapCheck = 0;
+/** Heap in use after the last full collection countReadBytes ran. */
+let heapAfterCollection = 0;
 /** The process runs with --optimize-for-size, to be lifted while uploads stream (see below). */
 let sizeOptimized = false;
 /** Upload streams open now. */
@@ -20,8 +29,9 @@ let restore: NodeJS.Timeout | undefined;
 const RESTORE_AFTER_MS = 2000;
 
 /**
- * Turns the collection on, for this process: called by the server's entry point
- * (cli/lib/v8-flags.ts), as it sets a V8 flag. Until then `countStreamedBytes` only counts.
+ * Turns the collections on, for this process: called by the server's entry point
+ * (cli/lib/v8-flags.ts), as it sets a V8 flag. Until then `countStreamedBytes` and
+ * `countReadBytes` only count.
  */
 export function collectStreamedBuffers(): void {
   gc ??= youngGc();
@@ -45,6 +55,29 @@ export function countStreamedBytes(bytes: number): void {
   if (sinceLastCollection < COLLECT_EVERY_BYTES || !gc) return;
   sinceLastCollection = 0;
   gc({ type: 'minor' });
+}
+
+/**
+ * Counts bytes read from files (FileReadStream: a job's input, a download), running a full
+ * collection whenever the JS heap has grown 2 MiB past what the last one left (looked at every
+ * 1 MiB read).
+ *
+ * Why: V8 lets the old generation grow at least 8 MiB past its live size before it collects it.
+ * An import promotes about 1 MiB/s of short-lived field strings (each csv-parse record lives
+ * through a young collection or two), so the embedded server's heap, and its RSS, rose 8-10 MiB
+ * over the live size and fell back, over and over. While every chunk read was a fresh buffer,
+ * their external memory made V8 collect sooner anyway; read into reused buffers (read-chunks.ts)
+ * nothing did. With a collection per 2 MiB of growth (one every ~2 s of import, each ~20 ms)
+ * the RSS stays flat through a 1 GiB import (BENCHMARKS.md, ingest, fifteenth session). A fast
+ * reader that makes no garbage never triggers one.
+ */
+export function countReadBytes(bytes: number): void {
+  readSinceHeapCheck += bytes;
+  if (readSinceHeapCheck < CHECK_HEAP_EVERY_BYTES || !gc) return;
+  readSinceHeapCheck = 0;
+  if (v8.getHeapStatistics().used_heap_size < heapAfterCollection + HEAP_GROWTH_PER_COLLECTION) return;
+  gc();
+  heapAfterCollection = v8.getHeapStatistics().used_heap_size;
 }
 
 /**

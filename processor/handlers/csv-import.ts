@@ -1,8 +1,9 @@
 import { isUtf8 } from 'node:buffer';
-import type { Readable } from 'node:stream';
+import type { Readable, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, Parser, type Options as CsvParseOptions } from 'csv-parse';
 import { z } from 'zod';
+import { prependInPlace, readChunks } from '../../core/blobs/read-chunks.js';
 import { JobFailure, type JobContext, type JobHandler, type JobLogger, type JobOutputs } from '../handler.js';
 import { columnType, quoteValue, valueChecks, type ValueCheck } from './csv-validate.js';
 import { RejectedRows, REJECTED_OUTPUT } from './csv-rejected.js';
@@ -143,10 +144,10 @@ async function importCsv(
   const { rejected } = checker;
   try {
     await pipeline(
-      input,
-      (source: Readable) => checkUtf8(source, (bytes) => ctx.progress(bytes, size)),
+      readChunks(input),
+      (source: AsyncIterable<Buffer>) => checkUtf8(source, (bytes) => ctx.progress(bytes, size)),
       // Bad rows are written from inside the parser: the next chunk waits while rejected.csv is behind.
-      async function* (source: AsyncIterable<Uint8Array>) {
+      async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           yield chunk;
           await rejected.room();
@@ -428,6 +429,23 @@ class LineNumberedParser extends Parser {
     return delimiters.length === 1 && delimiters[0]!.length === 1 && delimiters[0]![0] === 0x0a;
   }
 
+  /**
+   * csv-parse keeps the few bytes at the end of a chunk that it cannot parse yet (where a
+   * delimiter might continue) and, with the next chunk, copies both into a new buffer
+   * (`Buffer.concat`): a copy of the whole input, 256 KiB of garbage per chunk. A chunk read into
+   * readChunks' own buffers has room in front of it: the kept bytes go there and csv-parse starts
+   * from them, as it would from its copy. `state.previousBuf` is csv-parse's own (untyped) state;
+   * were it renamed, nothing is prepended and csv-parse copies as before (the test on
+   * `Buffer.concat` in csv-import.test.ts then fails).
+   */
+  override _transform(chunk: Buffer, encoding: BufferEncoding, done: TransformCallback): void {
+    const state = (this as unknown as { state?: { previousBuf?: Buffer } }).state;
+    const kept = state?.previousBuf;
+    const joined = kept === undefined ? undefined : prependInPlace(kept, chunk);
+    if (joined) state!.previousBuf = undefined;
+    super._transform(joined ?? chunk, encoding, done);
+  }
+
   override push(record: unknown, encoding?: BufferEncoding): boolean {
     if (record === null) return super.push(null, encoding);
     if (this.failed) return true;
@@ -469,18 +487,19 @@ function countCrLf(record: string[], splitsOnLf: boolean): number {
  *
  * The bytes are checked in place (`isUtf8`, simdutf) rather than decoded: csv-parse works on bytes
  * and decodes each field itself, so a decoded copy of every chunk (and csv-parse's re-encoding of
- * it) was a second and third copy of the whole file passing through the heap for nothing.
+ * it) was a second and third copy of the whole file passing through the heap for nothing. The
+ * chunks may be readChunks' reused buffers: the few bytes of a character split between two are
+ * copied, never kept as a view.
  */
 async function* checkUtf8(
-  source: Readable,
+  source: AsyncIterable<Buffer>,
   onBytes: (bytesRead: number) => void,
-): AsyncGenerator<Uint8Array> {
+): AsyncGenerator<Buffer> {
   let offset = 0;
   let reported = 0;
   // The bytes, from earlier chunks, of a character not complete yet (at most 3).
   let held: Uint8Array = new Uint8Array(0);
-  for await (const data of source) {
-    const chunk: Uint8Array = typeof data === 'string' ? Buffer.from(data) : (data as Uint8Array);
+  for await (const chunk of source) {
     if (offset === 0 && isUtf16Bom(chunk)) {
       throw new JobFailure('input is UTF-16 text; save it as UTF-8 and submit it again');
     }
