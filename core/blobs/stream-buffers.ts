@@ -4,7 +4,7 @@ import vm from 'node:vm';
 /** Bytes streamed between two young-generation collections. */
 export const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
 
-/** Growth of the JS heap past what the last full collection left that starts the next one while files are read. */
+/** Growth of the old generation past what the last full collection left that starts the next one while files are read. */
 export const HEAP_GROWTH_PER_COLLECTION = 2 * 1024 * 1024;
 /** Bytes read from files between two looks at the heap's size. */
 const CHECK_HEAP_EVERY_BYTES = 1024 * 1024;
@@ -14,7 +14,7 @@ type Gc = (opts?: { type: 'minor' }) => void;
 let gc: Gc | undefined;
 let sinceLastCollection = 0;
 let readSinceHeapCheck = 0;
-/** Heap in use after the last full collection countReadBytes ran. */
+/** Old generation in use after the last full collection countReadBytes ran. */
 let heapAfterCollection = 0;
 /** The process runs with --optimize-for-size, to be lifted while uploads stream (see below). */
 let sizeOptimized = false;
@@ -59,8 +59,8 @@ export function countStreamedBytes(bytes: number): void {
 
 /**
  * Counts bytes read from files (FileReadStream: a job's input, a download), running a full
- * collection whenever the JS heap has grown 2 MiB past what the last one left (looked at every
- * 1 MiB read).
+ * collection whenever the old generation has grown 2 MiB past what the last one left (looked at
+ * every 1 MiB read).
  *
  * Why: V8 lets the old generation grow at least 8 MiB past its live size before it collects it.
  * An import promotes about 1 MiB/s of short-lived field strings (each csv-parse record lives
@@ -75,9 +75,24 @@ export function countReadBytes(bytes: number): void {
   readSinceHeapCheck += bytes;
   if (readSinceHeapCheck < CHECK_HEAP_EVERY_BYTES || !gc) return;
   readSinceHeapCheck = 0;
-  if (v8.getHeapStatistics().used_heap_size < heapAfterCollection + HEAP_GROWTH_PER_COLLECTION) return;
+  if (oldGenerationSize() < heapAfterCollection + HEAP_GROWTH_PER_COLLECTION) return;
   gc();
-  heapAfterCollection = v8.getHeapStatistics().used_heap_size;
+  heapAfterCollection = oldGenerationSize();
+}
+
+/**
+ * Bytes in use in the old generation, where what outlives young collections goes. Not the whole
+ * heap: the young generation fills and empties between young collections (up to 16 MiB per
+ * semi-space where its size is not fixed: the PostgreSQL-backed server), which is not growth.
+ */
+function oldGenerationSize(): number {
+  let size = 0;
+  for (const space of v8.getHeapSpaceStatistics()) {
+    if (space.space_name === 'old_space' || space.space_name === 'large_object_space') {
+      size += space.space_used_size;
+    }
+  }
+  return size;
 }
 
 /**
