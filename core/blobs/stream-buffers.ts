@@ -4,10 +4,13 @@ import vm from 'node:vm';
 /** Bytes streamed between two young-generation collections. */
 export const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
 
-/** Growth of the old generation past what the last full collection left that starts the next one while files are read. */
-export const HEAP_GROWTH_PER_COLLECTION = 2 * 1024 * 1024;
-/** Bytes read from files between two looks at the heap's size. */
-const CHECK_HEAP_EVERY_BYTES = 1024 * 1024;
+/**
+ * While files are read, a full collection starts once the old generation has grown this much
+ * past what the last one left.
+ */
+const OLD_GENERATION_GROWTH_PER_COLLECTION = 2 * 1024 * 1024;
+/** Bytes read from files between two looks at the old generation's size. */
+const CHECK_EVERY_READ_BYTES = 1024 * 1024;
 
 /** V8's gc(): young generation only with `{ type: 'minor' }`, a full collection without. */
 type Gc = (opts?: { type: 'minor' }) => void;
@@ -15,7 +18,7 @@ let gc: Gc | undefined;
 let sinceLastCollection = 0;
 let readSinceHeapCheck = 0;
 /** Old generation in use after the last full collection countReadBytes ran. */
-let heapAfterCollection = 0;
+let oldGenerationAfterCollection = 0;
 /** The process runs with --optimize-for-size, to be lifted while uploads stream (see below). */
 let sizeOptimized = false;
 /** Upload streams open now. */
@@ -67,17 +70,17 @@ export function countStreamedBytes(bytes: number): void {
  * through a young collection or two), so the embedded server's heap, and its RSS, rose 8-10 MiB
  * over the live size and fell back, over and over. While every chunk read was a fresh buffer,
  * their external memory made V8 collect sooner anyway; read into reused buffers (read-chunks.ts)
- * nothing did. With a collection per 2 MiB of growth (one every ~2 s of import, each ~20 ms)
- * the RSS stays flat through a 1 GiB import (BENCHMARKS.md, ingest, fifteenth session). A fast
- * reader that makes no garbage never triggers one.
+ * nothing did. With a collection per 2 MiB of growth (one every ~2 s of import, ~30 ms each:
+ * under 2% of its time) the RSS stays flat through a 1 GiB import (BENCHMARKS.md, ingest,
+ * fifteenth session). A fast reader that makes no garbage never triggers one.
  */
 export function countReadBytes(bytes: number): void {
   readSinceHeapCheck += bytes;
-  if (readSinceHeapCheck < CHECK_HEAP_EVERY_BYTES || !gc) return;
+  if (readSinceHeapCheck < CHECK_EVERY_READ_BYTES || !gc) return;
   readSinceHeapCheck = 0;
-  if (oldGenerationSize() < heapAfterCollection + HEAP_GROWTH_PER_COLLECTION) return;
+  if (oldGenerationSize() < oldGenerationAfterCollection + OLD_GENERATION_GROWTH_PER_COLLECTION) return;
   gc();
-  heapAfterCollection = oldGenerationSize();
+  oldGenerationAfterCollection = oldGenerationSize();
 }
 
 /**

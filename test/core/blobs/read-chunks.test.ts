@@ -36,7 +36,7 @@ describe('FileReadStream', () => {
     expect(await collect(new FileReadStream(await fs.promises.open(empty.file)))).toEqual(Buffer.alloc(0));
   });
 
-  it('reads into the caller’s buffer until the end, then 0; destroy closes the file', async () => {
+  it("reads into the caller's buffer until the end, then 0; destroy closes the file", async () => {
     const { file, bytes } = fileOf(2_500);
     const handle = await fs.promises.open(file);
     const stream = new FileReadStream(handle, { start: 500, end: 2_499 });
@@ -69,7 +69,7 @@ describe('readChunks', () => {
     expect(memory.size).toBe(2);
   });
 
-  it('passes any other stream’s chunks on as they are', async () => {
+  it("passes any other stream's chunks on as they are", async () => {
     const chunks = [Buffer.from('ab'), Buffer.from('cde')];
     const out: Buffer[] = [];
     for await (const chunk of readChunks(Readable.from(chunks))) out.push(chunk);
