@@ -384,8 +384,8 @@ describe('csv-import chunk boundaries', () => {
     expect(badLines(run)).toEqual(expected.lines);
   });
 
-  it('gives the same answer read from a file into two reused buffers, in chunks of 1 to 40 bytes', async () => {
-    // The directory store's stream (FileReadStream): csv-import reads it into two buffers in
+  it('gives the same answer read from a file into reused buffers, in chunks of 1 to 40 bytes', async () => {
+    // The directory store's stream (FileReadStream): csv-import reads it into three buffers in
     // turn (readChunks) and puts the bytes csv-parse kept from one chunk in front of the next.
     const file = path.join(tmp, 'in.csv');
     fs.writeFileSync(file, bytes);
