@@ -16,7 +16,7 @@ const CHECK_EVERY_READ_BYTES = 1024 * 1024;
 type Gc = (opts?: { type: 'minor' }) => void;
 let gc: Gc | undefined;
 let sinceLastCollection = 0;
-let readSinceHeapCheck = 0;
+let readSinceCheck = 0;
 /** Old generation in use after the last full collection countReadBytes ran. */
 let oldGenerationAfterCollection = 0;
 /** The process runs with --optimize-for-size, to be lifted while uploads stream (see below). */
@@ -75,9 +75,9 @@ export function countStreamedBytes(bytes: number): void {
  * fifteenth session). A fast reader that makes no garbage never triggers one.
  */
 export function countReadBytes(bytes: number): void {
-  readSinceHeapCheck += bytes;
-  if (readSinceHeapCheck < CHECK_EVERY_READ_BYTES || !gc) return;
-  readSinceHeapCheck = 0;
+  readSinceCheck += bytes;
+  if (readSinceCheck < CHECK_EVERY_READ_BYTES || !gc) return;
+  readSinceCheck = 0;
   if (oldGenerationSize() < oldGenerationAfterCollection + OLD_GENERATION_GROWTH_PER_COLLECTION) return;
   gc();
   oldGenerationAfterCollection = oldGenerationSize();
