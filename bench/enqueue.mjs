@@ -29,12 +29,13 @@ import {
   DEFAULT_PG,
   fmt,
   median,
+  once,
   pgClient,
   printContext,
   printTable,
   ROOT,
   scratchDatabase,
-  sleep,
+  transactionCounter,
   startJobsServer,
 } from './lib.mjs';
 
@@ -72,26 +73,27 @@ async function sendAll(n, batch, inFlight, send) {
 
 /**
  * Times `n` jobs sent by `send` in batches (after a warm-up batch), checks that `count()` then
- * says every job is there, and counts the database's committed transactions meanwhile
- * (pg_stat_database.xact_commit, the bench's own reads subtracted).
+ * says every job is there, and counts the database's transactions meanwhile (transactionCounter):
+ * per 1,000 jobs, those that wrote and, once `settle()` is called with the system stopped, all.
  */
 async function timeIt({ n, batch, inFlight }, send, count, stats) {
-  const commits = async () => {
-    await sleep(1200); // backends flush their counters at least once a second when idle
-    const { rows } = await stats.query(
-      `SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`,
-    );
-    return rows[0].n;
-  };
   await send(WARM_UP);
-  const before = await commits();
+  const tx = await transactionCounter(stats);
   const t0 = performance.now();
   await sendAll(n, batch, inFlight, send);
   const seconds = (performance.now() - t0) / 1000;
-  const after = await commits();
+  await tx.end();
   const stored = await count();
   if (stored !== n + WARM_UP) throw new Error(`${stored} jobs stored, expected ${n + WARM_UP}`);
-  return { n, seconds, commitsPerThousand: ((after - before - 1) / n) * 1000 };
+  return {
+    n,
+    seconds,
+    /** With the system stopped: its transactions per 1,000 jobs (our two counts and check not). */
+    async settle(url) {
+      const { writes, all } = await tx.settled(url, 3);
+      return { writesPerThousand: (writes / n) * 1000, allPerThousand: (all / n) * 1000 };
+    },
+  };
 }
 
 async function jobsSystem(via) {
@@ -99,6 +101,11 @@ async function jobsSystem(via) {
   const server = await startJobsServer({ env: { DATABASE_URL: db.url }, args: ['--no-worker'] });
   const stats = await pgClient(db.url);
   let close = async () => {};
+  const stop = once(async () => {
+    await close();
+    await stats.end();
+    await server.stop();
+  });
   try {
     const run = { n: N, batch: BATCH, inFlight: IN_FLIGHT };
     let send;
@@ -140,16 +147,16 @@ async function jobsSystem(via) {
         if (out.some((o) => o.error)) throw new Error(out.find((o) => o.error).error.message);
       };
     }
-    return await timeIt(
+    const r = await timeIt(
       run,
       send,
       async () => (await stats.query(`SELECT count(*)::int AS n FROM jobs`)).rows[0].n,
       stats,
     );
+    await stop();
+    return { ...r, ...(await r.settle(db.url)) };
   } finally {
-    await close();
-    await stats.end();
-    await server.stop();
+    await stop();
     await db.drop();
   }
 }
@@ -158,6 +165,11 @@ async function peerSystem(peer) {
   const db = await scratchDatabase(values.postgres);
   const stats = await pgClient(db.url);
   let client;
+  const stop = once(async () => {
+    if (peer === 'pg-boss') await client?.stop({ graceful: false, wait: true });
+    else await client?.release();
+    await stats.end();
+  });
   try {
     let send;
     let count;
@@ -185,11 +197,11 @@ async function peerSystem(peer) {
       count = async () =>
         (await stats.query(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`)).rows[0].n;
     }
-    return await timeIt({ n: N, batch: BATCH, inFlight: IN_FLIGHT }, send, count, stats);
+    const r = await timeIt({ n: N, batch: BATCH, inFlight: IN_FLIGHT }, send, count, stats);
+    await stop();
+    return { ...r, ...(await r.settle(db.url)) };
   } finally {
-    if (peer === 'pg-boss') await client?.stop({ graceful: false, wait: true });
-    else await client?.release();
-    await stats.end();
+    await stop();
     await db.drop();
   }
 }
@@ -234,7 +246,8 @@ printTable(
     'jobs',
     'time (median)',
     'jobs/s (median)',
-    'database transactions per 1,000 jobs',
+    'write transactions per 1,000 jobs',
+    'all transactions per 1,000 jobs',
     'vs pg-boss insert()',
     'vs graphile-worker addJobs()',
   ],
@@ -247,7 +260,8 @@ printTable(
       fmt.int(rs[0].n),
       `${median(rs.map((x) => x.seconds)).toFixed(2)} s`,
       fmt.int(r),
-      fmt.int(median(rs.map((x) => x.commitsPerThousand))),
+      fmt.int(median(rs.map((x) => x.writesPerThousand))),
+      fmt.int(median(rs.map((x) => x.allPerThousand))),
       fmt.ratio(r / boss),
       fmt.ratio(r / graphile),
     ];

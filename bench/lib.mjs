@@ -337,6 +337,71 @@ export async function pgClient(url) {
   return c;
 }
 
+/**
+ * Counts a run's database transactions two ways:
+ * - `writes`: transactions given an id, i.e. that wrote (the commits that flush WAL), from the
+ *   server's next transaction id: exact at any moment, but every database of the server counts,
+ *   so run the bench on an otherwise idle server.
+ * - `all`: pg_stat_database.xact_commit of the scratch database: read-only statements too, and the
+ *   transaction in which every LISTENing backend reads the notifications of each commit that sent
+ *   any (on any channel). A backend adds its transactions to that figure when it goes idle, at
+ *   most once a second, and keeps the rest until it runs another statement or exits; a listening
+ *   backend runs none, so its deliveries show only when it exits (an idle backend held 200 commits
+ *   for over a minute here). Read 1.2 s after a run, it counted them or not by chance: 3.9 per
+ *   job for a build that, read 11 s after, said 2.3, and counted this way, 8.8. So `all` is read
+ *   once the system's connections are gone.
+ *
+ * @example
+ * const tx = await transactionCounter(stats);   // the system started and idle
+ * …run…; await tx.end();                         // at the clock's end
+ * …stop the system…; const { writes, all } = await tx.settled(url, ownReads);
+ */
+export async function transactionCounter(client) {
+  await sleep(1200); // the start-up's last commits reported, where they can be (see above)
+  const read = async () =>
+    (
+      await client.query(
+        `SELECT xact_commit::int AS n, pg_snapshot_xmax(pg_current_snapshot())::text AS xid
+         FROM pg_stat_database WHERE datname = current_database()`,
+      )
+    ).rows[0];
+  const start = await read();
+  let writes = NaN;
+  return {
+    async end() {
+      writes = Number((await read()).xid) - Number(start.xid);
+    },
+    /** Both counts; `ownReads`: the bench's own statements on the database since the start. */
+    async settled(url, ownReads) {
+      const all = (await settledCommitCount(url)) - start.n - ownReads;
+      return { writes, all };
+    },
+  };
+}
+
+/**
+ * The database's xact_commit once nothing else is connected to it: a backend reports its counts
+ * as it exits, before it leaves pg_stat_activity (see transactionCounter).
+ */
+async function settledCommitCount(url) {
+  const c = await pgClient(url);
+  try {
+    for (;;) {
+      const { rows } = await c.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      if (rows[0].n === 0) break;
+      await sleep(50);
+    }
+    const { rows } = await c.query(
+      `SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    return rows[0].n;
+  } finally {
+    await c.end();
+  }
+}
+
 /** A connection the server ends (another session's DROP … WITH (FORCE), say) must not crash the bench. */
 function quiet(client) {
   client.on('error', (err) => console.error(`(pg connection error: ${err.message})`));
@@ -413,3 +478,9 @@ export function printContext(title) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** `fn` run at most once: later calls answer the first call's promise (a stop in both try and finally). */
+export function once(fn) {
+  let done;
+  return () => (done ??= fn());
+}

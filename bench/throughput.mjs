@@ -39,11 +39,13 @@ import {
   DEFAULT_PG,
   fmt,
   median,
+  once,
   pgClient,
   printContext,
   printTable,
   ROOT,
   scratchDatabase,
+  transactionCounter,
   sleep,
   startJobsServer,
   startJobsWorkers,
@@ -125,19 +127,12 @@ function cpuPerJob(before, after) {
 
 /**
  * Times one system: submit everything, then wait for `doneCount()` to reach N. Also counts the
- * database's transactions meanwhile (pg_stat_database.xact_commit: every statement outside a
- * transaction counts as one, read-only ones and idle polls included; this bench's own count
- * queries are subtracted), per job: the round trips to the database each job costs.
+ * database's transactions meanwhile (transactionCounter): `writes` per job, the commits each job
+ * costs, and, once `settle()` is called with the system stopped, `all` per job (read-only
+ * statements and LISTEN deliveries too), this bench's own reads subtracted.
  */
 async function timeIt(submit, doneCount, stats, cpuOf) {
-  const commits = async () => {
-    await sleep(1200); // backends flush their counters at least once a second when idle
-    const { rows } = await stats.query(
-      `SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`,
-    );
-    return rows[0].n;
-  };
-  const before = await commits();
+  const tx = await transactionCounter(stats);
   const cpu0 = await cpuOf();
   let polls = 0;
   const t0 = performance.now();
@@ -154,12 +149,16 @@ async function timeIt(submit, doneCount, stats, cpuOf) {
   await submitting;
   const t1 = performance.now();
   const cpu1 = await cpuOf();
-  const after = await commits();
+  await tx.end();
   return {
     cpu: cpuPerJob(cpu0, cpu1),
     seconds: (t1 - t0) / 1000,
     submitSeconds: (submittedAt - t0) / 1000,
-    commitsPerJob: (after - before - polls - 2) / N,
+    /** With the system stopped: its transactions per job (our polls, CPU samples and counts not). */
+    async settle(url) {
+      const { writes, all } = await tx.settled(url, polls + 4);
+      return { writesPerJob: writes / N, allPerJob: all / N };
+    },
   };
 }
 
@@ -175,6 +174,12 @@ async function jobsSystem(via, root = ROOT) {
   const workers = await startJobsWorkers(server, WORKERS, CONCURRENCY, profile);
   const count = await pgClient(db.url);
   let close = async () => {};
+  const stop = once(async () => {
+    await close();
+    await count.end();
+    await workers.stop();
+    await server.stop();
+  });
   try {
     let submit;
     if (via === 'rest') {
@@ -222,12 +227,10 @@ async function jobsSystem(via, root = ROOT) {
     );
     const { rows } = await count.query(`SELECT count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED'`);
     if (rows[0].n > 0) throw new Error(`${rows[0].n} jobs did not complete`);
-    return r;
+    await stop();
+    return { ...r, ...(await r.settle(db.url)) };
   } finally {
-    await close();
-    await count.end();
-    await workers.stop();
-    await server.stop();
+    await stop();
     await db.drop();
   }
 }
@@ -239,6 +242,16 @@ async function peerSystem(peer, batch = 1) {
   let pool;
   let submit;
   let doneCount;
+  let workers = [];
+  const stop = once(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    if (peer === 'pg-boss') await client?.stop({ graceful: false, wait: true });
+    else {
+      await client?.release();
+      await pool?.end();
+    }
+    await count.end();
+  });
   try {
     if (peer === 'pg-boss') {
       const { PgBoss } = await import('pg-boss');
@@ -274,7 +287,7 @@ async function peerSystem(peer, batch = 1) {
         return added - rows[0].n;
       };
     }
-    const workers = await Promise.all(
+    workers = await Promise.all(
       Array.from({ length: WORKERS }, () =>
         startNodeChild(
           [path.join(ROOT, 'bench', 'peer-worker.mjs'), peer, db.url, String(CONCURRENCY), String(batch)],
@@ -284,24 +297,17 @@ async function peerSystem(peer, batch = 1) {
         ),
       ),
     );
-    try {
-      await sleep(500);
-      return await timeIt(
-        submit,
-        doneCount,
-        count,
-        await cpuSampler(count, { workers: workers.map((w) => w.pid) }),
-      );
-    } finally {
-      await Promise.all(workers.map((w) => w.stop()));
-    }
+    await sleep(500);
+    const r = await timeIt(
+      submit,
+      doneCount,
+      count,
+      await cpuSampler(count, { workers: workers.map((w) => w.pid) }),
+    );
+    await stop();
+    return { ...r, ...(await r.settle(db.url)) };
   } finally {
-    if (peer === 'pg-boss') await client?.stop({ graceful: false, wait: true });
-    else {
-      await client?.release();
-      await pool?.end();
-    }
-    await count.end();
+    await stop();
     await db.drop();
   }
 }
@@ -362,7 +368,8 @@ printTable(
     'end to end (median)',
     'jobs/s',
     'submit phase alone',
-    'database transactions per job',
+    'write transactions per job',
+    'all transactions per job (LISTEN deliveries too)',
     'vs pg-boss (one job per fetch)',
     'vs graphile-worker',
   ],
@@ -376,7 +383,8 @@ printTable(
       `${secs.toFixed(2)} s`,
       fmt.int(N / secs),
       `${sub.toFixed(2)} s (${fmt.int(N / sub)}/s)`,
-      median(rs.map((r) => r.commitsPerJob)).toFixed(1),
+      median(rs.map((r) => r.writesPerJob)).toFixed(1),
+      median(rs.map((r) => r.allPerJob)).toFixed(1),
       fmt.ratio(N / secs / boss),
       fmt.ratio(N / secs / graphile),
     ];
