@@ -110,8 +110,12 @@ export interface Platform {
   readonly api: ApiParts;
   /** The processor, Lambda-shaped (an SQS batch in, partial failures out). */
   readonly processor: ProcessBatch;
-  /** Starts the queue consumer (`concurrency` jobs at once), the reaper and the schedule ticker. */
-  startWorker(opts: { concurrency: number }): StartedWorker;
+  /**
+   * Starts the queue consumer (`concurrency` jobs at once), the reaper and the schedule ticker.
+   * `listenForSchedules: false` (`jobs worker`): the ticker goes by its timer and leaves schedule
+   * changes to the API hosts' tickers (ScheduleTickerOptions.listen says why).
+   */
+  startWorker(opts: { concurrency: number; listenForSchedules?: boolean }): StartedWorker;
   /** Starts the reaper and the schedule ticker alone (an API host whose processor is the Lambda). */
   startReaper(): StartedWorker;
   /**
@@ -200,8 +204,9 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     clock,
     resolve: opts.webhookResolve,
   });
-  const ticker = () =>
+  const ticker = (listen = true) =>
     new ScheduleTicker({
+      listen,
       db,
       store,
       types,
@@ -210,7 +215,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       now: clock,
       maxSleepMs: timing.schedulerMaxSleepMs,
     });
-  const startReaper = () => {
+  const startReaper = ({ listenForSchedules = true } = {}) => {
     const reaper = new Reaper({
       store,
       logger,
@@ -221,7 +226,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     reaper.start();
     // Beside the reaper, in every process that keeps the platform going (`jobs server`, `jobs
     // worker`): the schedules' due ticks, retention, and webhook deliveries.
-    const schedules = ticker();
+    const schedules = ticker(listenForSchedules);
     schedules.start();
     const pruning = startRetention(retention, { days: config.retentionDays, logger });
     const delivering = startWebhookDeliverer(webhooks, { logger, intervalMs: timing.webhookIntervalMs });
@@ -260,7 +265,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       webhookAllowPrivate: config.webhookAllowPrivate,
     },
     processor,
-    startWorker({ concurrency }) {
+    startWorker({ concurrency, listenForSchedules }) {
       const worker = new QueueWorker(queue, delivery, {
         concurrency,
         logger,
@@ -268,7 +273,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
         receive: claimingReceive(queue, store, config.visibilityTimeoutSeconds),
       });
       worker.start();
-      const reaper = startReaper();
+      const reaper = startReaper({ listenForSchedules });
       return {
         async stop(graceMs) {
           await reaper.stop();

@@ -39,7 +39,8 @@ export default class Worker extends BaseCommand {
       logger: await processLogger(config, 'jobs-worker'),
       migrate: false,
     });
-    const worker = platform.startWorker({ concurrency: flags.concurrency });
+    // Its ticker goes by its timer: schedules change through the API, whose hosts' tickers listen.
+    const worker = platform.startWorker({ concurrency: flags.concurrency, listenForSchedules: false });
     this.note(
       `jobs worker running (queue: ${platform.queueKind}, concurrency ${flags.concurrency}); SIGTERM to stop`,
     );

@@ -22,6 +22,14 @@ export interface DbQueueOptions {
   maxReceives: number;
   /** Safety-net poll while idle; new messages wake receivers at once through NOTIFY. */
   idlePollMs?: number;
+  /**
+   * Stop listening once no receiver has waited for this long (default 10 s). PostgreSQL wakes
+   * every LISTENing backend of the database at each commit that notifies, whatever its channels,
+   * and each reads the notification queue in a transaction: a process whose receivers all find
+   * work needs no wake-up and should not cost one per commit (BENCHMARKS.md, throughput). A
+   * receiver that finds nothing listens again, and looks once more, before it waits.
+   */
+  unlistenAfterMs?: number;
 }
 
 interface MessageRow {
@@ -41,13 +49,20 @@ interface MessageRow {
 export class DbQueue implements JobQueue {
   private readonly waiters = new Set<() => void>();
   private unlisten?: Promise<() => Promise<void>>;
+  /** LISTEN is in place: a NOTIFY sent from now on reaches this process. */
+  private listening = false;
+  /** When a receiver last waited (or stopped waiting): the LISTEN's use. */
+  private lastWaitAt = 0;
+  private idleCheck?: NodeJS.Timeout;
   private readonly idlePollMs: number;
+  private readonly unlistenAfterMs: number;
 
   constructor(
     private readonly db: Database,
     private readonly opts: DbQueueOptions,
   ) {
     this.idlePollMs = opts.idlePollMs ?? 1000;
+    this.unlistenAfterMs = opts.unlistenAfterMs ?? 10_000;
   }
 
   async send(jobId: string, tx?: Tx, opts: SendOptions = {}): Promise<void> {
@@ -90,11 +105,14 @@ export class DbQueue implements JobQueue {
     claim: (max: number) => Promise<M[]>,
     opts: { max: number; waitMs: number; signal?: AbortSignal },
   ): Promise<M[]> {
-    this.listen();
     const deadline = Date.now() + opts.waitMs;
     for (;;) {
       const got = await claim(opts.max);
       if (got.length > 0 || opts.signal?.aborted) return got;
+      // Not listening (not yet, or no longer: every receiver found work for a while): listen, then
+      // look once more before waiting. A message sent before LISTEN took effect is found by that
+      // look, one sent after wakes a receiver. If LISTEN fails, the idle poll finds new work.
+      if (!this.listening && (await this.listen())) continue;
       const left = deadline - Date.now();
       if (left <= 0) return [];
       await this.wake(Math.min(left, this.idlePollMs), opts.signal);
@@ -211,22 +229,41 @@ export class DbQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
-    const unlisten = this.unlisten;
-    this.unlisten = undefined;
     this.wakeAll();
-    if (unlisten) await (await unlisten.catch(() => async () => {}))();
+    await this.stopListening();
   }
 
-  private listen(): void {
+  /** LISTENs (one subscription for all receivers); resolves whether it is in place. */
+  private async listen(): Promise<boolean> {
     // After a lost LISTEN connection is back, every receiver looks at once for what it missed.
-    this.unlisten ??= this.db.listen(QUEUE_CHANNEL, () => this.wakeOne(), {
+    const unlisten = (this.unlisten ??= this.db.listen(QUEUE_CHANNEL, () => this.wakeOne(), {
       onReconnect: () => this.wakeAll(),
-    });
-    // A failed LISTEN (e.g. connection trouble) leaves the idle poll to find new work; the next
-    // receive tries to LISTEN again.
-    this.unlisten.catch(() => {
-      this.unlisten = undefined;
-    });
+    }));
+    try {
+      await unlisten;
+    } catch {
+      // Connection trouble: the idle poll finds new work; the next receiver that waits tries again.
+      if (this.unlisten === unlisten) this.unlisten = undefined;
+      return false;
+    }
+    if (this.unlisten !== unlisten) return false; // dropped meanwhile (close, or idle)
+    this.listening = true;
+    this.lastWaitAt = Date.now();
+    this.idleCheck ??= setInterval(() => {
+      if (this.waiters.size === 0 && Date.now() - this.lastWaitAt >= this.unlistenAfterMs)
+        void this.stopListening().catch(() => {}); // the connection is going either way
+    }, this.unlistenAfterMs);
+    this.idleCheck.unref();
+    return true;
+  }
+
+  private async stopListening(): Promise<void> {
+    const unlisten = this.unlisten;
+    this.unlisten = undefined;
+    this.listening = false;
+    clearInterval(this.idleCheck);
+    this.idleCheck = undefined;
+    if (unlisten) await (await unlisten.catch(() => async () => {}))();
   }
 
   /**
@@ -245,8 +282,10 @@ export class DbQueue implements JobQueue {
   }
 
   private wake(ms: number, signal?: AbortSignal): Promise<void> {
+    this.lastWaitAt = Date.now();
     return new Promise((resolve) => {
       const done = () => {
+        this.lastWaitAt = Date.now();
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
         this.waiters.delete(done);

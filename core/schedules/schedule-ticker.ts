@@ -29,6 +29,14 @@ export interface ScheduleTickerOptions {
   missedAfterMs?: number;
   /** Longest sleep between looks at the table (NOTIFY wakes it sooner). Default 60 s. */
   maxSleepMs?: number;
+  /**
+   * Whether `start()` LISTENs for schedule changes (default true). `jobs worker` passes false:
+   * schedules change through the API, whose hosts' tickers listen, and a LISTEN of its own would
+   * keep the worker's listening connection open, woken by every notifying commit of the
+   * database, while its slots are busy (core/queue/db-queue.ts drops the queue's LISTEN then).
+   * Without it the ticker looks at its timer: at the soonest next run, at most `maxSleepMs` on.
+   */
+  listen?: boolean;
   /** Schedules handled per query (default 100). */
   batchSize?: number;
   /** Told how long the started ticker sleeps after each pass (tests wait for it to be idle). */
@@ -101,6 +109,7 @@ export class ScheduleTicker {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    if (this.opts.listen === false) return this.wake();
     // The first pass once LISTEN is in place: a schedule created before then is seen by that
     // pass, one created after by its NOTIFY (none falls between and waits for the timer).
     this.unlisten = this.opts.db

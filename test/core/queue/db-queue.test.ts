@@ -95,6 +95,56 @@ describe.each(dbKinds())('DbQueue on %s', (kind) => {
       }
     });
 
+    it('lets go of its LISTEN while every receiver finds work, and listens again before one waits', async () => {
+      // The queue's subscriptions, counted through the database's listen.
+      let listening = 0;
+      const db = {
+        ...t.db,
+        listen: async (...args: Parameters<typeof t.db.listen>) => {
+          const unlisten = await t.db.listen(...args);
+          listening++;
+          return async () => {
+            listening--;
+            await unlisten();
+          };
+        },
+      };
+      // Idle poll of 10 min: only a NOTIFY can wake a waiting receiver within the test's patience.
+      const q = new DbQueue(db, {
+        visibilityTimeoutSeconds: 30,
+        maxReceives: 3,
+        idlePollMs: 600_000,
+        unlistenAfterMs: 50,
+      });
+      try {
+        expect(await q.receive({ max: 1, waitMs: 1 })).toEqual([]); // found nothing: listens
+        expect(listening).toBe(1);
+        // Busy: the receive finds its message at once and nobody waits; the LISTEN goes.
+        const busy = await newJob();
+        await queue.send(busy);
+        expect((await q.receive({ max: 1, waitMs: 60_000 })).map((m) => m.jobId)).toEqual([busy]);
+        await until(
+          'the LISTEN let go',
+          () => listening,
+          (n) => n === 0,
+          30_000,
+        );
+        // Idle again: the receiver listens before it waits, and stays listening while it waits.
+        const pending = q.receive({ max: 1, waitMs: 90_000 });
+        await waitingReceivers(q, 1);
+        expect(listening).toBe(1);
+        // A "nothing happens" check, so a pause is the point: several idle checks pass.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(listening).toBe(1);
+        const jobId = await newJob();
+        await queue.send(jobId);
+        expect((await pending).map((m) => m.jobId)).toEqual([jobId]);
+      } finally {
+        await q.close();
+      }
+      expect(listening).toBe(0);
+    });
+
     it('wakes one waiting receiver per message, not every receiver of the process', async () => {
       const jobId = await newJob();
       // Claims are the queue's $queryRaw calls: count them.

@@ -309,4 +309,44 @@ describe.each(dbKinds())('ScheduleTicker on %s', (kind) => {
       await real.stop();
     }
   });
+
+  it('with listen: false, it takes no LISTEN and finds a new schedule at its timer', async () => {
+    let listens = 0;
+    const db: Database = {
+      ...t.db,
+      listen: () => {
+        listens++;
+        return Promise.reject(new Error('no LISTEN expected'));
+      },
+    };
+    let idle!: () => void;
+    const asleep = new Promise<void>((resolve) => (idle = resolve));
+    const timerOnly = new ScheduleTicker({
+      db,
+      store,
+      types,
+      logger,
+      maxActiveJobsPerUser: 0,
+      listen: false,
+      maxSleepMs: 300, // its only way to see a new schedule: look again
+      onSleep: () => idle(),
+    });
+    timerOnly.start();
+    try {
+      await asleep; // the first pass ran at start
+      const s = await new SchedulesService(t.db.prisma, types).create(owner, {
+        cron: '* * * * * *',
+        type: 'noop',
+      });
+      await until(
+        'two ticks',
+        () => jobsOf(s.id),
+        (j) => j.length >= 2,
+        30_000,
+      );
+      expect(listens).toBe(0);
+    } finally {
+      await timerOnly.stop();
+    }
+  });
 });
