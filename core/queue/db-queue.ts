@@ -54,6 +54,7 @@ export class DbQueue implements JobQueue {
   /** When a receiver last waited (or stopped waiting): the LISTEN's use. */
   private lastWaitAt = 0;
   private idleCheck?: NodeJS.Timeout;
+  private closed = false;
   private readonly idlePollMs: number;
   private readonly unlistenAfterMs: number;
 
@@ -229,12 +230,14 @@ export class DbQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
+    this.closed = true; // a receiver still looping polls; it does not LISTEN again
     this.wakeAll();
     await this.stopListening();
   }
 
   /** LISTENs (one subscription for all receivers); resolves whether it is in place. */
   private async listen(): Promise<boolean> {
+    if (this.closed) return false;
     // After a lost LISTEN connection is back, every receiver looks at once for what it missed.
     const unlisten = (this.unlisten ??= this.db.listen(QUEUE_CHANNEL, () => this.wakeOne(), {
       onReconnect: () => this.wakeAll(),
